@@ -1,0 +1,280 @@
+//! The signal bus: one typed slot per catalog signal, one writer per signal.
+//!
+//! Slots hold `f64` (the ABI representation); [`SignalMeta`] gives them their
+//! type at the edges. Ownership is claimed once, before the first tick:
+//! actuators belong to the control path (commands, scenario steps, the
+//! dashboard, the demo driver), sensors to whichever component claims them
+//! first (the world model or one plugin); a second claim is refused. Writes on
+//! the tick path are range-checked but not owner-checked, because ownership
+//! was settled when the writer was admitted.
+
+use crate::catalog::{Catalog, RangeError, SignalId, SignalKind, SignalMeta, Value};
+use std::fmt;
+use std::sync::Arc;
+
+/// Who may write a signal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Writer {
+    /// The world model inside the core.
+    World,
+    /// The control path: commands, scenarios, dashboard, demo driver.
+    Control,
+    /// A subsystem plugin, by subsystem name.
+    Plugin(String),
+}
+
+impl fmt::Display for Writer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::World => f.write_str("the world model"),
+            Self::Control => f.write_str("the control path"),
+            Self::Plugin(name) => write!(f, "plugin `{name}`"),
+        }
+    }
+}
+
+/// A bus operation was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum BusError {
+    /// The path is not in the catalog.
+    #[error("unknown signal `{0}`")]
+    UnknownSignal(String),
+    /// The signal already has a writer.
+    #[error("`{path}` is already written by {owner}")]
+    SecondWriter {
+        /// The signal.
+        path: String,
+        /// Its current writer.
+        owner: Writer,
+    },
+    /// Only actuators are set through the control path.
+    #[error("`{path}` is a {kind}, not an actuator")]
+    NotAnActuator {
+        /// The signal.
+        path: String,
+        /// Its kind.
+        kind: &'static str,
+    },
+    /// Wrong value shape (a boolean for a number, ...).
+    #[error("`{path}`: {message}")]
+    WrongType {
+        /// The signal.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// Outside the signal's range.
+    #[error("`{path}`: {source}")]
+    Range {
+        /// The signal.
+        path: String,
+        /// Why.
+        source: RangeError,
+    },
+}
+
+/// The bus.
+#[derive(Debug, Clone)]
+pub struct Bus {
+    catalog: Arc<Catalog>,
+    values: Vec<f64>,
+    written: Vec<bool>,
+    versions: Vec<u64>,
+    writers: Vec<Option<Writer>>,
+}
+
+impl Bus {
+    /// A bus with a slot per catalog signal, every value at its type's
+    /// neutral value clamped into range, and every actuator owned by the
+    /// control path.
+    pub fn new(catalog: Arc<Catalog>) -> Self {
+        let n = catalog.len();
+        let mut values = Vec::with_capacity(n);
+        let mut writers = Vec::with_capacity(n);
+        for (_, meta) in catalog.iter() {
+            values.push(meta.clamp(0.0));
+            writers.push((meta.kind == SignalKind::Actuator).then_some(Writer::Control));
+        }
+        Self {
+            catalog,
+            values,
+            written: vec![false; n],
+            versions: vec![0; n],
+            writers,
+        }
+    }
+
+    /// The catalog behind the bus.
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        &self.catalog
+    }
+
+    /// Resolves a path.
+    pub fn id(&self, path: &str) -> Result<SignalId, BusError> {
+        self.catalog
+            .id(path)
+            .ok_or_else(|| BusError::UnknownSignal(path.to_owned()))
+    }
+
+    /// Metadata of a signal.
+    pub fn meta(&self, id: SignalId) -> &SignalMeta {
+        self.catalog.meta(id)
+    }
+
+    /// Claims the single writer slot of a signal.
+    pub fn claim(&mut self, id: SignalId, writer: Writer) -> Result<(), BusError> {
+        match &self.writers[id.index()] {
+            Some(owner) if *owner != writer => Err(BusError::SecondWriter {
+                path: self.meta(id).path.clone(),
+                owner: owner.clone(),
+            }),
+            _ => {
+                self.writers[id.index()] = Some(writer);
+                Ok(())
+            }
+        }
+    }
+
+    /// Would `writer` be refused for `id`? Returns the current owner if so.
+    pub fn owner_conflict(&self, id: SignalId, writer: &Writer) -> Option<&Writer> {
+        self.writers[id.index()]
+            .as_ref()
+            .filter(|owner| *owner != writer)
+    }
+
+    /// Releases every signal claimed by `writer` (a plugin that was removed).
+    pub fn release(&mut self, writer: &Writer) {
+        for w in &mut self.writers {
+            if w.as_ref() == Some(writer) {
+                *w = None;
+            }
+        }
+    }
+
+    /// The owner of a signal, if any.
+    pub fn owner(&self, id: SignalId) -> Option<&Writer> {
+        self.writers[id.index()].as_ref()
+    }
+
+    /// Raw slot value.
+    #[inline]
+    pub fn get(&self, id: SignalId) -> f64 {
+        self.values[id.index()]
+    }
+
+    /// Typed value.
+    pub fn value(&self, id: SignalId) -> Value {
+        self.meta(id).datatype.value(self.get(id))
+    }
+
+    /// True once anything wrote the signal.
+    pub fn is_written(&self, id: SignalId) -> bool {
+        self.written[id.index()]
+    }
+
+    /// Incremented on every write; lets a reader see a new command even when
+    /// the value did not change (a second crash trigger of the same size).
+    pub fn version(&self, id: SignalId) -> u64 {
+        self.versions[id.index()]
+    }
+
+    /// Range-checked write on the tick path (ownership settled beforehand).
+    #[inline]
+    pub fn write(&mut self, id: SignalId, value: f64) -> Result<(), RangeError> {
+        let v = self.meta(id).check(value)?;
+        let i = id.index();
+        self.values[i] = v;
+        self.written[i] = true;
+        self.versions[i] = self.versions[i].wrapping_add(1);
+        Ok(())
+    }
+
+    /// Sets an actuator through the control path, fully validated.
+    pub fn set_actuator(&mut self, path: &str, value: Value) -> Result<SignalId, BusError> {
+        let id = self.id(path)?;
+        let meta = self.meta(id);
+        if meta.kind != SignalKind::Actuator {
+            return Err(BusError::NotAnActuator {
+                path: path.to_owned(),
+                kind: meta.kind.as_str(),
+            });
+        }
+        let slot = value.slot_for(meta.datatype).map_err(|message| BusError::WrongType {
+            path: path.to_owned(),
+            message,
+        })?;
+        self.write(id, slot).map_err(|source| BusError::Range {
+            path: path.to_owned(),
+            source,
+        })?;
+        Ok(id)
+    }
+
+    /// Every slot value in catalog order (for traces and comparisons).
+    pub fn values(&self) -> &[f64] {
+        &self.values
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bus() -> Bus {
+        Bus::new(Arc::new(Catalog::builtin()))
+    }
+
+    #[test]
+    fn actuators_belong_to_the_control_path() {
+        let mut b = bus();
+        let id = b.id("Vehicle.ADAS.ABS.IsEnabled").unwrap();
+        let e = b.claim(id, Writer::Plugin("abs".into())).unwrap_err();
+        assert!(matches!(e, BusError::SecondWriter { owner: Writer::Control, .. }));
+    }
+
+    #[test]
+    fn a_sensor_accepts_exactly_one_writer() {
+        let mut b = bus();
+        let id = b.id("Vehicle.Speed").unwrap();
+        b.claim(id, Writer::World).unwrap();
+        b.claim(id, Writer::World).unwrap();
+        let e = b.claim(id, Writer::Plugin("x".into())).unwrap_err();
+        assert_eq!(e.to_string(), "`Vehicle.Speed` is already written by the world model");
+        b.release(&Writer::World);
+        b.claim(id, Writer::Plugin("x".into())).unwrap();
+    }
+
+    #[test]
+    fn set_actuator_validates_kind_type_and_range() {
+        let mut b = bus();
+        assert!(matches!(
+            b.set_actuator("Vehicle.Speed", Value::Float(3.0)),
+            Err(BusError::NotAnActuator { .. })
+        ));
+        assert!(matches!(
+            b.set_actuator("Vehicle.Nope", Value::Float(3.0)),
+            Err(BusError::UnknownSignal(_))
+        ));
+        assert!(matches!(
+            b.set_actuator("Vehicle.ADAS.ABS.IsEnabled", Value::Int(1)),
+            Err(BusError::WrongType { .. })
+        ));
+        let e = b
+            .set_actuator("Vehicle.Cabin.Seat.Row1.DriverSide.HeatingCooling", Value::Int(120))
+            .unwrap_err();
+        assert!(e.to_string().contains("outside [-100, 100]"), "{e}");
+        let id = b
+            .set_actuator("Vehicle.Cabin.Seat.Row1.DriverSide.HeatingCooling", Value::Int(60))
+            .unwrap();
+        assert_eq!(b.value(id), Value::Int(60));
+        assert_eq!(b.version(id), 1);
+    }
+
+    #[test]
+    fn initial_values_respect_bounds() {
+        let b = bus();
+        for (id, meta) in b.catalog().clone().iter() {
+            assert!(meta.check(b.get(id)).is_ok(), "{}", meta.path);
+        }
+    }
+}

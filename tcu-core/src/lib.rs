@@ -1,0 +1,15 @@
+//! The simulated vehicle of the TCU simulator: signal catalog and bus, world
+//! model, plugin host, tick loop, and the pieces the `tcu` binary is built
+//! from.
+//!
+//! Data flow of one tick: control path (commands, driver) → bus actuators →
+//! world model → bus sensors → plugins in dependency order → bus. See
+//! `ARCHITECTURE.md` in the shared design notes for the whole system.
+
+pub mod app;
+pub mod bus;
+pub mod catalog;
+pub mod config;
+pub mod plugin;
+pub mod sim;
+pub mod world;

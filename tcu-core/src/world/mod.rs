@@ -1,0 +1,223 @@
+//! The world model: everything around the ECUs. It turns the driver's
+//! demands, the environment and crash events into the sensor signals the
+//! plugins read, and moves the car from the forces the plugins command.
+//!
+//! Inputs are actuators on the bus (`Sim.Driver.*`, `Sim.Environment.*`,
+//! `Sim.Crash.Trigger`, `Sim.Cabin.Seat.*.Occupant`), so the dashboard, a
+//! scenario step and an MQTT command all reach the world the same way. The
+//! forces come from the previous tick's plugin outputs
+//! (`Sim.Powertrain.WheelForce`, the four brake pressures): the world runs
+//! first in a tick, so at 100 Hz the loop has one 10 ms step of delay, as a
+//! CAN-coupled car does.
+
+pub mod crash;
+pub mod driver;
+pub mod dynamics;
+
+use crate::bus::{Bus, BusError, Writer};
+use crate::catalog::SignalId;
+use crash::CrashPulse;
+use dynamics::{G, VehicleParams};
+use tcu_sdk::rng::SplitMix64;
+
+/// Seats with an occupant actuator and occupancy sensors, in airbag order.
+pub const SEATS: [&str; 5] = [
+    "Row1.DriverSide",
+    "Row1.PassengerSide",
+    "Row2.DriverSide",
+    "Row2.Middle",
+    "Row2.PassengerSide",
+];
+
+/// Wheels in ABS order.
+pub const WHEELS: [&str; 4] = ["Row1.Wheel.Left", "Row1.Wheel.Right", "Row2.Wheel.Left", "Row2.Wheel.Right"];
+
+#[derive(Debug, Clone)]
+struct Ids {
+    accel_demand: SignalId,
+    brake_demand: SignalId,
+    env_temp: SignalId,
+    friction: SignalId,
+    crash_trigger: SignalId,
+    occupant: [SignalId; 5],
+    wheel_force: SignalId,
+    pressures: [SignalId; 4],
+    speed: SignalId,
+    accel: SignalId,
+    distance: SignalId,
+    is_moving: SignalId,
+    accel_pedal: SignalId,
+    brake_pedal: SignalId,
+    exterior_temp: SignalId,
+    crash_pulse: SignalId,
+    occupied: [SignalId; 5],
+    belted: [SignalId; 5],
+}
+
+impl Ids {
+    fn resolve(bus: &Bus) -> Result<Self, BusError> {
+        let id = |p: &str| bus.id(p);
+        let seats = |f: &dyn Fn(&str) -> String| -> Result<[SignalId; 5], BusError> {
+            let mut out = [SignalId(0); 5];
+            for (slot, seat) in out.iter_mut().zip(SEATS) {
+                *slot = id(&f(seat))?;
+            }
+            Ok(out)
+        };
+        let mut pressures = [SignalId(0); 4];
+        for (slot, w) in pressures.iter_mut().zip(WHEELS) {
+            *slot = id(&format!("Sim.Chassis.Axle.{w}.Brake.Pressure"))?;
+        }
+        Ok(Self {
+            accel_demand: id("Sim.Driver.AcceleratorPedal")?,
+            brake_demand: id("Sim.Driver.BrakePedal")?,
+            env_temp: id("Sim.Environment.AirTemperature")?,
+            friction: id("Sim.Environment.RoadFriction")?,
+            crash_trigger: id("Sim.Crash.Trigger")?,
+            occupant: seats(&|s| format!("Sim.Cabin.Seat.{s}.Occupant"))?,
+            wheel_force: id("Sim.Powertrain.WheelForce")?,
+            pressures,
+            speed: id("Vehicle.Speed")?,
+            accel: id("Vehicle.Acceleration.Longitudinal")?,
+            distance: id("Vehicle.TraveledDistance")?,
+            is_moving: id("Vehicle.IsMoving")?,
+            accel_pedal: id("Vehicle.Chassis.Accelerator.PedalPosition")?,
+            brake_pedal: id("Vehicle.Chassis.Brake.PedalPosition")?,
+            exterior_temp: id("Vehicle.Exterior.AirTemperature")?,
+            crash_pulse: id("Sim.Crash.Pulse")?,
+            occupied: seats(&|s| format!("Vehicle.Cabin.Seat.{s}.IsOccupied"))?,
+            belted: seats(&|s| format!("Vehicle.Cabin.Seat.{s}.IsBelted"))?,
+        })
+    }
+
+    fn written(&self) -> Vec<SignalId> {
+        let mut v = vec![
+            self.speed,
+            self.accel,
+            self.distance,
+            self.is_moving,
+            self.accel_pedal,
+            self.brake_pedal,
+            self.exterior_temp,
+            self.crash_pulse,
+        ];
+        v.extend(self.occupied);
+        v.extend(self.belted);
+        v
+    }
+}
+
+/// State of the world.
+#[derive(Debug, Clone)]
+pub struct World {
+    params: VehicleParams,
+    ids: Ids,
+    /// Speed, m/s.
+    speed: f64,
+    distance_m: f64,
+    crash: Option<CrashPulse>,
+    crash_version: u64,
+    noise: SplitMix64,
+    locked_wheels: u8,
+}
+
+/// Writes a value the world computed, clamped into the signal's range: the
+/// world's own arithmetic must never push a bad value onto the bus.
+fn put(bus: &mut Bus, id: SignalId, v: f64) {
+    let v = bus.meta(id).clamp(if v.is_finite() { v } else { 0.0 });
+    let _ = bus.write(id, v);
+}
+
+impl World {
+    /// Creates the world and claims the sensors it writes. `seed` feeds the
+    /// sensor noise.
+    pub fn new(bus: &mut Bus, params: VehicleParams, seed: u64) -> Result<Self, BusError> {
+        let ids = Ids::resolve(bus)?;
+        for id in ids.written() {
+            bus.claim(id, Writer::World)?;
+        }
+        let crash_version = bus.version(ids.crash_trigger);
+        let mut world = Self {
+            params,
+            ids,
+            speed: 0.0,
+            distance_m: 0.0,
+            crash: None,
+            crash_version,
+            noise: SplitMix64::new(seed),
+            locked_wheels: 0,
+        };
+        world.write_sensors(bus, 0.0);
+        Ok(world)
+    }
+
+    /// Current speed, m/s.
+    pub fn speed(&self) -> f64 {
+        self.speed
+    }
+
+    /// Wheels locked in the last step.
+    pub fn locked_wheels(&self) -> u8 {
+        self.locked_wheels
+    }
+
+    /// True while a crash pulse is running.
+    pub fn in_crash(&self) -> bool {
+        self.crash.is_some()
+    }
+
+    fn write_sensors(&mut self, bus: &mut Bus, accel: f64) {
+        let ids = self.ids.clone();
+        put(bus, ids.speed, self.speed * 3.6);
+        put(bus, ids.accel, accel);
+        put(bus, ids.distance, self.distance_m / 1000.0);
+        put(bus, ids.is_moving, if self.speed > 0.01 { 1.0 } else { 0.0 });
+        put(bus, ids.accel_pedal, bus.get(ids.accel_demand).round());
+        put(bus, ids.brake_pedal, bus.get(ids.brake_demand).round());
+        // A real thermometer reads within a few hundredths of a degree.
+        let t = bus.get(ids.env_temp) + self.noise.noise(0.02);
+        put(bus, ids.exterior_temp, t);
+        put(bus, ids.crash_pulse, self.crash.map_or(0.0, |c| c.sample()));
+        for i in 0..SEATS.len() {
+            let who = bus.get(ids.occupant[i]);
+            put(bus, ids.occupied[i], if who >= 1.0 { 1.0 } else { 0.0 });
+            put(bus, ids.belted[i], if who >= 2.0 { 1.0 } else { 0.0 });
+        }
+    }
+
+    /// Advances the world by `dt` seconds.
+    pub fn step(&mut self, bus: &mut Bus, dt: f64) {
+        let ids = &self.ids;
+        let trigger_version = bus.version(ids.crash_trigger);
+        if trigger_version != self.crash_version {
+            self.crash_version = trigger_version;
+            let peak = bus.get(ids.crash_trigger);
+            if peak > 0.0 {
+                self.crash = Some(CrashPulse::new(peak));
+            }
+        }
+        let mu = bus.get(ids.friction);
+        let pressures = if ids.pressures.iter().all(|p| bus.is_written(*p)) {
+            ids.pressures.map(|p| bus.get(p))
+        } else {
+            // No ABS module: the pedal acts on the brakes directly.
+            [bus.get(ids.brake_demand) * self.params.pedal_gain; 4]
+        };
+        let forces = self.params.forces(self.speed, bus.get(ids.wheel_force), pressures, mu);
+        self.locked_wheels = forces.locked_wheels;
+        let v0 = self.speed;
+        let (mut v, mut a) = self.params.step_speed(v0, &forces, dt);
+        if let Some(pulse) = &mut self.crash {
+            // The impact decelerates the car on top of everything else.
+            v = (v - pulse.sample() * G * dt).max(0.0);
+            a = (v - v0) / dt;
+            if !pulse.advance(dt) {
+                self.crash = None;
+                v = 0.0;
+            }
+        }
+        self.speed = v;
+        self.distance_m += 0.5 * (v0 + v) * dt;
+        self.write_sensors(bus, a);
+    }
+}

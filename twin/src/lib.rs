@@ -1,0 +1,1 @@
+//! Digital twin service. Empty until the twin work lands; see ARCHITECTURE.md.
