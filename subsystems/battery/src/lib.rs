@@ -1,0 +1,51 @@
+//! Battery ECU: the battery management system of the 75 kWh traction
+//! battery of the simulated battery-electric vehicle.
+//!
+//! Reads the power drawn by the traction drive
+//! (`Sim.Powertrain.ElectricalPower`, negative while regenerating), the HVAC
+//! (`Sim.Cabin.HVAC.Power`) and the seat heaters
+//! (`Sim.Cabin.Seat.Heating.Power`), and the outside air temperature. Writes
+//! the VSS traction battery signals: state of charge (percent and kWh),
+//! terminal voltage, current and power (positive = into the battery, as VSS
+//! defines them), average cell temperature, the lifetime energy delivered,
+//! and `Vehicle.Powertrain.AccumulatedBrakingEnergy` (energy recovered by
+//! regenerative braking).
+//!
+//! # Model
+//!
+//! - Net capacity 75 kWh (the shared vehicle parameter; a long-range
+//!   mid-size EV). A new battery starts at [`INITIAL_SOC_PERCENT`] (80 %,
+//!   the usual daily charge limit); `restore` or the `set_soc` command
+//!   (value in percent) set any other level.
+//! - Load = traction + HVAC + seats + 250 W for the 12 V system via the
+//!   DC/DC converter; the battery power is `P = -load`, limited to 200 kW
+//!   discharge (~2.7 C) and 150 kW charge (2 C).
+//! - Open-circuit voltage is linear in SOC from 340 V (0 %) to 403 V (100 %),
+//!   a 96s NMC pack (3.55..4.2 V per cell). Internal resistance 0.08 ohm
+//!   (about 0.8 mohm per cell group, typical for such packs). The terminal
+//!   current solves `P = (OCV + I R) I` exactly (the quadratic's root in
+//!   cancellation-free form), so `V = OCV + I R` and `V I = P`.
+//! - The cells exchange `OCV * I`: discharging costs the cells `|P| + I^2 R`;
+//!   charging stores `(P - I^2 R) * REGEN_EFFICIENCY`, with
+//!   [`REGEN_EFFICIENCY`] = 0.90 for charge acceptance. The stored energy is
+//!   clamped to 0..75 kWh. An empty pack refuses discharge and a full pack
+//!   refuses charge: current and power then report 0 (what really flows),
+//!   the voltage reports OCV.
+//! - `AccumulatedConsumedEnergy` integrates the terminal power while
+//!   discharging. `AccumulatedBrakingEnergy` integrates `-traction power`
+//!   while it is negative, less any regen a full pack refused.
+//! - Temperature: I^2 R heat into a 350 kJ/K thermal mass (about 350 kg of
+//!   cells and structure at ~1 kJ/kgK), cooled toward ambient through
+//!   150 W/K (liquid loop and radiator), i.e. a first-order lag with a time
+//!   constant of about 39 minutes. A sustained 100 kW warms the pack by
+//!   roughly 1 K per minute. Starts at the first ambient seen.
+//!
+//! Inputs are sanitised (non-finite values replaced, negative auxiliary
+//! loads ignored, ambient clamped to -50..70 celsius); the model has no
+//! randomness, so `create` ignores its seed. The snapshot (JSON) holds the
+//! stored energy, temperature and both lifetime counters.
+
+mod model;
+pub use model::*;
+
+tcu_sdk::export_subsystem!(Battery);
