@@ -4,7 +4,7 @@
 use crate::bus::{Bus, BusError};
 use crate::catalog::Catalog;
 use crate::config::Config;
-use crate::plugin::{self, Rejection};
+use crate::plugin::{self, LoadReport, Rejection};
 use crate::sim::Vehicle;
 use crate::world::World;
 use crate::world::dynamics::VehicleParams;
@@ -44,17 +44,29 @@ pub fn default_plugins_dir() -> PathBuf {
 /// actuator values, then every plugin of the directory. Bad plugins are
 /// returned as rejections; the vehicle runs without them.
 pub fn build_vehicle(config: &Config, catalog: Arc<Catalog>) -> Result<(Vehicle, Vec<Rejection>), BuildError> {
+    let dir = config.plugins_dir.clone().unwrap_or_else(default_plugins_dir);
+    build_vehicle_with(config, catalog, |bus| {
+        plugin::load_dir(&dir, bus, config.seed).map_err(|source| BuildError::PluginDir {
+            path: dir.clone(),
+            source,
+        })
+    })
+}
+
+/// As [`build_vehicle`], with the plugins supplied by `load` (which admits
+/// them onto the bus it is given) instead of read from a directory.
+pub fn build_vehicle_with(
+    config: &Config,
+    catalog: Arc<Catalog>,
+    load: impl FnOnce(&mut Bus) -> Result<LoadReport, BuildError>,
+) -> Result<(Vehicle, Vec<Rejection>), BuildError> {
     let mut bus = Bus::new(catalog);
     let world = World::new(&mut bus, VehicleParams::default(), derive_seed(config.seed, "world"))
         .map_err(BuildError::World)?;
     for (path, value) in &config.signals {
         bus.set_actuator(path, *value).map_err(BuildError::Initial)?;
     }
-    let dir = config.plugins_dir.clone().unwrap_or_else(default_plugins_dir);
-    let report = plugin::load_dir(&dir, &mut bus, config.seed).map_err(|source| BuildError::PluginDir {
-        path: dir.clone(),
-        source,
-    })?;
+    let report = load(&mut bus)?;
     let vehicle = Vehicle::new(bus, world, report.plugins, config.driver, config.tick_rate_hz);
     Ok((vehicle, report.rejected))
 }
