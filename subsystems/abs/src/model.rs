@@ -9,18 +9,9 @@ use tcu_sdk::Subsystem;
 use tcu_sdk::abi::{TCU_TYPE_BOOLEAN, TCU_TYPE_FLOAT, TCU_TYPE_UINT8, TcuSignalDecl};
 use tcu_sdk::physics::{approach, as_bool, finite_or, from_bool};
 
-/// Vehicle mass shared with the world model, kg.
-pub const VEHICLE_MASS_KG: f64 = 1800.0;
-/// Gravitational acceleration, m/s^2.
-pub const GRAVITY: f64 = 9.81;
-/// Brake force at the tyre per bar of line pressure, N/bar (shared with the
-/// world model).
-pub const BRAKE_FORCE_N_PER_BAR: f64 = 33.96;
+pub use tcu_sdk::vehicle::{BRAKE_FORCE_N_PER_BAR, GRAVITY, LOCK_PRESSURE_PER_MU, MASS_KG as VEHICLE_MASS_KG};
 /// Line pressure requested per percent of brake pedal, bar/%.
 pub const PRESSURE_PER_PEDAL_PERCENT: f64 = 1.0;
-/// Pressure at which a wheel locks, per unit of road friction, bar: the
-/// pressure whose brake force equals the adhesion `mu m g / 4` (about 130).
-pub const LOCK_PRESSURE_PER_MU: f64 = VEHICLE_MASS_KG * GRAVITY / 4.0 / BRAKE_FORCE_N_PER_BAR;
 /// ABS works only above this speed, km/h; below it the wheels may lock.
 pub const ABS_MIN_SPEED_KMH: f64 = 5.0;
 /// Frequency of the pressure modulation cycle, Hz.

@@ -11,10 +11,7 @@ use tcu_sdk::abi::{
 };
 use tcu_sdk::physics::{approach, finite_or, from_bool};
 
-/// Wheel radius shared with the world model, m.
-pub const WHEEL_RADIUS_M: f64 = 0.33;
-/// Single-speed reduction gear ratio shared with the world model.
-pub const GEAR_RATIO: f64 = 9.0;
+pub use tcu_sdk::vehicle::{GEAR_RATIO, WHEEL_RADIUS_M};
 /// Peak motor torque, Nm.
 pub const MAX_DRIVE_TORQUE_NM: f64 = 350.0;
 /// Peak motor power, W.

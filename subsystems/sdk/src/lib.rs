@@ -15,6 +15,7 @@ pub mod abi;
 mod glue;
 pub mod physics;
 pub mod rng;
+pub mod vehicle;
 
 pub use glue::descriptor;
 

@@ -5,8 +5,8 @@
 //! bus. Brake pressures come from the ABS ECU; without one, the pedal maps
 //! straight to pressure (a car with no ABS module).
 
-/// Gravity, m/s².
-pub const G: f64 = 9.81;
+pub use tcu_sdk::vehicle::GRAVITY as G;
+use tcu_sdk::vehicle;
 
 /// Physical parameters of the car.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -30,13 +30,13 @@ pub struct VehicleParams {
 impl Default for VehicleParams {
     fn default() -> Self {
         Self {
-            mass: 1800.0,
+            mass: vehicle::MASS_KG,
             // A mid-size EV: Cd 0.28 over 2.3 m².
             cd_a: 0.28 * 2.3,
             air_density: 1.2,
             rolling: 0.010,
-            // Chosen so that a wheel locks above mu * 130 bar.
-            brake_gain: 1800.0 * G / 4.0 / 130.0,
+            // Shared with the ABS ECU: a wheel locks above mu * 130 bar.
+            brake_gain: vehicle::BRAKE_FORCE_N_PER_BAR,
             pedal_gain: 1.0,
             slide_ratio: 0.7,
         }
