@@ -1,0 +1,55 @@
+//! Building simulated vehicles for tests: the real plugin libraries from the
+//! workspace, the default configuration with test overrides, virtual time.
+
+use std::sync::Arc;
+use tcu_core::app::build_vehicle;
+use tcu_core::catalog::{Catalog, Value};
+use tcu_core::config::{Config, Overrides};
+use tcu_core::sim::Vehicle;
+use tcu_core::world::driver::DriverProfile;
+
+/// A vehicle with the six workspace plugins, `seed`, the default initial
+/// signals overridden by `signals`, and `driver`. Panics if a plugin is
+/// rejected: the real plugins must always load.
+pub fn vehicle(seed: u64, driver: DriverProfile, signals: &[(&str, Value)]) -> Vehicle {
+    let catalog = Catalog::builtin();
+    let cli = Overrides {
+        seed: Some(seed),
+        plugins_dir: Some(crate::fixtures::workspace_plugins_dir()),
+        driver: Some(driver),
+        ..Default::default()
+    };
+    let mut config =
+        Config::build(None, &Overrides::default(), &cli, &catalog).expect("default config");
+    for (path, value) in signals {
+        config.signals.insert((*path).to_owned(), *value);
+    }
+    let (vehicle, rejected) = build_vehicle(&config, Arc::new(catalog)).expect("vehicle builds");
+    assert!(
+        rejected.is_empty(),
+        "workspace plugins rejected: {rejected:?}"
+    );
+    assert_eq!(vehicle.plugins().len(), 6, "expected six plugins");
+    vehicle
+}
+
+/// Runs `seconds` of simulated time.
+pub fn run_for(v: &mut Vehicle, seconds: f64) {
+    let ticks = (seconds / v.dt()).round() as u64;
+    for _ in 0..ticks {
+        v.step();
+    }
+}
+
+/// Current value of a signal as a number.
+pub fn get(v: &Vehicle, path: &str) -> f64 {
+    v.bus()
+        .get(v.bus().id(path).unwrap_or_else(|e| panic!("{e}")))
+}
+
+/// Sets an actuator through the control path.
+pub fn set(v: &mut Vehicle, path: &str, value: Value) {
+    v.bus_mut()
+        .set_actuator(path, value)
+        .unwrap_or_else(|e| panic!("setting {path}: {e}"));
+}

@@ -1,0 +1,8 @@
+//! Shared helpers of the cross-crate integration tests in `tests/tests/`.
+//!
+//! [`fixtures`] builds the plugin libraries the tests load: the C plugins of
+//! `tests/fixtures/c` (one good, several broken on purpose), the panicking
+//! Rust plugin of `tests/fixtures/panicky`, and the workspace's own plugins.
+
+pub mod fixtures;
+pub mod harness;
