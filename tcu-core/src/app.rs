@@ -43,8 +43,14 @@ pub fn default_plugins_dir() -> PathBuf {
 /// Builds a vehicle: bus, world (which claims its sensors first), initial
 /// actuator values, then every plugin of the directory. Bad plugins are
 /// returned as rejections; the vehicle runs without them.
-pub fn build_vehicle(config: &Config, catalog: Arc<Catalog>) -> Result<(Vehicle, Vec<Rejection>), BuildError> {
-    let dir = config.plugins_dir.clone().unwrap_or_else(default_plugins_dir);
+pub fn build_vehicle(
+    config: &Config,
+    catalog: Arc<Catalog>,
+) -> Result<(Vehicle, Vec<Rejection>), BuildError> {
+    let dir = config
+        .plugins_dir
+        .clone()
+        .unwrap_or_else(default_plugins_dir);
     build_vehicle_with(config, catalog, |bus| {
         plugin::load_dir(&dir, bus, config.seed).map_err(|source| BuildError::PluginDir {
             path: dir.clone(),
@@ -61,13 +67,24 @@ pub fn build_vehicle_with(
     load: impl FnOnce(&mut Bus) -> Result<LoadReport, BuildError>,
 ) -> Result<(Vehicle, Vec<Rejection>), BuildError> {
     let mut bus = Bus::new(catalog);
-    let world = World::new(&mut bus, VehicleParams::default(), derive_seed(config.seed, "world"))
-        .map_err(BuildError::World)?;
+    let world = World::new(
+        &mut bus,
+        VehicleParams::default(),
+        derive_seed(config.seed, "world"),
+    )
+    .map_err(BuildError::World)?;
     for (path, value) in &config.signals {
-        bus.set_actuator(path, *value).map_err(BuildError::Initial)?;
+        bus.set_actuator(path, *value)
+            .map_err(BuildError::Initial)?;
     }
     let report = load(&mut bus)?;
-    let vehicle = Vehicle::new(bus, world, report.plugins, config.driver, config.tick_rate_hz);
+    let vehicle = Vehicle::new(
+        bus,
+        world,
+        report.plugins,
+        config.driver,
+        config.tick_rate_hz,
+    );
     Ok((vehicle, report.rejected))
 }
 
@@ -112,7 +129,14 @@ pub fn run_headless(
 pub fn describe_plugin(info: &plugin::PluginInfo, path: &Path) -> String {
     use std::fmt::Write;
     let mut out = String::new();
-    let _ = writeln!(out, "{}: {} {} (ABI {})", path.display(), info.name, info.version, info.abi_version);
+    let _ = writeln!(
+        out,
+        "{}: {} {} (ABI {})",
+        path.display(),
+        info.name,
+        info.version,
+        info.abi_version
+    );
     for (title, list) in [("reads", &info.reads), ("writes", &info.writes)] {
         let _ = writeln!(out, "  {title} ({}):", list.len());
         for d in list {

@@ -199,10 +199,12 @@ impl Bus {
                 kind: meta.kind.as_str(),
             });
         }
-        let slot = value.slot_for(meta.datatype).map_err(|message| BusError::WrongType {
-            path: path.to_owned(),
-            message,
-        })?;
+        let slot = value
+            .slot_for(meta.datatype)
+            .map_err(|message| BusError::WrongType {
+                path: path.to_owned(),
+                message,
+            })?;
         self.write(id, slot).map_err(|source| BusError::Range {
             path: path.to_owned(),
             source,
@@ -229,7 +231,13 @@ mod tests {
         let mut b = bus();
         let id = b.id("Vehicle.ADAS.ABS.IsEnabled").unwrap();
         let e = b.claim(id, Writer::Plugin("abs".into())).unwrap_err();
-        assert!(matches!(e, BusError::SecondWriter { owner: Writer::Control, .. }));
+        assert!(matches!(
+            e,
+            BusError::SecondWriter {
+                owner: Writer::Control,
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -239,7 +247,10 @@ mod tests {
         b.claim(id, Writer::World).unwrap();
         b.claim(id, Writer::World).unwrap();
         let e = b.claim(id, Writer::Plugin("x".into())).unwrap_err();
-        assert_eq!(e.to_string(), "`Vehicle.Speed` is already written by the world model");
+        assert_eq!(
+            e.to_string(),
+            "`Vehicle.Speed` is already written by the world model"
+        );
         b.release(&Writer::World);
         b.claim(id, Writer::Plugin("x".into())).unwrap();
     }
@@ -260,11 +271,17 @@ mod tests {
             Err(BusError::WrongType { .. })
         ));
         let e = b
-            .set_actuator("Vehicle.Cabin.Seat.Row1.DriverSide.HeatingCooling", Value::Int(120))
+            .set_actuator(
+                "Vehicle.Cabin.Seat.Row1.DriverSide.HeatingCooling",
+                Value::Int(120),
+            )
             .unwrap_err();
         assert!(e.to_string().contains("outside [-100, 100]"), "{e}");
         let id = b
-            .set_actuator("Vehicle.Cabin.Seat.Row1.DriverSide.HeatingCooling", Value::Int(60))
+            .set_actuator(
+                "Vehicle.Cabin.Seat.Row1.DriverSide.HeatingCooling",
+                Value::Int(60),
+            )
             .unwrap();
         assert_eq!(b.value(id), Value::Int(60));
         assert_eq!(b.version(id), 1);

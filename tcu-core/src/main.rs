@@ -76,7 +76,10 @@ enum ConfigCommand {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
 }
 
 fn run(args: RunArgs) -> Result<()> {
@@ -95,7 +98,8 @@ fn run(args: RunArgs) -> Result<()> {
     }
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
-    ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed)).context("installing the SIGINT/SIGTERM handler")?;
+    ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))
+        .context("installing the SIGINT/SIGTERM handler")?;
     tcu_core::app::run_headless(&config, args.duration, &stop)?;
     Ok(())
 }

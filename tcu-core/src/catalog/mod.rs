@@ -177,8 +177,11 @@ impl Catalog {
     pub fn builtin() -> Self {
         // The embedded files are validated by tests; failing here is a build defect.
         #[allow(clippy::expect_used)]
-        Self::from_sources(&[("catalog/vss.tsv", VSS_TSV, false), ("catalog/overlay.tsv", OVERLAY_TSV, true)])
-            .expect("embedded catalog is valid")
+        Self::from_sources(&[
+            ("catalog/vss.tsv", VSS_TSV, false),
+            ("catalog/overlay.tsv", OVERLAY_TSV, true),
+        ])
+        .expect("embedded catalog is valid")
     }
 
     /// Builds a catalog from TSV sources `(file name, text, is_overlay)`.
@@ -261,7 +264,10 @@ pub fn parse_tsv(file: &str, text: &str, overlay: bool) -> Result<Vec<SignalMeta
         }
         let cols: Vec<&str> = line.split('\t').collect();
         if cols.len() != 8 {
-            return Err(err(n, format!("expected 8 tab-separated columns, found {}", cols.len())));
+            return Err(err(
+                n,
+                format!("expected 8 tab-separated columns, found {}", cols.len()),
+            ));
         }
         let path = cols[0];
         if overlay != path.starts_with("Sim.") {
@@ -273,7 +279,13 @@ pub fn parse_tsv(file: &str, text: &str, overlay: bool) -> Result<Vec<SignalMeta
         let kind = SignalKind::parse(cols[1])
             .ok_or_else(|| err(n, format!("`{path}`: unknown type `{}`", cols[1])))?;
         let datatype = DataType::parse(cols[2]).ok_or_else(|| {
-            err(n, format!("`{path}`: datatype `{}` is not supported by the bus", cols[2]))
+            err(
+                n,
+                format!(
+                    "`{path}`: datatype `{}` is not supported by the bus",
+                    cols[2]
+                ),
+            )
         })?;
         let num = |s: &str, what: &str| -> Result<Option<f64>, CatalogError> {
             if s.is_empty() {

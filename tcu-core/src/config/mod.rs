@@ -138,7 +138,11 @@ fn toml_to_value(v: &toml::Value) -> Option<Value> {
 impl Config {
     /// Builds the configuration from the default, an optional file, the
     /// process environment and CLI overrides.
-    pub fn load(file: Option<&Path>, cli: &Overrides, catalog: &Catalog) -> Result<Self, ConfigError> {
+    pub fn load(
+        file: Option<&Path>,
+        cli: &Overrides,
+        catalog: &Catalog,
+    ) -> Result<Self, ConfigError> {
         let env = Overrides::from_env(|k| std::env::var(k).ok())?;
         Self::build(file, &env, cli, catalog)
     }
@@ -150,7 +154,10 @@ impl Config {
         cli: &Overrides,
         catalog: &Catalog,
     ) -> Result<Self, ConfigError> {
-        let mut layers = vec![("<default>".to_owned(), parse_layer("<default>", DEFAULT_TOML)?)];
+        let mut layers = vec![(
+            "<default>".to_owned(),
+            parse_layer("<default>", DEFAULT_TOML)?,
+        )];
         if let Some(path) = file {
             let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
                 path: path.to_owned(),
@@ -169,11 +176,17 @@ impl Config {
         for (name, layer) in layers {
             let src = |v| Some((name.clone(), v));
             vin = layer.vehicle.vin.map_or(vin, src);
-            tick_rate = layer.vehicle.tick_rate_hz.map_or(tick_rate, |v| Some((name.clone(), v)));
+            tick_rate = layer
+                .vehicle
+                .tick_rate_hz
+                .map_or(tick_rate, |v| Some((name.clone(), v)));
             seed = layer.vehicle.seed.or(seed);
             plugins_dir = layer.vehicle.plugins_dir.or(plugins_dir);
             driver = layer.run.driver.or(driver);
-            status = layer.run.status_interval.map_or(status, |v| Some((name.clone(), v)));
+            status = layer
+                .run
+                .status_interval
+                .map_or(status, |v| Some((name.clone(), v)));
             for (path, value) in layer.signals {
                 let v = toml_to_value(&value).ok_or_else(|| ConfigError::Invalid {
                     source_name: name.clone(),
@@ -184,8 +197,13 @@ impl Config {
             }
         }
         for (layer_name, o) in [("environment", env), ("command line", cli)] {
-            vin = o.vin.clone().map_or(vin, |v| Some((layer_name.to_owned(), v)));
-            tick_rate = o.tick_rate_hz.map_or(tick_rate, |v| Some((layer_name.to_owned(), v)));
+            vin = o
+                .vin
+                .clone()
+                .map_or(vin, |v| Some((layer_name.to_owned(), v)));
+            tick_rate = o
+                .tick_rate_hz
+                .map_or(tick_rate, |v| Some((layer_name.to_owned(), v)));
             seed = o.seed.or(seed);
             plugins_dir = o.plugins_dir.clone().or(plugins_dir);
             driver = o.driver.or(driver);
@@ -210,7 +228,11 @@ impl Config {
                 let d = humantime::parse_duration(&text)
                     .map_err(|e| invalid(&src, "run.status_interval", format!("`{text}`: {e}")))?;
                 if d.is_zero() {
-                    return Err(invalid(&src, "run.status_interval", "must be above zero".into()));
+                    return Err(invalid(
+                        &src,
+                        "run.status_interval",
+                        "must be above zero".into(),
+                    ));
                 }
                 d
             }
@@ -223,10 +245,17 @@ impl Config {
                 .get(&path)
                 .ok_or_else(|| invalid(&src, &field, "not a signal of the catalog".into()))?;
             if meta.kind != SignalKind::Actuator {
-                return Err(invalid(&src, &field, format!("is a {}, only actuators can be set", meta.kind.as_str())));
+                return Err(invalid(
+                    &src,
+                    &field,
+                    format!("is a {}, only actuators can be set", meta.kind.as_str()),
+                ));
             }
-            let slot = value.slot_for(meta.datatype).map_err(|m| invalid(&src, &field, m))?;
-            meta.check(slot).map_err(|e| invalid(&src, &field, e.to_string()))?;
+            let slot = value
+                .slot_for(meta.datatype)
+                .map_err(|m| invalid(&src, &field, m))?;
+            meta.check(slot)
+                .map_err(|e| invalid(&src, &field, e.to_string()))?;
             checked.insert(path, value);
         }
         Ok(Self {
@@ -253,11 +282,17 @@ impl Overrides {
         Ok(Self {
             vin: get("TCU_VIN"),
             seed: get("TCU_SEED")
-                .map(|s| s.parse().map_err(|e| bad("TCU_SEED", format!("`{s}`: {e}"))))
+                .map(|s| {
+                    s.parse()
+                        .map_err(|e| bad("TCU_SEED", format!("`{s}`: {e}")))
+                })
                 .transpose()?,
             plugins_dir: get("TCU_PLUGINS_DIR").map(PathBuf::from),
             tick_rate_hz: get("TCU_TICK_RATE_HZ")
-                .map(|s| s.parse().map_err(|e| bad("TCU_TICK_RATE_HZ", format!("`{s}`: {e}"))))
+                .map(|s| {
+                    s.parse()
+                        .map_err(|e| bad("TCU_TICK_RATE_HZ", format!("`{s}`: {e}")))
+                })
                 .transpose()?,
             driver: get("TCU_DRIVER")
                 .map(|s| s.parse().map_err(|e| bad("TCU_DRIVER", e)))
@@ -269,13 +304,18 @@ impl Overrides {
 /// A VIN is 17 characters of digits and capitals, without I, O or Q.
 pub fn validate_vin(vin: &str) -> Result<(), String> {
     if vin.len() != 17 {
-        return Err(format!("`{vin}` has {} characters, a VIN has 17", vin.chars().count()));
+        return Err(format!(
+            "`{vin}` has {} characters, a VIN has 17",
+            vin.chars().count()
+        ));
     }
     if let Some(c) = vin
         .chars()
         .find(|c| !(c.is_ascii_digit() || c.is_ascii_uppercase()) || matches!(c, 'I' | 'O' | 'Q'))
     {
-        return Err(format!("`{vin}` contains `{c}`; a VIN uses digits and capitals except I, O, Q"));
+        return Err(format!(
+            "`{vin}` contains `{c}`; a VIN uses digits and capitals except I, O, Q"
+        ));
     }
     Ok(())
 }

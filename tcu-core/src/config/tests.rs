@@ -15,15 +15,26 @@ fn file(text: &str) -> tempfile::NamedTempFile {
 
 #[test]
 fn default_config_is_valid() {
-    let c = Config::build(None, &Overrides::default(), &Overrides::default(), &catalog()).unwrap();
+    let c = Config::build(
+        None,
+        &Overrides::default(),
+        &Overrides::default(),
+        &catalog(),
+    )
+    .unwrap();
     assert_eq!(c.tick_rate_hz, 100.0);
     assert_eq!(c.status_interval, Duration::from_secs(1));
-    assert_eq!(c.signals.get("Vehicle.ADAS.ABS.IsEnabled"), Some(&Value::Bool(true)));
+    assert_eq!(
+        c.signals.get("Vehicle.ADAS.ABS.IsEnabled"),
+        Some(&Value::Bool(true))
+    );
 }
 
 #[test]
 fn layers_apply_in_order_file_env_cli() {
-    let f = file("[vehicle]\nseed = 5\nvin = \"WFXLE000000000001\"\n[signals]\n\"Sim.Environment.AirTemperature\" = -10.0\n");
+    let f = file(
+        "[vehicle]\nseed = 5\nvin = \"WFXLE000000000001\"\n[signals]\n\"Sim.Environment.AirTemperature\" = -10.0\n",
+    );
     let env = Overrides {
         seed: Some(6),
         ..Default::default()
@@ -35,7 +46,10 @@ fn layers_apply_in_order_file_env_cli() {
     let c = Config::build(Some(f.path()), &env, &cli, &catalog()).unwrap();
     assert_eq!(c.seed, 6);
     assert_eq!(c.vin, "WCLX0000000000001");
-    assert_eq!(c.signals["Sim.Environment.AirTemperature"], Value::Float(-10.0));
+    assert_eq!(
+        c.signals["Sim.Environment.AirTemperature"],
+        Value::Float(-10.0)
+    );
     // Untouched defaults survive.
     assert_eq!(c.signals["Sim.Environment.RoadFriction"], Value::Float(0.9));
 }
@@ -48,10 +62,22 @@ fn bad_files_name_the_file_and_the_field() {
         ("[vehicle]\nseed = \"x\"\n", "line 2"),
         ("[vehicle]\ncolour = 1\n", "unknown field `colour`"),
         ("[signals]\n\"Vehicle.Speed\" = 3.0\n", "only actuators"),
-        ("[signals]\n\"Vehicle.Nope\" = 3.0\n", "not a signal of the catalog"),
-        ("[signals]\n\"Sim.Environment.RoadFriction\" = 3.0\n", "outside"),
-        ("[signals]\n\"Vehicle.ADAS.ABS.IsEnabled\" = 1\n", "expected a boolean"),
-        ("[signals]\n\"Vehicle.ADAS.ABS.IsEnabled\" = \"yes\"\n", "expected a number or a boolean"),
+        (
+            "[signals]\n\"Vehicle.Nope\" = 3.0\n",
+            "not a signal of the catalog",
+        ),
+        (
+            "[signals]\n\"Sim.Environment.RoadFriction\" = 3.0\n",
+            "outside",
+        ),
+        (
+            "[signals]\n\"Vehicle.ADAS.ABS.IsEnabled\" = 1\n",
+            "expected a boolean",
+        ),
+        (
+            "[signals]\n\"Vehicle.ADAS.ABS.IsEnabled\" = \"yes\"\n",
+            "expected a number or a boolean",
+        ),
         ("[vehicle]\nvin = \"SHORT\"\n", "vehicle.vin"),
         ("[vehicle]\ntick_rate_hz = 0.0\n", "vehicle.tick_rate_hz"),
         ("[run]\nstatus_interval = \"soon\"\n", "run.status_interval"),
@@ -60,7 +86,9 @@ fn bad_files_name_the_file_and_the_field() {
     ];
     for (text, needle) in cases {
         let f = file(text);
-        let e = Config::build(Some(f.path()), &none, &none, &cat).unwrap_err().to_string();
+        let e = Config::build(Some(f.path()), &none, &none, &cat)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains(&f.path().display().to_string()), "{e}");
         assert!(e.contains(needle), "expected `{needle}` in: {e}");
     }
@@ -69,7 +97,13 @@ fn bad_files_name_the_file_and_the_field() {
 #[test]
 fn a_missing_file_is_reported_with_its_path() {
     let none = Overrides::default();
-    let e = Config::build(Some(Path::new("/nonexistent/tcu.toml")), &none, &none, &catalog()).unwrap_err();
+    let e = Config::build(
+        Some(Path::new("/nonexistent/tcu.toml")),
+        &none,
+        &none,
+        &catalog(),
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("/nonexistent/tcu.toml"));
 }
 

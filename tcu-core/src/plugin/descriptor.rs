@@ -93,7 +93,10 @@ unsafe fn decls(
 /// # Safety
 /// `desc` must point at readable memory of at least 8 bytes that stays mapped;
 /// the rest is only read once the declared size says it exists.
-pub(crate) unsafe fn read(path: &Path, desc: *const TcuPluginDescriptor) -> Result<PluginInfo, LoadError> {
+pub(crate) unsafe fn read(
+    path: &Path,
+    desc: *const TcuPluginDescriptor,
+) -> Result<PluginInfo, LoadError> {
     if desc.is_null() {
         return Err(invalid(path, "descriptor symbol is null"));
     }
@@ -151,11 +154,13 @@ pub(crate) fn resolve(
     decls
         .iter()
         .map(|d| {
-            let id = catalog.id(&d.path).ok_or_else(|| LoadError::UnknownSignal {
-                path: path.to_owned(),
-                plugin: info.name.clone(),
-                signal: d.path.clone(),
-            })?;
+            let id = catalog
+                .id(&d.path)
+                .ok_or_else(|| LoadError::UnknownSignal {
+                    path: path.to_owned(),
+                    plugin: info.name.clone(),
+                    signal: d.path.clone(),
+                })?;
             let meta = catalog.meta(id);
             if DataType::from_abi(d.code) != Some(meta.datatype) {
                 return Err(LoadError::TypeMismatch {

@@ -155,7 +155,14 @@ impl PluginInstance {
             return Err(self.fail(abi::TCU_STATUS_ERROR));
         };
         // SAFETY: buffers have exactly the declared lengths; `ptr` came from `create`.
-        let status = unsafe { tick(self.ptr, dt, self.inputs.as_ptr(), self.outputs.as_mut_ptr()) };
+        let status = unsafe {
+            tick(
+                self.ptr,
+                dt,
+                self.inputs.as_ptr(),
+                self.outputs.as_mut_ptr(),
+            )
+        };
         if status != abi::TCU_STATUS_OK {
             return Err(self.fail(status));
         }
@@ -193,7 +200,13 @@ impl PluginInstance {
                 abi::TCU_STATUS_BUFFER_TOO_SMALL if len > buf.len() && len <= 64 << 20 => {
                     buf.resize(len, 0);
                 }
-                s => return Err(self.fail(if s == abi::TCU_STATUS_OK { abi::TCU_STATUS_ERROR } else { s })),
+                s => {
+                    return Err(self.fail(if s == abi::TCU_STATUS_OK {
+                        abi::TCU_STATUS_ERROR
+                    } else {
+                        s
+                    }));
+                }
             }
         }
     }

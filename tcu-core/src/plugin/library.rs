@@ -1,7 +1,7 @@
 //! An opened, validated subsystem library (not yet instantiated).
 
-use super::descriptor::{self, PluginInfo};
 use super::LoadError;
+use super::descriptor::{self, PluginInfo};
 use crate::catalog::{Catalog, SignalId};
 use std::mem::ManuallyDrop;
 use std::path::{Path, PathBuf};
@@ -76,7 +76,10 @@ impl PluginLibrary {
 
     /// Wraps a descriptor linked into this process (benchmarks, tests of the
     /// host without a file), with the same checks as [`PluginLibrary::open`].
-    pub fn from_static(desc: &'static TcuPluginDescriptor, catalog: &Catalog) -> Result<Self, LoadError> {
+    pub fn from_static(
+        desc: &'static TcuPluginDescriptor,
+        catalog: &Catalog,
+    ) -> Result<Self, LoadError> {
         let path = PathBuf::from("<static>");
         // SAFETY: a 'static descriptor is always mapped.
         let info = unsafe { descriptor::read(&path, desc) }?;

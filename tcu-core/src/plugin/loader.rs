@@ -31,7 +31,11 @@ pub fn find_libraries(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
-        if path.is_file() && path.extension().is_some_and(|e| e == std::env::consts::DLL_EXTENSION) {
+        if path.is_file()
+            && path
+                .extension()
+                .is_some_and(|e| e == std::env::consts::DLL_EXTENSION)
+        {
             out.push(path);
         }
     }

@@ -80,7 +80,9 @@ pub enum LoadError {
         signal: String,
     },
     /// Declares a signal with another datatype than the catalog's.
-    #[error("loading plugin {path} ({plugin}): `{signal}` declared as {declared}, catalog says {catalog}")]
+    #[error(
+        "loading plugin {path} ({plugin}): `{signal}` declared as {declared}, catalog says {catalog}"
+    )]
     TypeMismatch {
         /// File.
         path: PathBuf,

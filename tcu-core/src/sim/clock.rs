@@ -22,7 +22,9 @@ pub struct RealClock {
 impl RealClock {
     /// Starts now.
     pub fn new() -> Self {
-        Self { start: Instant::now() }
+        Self {
+            start: Instant::now(),
+        }
     }
 }
 

@@ -124,7 +124,12 @@ impl Vehicle {
             .iter()
             .map(|p| {
                 let info = p.library().info();
-                format!("{} {} from {}", info.name, info.version, p.library().path().display())
+                format!(
+                    "{} {} from {}",
+                    info.name,
+                    info.version,
+                    p.library().path().display()
+                )
             })
             .collect();
         for detail in loaded {
@@ -133,7 +138,10 @@ impl Vehicle {
         if !cycle.is_empty() {
             v.push_event(
                 "plugin.cycle",
-                format!("dependency cycle through {}; readers see the previous tick", cycle.join(", ")),
+                format!(
+                    "dependency cycle through {}; readers see the previous tick",
+                    cycle.join(", ")
+                ),
             );
         }
         v
@@ -245,7 +253,14 @@ impl std::fmt::Display for Status {
         write!(
             f,
             "t={:7.1}s speed={:6.1} km/h soc={:6.2}% cabin={:5.1}°C drive={:7.2} kW plugins={}/{} faults={}",
-            self.t, self.speed_kmh, self.soc, self.cabin_c, self.drive_kw, self.plugins_ok, self.plugins, self.faults
+            self.t,
+            self.speed_kmh,
+            self.soc,
+            self.cabin_c,
+            self.drive_kw,
+            self.plugins_ok,
+            self.plugins,
+            self.faults
         )
     }
 }

@@ -67,9 +67,21 @@ mod tests {
         let (r1, w1) = (s(&[]), s(&[1]));
         let (r2, w2) = (s(&[2, 1]), s(&[3]));
         let nodes = [
-            Node { name: "battery", reads: &r0, writes: &w0 },
-            Node { name: "engine", reads: &r1, writes: &w1 },
-            Node { name: "dash", reads: &r2, writes: &w2 },
+            Node {
+                name: "battery",
+                reads: &r0,
+                writes: &w0,
+            },
+            Node {
+                name: "engine",
+                reads: &r1,
+                writes: &w1,
+            },
+            Node {
+                name: "dash",
+                reads: &r2,
+                writes: &w2,
+            },
         ];
         let (order, cycle) = execution_order(&nodes);
         assert_eq!(order, vec![1, 0, 2]);
@@ -81,8 +93,16 @@ mod tests {
         let (r0, w0) = (s(&[2]), s(&[1]));
         let (r1, w1) = (s(&[1]), s(&[2]));
         let nodes = [
-            Node { name: "a", reads: &r0, writes: &w0 },
-            Node { name: "b", reads: &r1, writes: &w1 },
+            Node {
+                name: "a",
+                reads: &r0,
+                writes: &w0,
+            },
+            Node {
+                name: "b",
+                reads: &r1,
+                writes: &w1,
+            },
         ];
         let (order, cycle) = execution_order(&nodes);
         assert_eq!(order, vec![0, 1]);

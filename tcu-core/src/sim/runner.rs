@@ -67,7 +67,9 @@ pub fn run(
             outcome.interrupted = true;
             break;
         }
-        let n = u32::try_from(outcome.ticks).unwrap_or(u32::MAX).saturating_add(offset);
+        let n = u32::try_from(outcome.ticks)
+            .unwrap_or(u32::MAX)
+            .saturating_add(offset);
         let deadline = base + dt * n;
         let now = clock.now();
         if now > deadline + dt {
@@ -77,7 +79,10 @@ pub fn run(
                 let skip = (behind.as_secs_f64() / dt.as_secs_f64()) as u32;
                 offset = offset.saturating_add(skip);
                 outcome.skipped_ticks += u64::from(skip);
-                tracing::warn!(skipped = skip, "tick loop fell more than 1 s behind; skipping ahead");
+                tracing::warn!(
+                    skipped = skip,
+                    "tick loop fell more than 1 s behind; skipping ahead"
+                );
             }
         } else {
             clock.sleep_until(deadline);

@@ -26,7 +26,9 @@ impl std::str::FromStr for DriverProfile {
         match s {
             "demo" => Ok(Self::Demo),
             "idle" => Ok(Self::Idle),
-            _ => Err(format!("unknown driver profile `{s}` (expected demo or idle)")),
+            _ => Err(format!(
+                "unknown driver profile `{s}` (expected demo or idle)"
+            )),
         }
     }
 }

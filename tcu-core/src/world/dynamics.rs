@@ -5,8 +5,8 @@
 //! bus. Brake pressures come from the ABS ECU; without one, the pedal maps
 //! straight to pressure (a car with no ABS module).
 
-pub use tcu_sdk::vehicle::GRAVITY as G;
 use tcu_sdk::vehicle;
+pub use tcu_sdk::vehicle::GRAVITY as G;
 
 /// Physical parameters of the car.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -81,7 +81,11 @@ impl VehicleParams {
             drive: motor_force.clamp(-traction_limit, traction_limit),
             brake,
             drag: 0.5 * self.air_density * self.cd_a * v * v,
-            rolling: if v > 0.0 { self.rolling * self.mass * G } else { 0.0 },
+            rolling: if v > 0.0 {
+                self.rolling * self.mass * G
+            } else {
+                0.0
+            },
             locked_wheels: locked,
         }
     }

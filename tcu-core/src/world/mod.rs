@@ -30,7 +30,12 @@ pub const SEATS: [&str; 5] = [
 ];
 
 /// Wheels in ABS order.
-pub const WHEELS: [&str; 4] = ["Row1.Wheel.Left", "Row1.Wheel.Right", "Row2.Wheel.Left", "Row2.Wheel.Right"];
+pub const WHEELS: [&str; 4] = [
+    "Row1.Wheel.Left",
+    "Row1.Wheel.Right",
+    "Row2.Wheel.Left",
+    "Row2.Wheel.Right",
+];
 
 #[derive(Debug, Clone)]
 struct Ids {
@@ -171,7 +176,11 @@ impl World {
         put(bus, ids.speed, self.speed * 3.6);
         put(bus, ids.accel, accel);
         put(bus, ids.distance, self.distance_m / 1000.0);
-        put(bus, ids.is_moving, if self.speed > 0.01 { 1.0 } else { 0.0 });
+        put(
+            bus,
+            ids.is_moving,
+            if self.speed > 0.01 { 1.0 } else { 0.0 },
+        );
         put(bus, ids.accel_pedal, bus.get(ids.accel_demand).round());
         put(bus, ids.brake_pedal, bus.get(ids.brake_demand).round());
         // A real thermometer reads within a few hundredths of a degree.
@@ -203,7 +212,9 @@ impl World {
             // No ABS module: the pedal acts on the brakes directly.
             [bus.get(ids.brake_demand) * self.params.pedal_gain; 4]
         };
-        let forces = self.params.forces(self.speed, bus.get(ids.wheel_force), pressures, mu);
+        let forces = self
+            .params
+            .forces(self.speed, bus.get(ids.wheel_force), pressures, mu);
         self.locked_wheels = forces.locked_wheels;
         let v0 = self.speed;
         let (mut v, mut a) = self.params.step_speed(v0, &forces, dt);
