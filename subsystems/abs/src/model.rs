@@ -9,7 +9,9 @@ use tcu_sdk::Subsystem;
 use tcu_sdk::abi::{TCU_TYPE_BOOLEAN, TCU_TYPE_FLOAT, TCU_TYPE_UINT8, TcuSignalDecl};
 use tcu_sdk::physics::{approach, as_bool, finite_or, from_bool};
 
-pub use tcu_sdk::vehicle::{BRAKE_FORCE_N_PER_BAR, GRAVITY, LOCK_PRESSURE_PER_MU, MASS_KG as VEHICLE_MASS_KG};
+pub use tcu_sdk::vehicle::{
+    BRAKE_FORCE_N_PER_BAR, GRAVITY, LOCK_PRESSURE_PER_MU, MASS_KG as VEHICLE_MASS_KG,
+};
 /// Line pressure requested per percent of brake pedal, bar/%.
 pub const PRESSURE_PER_PEDAL_PERCENT: f64 = 1.0;
 /// ABS works only above this speed, km/h; below it the wheels may lock.
