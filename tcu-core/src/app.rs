@@ -5,7 +5,7 @@ use crate::bus::{Bus, BusError};
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::plugin::{self, LoadReport, Rejection};
-use crate::sim::Vehicle;
+use crate::sim::{Event, Hooks, StatusEvery, TickHook, Vehicle};
 use crate::world::World;
 use crate::world::dynamics::VehicleParams;
 use std::path::{Path, PathBuf};
@@ -107,14 +107,14 @@ pub fn run_headless(
     if vehicle.plugins().is_empty() {
         tracing::warn!("no plugins loaded: only the world model runs");
     }
-    let settings = crate::sim::RunSettings {
-        duration,
-        status_every: config.status_interval,
-    };
+    let settings = crate::sim::RunSettings { duration };
     let mut clock = crate::sim::clock::RealClock::new();
-    let outcome = crate::sim::run(&mut vehicle, &mut clock, &settings, stop, &mut |s| {
+    let mut status = StatusEvery::new(config.status_interval, vehicle.dt(), |s| {
         tracing::info!("{s}");
     });
+    let mut events = LogEvents;
+    let mut hooks = Hooks(vec![&mut status, &mut events]);
+    let outcome = crate::sim::run(&mut vehicle, &mut clock, &settings, stop, &mut hooks);
     tracing::info!(
         ticks = outcome.ticks,
         late = outcome.late_ticks,
@@ -123,6 +123,22 @@ pub fn run_headless(
         "stopped"
     );
     Ok(outcome)
+}
+
+/// Logs every event the vehicle raises while it runs.
+#[derive(Debug)]
+struct LogEvents;
+
+impl TickHook for LogEvents {
+    fn after_tick(&mut self, _vehicle: &Vehicle, events: &[Event]) {
+        for e in events {
+            if e.kind == "fault" {
+                tracing::warn!(kind = %e.kind, t = e.t, "{}", e.detail);
+            } else {
+                tracing::info!(kind = %e.kind, t = e.t, "{}", e.detail);
+            }
+        }
+    }
 }
 
 /// Text rendering of a plugin's descriptor for `tcu plugin inspect`.

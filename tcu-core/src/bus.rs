@@ -73,6 +73,22 @@ pub enum BusError {
     },
 }
 
+/// Why each path of a refused multi-signal write was refused, by path.
+pub type SetErrors = std::collections::BTreeMap<String, String>;
+
+impl BusError {
+    /// The reason without the path (for replies keyed by path).
+    pub fn reason(&self) -> String {
+        match self {
+            Self::UnknownSignal(_) => "unknown signal".to_owned(),
+            Self::SecondWriter { owner, .. } => format!("already written by {owner}"),
+            Self::NotAnActuator { kind, .. } => format!("is a {kind}, not an actuator"),
+            Self::WrongType { message, .. } => message.clone(),
+            Self::Range { source, .. } => source.to_string(),
+        }
+    }
+}
+
 /// The bus.
 #[derive(Debug, Clone)]
 pub struct Bus {
@@ -189,8 +205,10 @@ impl Bus {
         Ok(())
     }
 
-    /// Sets an actuator through the control path, fully validated.
-    pub fn set_actuator(&mut self, path: &str, value: Value) -> Result<SignalId, BusError> {
+    /// Validates a control-path write without doing it: the path exists, is an
+    /// actuator, and the value has the right shape and is in range. Returns
+    /// the slot and the value to store.
+    pub fn check_actuator(&self, path: &str, value: Value) -> Result<(SignalId, f64), BusError> {
         let id = self.id(path)?;
         let meta = self.meta(id);
         if meta.kind != SignalKind::Actuator {
@@ -205,11 +223,45 @@ impl Bus {
                 path: path.to_owned(),
                 message,
             })?;
+        let slot = meta.check(slot).map_err(|source| BusError::Range {
+            path: path.to_owned(),
+            source,
+        })?;
+        Ok((id, slot))
+    }
+
+    /// Sets an actuator through the control path, fully validated.
+    pub fn set_actuator(&mut self, path: &str, value: Value) -> Result<SignalId, BusError> {
+        let (id, slot) = self.check_actuator(path, value)?;
         self.write(id, slot).map_err(|source| BusError::Range {
             path: path.to_owned(),
             source,
         })?;
         Ok(id)
+    }
+
+    /// Sets several actuators, all or nothing: every entry is validated
+    /// first, and on any failure nothing is written and every failing path is
+    /// returned with its reason.
+    pub fn set_actuators(&mut self, set: &[(String, Value)]) -> Result<(), SetErrors> {
+        let mut checked = Vec::with_capacity(set.len());
+        let mut errors = SetErrors::new();
+        for (path, value) in set {
+            match self.check_actuator(path, *value) {
+                Ok(ok) => checked.push(ok),
+                Err(e) => {
+                    errors.insert(path.clone(), e.reason());
+                }
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        for (id, slot) in checked {
+            // Checked above; write() re-checks the same range.
+            let _ = self.write(id, slot);
+        }
+        Ok(())
     }
 
     /// Every slot value in catalog order (for traces and comparisons).

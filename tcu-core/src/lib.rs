@@ -10,6 +10,7 @@ pub mod app;
 pub mod bus;
 pub mod catalog;
 pub mod config;
+pub mod control;
 pub mod plugin;
 pub mod sim;
 pub mod world;

@@ -12,7 +12,7 @@ mod order;
 mod runner;
 
 pub use order::{Node, execution_order};
-pub use runner::{RunOutcome, RunSettings, run};
+pub use runner::{Hooks, RunOutcome, RunSettings, StatusEvery, TickHook, run};
 
 use crate::bus::Bus;
 use crate::catalog::SignalId;
@@ -169,9 +169,12 @@ impl Vehicle {
             }
             if let Err(e) = self.plugins[i].tick(self.dt, &mut self.bus) {
                 self.faults += 1;
-                let disabled = matches!(e, TickError::Panic { .. });
-                tracing::warn!(error = %e, disabled, "plugin fault");
-                self.push_event("fault", e.to_string());
+                let detail = if matches!(e, TickError::Panic { .. }) {
+                    format!("{e}; the instance is disabled")
+                } else {
+                    e.to_string()
+                };
+                self.push_event("fault", detail);
             }
         }
         self.tick += 1;
@@ -225,6 +228,12 @@ impl Vehicle {
     /// Takes the events raised since the last call.
     pub fn drain_events(&mut self) -> Vec<Event> {
         self.events.drain(..).collect()
+    }
+
+    /// Moves the events raised since the last call into `out` (reusing its
+    /// allocation; nothing is allocated when there are none).
+    pub fn drain_events_into(&mut self, out: &mut Vec<Event>) {
+        out.extend(self.events.drain(..));
     }
 
     /// Plugin faults so far.

@@ -1,5 +1,6 @@
-//! The tick loop: paces [`Vehicle::step`] against a [`Clock`], reports a
-//! status line at a fixed simulated interval and stops at a duration or when
+//! The tick loop: paces [`Vehicle::step`] against a [`Clock`], lets
+//! [`TickHook`]s act around every tick (apply commands before it; publish
+//! telemetry, render, log status after it) and stops at a duration or when
 //! asked to.
 //!
 //! In real time a late tick is run at once; if the loop falls more than a
@@ -8,7 +9,7 @@
 //! instead of silently.
 
 use super::clock::Clock;
-use super::{Status, Vehicle};
+use super::{Event, Status, Vehicle};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -18,8 +19,67 @@ use std::time::Duration;
 pub struct RunSettings {
     /// Stop after this much simulated time (`None`: until stopped).
     pub duration: Option<Duration>,
-    /// Status period in simulated time.
-    pub status_every: Duration,
+}
+
+/// Something that acts around every tick. Hooks run on the tick thread:
+/// they must be quick and never block (hand work to another thread through a
+/// channel instead).
+pub trait TickHook {
+    /// Before a tick: apply queued changes.
+    fn before_tick(&mut self, _vehicle: &mut Vehicle) {}
+    /// After a tick, with the events that tick raised.
+    fn after_tick(&mut self, _vehicle: &Vehicle, _events: &[Event]) {}
+}
+
+/// Several hooks, run in order.
+#[allow(missing_debug_implementations)]
+pub struct Hooks<'a>(pub Vec<&'a mut dyn TickHook>);
+
+impl TickHook for Hooks<'_> {
+    fn before_tick(&mut self, vehicle: &mut Vehicle) {
+        for h in self.0.iter_mut() {
+            h.before_tick(vehicle);
+        }
+    }
+    fn after_tick(&mut self, vehicle: &Vehicle, events: &[Event]) {
+        for h in self.0.iter_mut() {
+            h.after_tick(vehicle, events);
+        }
+    }
+}
+
+/// Calls a function with the vehicle's [`Status`] every `every` of simulated
+/// time.
+pub struct StatusEvery<F: FnMut(&Status)> {
+    every_ticks: u64,
+    on_status: F,
+}
+
+impl<F: FnMut(&Status)> StatusEvery<F> {
+    /// A status hook for a vehicle stepping `dt` seconds per tick.
+    pub fn new(every: Duration, dt: f64, on_status: F) -> Self {
+        let every_ticks = ((every.as_secs_f64() / dt).round() as u64).max(1);
+        Self {
+            every_ticks,
+            on_status,
+        }
+    }
+}
+
+impl<F: FnMut(&Status)> std::fmt::Debug for StatusEvery<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StatusEvery")
+            .field("every_ticks", &self.every_ticks)
+            .finish()
+    }
+}
+
+impl<F: FnMut(&Status)> TickHook for StatusEvery<F> {
+    fn after_tick(&mut self, vehicle: &Vehicle, _events: &[Event]) {
+        if vehicle.ticks() % self.every_ticks == 0 {
+            (self.on_status)(&vehicle.status());
+        }
+    }
 }
 
 /// How a run ended.
@@ -35,21 +95,21 @@ pub struct RunOutcome {
     pub interrupted: bool,
 }
 
-/// Runs `vehicle` until `settings.duration` or until `stop` is set, calling
-/// `on_status` every status period.
+/// Runs `vehicle` until `settings.duration` or until `stop` is set, with
+/// `hook` around every tick. Events raised before the first tick (plugin
+/// loads) are handed to the hook with the first tick's.
 pub fn run(
     vehicle: &mut Vehicle,
     clock: &mut dyn Clock,
     settings: &RunSettings,
     stop: &Arc<AtomicBool>,
-    on_status: &mut dyn FnMut(&Status),
+    hook: &mut dyn TickHook,
 ) -> RunOutcome {
     let dt = Duration::from_secs_f64(vehicle.dt());
     let total = settings
         .duration
         .map(|d| (d.as_secs_f64() / vehicle.dt()).round() as u64);
-    let status_ticks = ((settings.status_every.as_secs_f64() / vehicle.dt()).round() as u64).max(1);
-    let start_tick = vehicle.ticks();
+    let mut events = Vec::new();
     let mut outcome = RunOutcome {
         ticks: 0,
         late_ticks: 0,
@@ -87,11 +147,12 @@ pub fn run(
         } else {
             clock.sleep_until(deadline);
         }
+        hook.before_tick(vehicle);
         vehicle.step();
         outcome.ticks += 1;
-        if (vehicle.ticks() - start_tick) % status_ticks == 0 {
-            on_status(&vehicle.status());
-        }
+        events.clear();
+        vehicle.drain_events_into(&mut events);
+        hook.after_tick(vehicle, &events);
     }
     outcome
 }
