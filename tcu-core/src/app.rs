@@ -6,6 +6,10 @@ use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::plugin::{self, LoadReport, Rejection};
 use crate::sim::{Event, Hooks, StatusEvery, TickHook, Vehicle};
+use crate::swap::sign::SignError;
+use crate::swap::store::{Store, StoreError};
+use crate::swap::watch::WatchError;
+use crate::swap::{SwapEngine, SwapPolicy, SwapSettings};
 use crate::world::World;
 use crate::world::dynamics::VehicleParams;
 use std::path::{Path, PathBuf};
@@ -29,6 +33,15 @@ pub enum BuildError {
     /// An initial signal value was refused.
     #[error("applying initial value of {0}")]
     Initial(BusError),
+    /// The plugin store could not be opened or read.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The hot-swap policy is unusable (a trusted key cannot be read).
+    #[error("[hotswap] trusted_keys: {0}")]
+    Policy(#[from] SignError),
+    /// `--watch` could not be set up.
+    #[error(transparent)]
+    Watch(#[from] WatchError),
 }
 
 /// Default plugin directory: the directory of the running executable, so that
@@ -40,9 +53,19 @@ pub fn default_plugins_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
+/// The configured plugin store, or a scratch staging area without one.
+pub fn open_store(config: &Config) -> Result<Store, BuildError> {
+    Ok(match &config.hotswap.store {
+        Some(dir) => Store::open(dir)?,
+        None => Store::scratch(),
+    })
+}
+
 /// Builds a vehicle: bus, world (which claims its sensors first), initial
-/// actuator values, then every plugin of the directory. Bad plugins are
-/// returned as rejections; the vehicle runs without them.
+/// actuator values, then every plugin of the directory, with the plugin
+/// store's known-good versions in place of the directory's where it has
+/// any. Bad plugins are returned as rejections; the vehicle runs without
+/// them.
 pub fn build_vehicle(
     config: &Config,
     catalog: Arc<Catalog>,
@@ -51,12 +74,38 @@ pub fn build_vehicle(
         .plugins_dir
         .clone()
         .unwrap_or_else(default_plugins_dir);
-    build_vehicle_with(config, catalog, |bus| {
-        plugin::load_dir(&dir, bus, config.seed).map_err(|source| BuildError::PluginDir {
-            path: dir.clone(),
-            source,
+    let store = open_store(config)?;
+    let (active, warnings) = if store.is_persistent() {
+        store.known_good()?
+    } else {
+        Default::default()
+    };
+    for w in &warnings {
+        tracing::warn!("plugin store: {w}");
+    }
+    let overrides = active
+        .iter()
+        .map(|(name, entry)| (name.clone(), store.path_of(entry)))
+        .collect();
+    let (mut vehicle, rejected) = build_vehicle_with(config, catalog, |bus| {
+        plugin::load_dir_with(&dir, &overrides, bus, config.seed).map_err(|source| {
+            BuildError::PluginDir {
+                path: dir.clone(),
+                source,
+            }
         })
-    })
+    })?;
+    let settings = SwapSettings {
+        canary_ticks: config.hotswap.canary_ticks,
+        probation_ticks: (config.hotswap.probation.as_secs_f64() * config.tick_rate_hz).round()
+            as u64,
+        seed: config.seed,
+    };
+    vehicle.set_swap_engine(SwapEngine::new(settings, Some(store), active));
+    for w in warnings {
+        vehicle.raise("plugin.store", w);
+    }
+    Ok((vehicle, rejected))
 }
 
 /// As [`build_vehicle`], with the plugins supplied by `load` (which admits
@@ -89,14 +138,28 @@ pub fn build_vehicle_with(
 }
 
 /// Runs one vehicle in real time without a dashboard until `duration` or
-/// until `stop` is set, logging a status line every status interval.
+/// until `stop` is set, logging a status line every status interval. With
+/// `watch`, rebuilt libraries written there are hot-swapped.
 pub fn run_headless(
     config: &Config,
     duration: Option<std::time::Duration>,
     stop: &Arc<std::sync::atomic::AtomicBool>,
+    watch: Option<&Path>,
 ) -> Result<crate::sim::RunOutcome, BuildError> {
     let catalog = Arc::new(Catalog::builtin());
-    let (mut vehicle, rejected) = build_vehicle(config, catalog)?;
+    let policy = SwapPolicy::from_config(&config.hotswap)?;
+    let (mut vehicle, rejected) = build_vehicle(config, catalog.clone())?;
+    let (control, mut inbox) = crate::control::channel();
+    let _watcher = match watch {
+        Some(dir) => Some(crate::swap::watch::start(
+            dir,
+            policy,
+            catalog,
+            open_store(config)?,
+            control.clone(),
+        )?),
+        None => None,
+    };
     tracing::info!(vin = %config.vin, seed = config.seed, tick_rate_hz = config.tick_rate_hz, "vehicle assembled");
     for event in vehicle.drain_events() {
         tracing::info!(kind = %event.kind, "{}", event.detail);
@@ -113,7 +176,7 @@ pub fn run_headless(
         tracing::info!("{s}");
     });
     let mut events = LogEvents;
-    let mut hooks = Hooks(vec![&mut status, &mut events]);
+    let mut hooks = Hooks(vec![&mut inbox, &mut status, &mut events]);
     let outcome = crate::sim::run(&mut vehicle, &mut clock, &settings, stop, &mut hooks);
     tracing::info!(
         ticks = outcome.ticks,
@@ -122,6 +185,7 @@ pub fn run_headless(
         interrupted = outcome.interrupted,
         "stopped"
     );
+    vehicle.swap_engine().flush_store();
     Ok(outcome)
 }
 

@@ -11,6 +11,7 @@
 use crate::bus::SetErrors;
 use crate::catalog::Value;
 use crate::sim::{TickHook, Vehicle};
+use crate::swap::{PreparedSwap, SwapError, SwapOutcome};
 use std::fmt;
 use std::sync::mpsc;
 
@@ -40,6 +41,15 @@ pub enum ControlMsg {
         /// Receives `Ok` or what went wrong.
         reply: Option<Reply<Result<(), String>>>,
     },
+    /// Hot-swap subsystem libraries (prepared off the tick thread with
+    /// [`crate::swap::prepare`]; a preparation error is passed on so that it
+    /// is reported like any other rejection).
+    Swap {
+        /// The prepared transaction.
+        prepared: Result<PreparedSwap, SwapError>,
+        /// Receives the final outcome, after probation.
+        reply: Option<Reply<SwapOutcome>>,
+    },
 }
 
 impl fmt::Debug for ControlMsg {
@@ -57,6 +67,9 @@ impl fmt::Debug for ControlMsg {
                 .field("name", name)
                 .field("value", value)
                 .finish(),
+            Self::Swap { prepared, .. } => {
+                f.debug_struct("Swap").field("prepared", prepared).finish()
+            }
         }
     }
 }
@@ -140,5 +153,6 @@ pub fn apply(vehicle: &mut Vehicle, msg: ControlMsg) {
                 reply(result);
             }
         }
+        ControlMsg::Swap { prepared, reply } => vehicle.request_swap(prepared, reply),
     }
 }

@@ -13,4 +13,5 @@ pub mod config;
 pub mod control;
 pub mod plugin;
 pub mod sim;
+pub mod swap;
 pub mod world;

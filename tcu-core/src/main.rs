@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tcu_core::catalog::Catalog;
 use tcu_core::config::{Config, DEFAULT_TOML, Overrides};
+use tcu_core::swap::sign;
 use tcu_core::world::driver::DriverProfile;
 
 /// Vehicle TCU simulator and SDV digital twin.
@@ -53,6 +54,15 @@ struct RunArgs {
     /// Who drives: demo or idle.
     #[arg(long)]
     driver: Option<DriverProfile>,
+    /// Plugin store directory (installed versions and the active manifest).
+    #[arg(long)]
+    store: Option<PathBuf>,
+    /// Accept plugin libraries without a signature (development only).
+    #[arg(long)]
+    allow_unsigned: bool,
+    /// Hot-swap rebuilt plugin libraries written into this directory.
+    #[arg(long, value_name = "DIR")]
+    watch: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -64,6 +74,28 @@ enum PluginCommand {
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
+    },
+    /// Write a new ed25519 key pair: tcu-signing.key and tcu-signing.pub in
+    /// the current directory.
+    Keygen,
+    /// Sign a library: writes FILE.sig.
+    Sign {
+        /// Secret key file (from `tcu plugin keygen`).
+        #[arg(long)]
+        key: PathBuf,
+        /// The library file.
+        file: PathBuf,
+    },
+    /// Check FILE.sig; exits non-zero when missing or bad.
+    Verify {
+        /// Public key file (default: the configuration's trusted keys).
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// Configuration file whose [hotswap] trusted_keys to use.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The library file.
+        file: PathBuf,
     },
 }
 
@@ -91,6 +123,8 @@ fn run(args: RunArgs) -> Result<()> {
         plugins_dir: args.plugins,
         tick_rate_hz: None,
         driver: args.driver,
+        allow_unsigned: args.allow_unsigned.then_some(true),
+        store: args.store,
     };
     let config = Config::load(args.config.as_deref(), &cli, &catalog)?;
     if !args.headless && std::io::stdout().is_terminal() {
@@ -100,7 +134,7 @@ fn run(args: RunArgs) -> Result<()> {
     let flag = stop.clone();
     ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))
         .context("installing the SIGINT/SIGTERM handler")?;
-    tcu_core::app::run_headless(&config, args.duration, &stop)?;
+    tcu_core::app::run_headless(&config, args.duration, &stop, args.watch.as_deref())?;
     Ok(())
 }
 
@@ -114,6 +148,40 @@ fn main() -> Result<()> {
             } else {
                 print!("{}", tcu_core::app::describe_plugin(&info, &file));
             }
+            Ok(())
+        }
+        Command::Plugin(PluginCommand::Keygen) => {
+            let (key, public) = (
+                PathBuf::from("tcu-signing.key"),
+                PathBuf::from("tcu-signing.pub"),
+            );
+            sign::keygen(&key, &public)?;
+            println!(
+                "wrote {} (secret, keep it safe) and {} (add it to [hotswap] trusted_keys)",
+                key.display(),
+                public.display()
+            );
+            Ok(())
+        }
+        Command::Plugin(PluginCommand::Sign { key, file }) => {
+            let sig = sign::sign_file(&key, &file)?;
+            println!("wrote {}", sig.display());
+            Ok(())
+        }
+        Command::Plugin(PluginCommand::Verify { key, config, file }) => {
+            let keys = match key {
+                Some(k) => vec![sign::read_public_key(&k)?],
+                None => {
+                    let config = Config::load(
+                        config.as_deref(),
+                        &Overrides::default(),
+                        &Catalog::builtin(),
+                    )?;
+                    sign::trusted_keys(&config.hotswap.trusted_keys)?
+                }
+            };
+            sign::verify_file(&file, &keys)?;
+            println!("{}: good signature", file.display());
             Ok(())
         }
         Command::Config(ConfigCommand::Generate) => {

@@ -112,7 +112,7 @@ fn c_compiler() -> OsString {
         .unwrap_or_else(|| "cc".into())
 }
 
-fn cargo() -> &'static str {
+pub(crate) fn cargo() -> &'static str {
     // The cargo that built these tests, so a nested build uses the same
     // toolchain (and therefore reuses its artifacts).
     option_env!("CARGO").unwrap_or("cargo")
@@ -148,7 +148,7 @@ fn describe(cmd: &Command) -> String {
 }
 
 /// Runs a command to completion, capturing its output.
-fn run(cmd: &mut Command) -> Result<Output, String> {
+pub(crate) fn run(cmd: &mut Command) -> Result<Output, String> {
     let output = cmd
         .output()
         .map_err(|e| format!("could not run `{}`: {e}", describe(cmd)))?;

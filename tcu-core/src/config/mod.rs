@@ -56,9 +56,43 @@ pub struct RawConfig {
     /// `[run]`
     #[serde(default)]
     pub run: RawRun,
+    /// `[hotswap]`
+    #[serde(default)]
+    pub hotswap: RawHotswap,
     /// `[signals]`: initial actuator values.
     #[serde(default)]
     pub signals: BTreeMap<String, toml::Value>,
+}
+
+/// `[hotswap]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHotswap {
+    /// Canary length in ticks.
+    pub canary_ticks: Option<u32>,
+    /// Probation period (`"10s"`).
+    pub probation: Option<String>,
+    /// Trusted public keys.
+    pub trusted_keys: Option<Vec<String>>,
+    /// Accept unsigned libraries.
+    pub allow_unsigned: Option<bool>,
+    /// Plugin store directory.
+    pub store: Option<PathBuf>,
+}
+
+/// Resolved `[hotswap]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HotswapConfig {
+    /// Canary length in ticks.
+    pub canary_ticks: u32,
+    /// Probation period, simulated time.
+    pub probation: Duration,
+    /// Trusted public keys (hex or `.pub` paths), checked when used.
+    pub trusted_keys: Vec<String>,
+    /// Accept libraries without a signature file.
+    pub allow_unsigned: bool,
+    /// Plugin store directory.
+    pub store: Option<PathBuf>,
 }
 
 /// `[vehicle]` as written.
@@ -102,6 +136,8 @@ pub struct Config {
     pub status_interval: Duration,
     /// Initial actuator values, validated against the catalog.
     pub signals: BTreeMap<String, Value>,
+    /// Hot-swap policy.
+    pub hotswap: HotswapConfig,
 }
 
 /// Overrides from the environment or the command line.
@@ -117,6 +153,10 @@ pub struct Overrides {
     pub tick_rate_hz: Option<f64>,
     /// Driver profile.
     pub driver: Option<DriverProfile>,
+    /// Accept unsigned plugin libraries.
+    pub allow_unsigned: Option<bool>,
+    /// Plugin store directory.
+    pub store: Option<PathBuf>,
 }
 
 fn parse_layer(source_name: &str, text: &str) -> Result<RawConfig, ConfigError> {
@@ -173,7 +213,18 @@ impl Config {
         let mut driver = None;
         let mut status = None;
         let mut signals = BTreeMap::new();
+        let mut canary_ticks = None;
+        let mut probation = None;
+        let mut trusted_keys = None;
+        let mut allow_unsigned = None;
+        let mut store = None;
         for (name, layer) in layers {
+            let h = layer.hotswap;
+            canary_ticks = h.canary_ticks.or(canary_ticks);
+            probation = h.probation.map_or(probation, |v| Some((name.clone(), v)));
+            trusted_keys = h.trusted_keys.or(trusted_keys);
+            allow_unsigned = h.allow_unsigned.or(allow_unsigned);
+            store = h.store.or(store);
             let src = |v| Some((name.clone(), v));
             vin = layer.vehicle.vin.map_or(vin, src);
             tick_rate = layer
@@ -207,6 +258,8 @@ impl Config {
             seed = o.seed.or(seed);
             plugins_dir = o.plugins_dir.clone().or(plugins_dir);
             driver = o.driver.or(driver);
+            allow_unsigned = o.allow_unsigned.or(allow_unsigned);
+            store = o.store.clone().or(store);
         }
         let invalid = |source_name: &str, field: &str, message: String| ConfigError::Invalid {
             source_name: source_name.to_owned(),
@@ -238,6 +291,18 @@ impl Config {
             }
             None => Duration::from_secs(1),
         };
+        let probation = match probation {
+            Some((src, text)) => humantime::parse_duration(&text)
+                .map_err(|e| invalid(&src, "hotswap.probation", format!("`{text}`: {e}")))?,
+            None => Duration::from_secs(10),
+        };
+        let hotswap = HotswapConfig {
+            canary_ticks: canary_ticks.unwrap_or(50),
+            probation,
+            trusted_keys: trusted_keys.unwrap_or_default(),
+            allow_unsigned: allow_unsigned.unwrap_or(false),
+            store,
+        };
         let mut checked = BTreeMap::new();
         for (path, (src, value)) in signals {
             let field = format!("signals.\"{path}\"");
@@ -266,13 +331,14 @@ impl Config {
             driver: driver.unwrap_or_default(),
             status_interval,
             signals: checked,
+            hotswap,
         })
     }
 }
 
 impl Overrides {
-    /// Reads `TCU_VIN`, `TCU_SEED`, `TCU_PLUGINS_DIR`, `TCU_TICK_RATE_HZ` and
-    /// `TCU_DRIVER` through `get`.
+    /// Reads `TCU_VIN`, `TCU_SEED`, `TCU_PLUGINS_DIR`, `TCU_TICK_RATE_HZ`,
+    /// `TCU_DRIVER` and `TCU_STORE` through `get`.
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let bad = |field: &str, message: String| ConfigError::Invalid {
             source_name: "environment".into(),
@@ -297,6 +363,8 @@ impl Overrides {
             driver: get("TCU_DRIVER")
                 .map(|s| s.parse().map_err(|e| bad("TCU_DRIVER", e)))
                 .transpose()?,
+            allow_unsigned: None,
+            store: get("TCU_STORE").map(PathBuf::from),
         })
     }
 }

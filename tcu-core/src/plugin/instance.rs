@@ -140,6 +140,27 @@ impl PluginInstance {
 
     /// Runs one tick: inputs from the bus, outputs checked, then written.
     pub fn tick(&mut self, dt: f64, bus: &mut Bus) -> Result<(), TickError> {
+        self.compute(dt, bus)?;
+        for (v, id) in self.outputs.iter().zip(self.lib.writes()) {
+            // Checked by compute(); cannot fail.
+            let _ = bus.write(*id, *v);
+        }
+        Ok(())
+    }
+
+    /// Runs one tick in shadow: the same inputs a live tick would read, the
+    /// same checks of the outputs, but nothing is written to the bus (the
+    /// canary of a hot-swap). The outputs are kept in [`Self::outputs`].
+    pub fn tick_shadow(&mut self, dt: f64, bus: &Bus) -> Result<(), TickError> {
+        self.compute(dt, bus)
+    }
+
+    /// Outputs of the last tick, in declaration order.
+    pub fn outputs(&self) -> &[f64] {
+        &self.outputs
+    }
+
+    fn compute(&mut self, dt: f64, bus: &Bus) -> Result<(), TickError> {
         if self.poisoned {
             return Err(TickError::Disabled {
                 plugin: self.name().to_owned(),
@@ -174,10 +195,6 @@ impl PluginInstance {
                     source,
                 });
             }
-        }
-        for (v, id) in self.outputs.iter().zip(self.lib.writes()) {
-            // Checked just above; cannot fail.
-            let _ = bus.write(*id, *v);
         }
         Ok(())
     }

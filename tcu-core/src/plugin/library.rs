@@ -19,6 +19,13 @@ pub struct PluginLibrary {
     _handle: Option<ManuallyDrop<libloading::Library>>,
 }
 
+// SAFETY: the descriptor is immutable data of a library that stays mapped for
+// the rest of the process; reading it from any thread is sound. Its function
+// pointers are only called through a `PluginInstance`, one thread at a time.
+unsafe impl Send for PluginLibrary {}
+// SAFETY: as above; `PluginLibrary` has no interior mutability.
+unsafe impl Sync for PluginLibrary {}
+
 fn open_raw(path: &Path) -> Result<(libloading::Library, *const TcuPluginDescriptor), LoadError> {
     use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
     // RTLD_NOW: an unresolved symbol fails here, not in the middle of a tick.

@@ -102,3 +102,33 @@ pub fn load_dir(dir: &Path, bus: &mut Bus, seed: u64) -> std::io::Result<LoadRep
     }
     Ok(report)
 }
+
+/// As [`load_dir`], with some subsystems taken from other files: a library of
+/// `dir` whose subsystem is in `overrides` is skipped, and the override file
+/// is loaded instead (the plugin store's active versions). Overrides whose
+/// subsystem has no library in `dir` are loaded as well.
+pub fn load_dir_with(
+    dir: &Path,
+    overrides: &std::collections::BTreeMap<String, PathBuf>,
+    bus: &mut Bus,
+    seed: u64,
+) -> std::io::Result<LoadReport> {
+    let mut report = LoadReport::default();
+    let mut paths = Vec::new();
+    for path in find_libraries(dir)? {
+        // Reading the descriptor runs no plugin code; a file that cannot be
+        // read is kept so that admit() reports why.
+        let replaced = super::inspect(&path).is_ok_and(|info| overrides.contains_key(&info.name));
+        if !replaced {
+            paths.push(path);
+        }
+    }
+    paths.extend(overrides.values().cloned());
+    for path in paths {
+        match admit(&path, bus, seed, &report.plugins) {
+            Ok(p) => report.plugins.push(p),
+            Err(error) => report.rejected.push(Rejection { path, error }),
+        }
+    }
+    Ok(report)
+}

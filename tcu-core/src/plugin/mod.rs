@@ -20,7 +20,9 @@ mod loader;
 pub use descriptor::{PluginInfo, SignalDecl};
 pub use instance::{PluginInstance, TickError};
 pub use library::{PluginLibrary, inspect};
-pub use loader::{LoadReport, Rejection, admit, admit_library, find_libraries, load_dir};
+pub use loader::{
+    LoadReport, Rejection, admit, admit_library, find_libraries, load_dir, load_dir_with,
+};
 
 use std::path::PathBuf;
 

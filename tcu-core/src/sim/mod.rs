@@ -16,11 +16,13 @@ pub use runner::{Hooks, RunOutcome, RunSettings, StatusEvery, TickHook, run};
 
 use crate::bus::Bus;
 use crate::catalog::SignalId;
+use crate::control::Reply;
 use crate::plugin::{PluginInstance, TickError};
+use crate::swap::{PreparedSwap, SwapEngine, SwapError, SwapOutcome, SwapSettings};
 use crate::world::World;
 use crate::world::driver::{self, DriverProfile};
 use serde::Serialize;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 /// Something worth telling the outside world about.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -32,6 +34,10 @@ pub struct Event {
     pub kind: String,
     /// Human-readable detail.
     pub detail: String,
+    /// Structured detail (subsystem, versions, reason, ...), flattened into
+    /// the event's JSON.
+    #[serde(flatten)]
+    pub fields: BTreeMap<String, String>,
 }
 
 /// Most events kept for a consumer that has not drained them.
@@ -78,6 +84,8 @@ pub struct Vehicle {
     faults: u64,
     events: VecDeque<Event>,
     status_ids: StatusIds,
+    swap: SwapEngine,
+    raised: Vec<crate::swap::Raised>,
 }
 
 impl Vehicle {
@@ -90,17 +98,7 @@ impl Vehicle {
         driver: DriverProfile,
         tick_rate_hz: f64,
     ) -> Self {
-        let nodes: Vec<Node<'_>> = plugins
-            .iter()
-            .map(|p| Node {
-                name: p.name(),
-                reads: p.library().reads(),
-                writes: p.library().writes(),
-            })
-            .collect();
-        let (order, cycle) = execution_order(&nodes);
-        let mut slots: Vec<Option<PluginInstance>> = plugins.into_iter().map(Some).collect();
-        let plugins: Vec<PluginInstance> = order.iter().filter_map(|&i| slots[i].take()).collect();
+        let (plugins, cycle) = in_dependency_order(plugins);
         let id = |p: &str| bus.id(p).unwrap_or(SignalId(0));
         let status_ids = StatusIds {
             speed: id("Vehicle.Speed"),
@@ -118,6 +116,16 @@ impl Vehicle {
             faults: 0,
             events: VecDeque::new(),
             status_ids,
+            swap: SwapEngine::new(
+                SwapSettings {
+                    canary_ticks: 50,
+                    probation_ticks: (10.0 * tick_rate_hz).round() as u64,
+                    seed: 0,
+                },
+                None,
+                Default::default(),
+            ),
+            raised: Vec::new(),
         };
         let loaded: Vec<String> = v
             .plugins
@@ -148,6 +156,10 @@ impl Vehicle {
     }
 
     fn push_event(&mut self, kind: &str, detail: String) {
+        self.push_event_with(kind, detail, BTreeMap::new());
+    }
+
+    fn push_event_with(&mut self, kind: &str, detail: String, fields: BTreeMap<String, String>) {
         if self.events.len() == EVENT_BACKLOG {
             self.events.pop_front();
         }
@@ -155,7 +167,34 @@ impl Vehicle {
             t: self.time(),
             kind: kind.to_owned(),
             detail,
+            fields,
         });
+    }
+
+    /// Raises an event from outside the tick (assembly warnings, ...).
+    pub fn raise(&mut self, kind: &str, detail: String) {
+        self.push_event(kind, detail);
+    }
+
+    /// Replaces the hot-swap engine (its settings, store and active set).
+    pub fn set_swap_engine(&mut self, engine: SwapEngine) {
+        self.swap = engine;
+    }
+
+    /// The hot-swap engine.
+    pub fn swap_engine(&self) -> &SwapEngine {
+        &self.swap
+    }
+
+    /// Queues a hot-swap transaction; it begins between two ticks, after any
+    /// transaction still in canary or probation. `reply` gets the final
+    /// outcome (passed probation, rejected, rolled back).
+    pub fn request_swap(
+        &mut self,
+        prepared: Result<PreparedSwap, SwapError>,
+        reply: Option<Reply<SwapOutcome>>,
+    ) {
+        self.swap.request(prepared, reply);
     }
 
     /// Runs one tick.
@@ -167,7 +206,9 @@ impl Vehicle {
             if self.plugins[i].is_poisoned() {
                 continue;
             }
+            self.swap.shadow(self.plugins[i].name(), self.dt, &self.bus);
             if let Err(e) = self.plugins[i].tick(self.dt, &mut self.bus) {
+                self.swap.live_error(self.plugins[i].name(), &e);
                 self.faults += 1;
                 let detail = if matches!(e, TickError::Panic { .. }) {
                     format!("{e}; the instance is disabled")
@@ -178,6 +219,33 @@ impl Vehicle {
             }
         }
         self.tick += 1;
+        if self.swap.busy() {
+            let changed = self.swap.between_ticks(
+                self.tick,
+                &mut self.plugins,
+                &mut self.bus,
+                &mut self.raised,
+            );
+            if changed {
+                let plugins = std::mem::take(&mut self.plugins);
+                let (plugins, cycle) = in_dependency_order(plugins);
+                self.plugins = plugins;
+                if !cycle.is_empty() {
+                    self.push_event(
+                        "plugin.cycle",
+                        format!(
+                            "dependency cycle through {}; readers see the previous tick",
+                            cycle.join(", ")
+                        ),
+                    );
+                }
+            }
+            let raised = std::mem::take(&mut self.raised);
+            for (kind, detail, fields) in raised {
+                tracing::info!(kind, "{detail}");
+                self.push_event_with(kind, detail, fields);
+            }
+        }
     }
 
     /// Simulated time, s.
@@ -255,6 +323,23 @@ impl Vehicle {
             faults: self.faults,
         }
     }
+}
+
+/// Sorts plugins writers-before-readers; returns the subsystems of a
+/// dependency cycle, if any.
+fn in_dependency_order(plugins: Vec<PluginInstance>) -> (Vec<PluginInstance>, Vec<String>) {
+    let nodes: Vec<Node<'_>> = plugins
+        .iter()
+        .map(|p| Node {
+            name: p.name(),
+            reads: p.library().reads(),
+            writes: p.library().writes(),
+        })
+        .collect();
+    let (order, cycle) = execution_order(&nodes);
+    let mut slots: Vec<Option<PluginInstance>> = plugins.into_iter().map(Some).collect();
+    let plugins = order.iter().filter_map(|&i| slots[i].take()).collect();
+    (plugins, cycle)
 }
 
 impl std::fmt::Display for Status {

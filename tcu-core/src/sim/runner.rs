@@ -76,7 +76,7 @@ impl<F: FnMut(&Status)> std::fmt::Debug for StatusEvery<F> {
 
 impl<F: FnMut(&Status)> TickHook for StatusEvery<F> {
     fn after_tick(&mut self, vehicle: &Vehicle, _events: &[Event]) {
-        if vehicle.ticks() % self.every_ticks == 0 {
+        if vehicle.ticks().is_multiple_of(self.every_ticks) {
             (self.on_status)(&vehicle.status());
         }
     }

@@ -1,0 +1,70 @@
+//! Battery plugin variants for the hot-swap tests, built from
+//! `tests/fixtures/battery-variants` with one cargo feature each (`v2`,
+//! `canary_nan`, `probation_panic`, ...).
+//!
+//! All variants share one target directory, so the dependencies are
+//! compiled once; a build and the copy of its output happen under an
+//! exclusive file lock, so parallel test processes never copy another
+//! feature's library. Each built library is kept as
+//! `<target>/fixtures/battery-variants-out/<feature>.so` and copied from
+//! there under the name the test asks for.
+
+use crate::fixtures::{cargo, library_file_name, run, target_dir, workspace_root};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+
+/// Builds (once per process) the variant with cargo feature `feature` and
+/// copies it to `dest` (a full file path: each version must have its own
+/// file name). Panics with cargo's output on failure.
+pub fn battery_variant(feature: &str, dest: &Path) -> PathBuf {
+    static BUILT: Mutex<Option<HashMap<String, Result<PathBuf, String>>>> = Mutex::new(None);
+    let built = {
+        let mut guard = BUILT.lock().unwrap_or_else(|p| p.into_inner());
+        guard
+            .get_or_insert_with(HashMap::new)
+            .entry(feature.to_owned())
+            .or_insert_with(|| build(feature))
+            .clone()
+    };
+    let built = built.unwrap_or_else(|e| panic!("building battery variant `{feature}`: {e}"));
+    if let Some(dir) = dest.parent() {
+        std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
+    }
+    std::fs::copy(&built, dest)
+        .unwrap_or_else(|e| panic!("copying {} to {}: {e}", built.display(), dest.display()));
+    dest.to_owned()
+}
+
+fn build(feature: &str) -> Result<PathBuf, String> {
+    let fixtures = target_dir().join("fixtures");
+    let out_dir = fixtures.join("battery-variants-out");
+    std::fs::create_dir_all(&out_dir)
+        .map_err(|e| format!("creating {}: {e}", out_dir.display()))?;
+    let lock_path = fixtures.join("battery-variants.lock");
+    let lock = std::fs::File::create(&lock_path)
+        .map_err(|e| format!("creating {}: {e}", lock_path.display()))?;
+    lock.lock()
+        .map_err(|e| format!("locking {}: {e}", lock_path.display()))?;
+    let target = fixtures.join("battery-variants");
+    let mut cmd = Command::new(cargo());
+    cmd.arg("build")
+        .arg("--release")
+        .arg("--manifest-path")
+        .arg(workspace_root().join("tests/fixtures/battery-variants/Cargo.toml"))
+        .arg("--features")
+        .arg(feature)
+        .arg("--target-dir")
+        .arg(&target)
+        .env_remove("CARGO_TARGET_DIR");
+    run(&mut cmd)?;
+    let lib = target
+        .join("release")
+        .join(library_file_name("battery_variants"));
+    let out = out_dir.join(format!("{feature}.{}", std::env::consts::DLL_EXTENSION));
+    std::fs::copy(&lib, &out)
+        .map_err(|e| format!("copying {} to {}: {e}", lib.display(), out.display()))?;
+    drop(lock);
+    Ok(out)
+}
