@@ -196,7 +196,10 @@ struct LogEvents;
 impl TickHook for LogEvents {
     fn after_tick(&mut self, _vehicle: &Vehicle, events: &[Event]) {
         for e in events {
-            if e.kind == "fault" {
+            if matches!(
+                e.kind.as_str(),
+                "fault" | "plugin.rejected" | "plugin.rollback"
+            ) {
                 tracing::warn!(kind = %e.kind, t = e.t, "{}", e.detail);
             } else {
                 tracing::info!(kind = %e.kind, t = e.t, "{}", e.detail);

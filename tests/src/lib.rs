@@ -6,4 +6,5 @@
 
 pub mod fixtures;
 pub mod harness;
+pub mod process;
 pub mod variants;

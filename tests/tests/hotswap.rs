@@ -200,9 +200,23 @@ fn each_rejection_leaves_the_old_version_running_and_says_why() {
         assert_eq!(e.kind(), kind, "{case}: {e}");
         assert_eq!(version(&v, "battery"), "1.0.0", "{case}");
         assert!(jump < 0.01, "{case}: state of charge jumped {jump}");
-        let rejected = kinds(&mut v, "plugin.rejected");
+        let rejected: Vec<_> = v
+            .drain_events()
+            .into_iter()
+            .filter(|e| e.kind == "plugin.rejected")
+            .collect();
         assert_eq!(rejected.len(), 1, "{case}: {rejected:?}");
-        assert!(!rejected[0].is_empty());
+        let f = &rejected[0].fields;
+        assert_eq!(f["kind"], kind, "{case}");
+        assert!(!f["reason"].is_empty());
+        if matches!(kind, "incompatible_signals" | "panic" | "canary") {
+            // Refused on the vehicle: the event names what would have changed.
+            assert_eq!(
+                (f["subsystem"].as_str(), f["from"].as_str(), f["to"].as_str()),
+                ("battery", "1.0.0", "1.9.0"),
+                "{case}"
+            );
+        }
     }
     let mut message = |lib: PathBuf| {
         let (o, _) = swap_and_wait(&mut v, &c, &[("battery", lib)]);

@@ -299,9 +299,10 @@ pub fn parse_tsv(file: &str, text: &str, overlay: bool) -> Result<Vec<SignalMeta
         let min = num(cols[4], "min")?;
         let max = num(cols[5], "max")?;
         if let (Some(a), Some(b)) = (min, max)
-            && a > b {
-                return Err(err(n, format!("`{path}`: min {a} is above max {b}")));
-            }
+            && a > b
+        {
+            return Err(err(n, format!("`{path}`: min {a} is above max {b}")));
+        }
         out.push(SignalMeta {
             path: path.to_owned(),
             kind,

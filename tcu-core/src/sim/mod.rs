@@ -242,7 +242,6 @@ impl Vehicle {
             }
             let raised = std::mem::take(&mut self.raised);
             for (kind, detail, fields) in raised {
-                tracing::info!(kind, "{detail}");
                 self.push_event_with(kind, detail, fields);
             }
         }

@@ -46,6 +46,17 @@ struct Canary {
     reply: Option<Reply<SwapOutcome>>,
 }
 
+impl Canary {
+    fn targets(&self, plugins: &[PluginInstance]) -> Targets {
+        targets_of(
+            self.candidates
+                .iter()
+                .map(|c| (c.subsystem.clone(), c.entry.version.clone())),
+            plugins,
+        )
+    }
+}
+
 struct Previous {
     subsystem: String,
     library: Arc<PluginLibrary>,
@@ -185,7 +196,8 @@ impl SwapEngine {
         }
         if let Some(mut c) = self.canary.take() {
             if let Some(e) = c.failure.take() {
-                reject(e, c.reply.take(), raised);
+                let targets = c.targets(plugins);
+                reject(e, c.reply.take(), raised, &targets);
             } else {
                 c.done += 1;
                 if c.done >= self.settings.canary_ticks {
@@ -200,23 +212,32 @@ impl SwapEngine {
             && let Some(req) = self.queue.pop_front()
         {
             match req.prepared {
-                Err(e) => reject(e, req.reply, raised),
-                Ok(prepared) => match begin(prepared, &self.settings, plugins, bus) {
-                    Err(e) => reject(e, req.reply, raised),
-                    Ok(candidates) => {
-                        let c = Canary {
-                            candidates,
-                            done: 0,
-                            failure: None,
-                            reply: req.reply,
-                        };
-                        if self.settings.canary_ticks == 0 {
-                            changed |= self.commit(c, tick, plugins, bus, raised);
-                        } else {
-                            self.canary = Some(c);
+                Err(e) => reject(e, req.reply, raised, &Targets::new()),
+                Ok(prepared) => {
+                    let targets = targets_of(
+                        prepared
+                            .libs
+                            .iter()
+                            .map(|l| (l.subsystem.clone(), l.entry.version.clone())),
+                        plugins,
+                    );
+                    match begin(prepared, &self.settings, plugins, bus) {
+                        Err(e) => reject(e, req.reply, raised, &targets),
+                        Ok(candidates) => {
+                            let c = Canary {
+                                candidates,
+                                done: 0,
+                                failure: None,
+                                reply: req.reply,
+                            };
+                            if self.settings.canary_ticks == 0 {
+                                changed |= self.commit(c, tick, plugins, bus, raised);
+                            } else {
+                                self.canary = Some(c);
+                            }
                         }
                     }
-                },
+                }
             }
         }
         changed
@@ -232,6 +253,7 @@ impl SwapEngine {
     ) -> bool {
         // Re-sync every candidate with the live state first; only when all
         // succeed is anything replaced.
+        let targets = c.targets(plugins);
         let mut snapshots = Vec::with_capacity(c.candidates.len());
         for cand in &mut c.candidates {
             let Some(live) = plugins.iter_mut().find(|p| p.name() == cand.subsystem) else {
@@ -239,6 +261,7 @@ impl SwapEngine {
                     SwapError::NotRunning(cand.subsystem.clone()),
                     c.reply.take(),
                     raised,
+                    &targets,
                 );
                 return false;
             };
@@ -252,7 +275,7 @@ impl SwapEngine {
                             subsystem: cand.subsystem.clone(),
                             reason: e.to_string(),
                         };
-                        reject(err, c.reply.take(), raised);
+                        reject(err, c.reply.take(), raised, &targets);
                         return false;
                     }
                 }
@@ -264,7 +287,7 @@ impl SwapEngine {
                     subsystem: cand.subsystem.clone(),
                     reason: e.to_string(),
                 };
-                reject(err, c.reply.take(), raised);
+                reject(err, c.reply.take(), raised, &targets);
                 return false;
             }
             snapshots.push(snapshot);
@@ -411,12 +434,41 @@ impl SwapEngine {
     }
 }
 
-fn reject(e: SwapError, reply: Option<Reply<SwapOutcome>>, raised: &mut Vec<Raised>) {
-    raised.push((
-        "plugin.rejected",
-        e.to_string(),
-        fields(&[("kind", e.kind()), ("reason", &e.to_string())]),
-    ));
+/// Subsystem, running version and refused version of each library of a
+/// transaction, for the rejection event.
+type Targets = Vec<(String, String, String)>;
+
+fn targets_of(libs: impl Iterator<Item = (String, String)>, plugins: &[PluginInstance]) -> Targets {
+    libs.map(|(name, to)| {
+        let from = plugins
+            .iter()
+            .find(|p| p.name() == name)
+            .map_or_else(String::new, |p| p.library().info().version.clone());
+        (name, from, to)
+    })
+    .collect()
+}
+
+fn reject(
+    e: SwapError,
+    reply: Option<Reply<SwapOutcome>>,
+    raised: &mut Vec<Raised>,
+    targets: &Targets,
+) {
+    let join = |f: fn(&(String, String, String)) -> &String| {
+        targets
+            .iter()
+            .map(|t| f(t).as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let mut f = fields(&[("kind", e.kind()), ("reason", &e.to_string())]);
+    if !targets.is_empty() {
+        f.insert("subsystem".into(), join(|t| &t.0));
+        f.insert("from".into(), join(|t| &t.1));
+        f.insert("to".into(), join(|t| &t.2));
+    }
+    raised.push(("plugin.rejected", e.to_string(), f));
     if let Some(reply) = reply {
         reply(SwapOutcome::Rejected(e));
     }

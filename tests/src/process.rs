@@ -1,0 +1,113 @@
+//! A `tcu` process under test: its output read line by line as it comes,
+//! bounded waits for a line, and a kill by PID when the test is done (or
+//! fails).
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A running child whose stdout and stderr are collected.
+#[derive(Debug)]
+pub struct Running {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+fn collect(from: impl Read + Send + 'static, into: Arc<Mutex<Vec<String>>>) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(from).lines() {
+            let Ok(line) = line else { break };
+            into.lock().unwrap_or_else(|p| p.into_inner()).push(line);
+        }
+    });
+}
+
+impl Running {
+    /// Starts `cmd` with its output captured.
+    pub fn start(mut cmd: Command) -> Self {
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {cmd:?}: {e}"));
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        if let Some(out) = child.stdout.take() {
+            collect(out, lines.clone());
+        }
+        if let Some(err) = child.stderr.take() {
+            collect(err, lines.clone());
+        }
+        Self { child, lines }
+    }
+
+    /// Everything printed so far.
+    pub fn output(&self) -> String {
+        self.lines
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .join("\n")
+    }
+
+    /// Lines printed so far that contain `needle`.
+    pub fn count(&self, needle: &str) -> usize {
+        self.lines
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|l| l.contains(needle))
+            .count()
+    }
+
+    /// Waits up to `timeout` for a line containing `needle`; panics with the
+    /// output so far when none comes.
+    pub fn wait_for(&self, needle: &str, timeout: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            if let Some(l) = self
+                .lines
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .find(|l| l.contains(needle))
+            {
+                return l.clone();
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "no line with {needle:?} within {timeout:?}; output:\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits (bounded) for the process to exit by itself.
+    pub fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("polling the child") {
+                // Let the reader threads drain the pipes.
+                std::thread::sleep(Duration::from_millis(50));
+                return status;
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "still running after {timeout:?}; output:\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILL, then reap.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
