@@ -125,6 +125,29 @@ pub fn run_headless(
     Ok(outcome)
 }
 
+/// Runs one vehicle in real time with the terminal dashboard (see
+/// [`crate::dashboard`]) until quit, `stop`, or `duration`. Tracing should
+/// already write into `log`, so nothing but the dashboard draws on the screen.
+pub fn run_dashboard(
+    config: &Config,
+    duration: Option<std::time::Duration>,
+    stop: &Arc<std::sync::atomic::AtomicBool>,
+    log: crate::dashboard::LogSink,
+) -> anyhow::Result<crate::sim::RunOutcome> {
+    let catalog = Arc::new(Catalog::builtin());
+    let (mut vehicle, rejected) = build_vehicle(config, catalog)?;
+    for r in &rejected {
+        tracing::warn!(kind = r.error.kind(), "plugin rejected: {}", r.error);
+    }
+    let options = crate::dashboard::Options {
+        duration,
+        log: Some(log),
+        ..Default::default()
+    };
+    let outcome = crate::dashboard::run(&mut vehicle, &config.vin, stop, options)?;
+    Ok(outcome)
+}
+
 /// Logs every event the vehicle raises while it runs.
 #[derive(Debug)]
 struct LogEvents;

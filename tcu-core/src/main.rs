@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tcu_core::catalog::Catalog;
 use tcu_core::config::{Config, DEFAULT_TOML, Overrides};
+use tcu_core::dashboard::LogSink;
 use tcu_core::world::driver::DriverProfile;
 
 /// Vehicle TCU simulator and SDV digital twin.
@@ -73,17 +74,23 @@ enum ConfigCommand {
     Generate,
 }
 
-fn init_tracing() {
+/// Sends tracing to stderr, or into the dashboard's event log while the
+/// dashboard owns the terminal.
+fn init_tracing(dashboard: Option<&LogSink>) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false)
-        .init();
+        .with_target(false);
+    match dashboard {
+        Some(sink) => fmt.with_ansi(false).with_writer(sink.clone()).init(),
+        None => fmt.init(),
+    }
 }
 
 fn run(args: RunArgs) -> Result<()> {
-    init_tracing();
+    let dashboard = (!args.headless && std::io::stdout().is_terminal()).then(LogSink::new);
+    init_tracing(dashboard.as_ref());
     let catalog = Catalog::builtin();
     let cli = Overrides {
         vin: args.vin,
@@ -93,14 +100,14 @@ fn run(args: RunArgs) -> Result<()> {
         driver: args.driver,
     };
     let config = Config::load(args.config.as_deref(), &cli, &catalog)?;
-    if !args.headless && std::io::stdout().is_terminal() {
-        tracing::info!("the dashboard is not part of this build yet; running headless");
-    }
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))
         .context("installing the SIGINT/SIGTERM handler")?;
-    tcu_core::app::run_headless(&config, args.duration, &stop)?;
+    match dashboard {
+        Some(log) => tcu_core::app::run_dashboard(&config, args.duration, &stop, log).map(drop)?,
+        None => tcu_core::app::run_headless(&config, args.duration, &stop).map(drop)?,
+    }
     Ok(())
 }
 
