@@ -15,8 +15,10 @@ use super::snapshot::{HEATED_SEATS, SEATS, Shared, Snapshot, ZONES};
 use crate::catalog::Value;
 use crate::control::{ControlHandle, ControlMsg};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 /// Peak deceleration of the crash the dashboard triggers, g.
 pub const CRASH_G: f64 = 60.0;
@@ -169,7 +171,14 @@ pub struct Controller {
     pedals: Option<(f64, f64)>,
     /// Help overlay shown.
     pub help: bool,
+    /// Values sent lately, by path: the base for the next relative change
+    /// until the snapshot has caught up (two presses within one frame must
+    /// add up).
+    sent: HashMap<String, (f64, Instant)>,
 }
+
+/// How long a sent value stays the base for relative changes.
+const SENT_FRESH: Duration = Duration::from_millis(300);
 
 impl std::fmt::Debug for Controller {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -203,6 +212,7 @@ impl Controller {
             zone: 0,
             pedals: None,
             help: false,
+            sent: HashMap::new(),
         }
     }
 
@@ -217,7 +227,7 @@ impl Controller {
             Action::SelectSeat(i) => self.seat = i.min(SEATS.len() - 1),
             Action::CycleOccupant => {
                 let path = format!("Sim.Cabin.Seat.{}.Occupant", SEATS[self.seat].0);
-                let next = (or0(snap.get(&path)) as i64 + 1) % 3;
+                let next = (self.base(snap, &path) as i64 + 1) % 3;
                 self.set(vec![(path, Value::Int(next))]);
             }
             Action::SeatHeat(delta) => self.seat_heat(delta, snap),
@@ -227,32 +237,32 @@ impl Controller {
                     "Vehicle.Cabin.HVAC.Station.{}.Temperature",
                     ZONES[self.zone].0
                 );
-                let v = (or0(snap.get(&path)) + delta).clamp(10.0, 35.0);
+                let v = (self.base(snap, &path) + delta).clamp(10.0, 35.0);
                 self.set(vec![(path, Value::Float(v))]);
             }
             Action::Fan(delta) => {
                 let path = format!("Vehicle.Cabin.HVAC.Station.{}.FanSpeed", ZONES[self.zone].0);
-                let v = (or0(snap.get(&path)) as i64 + delta).clamp(0, 100);
+                let v = (self.base(snap, &path) as i64 + delta).clamp(0, 100);
                 self.set(vec![(path, Value::Int(v))]);
             }
             Action::ToggleAc => {
                 let path = "Vehicle.Cabin.HVAC.IsAirConditioningActive";
-                let on = !snap.flag(path);
+                let on = self.base(snap, path) < 0.5;
                 self.set(vec![(path.into(), Value::Bool(on))]);
             }
             Action::Ambient(delta) => {
                 let path = "Sim.Environment.AirTemperature";
-                let v = (or0(snap.get(path)) + delta).clamp(-40.0, 60.0);
+                let v = (self.base(snap, path) + delta).clamp(-40.0, 60.0);
                 self.set(vec![(path.into(), Value::Float(v))]);
             }
             Action::Friction(delta) => {
                 let path = "Sim.Environment.RoadFriction";
-                let v = ((or0(snap.get(path)) + delta).clamp(0.05, 1.2) * 100.0).round() / 100.0;
+                let v = ((self.base(snap, path) + delta).clamp(0.05, 1.2) * 100.0).round() / 100.0;
                 self.set(vec![(path.into(), Value::Float(v))]);
             }
             Action::CycleFault => {
                 let path = "Sim.Fault.ABS.WheelSensor";
-                let next = (or0(snap.get(path)) as i64 + 1) % 5;
+                let next = (self.base(snap, path) as i64 + 1) % 5;
                 self.set(vec![(path.into(), Value::Int(next))]);
             }
             Action::Pause => self.clock.set_paused(!self.clock.is_paused()),
@@ -303,7 +313,7 @@ impl Controller {
             return;
         }
         let path = format!("Vehicle.Cabin.Seat.{}.HeatingCooling", SEATS[self.seat].0);
-        let v = (or0(snap.get(&path)) as i64 + delta).clamp(-100, 100);
+        let v = (self.base(snap, &path) as i64 + delta).clamp(-100, 100);
         self.set(vec![(path, Value::Int(v))]);
     }
 
@@ -316,8 +326,20 @@ impl Controller {
         }
     }
 
+    /// The current value of `path` as the base of a relative change.
+    fn base(&self, snap: &Snapshot, path: &str) -> f64 {
+        match self.sent.get(path) {
+            Some((v, at)) if at.elapsed() < SENT_FRESH => *v,
+            _ => or0(snap.get(path)),
+        }
+    }
+
     /// Sends an all-or-nothing write; a refusal is logged with its reasons.
-    fn set(&self, set: Vec<(String, Value)>) {
+    fn set(&mut self, set: Vec<(String, Value)>) {
+        let now = Instant::now();
+        for (path, value) in &set {
+            self.sent.insert(path.clone(), (value.to_slot(), now));
+        }
         let shared = self.shared.clone();
         let what = set
             .iter()
@@ -338,7 +360,7 @@ impl Controller {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::control;
     use std::sync::atomic::AtomicBool;

@@ -50,6 +50,9 @@ pub mod snapshot;
 mod terminal;
 pub mod view;
 
+#[cfg(test)]
+mod tests;
+
 pub use clock::{ClockControl, ControlledClock};
 pub use input::{Request, RequestHandler};
 pub use log::LogSink;
@@ -68,6 +71,10 @@ use view::View;
 /// Time between frames (about 30 frames per second).
 const FRAME: Duration = Duration::from_millis(33);
 
+/// Called once before the first tick with the shared state and the control
+/// handle.
+pub type OnStart = Box<dyn FnOnce(&Arc<Shared>, &ControlHandle) + Send>;
+
 /// What the dashboard is given besides the vehicle.
 #[derive(Default)]
 pub struct Options {
@@ -79,7 +86,7 @@ pub struct Options {
     pub requests: Option<RequestHandler>,
     /// Called with the shared state and the control handle before the first
     /// tick (to report link/OTA state, or to drive the car from elsewhere).
-    pub on_start: Option<Box<dyn FnOnce(&Arc<Shared>, &ControlHandle) + Send>>,
+    pub on_start: Option<OnStart>,
 }
 
 impl std::fmt::Debug for Options {

@@ -37,8 +37,8 @@ fn chart<'a>(series: &'a Series, title: &str, unit: &str, t: f64) -> Chart<'a> {
     };
     let x0 = (t - CHART_WINDOW_S).max(0.0);
     let x1 = x0.max(t).max(x0 + 1.0);
-    // The data is borrowed as a contiguous slice: the deque is rotated on
-    // the render side's own copy, so this never touches the tick thread.
+    // `View::new` made the render side's copy of the deque contiguous, so
+    // the first slice is all of it.
     let data: &[(f64, f64)] = series.as_slices().0;
     let dataset = Dataset::default()
         .marker(Marker::Braille)

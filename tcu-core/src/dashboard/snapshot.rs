@@ -11,7 +11,7 @@
 //! whoever owns those features, through [`Shared::update_link`] and
 //! [`Shared::update_ota`]; until then the panels say "not configured".
 
-use crate::catalog::SignalId;
+use crate::catalog::{SignalId, SignalKind};
 use crate::sim::{Event, TickHook, Vehicle};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -294,7 +294,9 @@ impl Shared {
 #[derive(Debug)]
 pub struct SnapshotHook {
     shared: Arc<Shared>,
-    ids: Vec<Option<SignalId>>,
+    /// Resolved ids, with whether the signal is an actuator (an actuator
+    /// always has a value: its initial one until someone sets it).
+    ids: Vec<Option<(SignalId, bool)>>,
     local: Snapshot,
     /// Event lines not yet moved into the shared log.
     pending: Vec<String>,
@@ -304,7 +306,15 @@ pub struct SnapshotHook {
 impl SnapshotHook {
     /// A hook for `vehicle`, publishing into `shared`.
     pub fn new(vehicle: &Vehicle, vin: &str, shared: Arc<Shared>) -> Self {
-        let ids = paths().iter().map(|p| vehicle.bus().id(p).ok()).collect();
+        let bus = vehicle.bus();
+        let ids = paths()
+            .iter()
+            .map(|p| {
+                bus.id(p)
+                    .ok()
+                    .map(|id| (id, bus.meta(id).kind == SignalKind::Actuator))
+            })
+            .collect();
         let local = Snapshot {
             vin: vin.to_owned(),
             values: vec![f64::NAN; paths().len()],
@@ -323,7 +333,7 @@ impl SnapshotHook {
         let bus = vehicle.bus();
         for (slot, id) in self.local.values.iter_mut().zip(&self.ids) {
             *slot = match id {
-                Some(id) if bus.is_written(*id) => bus.get(*id),
+                Some((id, actuator)) if *actuator || bus.is_written(*id) => bus.get(*id),
                 _ => f64::NAN,
             };
         }
