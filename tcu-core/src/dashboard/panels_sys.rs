@@ -31,7 +31,9 @@ fn chart<'a>(series: &'a Series, title: &str, unit: &str, t: f64) -> Chart<'a> {
         });
     let (lo, hi) = if lo.is_finite() {
         let pad = ((hi - lo) * 0.1).max(0.5);
-        (lo - pad, hi + pad)
+        // A quantity that never went negative gets no negative axis.
+        let floor = if lo >= 0.0 { 0.0 } else { f64::NEG_INFINITY };
+        ((lo - pad).max(floor), hi + pad)
     } else {
         (0.0, 1.0)
     };
