@@ -107,6 +107,19 @@ fn number_after(screen: &str, label: &str) -> Option<f64> {
     num.parse().ok()
 }
 
+/// A number of the header line: `t 12.34 s` (`key` = "t") or `30 fps`
+/// (`key` = "fps").
+fn header_number(screen: &str, key: &str) -> Option<f64> {
+    let words: Vec<&str> = screen.lines().next()?.split_whitespace().collect();
+    let i = words.iter().position(|w| *w == key)?;
+    let word = if key == "t" {
+        words.get(i + 1)?
+    } else {
+        words.get(i.checked_sub(1)?)?
+    };
+    word.parse().ok()
+}
+
 fn speed(screen: &str) -> f64 {
     number_after(screen, "Vehicle speed").unwrap_or(f64::NAN)
 }
@@ -139,6 +152,27 @@ fn drive_crash_heat_help_quit_in_a_real_terminal() {
     });
     assert!(speed(&screen) < 0.5, "parked at start:\n{screen}");
     assert_eq!(tmux.display("#{alternate_on}"), "1");
+
+    // At least 20 frames a second (the header shows the measured rate).
+    tmux.wait_for("20 fps or more", 10, |s| {
+        header_number(s, "fps").is_some_and(|fps| fps >= 20.0)
+    });
+
+    // Pause: simulated time stands still; a single step moves it one tick.
+    tmux.keys("p");
+    tmux.wait_for("the clock to pause", 10, |s| s.contains("PAUSED"));
+    // A tick under way when the key arrived may still land; then nothing.
+    std::thread::sleep(Duration::from_millis(300));
+    let t0 = header_number(&tmux.screen(), "t").expect("time in header");
+    std::thread::sleep(Duration::from_millis(500));
+    let t1 = header_number(&tmux.screen(), "t");
+    assert_eq!(t1, Some(t0), "time moved while paused");
+    tmux.keys("n");
+    tmux.wait_for("one tick", 10, |s| {
+        header_number(s, "t").is_some_and(|t| (t - t0 - 0.01).abs() < 1e-6)
+    });
+    tmux.keys("p");
+    tmux.wait_for("the clock to resume", 10, |s| s.contains("running"));
 
     // Throttle until the speed shown rises.
     let until = Instant::now() + Duration::from_secs(30);

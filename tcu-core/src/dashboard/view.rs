@@ -66,7 +66,7 @@ impl View {
         let s = &self.snap;
         Line::styled(
             format!(
-                " TCU {}  t {:.1} s  clock x{} {}  faults {}  {:.0} fps   ? help  q quit",
+                " TCU {}  t {:.2} s  clock x{} {}  faults {}  {:.0} fps   ? help  q quit",
                 s.vin,
                 s.t,
                 self.speed,
