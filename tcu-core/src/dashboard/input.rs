@@ -5,6 +5,10 @@
 //! [`ClockControl`]; reloading plugins and polling OTA are handed to
 //! whoever owns those features (see [`Request`]).
 //!
+//! VSS 5.0 has one A/C switch for the cabin
+//! (`Vehicle.Cabin.HVAC.IsAirConditioningActive`), so `a` toggles it for every
+//! zone; setpoint and fan are per zone.
+//!
 //! Terminals report key presses, not releases, so the pedals are levels:
 //! each press of throttle or brake adds 10 % and releases the other pedal;
 //! space releases both. The first pedal press takes the car over from the
@@ -356,78 +360,5 @@ impl Controller {
         if self.control.send(msg).is_err() {
             self.shared.log("dashboard: the vehicle is not running");
         }
-    }
-}
-
-#[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-    use crate::control;
-    use std::sync::atomic::AtomicBool;
-
-    fn key(c: char) -> KeyEvent {
-        KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)
-    }
-
-    #[test]
-    fn every_documented_letter_maps_to_an_action() {
-        for c in "wscohHztTfFaeEgGxpn<>LU?q12345 ".chars() {
-            assert!(action_for(key(c)).is_some(), "{c}");
-        }
-        assert_eq!(
-            action_for(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
-            Some(Action::Quit)
-        );
-    }
-
-    /// A vehicle without plugins: enough to apply control messages to.
-    pub(crate) fn bare_vehicle() -> crate::sim::Vehicle {
-        use crate::catalog::Catalog;
-        use crate::config::{Config, Overrides};
-        let catalog = Catalog::builtin();
-        let config = Config::build(None, &Overrides::default(), &Overrides::default(), &catalog)
-            .expect("default config");
-        let (v, _) = crate::app::build_vehicle_with(&config, Arc::new(catalog), |_| {
-            Ok(crate::plugin::LoadReport {
-                plugins: Vec::new(),
-                rejected: Vec::new(),
-            })
-        })
-        .expect("vehicle");
-        v
-    }
-
-    #[test]
-    fn throttle_takes_over_and_sends_both_pedals_through_the_control_path() {
-        let (handle, mut inbox) = control::channel();
-        let shared = Arc::new(Shared::default());
-        let clock = Arc::new(ClockControl::new(Arc::new(AtomicBool::new(false))));
-        let mut c = Controller::new(handle, clock, shared.clone(), None);
-        let snap = Snapshot::default();
-        assert!(c.handle(Action::Throttle, &snap));
-        assert!(c.handle(Action::Throttle, &snap));
-        assert!(shared.take_over.load(Ordering::Relaxed));
-        let mut v = bare_vehicle();
-        assert_eq!(inbox.apply_pending(&mut v), 2);
-        let id = v.bus().id("Sim.Driver.AcceleratorPedal").unwrap();
-        assert_eq!(v.bus().get(id), 20.0);
-        assert!(c.handle(Action::Brake, &snap));
-        inbox.apply_pending(&mut v);
-        assert_eq!(v.bus().get(id), 0.0);
-        assert!(!c.handle(Action::Quit, &snap));
-    }
-
-    #[test]
-    fn heating_a_seat_without_heating_is_logged_not_sent() {
-        let (handle, mut inbox) = control::channel();
-        let shared = Arc::new(Shared::default());
-        let clock = Arc::new(ClockControl::new(Arc::new(AtomicBool::new(false))));
-        let mut c = Controller::new(handle, clock, shared.clone(), None);
-        let snap = Snapshot::default();
-        c.handle(Action::SelectSeat(3), &snap);
-        c.handle(Action::SeatHeat(10), &snap);
-        let mut v = bare_vehicle();
-        assert_eq!(inbox.apply_pending(&mut v), 0);
-        assert!(shared.frame().log.iter().any(|l| l.contains("no heating")));
     }
 }

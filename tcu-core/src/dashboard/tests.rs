@@ -1,14 +1,20 @@
-//! Frames rendered into ratatui's `TestBackend`: layout at common sizes,
-//! the too-small message, the help overlay, link/OTA placeholders and
-//! filled states, and the snapshot hook feeding the plugin history.
+//! Frames rendered into ratatui's `TestBackend` (layout at common sizes, the
+//! too-small message, the help overlay, link/OTA placeholders and filled
+//! states), the snapshot hook, and keys turned into control messages.
 
-use super::input::tests::bare_vehicle;
+use super::clock::ClockControl;
+use super::input::{Action, Controller, action_for};
+use super::snapshot::paths;
 use super::snapshot::{LinkState, OtaState, PluginRow, Shared, Snapshot, SnapshotHook};
 use super::view::{MIN_HEIGHT, MIN_WIDTH, View};
+use crate::catalog::Catalog;
+use crate::control;
 use crate::sim::{Event, TickHook};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 fn render(view: &View, w: u16, h: u16) -> String {
     let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
@@ -230,4 +236,89 @@ fn taking_over_switches_the_driver_to_idle_before_the_next_tick() {
     assert!(shared.frame().manual);
     // The demo driver would have pressed the accelerator on the first tick.
     assert_eq!(shared.frame().get("Sim.Driver.AcceleratorPedal"), 0.0);
+}
+
+// Keys and the control path.
+fn key(c: char) -> KeyEvent {
+    KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)
+}
+
+#[test]
+fn every_documented_letter_maps_to_an_action() {
+    for c in "wscohHztTfFaeEgGxpn<>LU?q12345 ".chars() {
+        assert!(action_for(key(c)).is_some(), "{c}");
+    }
+    assert_eq!(
+        action_for(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
+        Some(Action::Quit)
+    );
+}
+
+/// A vehicle without plugins: enough to apply control messages to.
+fn bare_vehicle() -> crate::sim::Vehicle {
+    use crate::catalog::Catalog;
+    use crate::config::{Config, Overrides};
+    let catalog = Catalog::builtin();
+    let config = Config::build(None, &Overrides::default(), &Overrides::default(), &catalog)
+        .expect("default config");
+    let (v, _) = crate::app::build_vehicle_with(&config, Arc::new(catalog), |_| {
+        Ok(crate::plugin::LoadReport {
+            plugins: Vec::new(),
+            rejected: Vec::new(),
+        })
+    })
+    .expect("vehicle");
+    v
+}
+
+#[test]
+fn throttle_takes_over_and_sends_both_pedals_through_the_control_path() {
+    let (handle, mut inbox) = control::channel();
+    let shared = Arc::new(Shared::default());
+    let clock = Arc::new(ClockControl::new(Arc::new(AtomicBool::new(false))));
+    let mut c = Controller::new(handle, clock, shared.clone(), None);
+    let snap = Snapshot::default();
+    assert!(c.handle(Action::Throttle, &snap));
+    assert!(c.handle(Action::Throttle, &snap));
+    assert!(shared.take_over.load(Ordering::Relaxed));
+    let mut v = bare_vehicle();
+    assert_eq!(inbox.apply_pending(&mut v), 2);
+    let id = v.bus().id("Sim.Driver.AcceleratorPedal").unwrap();
+    assert_eq!(v.bus().get(id), 20.0);
+    assert!(c.handle(Action::Brake, &snap));
+    inbox.apply_pending(&mut v);
+    assert_eq!(v.bus().get(id), 0.0);
+    assert!(!c.handle(Action::Quit, &snap));
+}
+
+#[test]
+fn heating_a_seat_without_heating_is_logged_not_sent() {
+    let (handle, mut inbox) = control::channel();
+    let shared = Arc::new(Shared::default());
+    let clock = Arc::new(ClockControl::new(Arc::new(AtomicBool::new(false))));
+    let mut c = Controller::new(handle, clock, shared.clone(), None);
+    let snap = Snapshot::default();
+    c.handle(Action::SelectSeat(3), &snap);
+    c.handle(Action::SeatHeat(10), &snap);
+    let mut v = bare_vehicle();
+    assert_eq!(inbox.apply_pending(&mut v), 0);
+    assert!(shared.frame().log.iter().any(|l| l.contains("no heating")));
+}
+
+// The snapshot.
+#[test]
+fn every_path_shown_is_in_the_catalog() {
+    let catalog = Catalog::builtin();
+    for p in paths() {
+        assert!(catalog.id(p).is_some(), "{p}");
+    }
+}
+
+#[test]
+fn unknown_and_unset_values_read_as_nan() {
+    let mut s = Snapshot::default();
+    assert!(s.get("Vehicle.Speed").is_nan());
+    s.set("Vehicle.Speed", 12.0);
+    assert_eq!(s.get("Vehicle.Speed"), 12.0);
+    assert!(s.get("Vehicle.TraveledDistance").is_nan());
 }
