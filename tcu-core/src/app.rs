@@ -189,6 +189,85 @@ pub fn run_headless(
     Ok(outcome)
 }
 
+/// Runs one vehicle in real time with the terminal dashboard (see
+/// [`crate::dashboard`]) until quit, `stop`, or `duration`. Tracing should
+/// already write into `log`, so nothing but the dashboard draws on the screen.
+pub fn run_dashboard(
+    config: &Config,
+    duration: Option<std::time::Duration>,
+    stop: &Arc<std::sync::atomic::AtomicBool>,
+    log: crate::dashboard::LogSink,
+    watch: Option<&Path>,
+) -> anyhow::Result<crate::sim::RunOutcome> {
+    use crate::dashboard::Request;
+    use std::sync::Mutex;
+    let catalog = Arc::new(Catalog::builtin());
+    let policy = SwapPolicy::from_config(&config.hotswap)?;
+    let (mut vehicle, rejected) = build_vehicle(config, catalog.clone())?;
+    for r in &rejected {
+        tracing::warn!(kind = r.error.kind(), "plugin rejected: {}", r.error);
+    }
+    // The reload key swaps what changed in the plugin directory; the watch
+    // (if any) and the reloader send through the dashboard's control handle.
+    let plugins_dir = config
+        .plugins_dir
+        .clone()
+        .unwrap_or_else(default_plugins_dir);
+    let reloader = crate::swap::watch::Reloader::new(
+        &plugins_dir,
+        policy.clone(),
+        catalog.clone(),
+        open_store(config)?,
+    )?;
+    let handle: Arc<Mutex<Option<crate::control::ControlHandle>>> = Arc::default();
+    let watcher: Arc<Mutex<Option<notify::RecommendedWatcher>>> = Arc::default();
+    let on_start = {
+        let (handle, watcher) = (handle.clone(), watcher.clone());
+        let watch = match watch {
+            Some(dir) => Some((dir.to_owned(), policy, catalog, open_store(config)?)),
+            None => None,
+        };
+        move |_: &Arc<crate::dashboard::Shared>, control: &crate::control::ControlHandle| {
+            *handle.lock().unwrap_or_else(|p| p.into_inner()) = Some(control.clone());
+            if let Some((dir, policy, catalog, store)) = watch {
+                match crate::swap::watch::start(&dir, policy, catalog, store, control.clone()) {
+                    Ok(w) => *watcher.lock().unwrap_or_else(|p| p.into_inner()) = Some(w),
+                    Err(e) => tracing::error!("{e}"),
+                }
+            }
+        }
+    };
+    let reloader = Arc::new(Mutex::new(reloader));
+    let requests = move |request: Request| match request {
+        Request::ReloadPlugins => {
+            let Some(control) = handle.lock().unwrap_or_else(|p| p.into_inner()).clone() else {
+                return;
+            };
+            let reloader = reloader.clone();
+            // Hashing and staging take milliseconds: not on the render thread.
+            std::thread::spawn(move || {
+                let mut r = reloader.lock().unwrap_or_else(|p| p.into_inner());
+                match r.reload(&control) {
+                    Ok(0) => tracing::info!("reload: no plugin library changed"),
+                    Ok(n) => tracing::info!("reload: swapping {n} changed plugin libraries"),
+                    Err(e) => tracing::error!("reload: {e}"),
+                }
+            });
+        }
+        Request::PollOta => tracing::info!("OTA is not configured"),
+    };
+    let options = crate::dashboard::Options {
+        duration,
+        log: Some(log),
+        requests: Some(Box::new(requests)),
+        on_start: Some(Box::new(on_start)),
+    };
+    let outcome = crate::dashboard::run(&mut vehicle, &config.vin, stop, options)?;
+    vehicle.swap_engine().flush_store();
+    drop(watcher);
+    Ok(outcome)
+}
+
 /// Logs every event the vehicle raises while it runs.
 #[derive(Debug)]
 struct LogEvents;

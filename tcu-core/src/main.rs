@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tcu_core::catalog::Catalog;
 use tcu_core::config::{Config, DEFAULT_TOML, Overrides};
+use tcu_core::dashboard::LogSink;
 use tcu_core::swap::sign;
 use tcu_core::world::driver::DriverProfile;
 
@@ -105,19 +106,26 @@ enum ConfigCommand {
     Generate,
 }
 
-fn init_tracing() {
+/// Sends tracing to stdout, or into the dashboard's event log while the
+/// dashboard owns the terminal.
+fn init_tracing(dashboard: Option<&LogSink>) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // Colours only for a terminal: logs piped to a file or a journal stay plain.
-    tracing_subscriber::fmt()
+    let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false)
-        .with_ansi(std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none())
-        .init();
+        .with_target(false);
+    match dashboard {
+        Some(sink) => fmt.with_ansi(false).with_writer(sink.clone()).init(),
+        // Colours only for a terminal: logs piped to a file or a journal stay plain.
+        None => fmt
+            .with_ansi(std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+            .init(),
+    }
 }
 
 fn run(args: RunArgs) -> Result<()> {
-    init_tracing();
+    let dashboard = (!args.headless && std::io::stdout().is_terminal()).then(LogSink::new);
+    init_tracing(dashboard.as_ref());
     let catalog = Catalog::builtin();
     let cli = Overrides {
         vin: args.vin,
@@ -129,14 +137,17 @@ fn run(args: RunArgs) -> Result<()> {
         store: args.store,
     };
     let config = Config::load(args.config.as_deref(), &cli, &catalog)?;
-    if !args.headless && std::io::stdout().is_terminal() {
-        tracing::info!("the dashboard is not part of this build yet; running headless");
-    }
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))
         .context("installing the SIGINT/SIGTERM handler")?;
-    tcu_core::app::run_headless(&config, args.duration, &stop, args.watch.as_deref())?;
+    let watch = args.watch.as_deref();
+    match dashboard {
+        Some(log) => {
+            tcu_core::app::run_dashboard(&config, args.duration, &stop, log, watch).map(drop)?
+        }
+        None => tcu_core::app::run_headless(&config, args.duration, &stop, watch).map(drop)?,
+    }
     Ok(())
 }
 

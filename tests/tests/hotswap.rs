@@ -212,7 +212,11 @@ fn each_rejection_leaves_the_old_version_running_and_says_why() {
         if matches!(kind, "incompatible_signals" | "panic" | "canary") {
             // Refused on the vehicle: the event names what would have changed.
             assert_eq!(
-                (f["subsystem"].as_str(), f["from"].as_str(), f["to"].as_str()),
+                (
+                    f["subsystem"].as_str(),
+                    f["from"].as_str(),
+                    f["to"].as_str()
+                ),
                 ("battery", "1.0.0", "1.9.0"),
                 "{case}"
             );
@@ -376,4 +380,41 @@ fn the_store_keeps_the_active_set_across_restarts_and_forgets_rollbacks() {
     );
     drop(v);
     assert_eq!(version(&vehicle(&c), "battery"), "2.0.0");
+}
+
+#[test]
+fn reload_swaps_only_the_libraries_that_changed_in_the_plugin_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("plugins");
+    std::fs::create_dir_all(&dir).unwrap();
+    for entry in std::fs::read_dir(fixtures::workspace_plugins_dir()).unwrap() {
+        let p = entry.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("libtcu_plugin_") && name.ends_with(".so") {
+            std::fs::copy(&p, dir.join(&name)).unwrap();
+        }
+    }
+    let mut c = config(None, true, vec![]);
+    c.plugins_dir = Some(dir.clone());
+    let mut v = vehicle(&c);
+    let (control, mut inbox) = tcu_core::control::channel();
+    let mut reloader = tcu_core::swap::watch::Reloader::new(
+        &dir,
+        SwapPolicy::from_config(&c.hotswap).unwrap(),
+        Arc::new(Catalog::builtin()),
+        tcu_core::app::open_store(&c).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(reloader.reload(&control).unwrap(), 0, "nothing changed yet");
+    variants::battery_variant("v2", &dir.join("libtcu_plugin_battery.so"));
+    assert_eq!(reloader.reload(&control).unwrap(), 1);
+    assert_eq!(inbox.apply_pending(&mut v), 1);
+    v.drain_events();
+    for _ in 0..(u64::from(CANARY) + 5) {
+        v.step();
+    }
+    assert_eq!(version(&v, "battery"), "2.0.0");
+    let swapped = kinds(&mut v, "plugin.swapped");
+    assert_eq!(swapped, vec!["battery 1.0.0 -> 2.0.0".to_owned()]);
+    assert_eq!(reloader.reload(&control).unwrap(), 0, "the new baseline");
 }

@@ -26,16 +26,56 @@ unsafe impl Send for PluginLibrary {}
 // SAFETY: as above; `PluginLibrary` has no interior mutability.
 unsafe impl Sync for PluginLibrary {}
 
+/// Copies `path` into an anonymous in-memory file and returns it (kept open
+/// for the rest of the process) with the path the loader can open it by.
+///
+/// Loading from a private copy makes a running plugin immune to its file
+/// being overwritten in place (`cp new.so plugins/`), which would otherwise
+/// change the code under the running process and kill it with SIGBUS. Each
+/// copy is a distinct inode, so the loader never confuses two versions.
+fn private_copy(path: &Path) -> Result<(std::fs::File, PathBuf), LoadError> {
+    use std::io::Write;
+    use std::os::fd::FromRawFd;
+    let fail = |reason: String| LoadError::NotALibrary {
+        path: path.to_owned(),
+        reason,
+    };
+    let bytes = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
+    // SAFETY: the name is a valid NUL-terminated string; flags are valid.
+    let fd = unsafe { libc::memfd_create(c"tcu-plugin".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(fail(format!(
+            "memfd_create: {}",
+            std::io::Error::last_os_error()
+        )));
+    }
+    // SAFETY: `fd` is a fresh descriptor owned by nobody else.
+    let mut file = unsafe { std::fs::File::from_raw_fd(fd) };
+    file.write_all(&bytes).map_err(|e| fail(e.to_string()))?;
+    Ok((file, PathBuf::from(format!("/proc/self/fd/{fd}"))))
+}
+
 fn open_raw(path: &Path) -> Result<(libloading::Library, *const TcuPluginDescriptor), LoadError> {
+    open_at(path, path)
+}
+
+/// Opens the library at `load_from`, reporting errors against `path`.
+fn open_at(
+    path: &Path,
+    load_from: &Path,
+) -> Result<(libloading::Library, *const TcuPluginDescriptor), LoadError> {
     use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
     // RTLD_NOW: an unresolved symbol fails here, not in the middle of a tick.
     // SAFETY: opening runs the library's ELF initialisers; TCU plugins have
     // none beyond the C runtime's, which is the one piece of code we accept
     // running before the checks.
-    let lib = unsafe { Library::open(Some(path), RTLD_NOW | RTLD_LOCAL) }.map_err(|e| {
+    let lib = unsafe { Library::open(Some(load_from), RTLD_NOW | RTLD_LOCAL) }.map_err(|e| {
         LoadError::NotALibrary {
             path: path.to_owned(),
-            reason: e.to_string(),
+            reason: e.to_string().replace(
+                &load_from.display().to_string(),
+                &path.display().to_string(),
+            ),
         }
     })?;
     let lib: libloading::Library = lib.into();
@@ -60,10 +100,14 @@ pub fn inspect(path: &Path) -> Result<PluginInfo, LoadError> {
 }
 
 impl PluginLibrary {
-    /// Opens `path` and checks its descriptor against the ABI and `catalog`.
-    /// No code of the library runs.
+    /// Opens a private in-memory copy of `path` and checks its descriptor
+    /// against the ABI and `catalog`. No code of the library runs.
     pub fn open(path: &Path, catalog: &Catalog) -> Result<Self, LoadError> {
-        let (lib, desc) = open_raw(path)?;
+        let (copy, load_from) = private_copy(path)?;
+        let (lib, desc) = open_at(path, &load_from)?;
+        // The loader holds its own mapping; the descriptor stays open so the
+        // `/proc/self/fd` name is never reused for another file.
+        std::mem::forget(copy);
         // SAFETY: `desc` points into `lib`, which is kept mapped below.
         let info = unsafe { descriptor::read(path, desc) }?;
         let reads = descriptor::resolve(path, &info, catalog, &info.reads)?;

@@ -1,0 +1,73 @@
+//! Taking over the terminal and giving it back: raw mode, the alternate
+//! screen and a hidden cursor on entry; the opposite on every way out. The
+//! render thread holds a [`Restore`] guard (normal exit, errors, unwinding
+//! panics), a panic hook restores before the panic message is printed (so
+//! the message is readable and a panic on the tick thread does not leave the
+//! terminal raw), and SIGTERM/SIGINT set the run's stop flag, which ends the
+//! render loop and so drops the guard.
+
+use crossterm::cursor::{Hide, Show};
+use crossterm::execute;
+use crossterm::terminal::{
+    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
+};
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+use std::io::{self, Stdout};
+use std::sync::Once;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// The dashboard's terminal.
+pub type Term = Terminal<CrosstermBackend<Stdout>>;
+
+/// True while the dashboard owns the terminal.
+static ACTIVE: AtomicBool = AtomicBool::new(false);
+
+/// Restores the terminal when dropped.
+#[derive(Debug)]
+pub struct Restore;
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        restore();
+    }
+}
+
+/// Switches the terminal to the dashboard's mode; restore it with
+/// [`restore`] or by dropping the returned guard.
+pub fn enter() -> io::Result<(Term, Restore)> {
+    install_panic_hook();
+    enable_raw_mode()?;
+    ACTIVE.store(true, Ordering::SeqCst);
+    let guard = Restore;
+    execute!(io::stdout(), EnterAlternateScreen, Hide)?;
+    let mut term = Terminal::new(CrosstermBackend::new(io::stdout()))?;
+    term.clear()?;
+    Ok((term, guard))
+}
+
+/// Leaves the dashboard's mode; does nothing if it is not active, so it is
+/// safe to call from several places.
+pub fn restore() {
+    if ACTIVE.swap(false, Ordering::SeqCst) {
+        let _ = execute!(io::stdout(), LeaveAlternateScreen, Show);
+        let _ = disable_raw_mode();
+    }
+}
+
+fn install_panic_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            restore();
+            previous(info);
+        }));
+    });
+}
+
+/// True while the dashboard owns the terminal (a panic hook may have given it
+/// back while the render thread still runs; it must not draw then).
+pub fn is_active() -> bool {
+    ACTIVE.load(Ordering::SeqCst)
+}
