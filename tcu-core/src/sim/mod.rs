@@ -8,6 +8,8 @@
 //! longer be trusted) while the rest of the car keeps running.
 
 pub mod clock;
+pub mod detect;
+pub mod faults;
 mod order;
 mod runner;
 
@@ -78,6 +80,8 @@ pub struct Vehicle {
     faults: u64,
     events: VecDeque<Event>,
     status_ids: StatusIds,
+    detect: detect::Detector,
+    injected: faults::InjectedErrors,
 }
 
 impl Vehicle {
@@ -108,6 +112,7 @@ impl Vehicle {
             cabin: id("Vehicle.Cabin.HVAC.AmbientAirTemperature"),
             drive: id("Sim.Powertrain.ElectricalPower"),
         };
+        let detect = detect::Detector::new(&bus);
         let mut v = Self {
             bus,
             world,
@@ -118,6 +123,8 @@ impl Vehicle {
             faults: 0,
             events: VecDeque::new(),
             status_ids,
+            detect,
+            injected: faults::InjectedErrors::default(),
         };
         let loaded: Vec<String> = v
             .plugins
@@ -167,6 +174,12 @@ impl Vehicle {
             if self.plugins[i].is_poisoned() {
                 continue;
             }
+            if !self.injected.is_empty() && self.injected.take(self.plugins[i].name()) {
+                self.faults += 1;
+                let detail = format!("{}: injected tick error", self.plugins[i].name());
+                self.push_event("fault", detail);
+                continue;
+            }
             if let Err(e) = self.plugins[i].tick(self.dt, &mut self.bus) {
                 self.faults += 1;
                 let detail = if matches!(e, TickError::Panic { .. }) {
@@ -176,6 +189,9 @@ impl Vehicle {
                 };
                 self.push_event("fault", detail);
             }
+        }
+        for (kind, detail) in self.detect.scan(&self.bus) {
+            self.push_event(kind, detail);
         }
         self.tick += 1;
     }
