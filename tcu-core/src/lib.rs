@@ -12,5 +12,6 @@ pub mod catalog;
 pub mod config;
 pub mod control;
 pub mod plugin;
+pub mod scenario;
 pub mod sim;
 pub mod world;

@@ -28,6 +28,16 @@ enum Command {
     /// Configuration helpers.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Run scenario files.
+    #[command(subcommand)]
+    Scenario(ScenarioCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ScenarioCommand {
+    /// Run scenario files; exit code 0 all passed, 1 an expectation failed,
+    /// 2 a scenario could not be run.
+    Run(tcu_core::scenario::cli::Args),
 }
 
 #[derive(Debug, clap::Args)]
@@ -115,6 +125,9 @@ fn main() -> Result<()> {
                 print!("{}", tcu_core::app::describe_plugin(&info, &file));
             }
             Ok(())
+        }
+        Command::Scenario(ScenarioCommand::Run(args)) => {
+            std::process::exit(tcu_core::scenario::cli::run(&args))
         }
         Command::Config(ConfigCommand::Generate) => {
             print!("{DEFAULT_TOML}");

@@ -1,0 +1,25 @@
+//! Scenario files: a TOML story of a drive (setup, timeline, expectations)
+//! run against the real vehicle in virtual time, far faster than real time,
+//! with JUnit XML and a CSV trace as outputs. `scenarios/README.md` in the
+//! repository documents the format.
+//!
+//! - [`model`]: the file as written (serde, with spans);
+//! - [`parse`]: resolution against the catalog, errors with line and column;
+//! - [`steps`]: the timeline and what each step does to the car;
+//! - [`expect`]: expectations and their evaluation;
+//! - [`runner`]: building the vehicle and running a scenario;
+//! - [`junit`], [`trace`]: the outputs.
+
+pub mod cli;
+pub mod expect;
+pub mod junit;
+pub mod model;
+pub mod parse;
+pub mod runner;
+pub mod source;
+pub mod steps;
+pub mod trace;
+
+pub use parse::{Scenario, load, parse};
+pub use runner::{CaseResult, CaseStatus, RunOptions, ScenarioReport, exit_code, run_file, run_scenario};
+pub use source::{Pos, ScenarioError};
