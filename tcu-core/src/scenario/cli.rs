@@ -32,14 +32,22 @@ fn trace_path(base: &Path, scenario: &Path, several: bool) -> PathBuf {
     if !several {
         return base.to_owned();
     }
-    let stem = base.file_stem().map_or_else(|| "trace".into(), |s| s.to_string_lossy().into_owned());
-    let name = scenario.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+    let stem = base
+        .file_stem()
+        .map_or_else(|| "trace".into(), |s| s.to_string_lossy().into_owned());
+    let name = scenario
+        .file_stem()
+        .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
     base.with_file_name(format!("{stem}.{name}.csv"))
 }
 
 /// One line per scenario, plus every failure and error.
 pub fn summary(r: &ScenarioReport) -> String {
-    let passed = r.cases.iter().filter(|c| c.status == CaseStatus::Passed).count();
+    let passed = r
+        .cases
+        .iter()
+        .filter(|c| c.status == CaseStatus::Passed)
+        .count();
     let verdict = if r.error.is_some() {
         "ERROR"
     } else if r.failures().next().is_some() {
@@ -47,7 +55,11 @@ pub fn summary(r: &ScenarioReport) -> String {
     } else {
         "ok"
     };
-    let ratio = if r.wall.as_secs_f64() > 0.0 { r.simulated / r.wall.as_secs_f64() } else { 0.0 };
+    let ratio = if r.wall.as_secs_f64() > 0.0 {
+        r.simulated / r.wall.as_secs_f64()
+    } else {
+        0.0
+    };
     let mut out = format!(
         "{verdict:5} {} ({}): {passed}/{} passed, {:.1} s simulated in {:.3} s ({ratio:.0}x)\n",
         r.name,
@@ -59,7 +71,9 @@ pub fn summary(r: &ScenarioReport) -> String {
     for c in &r.cases {
         match &c.status {
             CaseStatus::Passed => {}
-            CaseStatus::Failed(m) => out.push_str(&format!("  FAILED {}:{}: {m}\n", r.file.display(), c.pos)),
+            CaseStatus::Failed(m) => {
+                out.push_str(&format!("  FAILED {}:{}: {m}\n", r.file.display(), c.pos))
+            }
             CaseStatus::Error(m) => out.push_str(&format!("  ERROR  {m}\n")),
         }
     }
@@ -81,7 +95,8 @@ pub fn run(args: &Args) -> i32 {
     let mut io_error = false;
     for path in &args.paths {
         let report = run_file(path, &opts);
-        print!("{}", summary(&report));
+        // A closed pipe (`| head`) must not abort the run.
+        let _ = std::io::Write::write_all(&mut std::io::stdout(), summary(&report).as_bytes());
         if let (Some(base), Some(trace)) = (&args.trace, &report.trace) {
             let out = trace_path(base, path, several);
             if let Err(e) = std::fs::write(&out, trace) {

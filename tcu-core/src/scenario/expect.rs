@@ -42,7 +42,9 @@ impl Predicate {
     /// Whether `x` satisfies it.
     pub fn holds(&self, x: f64) -> bool {
         match *self {
-            Self::Equals { value, tolerance, .. } => (x - value).abs() <= tolerance + 1e-12,
+            Self::Equals {
+                value, tolerance, ..
+            } => (x - value).abs() <= tolerance + 1e-12,
             Self::Above(v) => x > v,
             Self::Below(v) => x < v,
             Self::Between(lo, hi) => (lo..=hi).contains(&x),
@@ -61,8 +63,14 @@ impl Predicate {
 impl fmt::Display for Predicate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Equals { value, boolean: true, .. } => write!(f, "= {}", *value != 0.0),
-            Self::Equals { value, tolerance, .. } if *tolerance > 0.0 => write!(f, "= {value} ± {tolerance}"),
+            Self::Equals {
+                value,
+                boolean: true,
+                ..
+            } => write!(f, "= {}", *value != 0.0),
+            Self::Equals {
+                value, tolerance, ..
+            } if *tolerance > 0.0 => write!(f, "= {value} ± {tolerance}"),
             Self::Equals { value, .. } => write!(f, "= {value}"),
             Self::Above(v) => write!(f, "> {v}"),
             Self::Below(v) => write!(f, "< {v}"),
@@ -136,7 +144,10 @@ fn flag(b: &Option<Spanned<bool>>) -> bool {
 }
 
 /// Resolves one `[[expect]]`.
-pub(super) fn resolve(r: &Resolver<'_>, e: &Spanned<RawExpect>) -> Result<Expectation, ScenarioError> {
+pub(super) fn resolve(
+    r: &Resolver<'_>,
+    e: &Spanned<RawExpect>,
+) -> Result<Expectation, ScenarioError> {
     let start = e.span().start;
     let x = e.get_ref();
     let window = match &x.within {
@@ -144,18 +155,41 @@ pub(super) fn resolve(r: &Resolver<'_>, e: &Spanned<RawExpect>) -> Result<Expect
         None => (0.0, r.duration),
     };
     let (check, default_name) = match (&x.signal, &x.event) {
-        (Some(_), Some(ev)) => return Err(r.err(ev, "an expectation is about a `signal` or an `event`, not both")),
-        (None, None) => return Err(r.src.error_at(start, "an expectation needs `signal` or `event`")),
+        (Some(_), Some(ev)) => {
+            return Err(r.err(
+                ev,
+                "an expectation is about a `signal` or an `event`, not both",
+            ));
+        }
+        (None, None) => {
+            return Err(r
+                .src
+                .error_at(start, "an expectation needs `signal` or `event`"));
+        }
         (None, Some(kind)) => {
-            if x.predicate().equals.is_some() || x.at.is_some() || x.increases_by.is_some() || x.decreases_by.is_some() {
-                return Err(r.err(kind, "an event expectation takes `detail`, `count`, `never` and `within`"));
+            if x.predicate().equals.is_some()
+                || x.at.is_some()
+                || x.increases_by.is_some()
+                || x.decreases_by.is_some()
+            {
+                return Err(r.err(
+                    kind,
+                    "an event expectation takes `detail`, `count`, `never` and `within`",
+                ));
             }
             let count = if flag(&x.never) { Some(0) } else { x.count };
             let name = format!(
                 "event {}{}{}",
                 kind.get_ref(),
-                x.detail.as_ref().map(|d| format!(" ({d})")).unwrap_or_default(),
-                if count == Some(0) { " never raised" } else { "" }
+                x.detail
+                    .as_ref()
+                    .map(|d| format!(" ({d})"))
+                    .unwrap_or_default(),
+                if count == Some(0) {
+                    " never raised"
+                } else {
+                    ""
+                }
             );
             (
                 Check::Event {
@@ -170,14 +204,19 @@ pub(super) fn resolve(r: &Resolver<'_>, e: &Spanned<RawExpect>) -> Result<Expect
             let id = r.signal(path)?;
             let p = path.get_ref().clone();
             let change = match (&x.increases_by, &x.decreases_by) {
-                (Some(_), Some(d)) => return Err(r.err(d, "give only one of `increases_by`, `decreases_by`")),
+                (Some(_), Some(d)) => {
+                    return Err(r.err(d, "give only one of `increases_by`, `decreases_by`"));
+                }
                 (Some(by), None) => Some(*by.get_ref()),
                 (None, Some(by)) => Some(-*by.get_ref()),
                 (None, None) => None,
             };
             match (change, r.predicate(id, x.predicate(), start)?) {
                 (Some(_), Some(_)) => {
-                    return Err(r.src.error_at(start, "`increases_by`/`decreases_by` take no other predicate"));
+                    return Err(r.src.error_at(
+                        start,
+                        "`increases_by`/`decreases_by` take no other predicate",
+                    ));
                 }
                 (Some(by), None) => {
                     let verb = if by >= 0.0 { "rises" } else { "falls" };
@@ -202,7 +241,8 @@ pub(super) fn resolve(r: &Resolver<'_>, e: &Spanned<RawExpect>) -> Result<Expect
                     } else {
                         match only_one(r, start, &modes)? {
                             0 => {
-                                let at = x.at.as_ref().map(|t| r.time(t)).transpose()?.unwrap_or(0.0);
+                                let at =
+                                    x.at.as_ref().map(|t| r.time(t)).transpose()?.unwrap_or(0.0);
                                 if x.within.is_some() {
                                     return Err(r.src.error_at(start, "`at` takes no `within`"));
                                 }
@@ -220,13 +260,28 @@ pub(super) fn resolve(r: &Resolver<'_>, e: &Spanned<RawExpect>) -> Result<Expect
                         Temporal::Never => "never".to_owned(),
                     };
                     let name = format!("{p} {predicate} {when}");
-                    (Check::Signal { id, path: p, predicate, temporal }, name)
+                    (
+                        Check::Signal {
+                            id,
+                            path: p,
+                            predicate,
+                            temporal,
+                        },
+                        name,
+                    )
                 }
             }
         }
     };
     let default_name = match (&check, x.within.is_some()) {
-        (Check::Signal { temporal: Temporal::At(_), .. }, _) | (_, false) => default_name,
+        (
+            Check::Signal {
+                temporal: Temporal::At(_),
+                ..
+            },
+            _,
+        )
+        | (_, false) => default_name,
         _ => format!("{default_name} in [{}, {}] s", window.0, window.1),
     };
     Ok(Expectation {
@@ -277,7 +332,12 @@ impl Tracker {
         let (from, until) = self.exp.window;
         let inside = t >= from - T_EPS && t <= until + T_EPS;
         match &self.exp.check {
-            Check::Signal { id, path, predicate, temporal } => {
+            Check::Signal {
+                id,
+                path,
+                predicate,
+                temporal,
+            } => {
                 let x = bus.get(*id);
                 let fail = |what: &str| {
                     Some(Verdict::Failed(format!(
@@ -287,17 +347,26 @@ impl Tracker {
                 };
                 match temporal {
                     Temporal::At(at) if t >= at - T_EPS => {
-                        self.verdict = if predicate.holds(x) { Some(Verdict::Passed) } else { fail("") };
+                        self.verdict = if predicate.holds(x) {
+                            Some(Verdict::Passed)
+                        } else {
+                            fail("")
+                        };
                     }
-                    Temporal::Always if inside && !predicate.holds(x) => self.verdict = fail(" throughout"),
+                    Temporal::Always if inside && !predicate.holds(x) => {
+                        self.verdict = fail(" throughout")
+                    }
                     Temporal::Eventually if inside => {
                         if predicate.holds(x) {
                             self.verdict = Some(Verdict::Passed);
                         }
-                        self.range = Some(self.range.map_or((x, x), |(lo, hi)| (lo.min(x), hi.max(x))));
+                        self.range =
+                            Some(self.range.map_or((x, x), |(lo, hi)| (lo.min(x), hi.max(x))));
                         self.last = Some((t, x));
                     }
-                    Temporal::Never if inside && predicate.holds(x) => self.verdict = fail(" never, but it was"),
+                    Temporal::Never if inside && predicate.holds(x) => {
+                        self.verdict = fail(" never, but it was")
+                    }
                     _ => {}
                 }
             }
@@ -317,7 +386,12 @@ impl Tracker {
         }
         let (from, until) = self.exp.window;
         match &self.exp.check {
-            Check::Signal { path, predicate, temporal, .. } => match temporal {
+            Check::Signal {
+                path,
+                predicate,
+                temporal,
+                ..
+            } => match temporal {
                 Temporal::Eventually => {
                     let seen = match (self.range, self.last) {
                         (Some((lo, hi)), Some((t, x))) => format!(
@@ -336,7 +410,9 @@ impl Tracker {
                 _ => Verdict::Passed,
             },
             Check::Change { path, by, .. } => match (self.first, self.last) {
-                (Some(a), Some((t, b))) if (*by >= 0.0 && b - a >= *by) || (*by < 0.0 && b - a <= *by) => {
+                (Some(a), Some((t, b)))
+                    if (*by >= 0.0 && b - a >= *by) || (*by < 0.0 && b - a <= *by) =>
+                {
                     let _ = t;
                     Verdict::Passed
                 }
@@ -348,14 +424,20 @@ impl Tracker {
                 )),
                 _ => Verdict::Failed(format!("no sample of {path} fell in [{from}, {until}] s")),
             },
-            Check::Event { kind, detail, count } => {
+            Check::Event {
+                kind,
+                detail,
+                count,
+            } => {
                 let matching: Vec<&Event> = events
                     .iter()
                     .filter(|e| {
                         e.kind == *kind
                             && e.t >= from - T_EPS
                             && e.t <= until + T_EPS
-                            && detail.as_ref().is_none_or(|d| e.detail.contains(d.as_str()))
+                            && detail
+                                .as_ref()
+                                .is_none_or(|d| e.detail.contains(d.as_str()))
                     })
                     .collect();
                 let ok = match count {
@@ -365,7 +447,10 @@ impl Tracker {
                 if ok {
                     return Verdict::Passed;
                 }
-                let what = detail.as_ref().map(|d| format!(" with detail containing `{d}`")).unwrap_or_default();
+                let what = detail
+                    .as_ref()
+                    .map(|d| format!(" with detail containing `{d}`"))
+                    .unwrap_or_default();
                 let wanted = match count {
                     None => "at least one".to_owned(),
                     Some(n) => format!("exactly {n}"),
@@ -378,7 +463,11 @@ impl Tracker {
                 Verdict::Failed(format!(
                     "expected {wanted} `{kind}` event{what} in [{from}, {until}] s, actual {} matching; all `{kind}` events: {}",
                     matching.len(),
-                    if seen.is_empty() { "none".to_owned() } else { seen.join(", ") }
+                    if seen.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        seen.join(", ")
+                    }
                 ))
             }
         }

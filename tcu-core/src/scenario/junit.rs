@@ -46,8 +46,16 @@ pub fn render(reports: &[ScenarioReport]) -> String {
         "<testsuites name=\"tcu scenarios\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" time=\"{time:.3}\">"
     );
     for r in reports {
-        let f = r.cases.iter().filter(|c| matches!(c.status, CaseStatus::Failed(_))).count();
-        let e = r.cases.iter().filter(|c| matches!(c.status, CaseStatus::Error(_))).count();
+        let f = r
+            .cases
+            .iter()
+            .filter(|c| matches!(c.status, CaseStatus::Failed(_)))
+            .count();
+        let e = r
+            .cases
+            .iter()
+            .filter(|c| matches!(c.status, CaseStatus::Error(_)))
+            .count();
         let file = r.file.display().to_string();
         let _ = writeln!(
             out,
@@ -69,9 +77,16 @@ pub fn render(reports: &[ScenarioReport]) -> String {
             match &c.status {
                 CaseStatus::Passed => out.push_str("/>\n"),
                 CaseStatus::Failed(m) | CaseStatus::Error(m) => {
-                    let tag = if matches!(c.status, CaseStatus::Failed(_)) { "failure" } else { "error" };
+                    let tag = if matches!(c.status, CaseStatus::Failed(_)) {
+                        "failure"
+                    } else {
+                        "error"
+                    };
                     let m = escape(m);
-                    let _ = writeln!(out, ">\n      <{tag} message=\"{m}\">{m}</{tag}>\n    </testcase>");
+                    let _ = writeln!(
+                        out,
+                        ">\n      <{tag} message=\"{m}\">{m}</{tag}>\n    </testcase>"
+                    );
                 }
             }
         }
@@ -87,6 +102,9 @@ mod tests {
 
     #[test]
     fn markup_and_quotes_are_escaped() {
-        assert_eq!(escape("a<b & \"c\" 'd'>\u{1}"), "a&lt;b &amp; &quot;c&quot; &apos;d&apos;&gt;?");
+        assert_eq!(
+            escape("a<b & \"c\" 'd'>\u{1}"),
+            "a&lt;b &amp; &quot;c&quot; &apos;d&apos;&gt;?"
+        );
     }
 }

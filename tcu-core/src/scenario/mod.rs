@@ -21,5 +21,7 @@ pub mod steps;
 pub mod trace;
 
 pub use parse::{Scenario, load, parse};
-pub use runner::{CaseResult, CaseStatus, RunOptions, ScenarioReport, exit_code, run_file, run_scenario};
+pub use runner::{
+    CaseResult, CaseStatus, RunOptions, ScenarioReport, exit_code, run_file, run_scenario,
+};
 pub use source::{Pos, ScenarioError};

@@ -17,14 +17,8 @@ use toml::Spanned;
 /// Default VIN of scenario vehicles.
 pub const DEFAULT_VIN: &str = "WTCUZ000000000001";
 /// The six subsystems, loaded when a scenario does not say which.
-pub const DEFAULT_PLUGINS: [&str; 6] = [
-    "battery",
-    "abs",
-    "engine",
-    "airbag",
-    "hvac",
-    "heated-seats",
-];
+pub const DEFAULT_PLUGINS: [&str; 6] =
+    ["battery", "abs", "engine", "airbag", "hvac", "heated-seats"];
 
 /// A plugin to load: a subsystem name (found in the plugin directory) or a
 /// library file.
@@ -236,10 +230,9 @@ impl Resolver<'_> {
             0 => return Ok(None),
             1 => {}
             _ => {
-                return Err(self.src.error_at(
-                    at,
-                    "give only one of `equals`, `above`, `below`, `between`",
-                ));
+                return Err(self
+                    .src
+                    .error_at(at, "give only one of `equals`, `above`, `below`, `between`"));
             }
         }
         if let Some(eq) = p.equals {
@@ -289,7 +282,10 @@ impl Resolver<'_> {
         self.duration = duration;
         let tick_rate_hz = match &raw.tick_rate_hz {
             Some(r) if !(r.get_ref().is_finite() && (1.0..=10_000.0).contains(r.get_ref())) => {
-                return Err(self.err(r, format!("tick rate {} is outside 1..=10000 Hz", r.get_ref())));
+                return Err(self.err(
+                    r,
+                    format!("tick rate {} is outside 1..=10000 Hz", r.get_ref()),
+                ));
             }
             Some(r) => *r.get_ref(),
             None => 100.0,
@@ -302,9 +298,16 @@ impl Resolver<'_> {
             None => DEFAULT_VIN.to_owned(),
         };
         let base = self.src.path.parent().unwrap_or(Path::new("")).to_owned();
-        let plugins_dir = raw.vehicle.plugins_dir.as_ref().map(|d| base.join(d.get_ref()));
+        let plugins_dir = raw
+            .vehicle
+            .plugins_dir
+            .as_ref()
+            .map(|d| base.join(d.get_ref()));
         let plugins = match &raw.vehicle.plugins {
-            Some(list) => list.iter().map(|p| self.plugin(p, &base)).collect::<Result<_, _>>()?,
+            Some(list) => list
+                .iter()
+                .map(|p| self.plugin(p, &base))
+                .collect::<Result<_, _>>()?,
             None => DEFAULT_PLUGINS
                 .iter()
                 .map(|n| PluginRef {
@@ -320,15 +323,28 @@ impl Resolver<'_> {
                 signals.push((format!("Sim.Cabin.Seat.{seat}.Occupant"), Value::Int(0)));
             }
             for (seat, who) in occupants {
-                let i = SEATS.iter().position(|s| s == seat.get_ref()).ok_or_else(|| {
-                    self.err(seat, format!("unknown seat `{}` (seats: {})", seat.get_ref(), SEATS.join(", ")))
-                })?;
+                let i = SEATS
+                    .iter()
+                    .position(|s| s == seat.get_ref())
+                    .ok_or_else(|| {
+                        self.err(
+                            seat,
+                            format!(
+                                "unknown seat `{}` (seats: {})",
+                                seat.get_ref(),
+                                SEATS.join(", ")
+                            ),
+                        )
+                    })?;
                 let code = match who.get_ref().as_str() {
                     "empty" => 0,
                     "unbelted" => 1,
                     "belted" => 2,
                     other => {
-                        return Err(self.err(who, format!("unknown occupant `{other}` (empty, unbelted or belted)")));
+                        return Err(self.err(
+                            who,
+                            format!("unknown occupant `{other}` (empty, unbelted or belted)"),
+                        ));
                     }
                 };
                 signals[i].1 = Value::Int(code);
@@ -375,7 +391,10 @@ impl Resolver<'_> {
         if !is_file && !DEFAULT_PLUGINS.contains(&spec.as_str()) {
             return Err(self.err(
                 p,
-                format!("unknown plugin `{spec}` (subsystems: {}; or give a library path)", DEFAULT_PLUGINS.join(", ")),
+                format!(
+                    "unknown plugin `{spec}` (subsystems: {}; or give a library path)",
+                    DEFAULT_PLUGINS.join(", ")
+                ),
             ));
         }
         Ok(PluginRef {
@@ -387,12 +406,18 @@ impl Resolver<'_> {
 
     fn trace(&self, raw: &RawScenario) -> Result<TraceSettings, ScenarioError> {
         let interval_ms = match &raw.trace.interval_ms {
-            Some(ms) if *ms.get_ref() == 0 => return Err(self.err(ms, "interval_ms must be above zero")),
+            Some(ms) if *ms.get_ref() == 0 => {
+                return Err(self.err(ms, "interval_ms must be above zero"));
+            }
             Some(ms) => *ms.get_ref(),
             None => 100,
         };
         let signals = match &raw.trace.signals {
-            Some(list) => Some(list.iter().map(|s| self.signal(s)).collect::<Result<_, _>>()?),
+            Some(list) => Some(
+                list.iter()
+                    .map(|s| self.signal(s))
+                    .collect::<Result<_, _>>()?,
+            ),
             None => None,
         };
         Ok(TraceSettings {
@@ -404,14 +429,31 @@ impl Resolver<'_> {
 }
 
 /// Checks that an action is not given twice in one step.
-pub(super) fn only_one(r: &Resolver<'_>, at: usize, present: &[(&str, bool)]) -> Result<usize, ScenarioError> {
-    let names: Vec<&str> = present.iter().filter(|(_, p)| *p).map(|(n, _)| *n).collect();
+pub(super) fn only_one(
+    r: &Resolver<'_>,
+    at: usize,
+    present: &[(&str, bool)],
+) -> Result<usize, ScenarioError> {
+    let names: Vec<&str> = present
+        .iter()
+        .filter(|(_, p)| *p)
+        .map(|(n, _)| *n)
+        .collect();
     match names.len() {
         1 => Ok(present.iter().position(|(_, p)| *p).unwrap_or(0)),
         0 => Err(r.src.error_at(
             at,
-            format!("expected one of {}", present.iter().map(|(n, _)| format!("`{n}`")).collect::<Vec<_>>().join(", ")),
+            format!(
+                "expected one of {}",
+                present
+                    .iter()
+                    .map(|(n, _)| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         )),
-        _ => Err(r.src.error_at(at, format!("give only one of {}", names.join(", ")))),
+        _ => Err(r
+            .src
+            .error_at(at, format!("give only one of {}", names.join(", ")))),
     }
 }

@@ -101,7 +101,9 @@ impl ScenarioReport {
 
     /// Failed cases.
     pub fn failures(&self) -> impl Iterator<Item = &CaseResult> {
-        self.cases.iter().filter(|c| matches!(c.status, CaseStatus::Failed(_)))
+        self.cases
+            .iter()
+            .filter(|c| matches!(c.status, CaseStatus::Failed(_)))
     }
 }
 
@@ -124,7 +126,9 @@ pub fn run_file(path: &Path, opts: &RunOptions) -> ScenarioReport {
     match parse::load(path, &catalog) {
         Ok(sc) => run_scenario(&sc, catalog, opts),
         Err(e) => {
-            let name = path.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+            let name = path
+                .file_stem()
+                .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
             ScenarioReport::errored(path, name, e, started.elapsed())
         }
     }
@@ -143,7 +147,11 @@ pub fn library_file(subsystem: &str) -> String {
 /// Builds the vehicle of a scenario: the default configuration with the
 /// scenario's VIN, seed, tick rate and initial signals, nobody driving but
 /// the timeline, and exactly the plugins it names.
-pub fn build(sc: &Scenario, catalog: Arc<Catalog>, opts: &RunOptions) -> Result<Vehicle, ScenarioError> {
+pub fn build(
+    sc: &Scenario,
+    catalog: Arc<Catalog>,
+    opts: &RunOptions,
+) -> Result<Vehicle, ScenarioError> {
     let file = &sc.source.path;
     let cli = Overrides {
         vin: Some(sc.vin.clone()),
@@ -164,19 +172,30 @@ pub fn build(sc: &Scenario, catalog: Arc<Catalog>, opts: &RunOptions) -> Result<
     let built = build_vehicle_with(&config, catalog, |bus| {
         let mut report = LoadReport::default();
         for p in &sc.plugins {
-            let path = p.file.clone().unwrap_or_else(|| dir.join(library_file(&p.spec)));
+            let path = p
+                .file
+                .clone()
+                .unwrap_or_else(|| dir.join(library_file(&p.spec)));
             if !path.is_file() {
                 failure = Some(ScenarioError::at(
                     file,
                     p.pos,
-                    format!("plugin `{}`: missing plugin file {}", p.spec, path.display()),
+                    format!(
+                        "plugin `{}`: missing plugin file {}",
+                        p.spec,
+                        path.display()
+                    ),
                 ));
                 break;
             }
             match admit(&path, bus, sc.seed, &report.plugins) {
                 Ok(instance) => report.plugins.push(instance),
                 Err(e) => {
-                    failure = Some(ScenarioError::at(file, p.pos, format!("plugin `{}`: {e}", p.spec)));
+                    failure = Some(ScenarioError::at(
+                        file,
+                        p.pos,
+                        format!("plugin `{}`: {e}", p.spec),
+                    ));
                     break;
                 }
             }
@@ -234,13 +253,19 @@ pub fn run_scenario(sc: &Scenario, catalog: Arc<Catalog>, opts: &RunOptions) -> 
         timeline: Timeline::new(sc.steps.clone()),
         trackers: sc.expectations.iter().cloned().map(Tracker::new).collect(),
         events: vehicle.drain_events(),
-        trace: opts.trace.then(|| TraceRecorder::new(&sc.trace, vehicle.dt(), vehicle.bus())),
+        trace: opts
+            .trace
+            .then(|| TraceRecorder::new(&sc.trace, vehicle.dt(), vehicle.bus())),
         stop: stop.clone(),
         error: None,
         file: file.clone(),
     };
-    // The initial state, before the first tick, is sample zero.
-    hook.after_tick(&vehicle, &[]);
+    // The trace starts with the initial state; expectations are sampled
+    // after every tick (the first at t = dt), once the plugins have written
+    // their outputs.
+    if let Some(trace) = &mut hook.trace {
+        trace.after_tick(0, 0.0, vehicle.bus());
+    }
     let settings = RunSettings {
         duration: Some(Duration::from_secs_f64(sc.duration)),
     };
@@ -268,10 +293,18 @@ pub fn run_scenario(sc: &Scenario, catalog: Arc<Catalog>, opts: &RunOptions) -> 
         let name = format!("command at t={:.3} s {want}: {}", c.t, c.what);
         let status = match (&c.result, c.accept) {
             (Ok(()), true) | (Err(_), false) => CaseStatus::Passed,
-            (Ok(()), false) => CaseStatus::Failed(format!("{name}: expected it to be rejected, actual accepted")),
-            (Err(why), true) => CaseStatus::Failed(format!("{name}: expected it to be accepted, actual rejected: {why}")),
+            (Ok(()), false) => CaseStatus::Failed(format!(
+                "{name}: expected it to be rejected, actual accepted"
+            )),
+            (Err(why), true) => CaseStatus::Failed(format!(
+                "{name}: expected it to be accepted, actual rejected: {why}"
+            )),
         };
-        cases.push(CaseResult { name, pos: c.pos, status });
+        cases.push(CaseResult {
+            name,
+            pos: c.pos,
+            status,
+        });
     }
     if let Some(e) = &hook.error {
         cases.push(CaseResult {

@@ -134,7 +134,10 @@ pub(super) fn environment(
     ] {
         let Some(v) = field else { continue };
         let id = r.actuator(&Spanned::new(v.span(), path.to_owned()))?;
-        let value = r.value(id, &Spanned::new(v.span(), toml::Value::Float(*v.get_ref())))?;
+        let value = r.value(
+            id,
+            &Spanned::new(v.span(), toml::Value::Float(*v.get_ref())),
+        )?;
         let action = match over {
             Some(over) => Action::Ramp {
                 signal: path.to_owned(),
@@ -151,7 +154,10 @@ pub(super) fn environment(
         });
     }
     if out.is_empty() {
-        return Err(r.err(env, "an environment entry needs `air_temperature` or `road_friction`"));
+        return Err(r.err(
+            env,
+            "an environment entry needs `air_temperature` or `road_friction`",
+        ));
     }
     Ok(out)
 }
@@ -164,7 +170,16 @@ fn wheel(r: &Resolver<'_>, w: &Spanned<String>) -> Result<u8, ScenarioError> {
         .iter()
         .position(|n| n == w.get_ref())
         .map(|i| i as u8 + 1)
-        .ok_or_else(|| r.err(w, format!("unknown wheel `{}` (none, {})", w.get_ref(), WHEELS.join(", "))))
+        .ok_or_else(|| {
+            r.err(
+                w,
+                format!(
+                    "unknown wheel `{}` (none, {})",
+                    w.get_ref(),
+                    WHEELS.join(", ")
+                ),
+            )
+        })
 }
 
 /// Resolves one `[[step]]`.
@@ -178,7 +193,12 @@ pub(super) fn resolve(r: &Resolver<'_>, step: &Spanned<RawStep>) -> Result<Step,
             let signal = r.signal(&c.signal)?;
             let predicate = r
                 .predicate(signal, c.predicate(), w.span().start)?
-                .ok_or_else(|| r.err(w, "a `when` condition needs `equals`, `above`, `below` or `between`"))?;
+                .ok_or_else(|| {
+                    r.err(
+                        w,
+                        "a `when` condition needs `equals`, `above`, `below` or `between`",
+                    )
+                })?;
             Trigger::When {
                 signal,
                 path: c.signal.get_ref().clone(),
@@ -202,7 +222,14 @@ pub(super) fn resolve(r: &Resolver<'_>, step: &Spanned<RawStep>) -> Result<Step,
         ],
     )?;
     let action = match which {
-        0 => Action::Set(r.set_map(s.set.as_ref().map(Spanned::get_ref).ok_or_else(|| r.src.error_at(start, "set"))?)?),
+        0 => Action::Set(
+            r.set_map(
+                s.set
+                    .as_ref()
+                    .map(Spanned::get_ref)
+                    .ok_or_else(|| r.src.error_at(start, "set"))?,
+            )?,
+        ),
         1 => ramp(r, s)?,
         2 => crash(r, s)?,
         3 => command(r, s, start)?,
@@ -217,14 +244,19 @@ pub(super) fn resolve(r: &Resolver<'_>, step: &Spanned<RawStep>) -> Result<Step,
 }
 
 fn ramp(r: &Resolver<'_>, s: &RawStep) -> Result<Action, ScenarioError> {
-    let Some(ramp) = &s.ramp else { unreachable!("checked by only_one") };
+    let Some(ramp) = &s.ramp else {
+        unreachable!("checked by only_one")
+    };
     let ramp = ramp.get_ref();
     let id = r.actuator(&ramp.signal)?;
     let datatype = r.catalog.meta(id).datatype;
     if datatype == DataType::Boolean {
         return Err(r.err(&ramp.signal, "a boolean cannot be ramped; use `set`"));
     }
-    r.value(id, &Spanned::new(ramp.to.span(), toml::Value::Float(*ramp.to.get_ref())))?;
+    r.value(
+        id,
+        &Spanned::new(ramp.to.span(), toml::Value::Float(*ramp.to.get_ref())),
+    )?;
     let over = *ramp.over.get_ref();
     if !(over.is_finite() && over > 0.0) {
         return Err(r.err(&ramp.over, "`over` must be above zero seconds"));
@@ -238,19 +270,34 @@ fn ramp(r: &Resolver<'_>, s: &RawStep) -> Result<Action, ScenarioError> {
 }
 
 fn crash(r: &Resolver<'_>, s: &RawStep) -> Result<Action, ScenarioError> {
-    let Some(g) = &s.crash else { unreachable!("checked by only_one") };
+    let Some(g) = &s.crash else {
+        unreachable!("checked by only_one")
+    };
     let id = r.actuator(&Spanned::new(g.span(), "Sim.Crash.Trigger".to_owned()))?;
-    let v = r.value(id, &Spanned::new(g.span(), toml::Value::Float(*g.get_ref())))?;
+    let v = r.value(
+        id,
+        &Spanned::new(g.span(), toml::Value::Float(*g.get_ref())),
+    )?;
     Ok(Action::Crash(v.to_slot()))
 }
 
 fn command(r: &Resolver<'_>, s: &RawStep, start: usize) -> Result<Action, ScenarioError> {
-    let Some(c) = &s.command else { unreachable!("checked by only_one") };
+    let Some(c) = &s.command else {
+        unreachable!("checked by only_one")
+    };
     let accept = match &c.get_ref().expect {
         None => true,
         Some(e) if e.get_ref() == "accepted" => true,
         Some(e) if e.get_ref() == "rejected" => false,
-        Some(e) => return Err(r.err(e, format!("`expect` is `accepted` or `rejected`, not `{}`", e.get_ref()))),
+        Some(e) => {
+            return Err(r.err(
+                e,
+                format!(
+                    "`expect` is `accepted` or `rejected`, not `{}`",
+                    e.get_ref()
+                ),
+            ));
+        }
     };
     let c = c.get_ref();
     let command = match (&c.set, &c.subsystem, &c.name, &c.value) {
@@ -264,7 +311,12 @@ fn command(r: &Resolver<'_>, s: &RawStep, start: usize) -> Result<Action, Scenar
                         toml::Value::Boolean(b) => Value::Bool(*b),
                         toml::Value::Integer(i) => Value::Int(*i),
                         toml::Value::Float(x) => Value::Float(*x),
-                        other => return Err(r.err(v, format!("expected a number or a boolean, got {}", other.type_str()))),
+                        other => {
+                            return Err(r.err(
+                                v,
+                                format!("expected a number or a boolean, got {}", other.type_str()),
+                            ));
+                        }
                     };
                     Ok((k.get_ref().clone(), value))
                 })
@@ -286,7 +338,9 @@ fn command(r: &Resolver<'_>, s: &RawStep, start: usize) -> Result<Action, Scenar
 }
 
 fn fault(r: &Resolver<'_>, s: &RawStep, start: usize) -> Result<Action, ScenarioError> {
-    let Some(f) = &s.fault else { unreachable!("checked by only_one") };
+    let Some(f) = &s.fault else {
+        unreachable!("checked by only_one")
+    };
     let f = f.get_ref();
     let which = only_one(
         r,
@@ -298,12 +352,27 @@ fn fault(r: &Resolver<'_>, s: &RawStep, start: usize) -> Result<Action, Scenario
             ("clear_plugin_errors", f.clear_plugin_errors.is_some()),
         ],
     )?;
-    let fault = match (which, &f.wheel_sensor, &f.noisy_wheel, &f.plugin_errors, &f.clear_plugin_errors) {
+    let fault = match (
+        which,
+        &f.wheel_sensor,
+        &f.noisy_wheel,
+        &f.plugin_errors,
+        &f.clear_plugin_errors,
+    ) {
         (0, Some(w), ..) => Fault::WheelSensor(wheel(r, w)?),
         (1, _, Some(w), ..) => {
-            let amplitude = f.amplitude.as_ref().ok_or_else(|| r.err(w, "a noisy wheel needs `amplitude` (km/h)"))?;
-            let id = r.actuator(&Spanned::new(amplitude.span(), "Sim.Fault.ABS.WheelSensorNoise".to_owned()))?;
-            r.value(id, &Spanned::new(amplitude.span(), toml::Value::Float(*amplitude.get_ref())))?;
+            let amplitude = f
+                .amplitude
+                .as_ref()
+                .ok_or_else(|| r.err(w, "a noisy wheel needs `amplitude` (km/h)"))?;
+            let id = r.actuator(&Spanned::new(
+                amplitude.span(),
+                "Sim.Fault.ABS.WheelSensorNoise".to_owned(),
+            ))?;
+            r.value(
+                id,
+                &Spanned::new(amplitude.span(), toml::Value::Float(*amplitude.get_ref())),
+            )?;
             Fault::NoisyWheel(wheel(r, w)?, *amplitude.get_ref())
         }
         (2, _, _, Some(p), _) => {
@@ -328,7 +397,9 @@ fn plugin_name(r: &Resolver<'_>, p: &Spanned<String>) -> Result<(), ScenarioErro
 }
 
 fn swap(r: &Resolver<'_>, s: &RawStep, start: usize) -> Result<Action, ScenarioError> {
-    let Some(w) = &s.swap else { unreachable!("checked by only_one") };
+    let Some(w) = &s.swap else {
+        unreachable!("checked by only_one")
+    };
     let w = w.get_ref();
     plugin_name(r, &w.subsystem)?;
     if w.library.get_ref().is_empty() {
@@ -391,7 +462,11 @@ impl Timeline {
 
     /// Fires the steps due at the vehicle's current time and advances the
     /// ramps. An `Err` stops the scenario (a step that cannot be carried out).
-    pub fn before_tick(&mut self, v: &mut Vehicle, file: &std::path::Path) -> Result<(), ScenarioError> {
+    pub fn before_tick(
+        &mut self,
+        v: &mut Vehicle,
+        file: &std::path::Path,
+    ) -> Result<(), ScenarioError> {
         let t = v.time();
         for i in 0..self.steps.len() {
             if self.fired[i] {
@@ -399,9 +474,12 @@ impl Timeline {
             }
             let due = match &self.steps[i].trigger {
                 Trigger::At(at) => *at <= t + 1e-9,
-                Trigger::When { signal, predicate, not_before, .. } => {
-                    *not_before <= t + 1e-9 && predicate.holds(v.bus().get(*signal))
-                }
+                Trigger::When {
+                    signal,
+                    predicate,
+                    not_before,
+                    ..
+                } => *not_before <= t + 1e-9 && predicate.holds(v.bus().get(*signal)),
             };
             if due {
                 self.fired[i] = true;
@@ -421,7 +499,10 @@ impl Timeline {
                 Value::Float(x)
             };
             if let Err(e) = set(v, vec![(r.signal.clone(), value)]) {
-                result = Err(ScenarioError::whole(file, format!("ramp of {}: {e}", r.signal)));
+                result = Err(ScenarioError::whole(
+                    file,
+                    format!("ramp of {}: {e}", r.signal),
+                ));
             }
             f < 1.0
         });
@@ -431,7 +512,12 @@ impl Timeline {
     fn fire(&mut self, v: &mut Vehicle, step: &Step, t: f64) -> Result<(), String> {
         match &step.action {
             Action::Set(values) => set(v, values.clone()),
-            Action::Ramp { signal, integral, to, over } => {
+            Action::Ramp {
+                signal,
+                integral,
+                to,
+                over,
+            } => {
                 let id = v.bus().id(signal).map_err(|e| e.to_string())?;
                 self.ramps.retain(|r| r.signal != *signal);
                 self.ramps.push(ActiveRamp {
@@ -457,12 +543,24 @@ impl Timeline {
                 Ok(())
             }
             Action::Fault(f) => match f {
-                Fault::WheelSensor(w) => set(v, vec![("Sim.Fault.ABS.WheelSensor".to_owned(), Value::Int(i64::from(*w)))]),
+                Fault::WheelSensor(w) => set(
+                    v,
+                    vec![(
+                        "Sim.Fault.ABS.WheelSensor".to_owned(),
+                        Value::Int(i64::from(*w)),
+                    )],
+                ),
                 Fault::NoisyWheel(w, a) => set(
                     v,
                     vec![
-                        ("Sim.Fault.ABS.NoisyWheel".to_owned(), Value::Int(i64::from(*w))),
-                        ("Sim.Fault.ABS.WheelSensorNoise".to_owned(), Value::Float(if *w == 0 { 0.0 } else { *a })),
+                        (
+                            "Sim.Fault.ABS.NoisyWheel".to_owned(),
+                            Value::Int(i64::from(*w)),
+                        ),
+                        (
+                            "Sim.Fault.ABS.WheelSensorNoise".to_owned(),
+                            Value::Float(if *w == 0 { 0.0 } else { *a }),
+                        ),
                     ],
                 ),
                 Fault::PluginErrors(p, ticks) => v.inject_plugin_errors(p, *ticks),
@@ -512,7 +610,11 @@ fn run_command(v: &mut Vehicle, command: &Command) -> (String, Result<(), String
                 .join(", ");
             (format!("set {what}"), set(v, values.clone()))
         }
-        Command::Plugin { subsystem, name, value } => {
+        Command::Plugin {
+            subsystem,
+            name,
+            value,
+        } => {
             let (tx, rx) = mpsc::channel();
             control::apply(
                 v,
