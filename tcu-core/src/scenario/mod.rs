@@ -25,3 +25,6 @@ pub use runner::{
     CaseResult, CaseStatus, RunOptions, ScenarioReport, exit_code, run_file, run_scenario,
 };
 pub use source::{Pos, ScenarioError};
+
+#[cfg(test)]
+mod tests;

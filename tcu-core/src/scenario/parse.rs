@@ -7,7 +7,7 @@
 use super::expect::{self, Expectation, Predicate};
 use super::model::{RawPredicate, RawScenario, SignalMap};
 use super::source::{Pos, ScenarioError, Source};
-use super::steps::{self, Step, Trigger};
+use super::steps::{self, Step};
 use crate::catalog::{Catalog, DataType, SignalId, SignalKind, Value};
 use crate::config::validate_vin;
 use crate::world::SEATS;
@@ -67,7 +67,8 @@ pub struct Scenario {
     /// Initial actuator values (occupants included), applied before the
     /// first tick.
     pub signals: Vec<(String, Value)>,
-    /// The timeline, environment entries included, in file order.
+    /// The timeline: environment entries, then steps, in file order (the
+    /// order in which steps due in the same tick fire).
     pub steps: Vec<Step>,
     /// Expectations.
     pub expectations: Vec<Expectation>,
@@ -358,10 +359,6 @@ impl Resolver<'_> {
         for step in &raw.step {
             steps.push(steps::resolve(&self, step)?);
         }
-        steps.sort_by(|a, b| match (&a.trigger, &b.trigger) {
-            (Trigger::At(x), Trigger::At(y)) => x.total_cmp(y),
-            _ => std::cmp::Ordering::Equal,
-        });
         let expectations = raw
             .expect
             .iter()
