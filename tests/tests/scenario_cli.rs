@@ -46,7 +46,8 @@ below = 1.0
 at = 1.0
 "#;
 
-const BROKEN: &str = "name = \"broken\"\nduration = 2.0\n[[step]]\nat = 1.0\nset = { \"Vehicle.Nope\" = 1 }\n";
+const BROKEN: &str =
+    "name = \"broken\"\nduration = 2.0\n[[step]]\nat = 1.0\nset = { \"Vehicle.Nope\" = 1 }\n";
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
@@ -69,7 +70,9 @@ fn exit_codes_tell_passed_failed_and_broken_apart() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let t = text(&out);
     assert!(
-        t.contains("fail.toml:3:1: speed & more: at t=1.000 s: expected Vehicle.Speed > 50, actual 0"),
+        t.contains(
+            "fail.toml:3:1: speed & more: at t=1.000 s: expected Vehicle.Speed > 50, actual 0"
+        ),
         "{t}"
     );
 
@@ -83,7 +86,11 @@ fn exit_codes_tell_passed_failed_and_broken_apart() {
 
     let out = tcu(&[&dir.path().join("absent.toml")]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(text(&out).contains("cannot read the file"), "{}", text(&out));
+    assert!(
+        text(&out).contains("cannot read the file"),
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]
@@ -105,12 +112,21 @@ fn junit_keeps_failures_and_errors_apart_and_escapes() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     let xml = std::fs::read_to_string(&junit).expect("junit written");
     assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites"));
-    assert!(xml.contains("tests=\"4\" failures=\"1\" errors=\"1\""), "{xml}");
-    assert!(xml.contains("<testsuite name=\"fails &lt;&amp;&gt;\""), "{xml}");
+    assert!(
+        xml.contains("tests=\"4\" failures=\"1\" errors=\"1\""),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("<testsuite name=\"fails &lt;&amp;&gt;\""),
+        "{xml}"
+    );
     assert!(xml.contains("<testcase name=\"speed &amp; more\""), "{xml}");
     assert!(xml.contains("<failure message=\"speed &amp; more: at t=1.000 s: expected Vehicle.Speed &gt; 50, actual 0\">"), "{xml}");
     assert!(xml.contains("<error message=\""), "{xml}");
-    assert!(xml.contains("unknown signal `Vehicle.Nope`</error>"), "{xml}");
+    assert!(
+        xml.contains("unknown signal `Vehicle.Nope`</error>"),
+        "{xml}"
+    );
     assert_eq!(xml.matches("<testcase ").count(), 4, "{xml}");
     // One trace per scenario that ran.
     for name in ["trace.pass.csv", "trace.fail.csv"] {

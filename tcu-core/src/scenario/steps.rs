@@ -439,10 +439,19 @@ pub struct CommandOutcome {
 }
 
 /// Runs the steps of a scenario against a vehicle.
+///
+/// Timed steps wait in a queue sorted by time, so a tick looks at the next
+/// one only; condition steps are checked every tick. Steps due in the same
+/// tick fire in file order.
 #[derive(Debug)]
 pub struct Timeline {
     steps: Vec<Step>,
-    fired: Vec<bool>,
+    /// Unfired timed steps, latest first (popped from the end).
+    timed: Vec<usize>,
+    /// Unfired condition steps.
+    conditions: Vec<usize>,
+    /// Steps due this tick (kept to reuse its allocation).
+    due: Vec<usize>,
     ramps: Vec<ActiveRamp>,
     /// Outcomes of command steps so far.
     pub commands: Vec<CommandOutcome>,
@@ -451,10 +460,18 @@ pub struct Timeline {
 impl Timeline {
     /// A timeline with nothing fired yet.
     pub fn new(steps: Vec<Step>) -> Self {
-        let fired = vec![false; steps.len()];
+        let time = |i: usize| match steps[i].trigger {
+            Trigger::At(t) => t,
+            Trigger::When { .. } => f64::INFINITY,
+        };
+        let (mut timed, conditions): (Vec<usize>, Vec<usize>) =
+            (0..steps.len()).partition(|&i| matches!(steps[i].trigger, Trigger::At(_)));
+        timed.sort_by(|&a, &b| time(b).total_cmp(&time(a)).then(b.cmp(&a)));
         Self {
             steps,
-            fired,
+            timed,
+            conditions,
+            due: Vec::new(),
             ramps: Vec::new(),
             commands: Vec::new(),
         }
@@ -468,25 +485,41 @@ impl Timeline {
         file: &std::path::Path,
     ) -> Result<(), ScenarioError> {
         let t = v.time();
-        for i in 0..self.steps.len() {
-            if self.fired[i] {
-                continue;
+        let mut due = std::mem::take(&mut self.due);
+        due.clear();
+        while let Some(&i) = self.timed.last() {
+            match self.steps[i].trigger {
+                Trigger::At(at) if at <= t + 1e-9 => {
+                    due.push(i);
+                    self.timed.pop();
+                }
+                _ => break,
             }
-            let due = match &self.steps[i].trigger {
-                Trigger::At(at) => *at <= t + 1e-9,
-                Trigger::When {
-                    signal,
-                    predicate,
-                    not_before,
-                    ..
-                } => *not_before <= t + 1e-9 && predicate.holds(v.bus().get(*signal)),
-            };
-            if due {
-                self.fired[i] = true;
-                let step = self.steps[i].clone();
-                self.fire(v, &step, t)
-                    .map_err(|m| ScenarioError::at(file, step.pos, m))?;
+        }
+        let steps = &self.steps;
+        self.conditions.retain(|&i| match &steps[i].trigger {
+            Trigger::When {
+                signal,
+                predicate,
+                not_before,
+                ..
+            } if *not_before <= t + 1e-9 && predicate.holds(v.bus().get(*signal)) => {
+                due.push(i);
+                false
             }
+            _ => true,
+        });
+        due.sort_unstable();
+        for &i in &due {
+            let step = self.steps[i].clone();
+            if let Err(m) = self.fire(v, &step, t) {
+                self.due = due;
+                return Err(ScenarioError::at(file, step.pos, m));
+            }
+        }
+        self.due = due;
+        if self.ramps.is_empty() {
+            return Ok(());
         }
         let mut result = Ok(());
         self.ramps.retain(|r| {
