@@ -196,3 +196,18 @@ fn a_missing_plugin_file_is_an_error_with_its_position() {
     assert!(e.message.contains("missing plugin file"), "{e}");
     assert_eq!(e.pos.map(|p| (p.line, p.col)), Some((4, 19)), "{e}");
 }
+
+#[test]
+fn the_complete_example_of_the_format_documentation_passes() {
+    let readme = std::fs::read_to_string(fixtures::workspace_root().join("scenarios/README.md"))
+        .expect("scenarios/README.md");
+    let start = readme.find("```toml\n").expect("a toml example") + "```toml\n".len();
+    let end = start + readme[start..].find("```").expect("end of the example");
+    let r = run_text(&readme[start..end]);
+    assert!(
+        r.error.is_none() && r.failures().next().is_none(),
+        "{}",
+        explain(&r)
+    );
+    assert_eq!(r.cases.len(), 6, "{}", explain(&r));
+}
