@@ -125,10 +125,6 @@ pub fn abs_engages(enabled: bool, fault: u8, speed_kmh: f64, requested: f64, loc
 }
 
 impl Abs {
-    fn new() -> Self {
-        Self::with_seed(0)
-    }
-
     fn with_seed(seed: u64) -> Self {
         Self {
             state: AbsState {
