@@ -135,3 +135,19 @@ fn junit_keeps_failures_and_errors_apart_and_escapes() {
     }
     assert!(!dir.path().join("trace.broken.csv").exists());
 }
+
+#[test]
+fn a_plugin_directory_without_the_default_plugins_is_an_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pass = write(dir.path(), "pass.toml", PASSING);
+    let empty = dir.path().join("no-plugins");
+    std::fs::create_dir(&empty).expect("mkdir");
+    let out = tcu(&[&pass, Path::new("--plugins"), &empty]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let t = text(&out);
+    assert!(
+        t.contains("pass.toml: plugin `battery` (default set): missing plugin file"),
+        "{t}"
+    );
+    assert!(t.contains("libtcu_plugin_battery.so"), "{t}");
+}

@@ -5,8 +5,9 @@
 //!
 //! - [`model`]: the file as written (serde, with spans);
 //! - [`parse`]: resolution against the catalog, errors with line and column;
-//! - [`steps`]: the timeline and what each step does to the car;
-//! - [`expect`]: expectations and their evaluation;
+//! - `resolve`: checks of values against the catalog and the run;
+//! - [`steps`], [`timeline`]: the steps and carrying them out on the car;
+//! - [`expect`], [`verdict`]: expectations and their evaluation;
 //! - [`runner`]: building the vehicle and running a scenario;
 //! - [`junit`], [`trace`]: the outputs.
 
@@ -15,10 +16,13 @@ pub mod expect;
 pub mod junit;
 pub mod model;
 pub mod parse;
+mod resolve;
 pub mod runner;
 pub mod source;
 pub mod steps;
+pub mod timeline;
 pub mod trace;
+pub mod verdict;
 
 pub use parse::{Scenario, load, parse};
 pub use runner::{

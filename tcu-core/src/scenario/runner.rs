@@ -12,11 +12,11 @@
 //! be carried out) is kept apart from a failed expectation: exit code 2
 //! versus 1.
 
-use super::expect::{Tracker, Verdict};
-use super::parse::{self, Scenario};
+use super::parse::{self, PluginRef, Scenario};
 use super::source::{Pos, ScenarioError};
-use super::steps::Timeline;
+use super::timeline::Timeline;
 use super::trace::TraceRecorder;
+use super::verdict::{Tracker, Verdict};
 use crate::app::{BuildError, build_vehicle_with};
 use crate::catalog::Catalog;
 use crate::config::{Config, Overrides};
@@ -177,25 +177,17 @@ pub fn build(
                 .clone()
                 .unwrap_or_else(|| dir.join(library_file(&p.spec)));
             if !path.is_file() {
-                failure = Some(ScenarioError::at(
+                failure = Some(plugin_error(
                     file,
-                    p.pos,
-                    format!(
-                        "plugin `{}`: missing plugin file {}",
-                        p.spec,
-                        path.display()
-                    ),
+                    p,
+                    format!("missing plugin file {}", path.display()),
                 ));
                 break;
             }
             match admit(&path, bus, sc.seed, &report.plugins) {
                 Ok(instance) => report.plugins.push(instance),
                 Err(e) => {
-                    failure = Some(ScenarioError::at(
-                        file,
-                        p.pos,
-                        format!("plugin `{}`: {e}", p.spec),
-                    ));
+                    failure = Some(plugin_error(file, p, e.to_string()));
                     break;
                 }
             }
@@ -207,6 +199,21 @@ pub fn build(
     }
     let (vehicle, _) = built.map_err(|e| ScenarioError::whole(file, e.to_string()))?;
     Ok(vehicle)
+}
+
+/// A plugin could not be loaded: at the entry that names it, or about the
+/// file as a whole for the default set (with a hint where to look).
+fn plugin_error(file: &Path, p: &PluginRef, what: String) -> ScenarioError {
+    match p.pos {
+        Some(pos) => ScenarioError::at(file, pos, format!("plugin `{}`: {what}", p.spec)),
+        None => ScenarioError::whole(
+            file,
+            format!(
+                "plugin `{}` (default set): {what}; set `[vehicle] plugins_dir` or pass --plugins",
+                p.spec
+            ),
+        ),
+    }
 }
 
 /// The tick hook of a scenario run.
