@@ -151,3 +151,20 @@ fn a_plugin_directory_without_the_default_plugins_is_an_error() {
     );
     assert!(t.contains("libtcu_plugin_battery.so"), "{t}");
 }
+
+#[test]
+fn realtime_runs_on_the_wall_clock_and_virtual_time_does_not() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pass = write(dir.path(), "pass.toml", PASSING);
+    let start = std::time::Instant::now();
+    let out = tcu(&[&pass, Path::new("--realtime")]);
+    let wall = start.elapsed();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("running on the wall clock"),
+        "{}",
+        text(&out)
+    );
+    // Two simulated seconds take two seconds of wall time.
+    assert!(wall >= std::time::Duration::from_millis(1900), "{wall:?}");
+}

@@ -211,3 +211,19 @@ fn the_complete_example_of_the_format_documentation_passes() {
     );
     assert_eq!(r.cases.len(), 6, "{}", explain(&r));
 }
+
+#[test]
+fn a_pinned_plugin_version_must_match_the_library() {
+    let ok = run_text(
+        "name = \"x\"\nduration = 0.5\n[vehicle]\nplugins = [\"abs@1.0.0\", \"battery\"]\n",
+    );
+    assert!(ok.error.is_none(), "{}", explain(&ok));
+    let r = run_text("name = \"x\"\nduration = 0.5\n[vehicle]\nplugins = [\"abs@2.0.0\"]\n");
+    let e = r.error.as_ref().expect("a scenario error");
+    assert!(
+        e.message
+            .contains("is version 1.0.0, the scenario asks for 2.0.0"),
+        "{e}"
+    );
+    assert_eq!(e.pos.map(|p| (p.line, p.col)), Some((4, 12)), "{e}");
+}

@@ -22,11 +22,13 @@ pub const DEFAULT_PLUGINS: [&str; 6] =
     ["battery", "abs", "engine", "airbag", "hvac", "heated-seats"];
 
 /// A plugin to load: a subsystem name (found in the plugin directory) or a
-/// library file.
+/// library file, optionally pinned to a version with `@` (`battery@1.0.0`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PluginRef {
-    /// As written.
+    /// As written, without the version.
     pub spec: String,
+    /// The version the library must report, if pinned.
+    pub version: Option<String>,
     /// The file, when `spec` names one (resolved against the scenario file).
     pub file: Option<PathBuf>,
     /// Where it was written (`None`: the default set, written nowhere).
@@ -146,6 +148,7 @@ impl Resolver<'_> {
                 .map(|n| PluginRef {
                     spec: (*n).to_owned(),
                     file: None,
+                    version: None,
                     pos: None,
                 })
                 .collect(),
@@ -215,7 +218,10 @@ impl Resolver<'_> {
     }
 
     fn plugin(&self, p: &Spanned<String>, base: &Path) -> Result<PluginRef, ScenarioError> {
-        let spec = p.get_ref().clone();
+        let (spec, version) = match p.get_ref().rsplit_once('@') {
+            Some((spec, v)) if !v.is_empty() => (spec.to_owned(), Some(v.to_owned())),
+            _ => (p.get_ref().clone(), None),
+        };
         let is_file = spec.contains('/') || spec.ends_with(std::env::consts::DLL_EXTENSION);
         if !is_file && !DEFAULT_PLUGINS.contains(&spec.as_str()) {
             return Err(self.err(
@@ -229,6 +235,7 @@ impl Resolver<'_> {
         Ok(PluginRef {
             file: is_file.then(|| base.join(&spec)),
             spec,
+            version,
             pos: Some(self.pos(p)),
         })
     }

@@ -185,7 +185,21 @@ pub fn build(
                 break;
             }
             match admit(&path, bus, sc.seed, &report.plugins) {
-                Ok(instance) => report.plugins.push(instance),
+                Ok(instance) => {
+                    let found = &instance.library().info().version;
+                    if let Some(wanted) = p.version.as_ref().filter(|w| *w != found) {
+                        failure = Some(plugin_error(
+                            file,
+                            p,
+                            format!(
+                                "{} is version {found}, the scenario asks for {wanted}",
+                                path.display()
+                            ),
+                        ));
+                        break;
+                    }
+                    report.plugins.push(instance);
+                }
                 Err(e) => {
                     failure = Some(plugin_error(file, p, e.to_string()));
                     break;

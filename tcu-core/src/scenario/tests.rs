@@ -24,7 +24,7 @@ fn a_complete_file_resolves() {
 tick_rate_hz = 200
 [vehicle]
 vin = "WTCUZ000000000009"
-plugins = ["abs", "battery"]
+plugins = ["abs", "battery@1.0.0"]
 [occupants]
 "Row1.PassengerSide" = "unbelted"
 [signals]
@@ -55,6 +55,8 @@ never = true
     .expect("parses");
     assert_eq!((sc.seed, sc.tick_rate_hz, sc.duration), (9, 200.0, 10.0));
     assert_eq!(sc.plugins.len(), 2);
+    assert_eq!(sc.plugins[1].spec, "battery");
+    assert_eq!(sc.plugins[1].version.as_deref(), Some("1.0.0"));
     assert!(sc.signals.contains(&(
         "Sim.Cabin.Seat.Row1.PassengerSide.Occupant".into(),
         Value::Int(1)
