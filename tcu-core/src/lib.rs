@@ -13,6 +13,7 @@ pub mod config;
 pub mod control;
 pub mod dashboard;
 pub mod plugin;
+pub mod scenario;
 pub mod sim;
 pub mod swap;
 pub mod world;

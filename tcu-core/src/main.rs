@@ -30,6 +30,16 @@ enum Command {
     /// Configuration helpers.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Run scenario files.
+    #[command(subcommand)]
+    Scenario(ScenarioCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ScenarioCommand {
+    /// Run scenario files; exit code 0 all passed, 1 an expectation failed,
+    /// 2 a scenario could not be run.
+    Run(tcu_core::scenario::cli::Args),
 }
 
 #[derive(Debug, clap::Args)]
@@ -196,6 +206,9 @@ fn main() -> Result<()> {
             sign::verify_file(&file, &keys)?;
             println!("{}: good signature", file.display());
             Ok(())
+        }
+        Command::Scenario(ScenarioCommand::Run(args)) => {
+            std::process::exit(tcu_core::scenario::cli::run(&args))
         }
         Command::Config(ConfigCommand::Generate) => {
             print!("{DEFAULT_TOML}");

@@ -4,8 +4,12 @@
 //! Reads the brake pedal, `Vehicle.Speed`, the road friction
 //! (`Sim.Environment.RoadFriction`), the ABS enable switch
 //! (`Vehicle.ADAS.ABS.IsEnabled`), the injected wheel-speed sensor fault
-//! (`Sim.Fault.ABS.WheelSensor`, 0 none, 1..4 one wheel) and the outside air
-//! temperature. Writes the four wheel speeds, `Vehicle.ADAS.ABS.IsEngaged`
+//! (`Sim.Fault.ABS.WheelSensor`, 0 none, 1..4 one wheel), the injected
+//! wheel-sensor noise (`Sim.Fault.ABS.NoisyWheel` and
+//! `Sim.Fault.ABS.WheelSensorNoise`: uniform noise of that amplitude on one
+//! wheel's reading; a reading more than 10 km/h off the vehicle speed is
+//! implausible, raises `IsError` and suspends regulation while it lasts) and
+//! the outside air temperature. Writes the four wheel speeds, `Vehicle.ADAS.ABS.IsEngaged`
 //! and `IsError`, and per wheel the applied brake pressure (which the world
 //! model turns into braking force) and the brake disc temperature. Wheels
 //! are always ordered Row1.Left, Row1.Right, Row2.Left, Row2.Right.

@@ -65,8 +65,12 @@ pub mod inputs {
     pub const WHEEL_SENSOR_FAULT: usize = 4;
     /// `Vehicle.Exterior.AirTemperature`, celsius.
     pub const AIR_TEMPERATURE: usize = 5;
+    /// `Sim.Fault.ABS.NoisyWheel`: 0 none, 1..4 the noisy wheel.
+    pub const NOISY_WHEEL: usize = 6;
+    /// `Sim.Fault.ABS.WheelSensorNoise`: noise amplitude, km/h.
+    pub const WHEEL_NOISE: usize = 7;
     /// Number of inputs.
-    pub const COUNT: usize = 6;
+    pub const COUNT: usize = 8;
 }
 
 /// Positions of the outputs in `WRITES`. Per-wheel arrays are ordered
@@ -96,10 +100,17 @@ struct AbsState {
     disc_temp_c: Option<[f64; 4]>,
 }
 
+/// A noisy reading further than this from the vehicle speed is implausible,
+/// km/h: the ECU flags an error and stops regulating while it lasts.
+pub const PLAUSIBILITY_KMH: f64 = 10.0;
+
 /// The ABS / brake control ECU.
 #[derive(Debug, Clone)]
 pub struct Abs {
     state: AbsState,
+    /// Source of the injected sensor noise (not part of the snapshot: noise
+    /// has no memory).
+    noise: tcu_sdk::rng::SplitMix64,
 }
 
 /// Pressure at which a wheel locks on a road of friction `mu`, bar.
@@ -114,12 +125,13 @@ pub fn abs_engages(enabled: bool, fault: u8, speed_kmh: f64, requested: f64, loc
 }
 
 impl Abs {
-    fn new() -> Self {
+    fn with_seed(seed: u64) -> Self {
         Self {
             state: AbsState {
                 phase: 0.0,
                 disc_temp_c: None,
             },
+            noise: tcu_sdk::rng::SplitMix64::new(seed),
         }
     }
 }
@@ -149,6 +161,8 @@ impl Subsystem for Abs {
         TcuSignalDecl::new(c"Vehicle.ADAS.ABS.IsEnabled", TCU_TYPE_BOOLEAN),
         TcuSignalDecl::new(c"Sim.Fault.ABS.WheelSensor", TCU_TYPE_UINT8),
         TcuSignalDecl::new(c"Vehicle.Exterior.AirTemperature", TCU_TYPE_FLOAT),
+        TcuSignalDecl::new(c"Sim.Fault.ABS.NoisyWheel", TCU_TYPE_UINT8),
+        TcuSignalDecl::new(c"Sim.Fault.ABS.WheelSensorNoise", TCU_TYPE_FLOAT),
     ];
     const WRITES: &'static [TcuSignalDecl] = &[
         TcuSignalDecl::new(
@@ -203,9 +217,10 @@ impl Subsystem for Abs {
         ),
     ];
 
-    fn create(_seed: u64) -> Result<Self, PluginError> {
-        // The model is deterministic and noise-free, so the seed is unused.
-        Ok(Self::new())
+    fn create(seed: u64) -> Result<Self, PluginError> {
+        // The seed only feeds injected sensor noise; the model is otherwise
+        // deterministic and noise-free.
+        Ok(Self::with_seed(seed))
     }
 
     fn tick(&mut self, dt: f64, inputs: &[f64], outputs: &mut [f64]) -> Result<(), PluginError> {
@@ -237,9 +252,20 @@ impl Subsystem for Abs {
         let ambient = finite_or(inputs[inputs::AIR_TEMPERATURE], DEFAULT_AMBIENT_C)
             .clamp(MIN_AMBIENT_C, MAX_AMBIENT_C);
 
+        let noisy = finite_or(inputs[inputs::NOISY_WHEEL], 0.0)
+            .round()
+            .clamp(0.0, 4.0) as usize;
+        let amplitude = finite_or(inputs[inputs::WHEEL_NOISE], 0.0).clamp(0.0, 100.0);
+        let noise = if noisy > 0 && amplitude > 0.0 {
+            self.noise.noise(amplitude)
+        } else {
+            0.0
+        };
+        let implausible = noise.abs() > PLAUSIBILITY_KMH && speed > ABS_MIN_SPEED_KMH;
+
         let requested = pedal * PRESSURE_PER_PEDAL_PERCENT;
         let lock = lock_pressure(mu);
-        let engaged = abs_engages(enabled, fault, speed, requested, lock);
+        let engaged = !implausible && abs_engages(enabled, fault, speed, requested, lock);
 
         let mut pressure = [requested; 4];
         let mut wheel_speed = [speed; 4];
@@ -279,12 +305,18 @@ impl Subsystem for Abs {
 
         for w in 0..4 {
             let sensor_dead = usize::from(fault) == w + 1;
-            outputs[outputs::WHEEL_SPEED[w]] = if sensor_dead { 0.0 } else { wheel_speed[w] };
+            outputs[outputs::WHEEL_SPEED[w]] = if sensor_dead {
+                0.0
+            } else if noisy == w + 1 {
+                (wheel_speed[w] + noise).clamp(0.0, MAX_SPEED_KMH)
+            } else {
+                wheel_speed[w]
+            };
             outputs[outputs::BRAKE_PRESSURE[w]] = pressure[w];
             outputs[outputs::DISC_TEMPERATURE[w]] = temps[w];
         }
         outputs[outputs::IS_ENGAGED] = from_bool(engaged);
-        outputs[outputs::IS_ERROR] = from_bool(fault != 0);
+        outputs[outputs::IS_ERROR] = from_bool(fault != 0 || implausible);
         Ok(())
     }
 
@@ -411,6 +443,8 @@ mod tests {
             (inputs::ABS_ENABLED, "Vehicle.ADAS.ABS.IsEnabled"),
             (inputs::WHEEL_SENSOR_FAULT, "Sim.Fault.ABS.WheelSensor"),
             (inputs::AIR_TEMPERATURE, "Vehicle.Exterior.AirTemperature"),
+            (inputs::NOISY_WHEEL, "Sim.Fault.ABS.NoisyWheel"),
+            (inputs::WHEEL_NOISE, "Sim.Fault.ABS.WheelSensorNoise"),
         ];
         assert_eq!(Abs::READS.len(), inputs::COUNT);
         for (i, p) in reads {
@@ -669,12 +703,38 @@ mod tests {
     }
 
     #[test]
+    fn a_noisy_wheel_sensor_is_flagged_only_when_implausible() {
+        let ticks = |amplitude: f64| {
+            let mut a = Abs::create(3).expect("create");
+            let mut i = In::new(0.0, 50.0, 0.9).array();
+            i[inputs::NOISY_WHEEL] = 2.0;
+            i[inputs::WHEEL_NOISE] = amplitude;
+            let mut errors = 0;
+            let mut off = 0.0_f64;
+            for _ in 0..500 {
+                let mut o = [0.0; outputs::COUNT];
+                a.tick(DT, &i, &mut o).expect("tick");
+                errors += usize::from(o[outputs::IS_ERROR] != 0.0);
+                off = off.max((o[outputs::WHEEL_SPEED[1]] - 50.0).abs());
+                assert_eq!(o[outputs::WHEEL_SPEED[0]], 50.0);
+            }
+            (errors, off)
+        };
+        let (quiet_errors, quiet_off) = ticks(5.0);
+        assert_eq!(quiet_errors, 0);
+        assert!(quiet_off > 1.0 && quiet_off <= 5.0, "{quiet_off}");
+        let (loud_errors, _) = ticks(30.0);
+        assert!(loud_errors > 100, "{loud_errors}");
+        assert_eq!(ticks(30.0), ticks(30.0), "noise is seeded");
+    }
+
+    #[test]
     fn bad_inputs_do_not_poison_the_state() {
         let mut a = fresh();
         let bad = [f64::NAN, f64::INFINITY, -f64::INFINITY, -5.0, 1e12];
         for x in bad {
             for y in bad {
-                let i = [x, y, x, y, x, y];
+                let i = [x, y, x, y, x, y, x, y];
                 let mut o = [0.0; outputs::COUNT];
                 a.tick(DT, &i, &mut o).expect("tick");
                 assert!(o.iter().all(|v| v.is_finite()));

@@ -8,6 +8,8 @@
 //! longer be trusted) while the rest of the car keeps running.
 
 pub mod clock;
+pub mod detect;
+pub mod faults;
 mod order;
 mod runner;
 
@@ -86,6 +88,8 @@ pub struct Vehicle {
     status_ids: StatusIds,
     swap: SwapEngine,
     raised: Vec<crate::swap::Raised>,
+    detect: detect::Detector,
+    injected: faults::InjectedErrors,
 }
 
 impl Vehicle {
@@ -106,6 +110,7 @@ impl Vehicle {
             cabin: id("Vehicle.Cabin.HVAC.AmbientAirTemperature"),
             drive: id("Sim.Powertrain.ElectricalPower"),
         };
+        let detect = detect::Detector::new(&bus);
         let mut v = Self {
             bus,
             world,
@@ -126,6 +131,8 @@ impl Vehicle {
                 Default::default(),
             ),
             raised: Vec::new(),
+            detect,
+            injected: faults::InjectedErrors::default(),
         };
         let loaded: Vec<String> = v
             .plugins
@@ -206,6 +213,20 @@ impl Vehicle {
             if self.plugins[i].is_poisoned() {
                 continue;
             }
+            if !self.injected.is_empty() && self.injected.take(self.plugins[i].name()) {
+                self.faults += 1;
+                let detail = format!("{}: injected tick error", self.plugins[i].name());
+                self.push_event("fault", detail);
+                self.swap.live_error(
+                    self.plugins[i].name(),
+                    &TickError::Status {
+                        plugin: self.plugins[i].name().to_owned(),
+                        status: "ERROR",
+                        message: "injected tick error".to_owned(),
+                    },
+                );
+                continue;
+            }
             self.swap.shadow(self.plugins[i].name(), self.dt, &self.bus);
             if let Err(e) = self.plugins[i].tick(self.dt, &mut self.bus) {
                 self.swap.live_error(self.plugins[i].name(), &e);
@@ -217,6 +238,9 @@ impl Vehicle {
                 };
                 self.push_event("fault", detail);
             }
+        }
+        for (kind, detail) in self.detect.scan(&self.bus) {
+            self.push_event(kind, detail);
         }
         self.tick += 1;
         if self.swap.busy() {

@@ -1,0 +1,117 @@
+//! `tcu scenario run`: arguments, console summary, output files. Kept here
+//! rather than in `main.rs` so the binary stays a thin dispatcher.
+//!
+//! With several scenario files, `--trace FILE` writes one trace per scenario
+//! next to FILE, named `<FILE stem>.<scenario file stem>.csv`.
+
+use super::junit;
+use super::runner::{CaseStatus, RunOptions, ScenarioReport, exit_code, run_file};
+use std::path::{Path, PathBuf};
+
+/// Arguments of `tcu scenario run`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Scenario files (TOML).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Write JUnit XML here.
+    #[arg(long)]
+    pub junit: Option<PathBuf>,
+    /// Write the CSV trace (time,signal,value) here.
+    #[arg(long)]
+    pub trace: Option<PathBuf>,
+    /// Run on the wall clock instead of virtual time.
+    #[arg(long)]
+    pub realtime: bool,
+    /// Directory of subsystem libraries (default: next to this executable).
+    #[arg(long)]
+    pub plugins: Option<PathBuf>,
+}
+
+fn trace_path(base: &Path, scenario: &Path, several: bool) -> PathBuf {
+    if !several {
+        return base.to_owned();
+    }
+    let stem = base
+        .file_stem()
+        .map_or_else(|| "trace".into(), |s| s.to_string_lossy().into_owned());
+    let name = scenario
+        .file_stem()
+        .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+    base.with_file_name(format!("{stem}.{name}.csv"))
+}
+
+/// One line per scenario, plus every failure and error.
+pub fn summary(r: &ScenarioReport) -> String {
+    let passed = r
+        .cases
+        .iter()
+        .filter(|c| c.status == CaseStatus::Passed)
+        .count();
+    let verdict = if r.error.is_some() {
+        "ERROR"
+    } else if r.failures().next().is_some() {
+        "FAIL"
+    } else {
+        "ok"
+    };
+    let ratio = if r.wall.as_secs_f64() > 0.0 {
+        r.simulated / r.wall.as_secs_f64()
+    } else {
+        0.0
+    };
+    let mut out = format!(
+        "{verdict:5} {} ({}): {passed}/{} passed, {:.1} s simulated in {:.3} s ({ratio:.0}x)\n",
+        r.name,
+        r.file.display(),
+        r.cases.len(),
+        r.simulated,
+        r.wall.as_secs_f64()
+    );
+    for c in &r.cases {
+        match &c.status {
+            CaseStatus::Passed => {}
+            CaseStatus::Failed(m) => {
+                out.push_str(&format!("  FAILED {}:{}: {m}\n", r.file.display(), c.pos))
+            }
+            CaseStatus::Error(m) => out.push_str(&format!("  ERROR  {m}\n")),
+        }
+    }
+    out
+}
+
+/// Runs `tcu scenario run` and returns the process exit code.
+pub fn run(args: &Args) -> i32 {
+    let opts = RunOptions {
+        plugins_dir: args.plugins.clone(),
+        realtime: args.realtime,
+        trace: args.trace.is_some(),
+    };
+    if args.realtime {
+        eprintln!("running on the wall clock");
+    }
+    let several = args.paths.len() > 1;
+    let mut reports = Vec::new();
+    let mut io_error = false;
+    for path in &args.paths {
+        let report = run_file(path, &opts);
+        // A closed pipe (`| head`) must not abort the run.
+        let _ = std::io::Write::write_all(&mut std::io::stdout(), summary(&report).as_bytes());
+        if let (Some(base), Some(trace)) = (&args.trace, &report.trace) {
+            let out = trace_path(base, path, several);
+            if let Err(e) = std::fs::write(&out, trace) {
+                eprintln!("error: writing trace {}: {e}", out.display());
+                io_error = true;
+            }
+        }
+        reports.push(report);
+    }
+    if let Some(path) = &args.junit
+        && let Err(e) = std::fs::write(path, junit::render(&reports))
+    {
+        eprintln!("error: writing JUnit XML {}: {e}", path.display());
+        io_error = true;
+    }
+    let code = exit_code(&reports);
+    if io_error { code.max(2) } else { code }
+}

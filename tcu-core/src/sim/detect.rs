@@ -1,0 +1,116 @@
+//! Edge detection on the bus: turns signal transitions that matter outside
+//! the car into [`Event`](super::Event)s, once per transition.
+//!
+//! - `airbag.deployed` (detail: the seat, e.g. `Row1.DriverSide`) when a
+//!   `Vehicle.Cabin.Seat.<seat>.Airbag.IsDeployed` turns true;
+//! - `abs.engaged` / `abs.released` on `Vehicle.ADAS.ABS.IsEngaged` edges;
+//! - `abs.error` / `abs.error_cleared` on `Vehicle.ADAS.ABS.IsError` edges.
+//!
+//! Run after the plugins of every tick; a signal missing from the catalog is
+//! simply not watched. Nothing is allocated on a tick without an edge.
+
+use crate::bus::Bus;
+use crate::catalog::SignalId;
+use crate::world::SEATS;
+
+/// One watched boolean signal.
+#[derive(Debug, Clone)]
+struct Watch {
+    id: SignalId,
+    was: bool,
+    rise: &'static str,
+    fall: Option<&'static str>,
+    detail: &'static str,
+}
+
+/// Remembers the last value of each watched signal.
+#[derive(Debug, Clone, Default)]
+pub struct Detector {
+    watches: Vec<Watch>,
+}
+
+impl Detector {
+    /// Watches the signals of the bus's catalog listed in the module docs.
+    pub fn new(bus: &Bus) -> Self {
+        let mut watches = Vec::new();
+        let mut add = |path: &str, rise, fall, detail| {
+            if let Ok(id) = bus.id(path) {
+                watches.push(Watch {
+                    id,
+                    was: bus.get(id) != 0.0,
+                    rise,
+                    fall,
+                    detail,
+                });
+            }
+        };
+        for seat in SEATS {
+            add(
+                &format!("Vehicle.Cabin.Seat.{seat}.Airbag.IsDeployed"),
+                "airbag.deployed",
+                None,
+                seat,
+            );
+        }
+        add(
+            "Vehicle.ADAS.ABS.IsEngaged",
+            "abs.engaged",
+            Some("abs.released"),
+            "",
+        );
+        add(
+            "Vehicle.ADAS.ABS.IsError",
+            "abs.error",
+            Some("abs.error_cleared"),
+            "",
+        );
+        Self { watches }
+    }
+
+    /// Events (kind, detail) for every edge since the last scan.
+    pub fn scan(&mut self, bus: &Bus) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        for w in &mut self.watches {
+            let now = bus.get(w.id) != 0.0;
+            if now != w.was {
+                w.was = now;
+                let kind = if now { Some(w.rise) } else { w.fall };
+                if let Some(kind) = kind {
+                    out.push((kind, w.detail.to_owned()));
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Catalog;
+    use std::sync::Arc;
+
+    #[test]
+    fn an_edge_is_reported_once_and_falls_only_where_named() {
+        let mut bus = Bus::new(Arc::new(Catalog::builtin()));
+        let mut d = Detector::new(&bus);
+        let engaged = bus.id("Vehicle.ADAS.ABS.IsEngaged").unwrap();
+        let bag = bus
+            .id("Vehicle.Cabin.Seat.Row1.PassengerSide.Airbag.IsDeployed")
+            .unwrap();
+        assert!(d.scan(&bus).is_empty());
+        bus.write(engaged, 1.0).unwrap();
+        bus.write(bag, 1.0).unwrap();
+        assert_eq!(
+            d.scan(&bus),
+            vec![
+                ("airbag.deployed", "Row1.PassengerSide".to_owned()),
+                ("abs.engaged", String::new())
+            ]
+        );
+        assert!(d.scan(&bus).is_empty());
+        bus.write(engaged, 0.0).unwrap();
+        bus.write(bag, 0.0).unwrap();
+        assert_eq!(d.scan(&bus), vec![("abs.released", String::new())]);
+    }
+}
