@@ -29,6 +29,9 @@ pub enum BuildError {
     /// An initial signal value was refused.
     #[error("applying initial value of {0}")]
     Initial(BusError),
+    /// The MQTT link could not be set up.
+    #[error(transparent)]
+    Mqtt(#[from] crate::mqtt::MqttError),
 }
 
 /// Default plugin directory: the directory of the running executable, so that
@@ -98,7 +101,8 @@ pub fn run_headless(
     let catalog = Arc::new(Catalog::builtin());
     let (mut vehicle, rejected) = build_vehicle(config, catalog)?;
     tracing::info!(vin = %config.vin, seed = config.seed, tick_rate_hz = config.tick_rate_hz, "vehicle assembled");
-    for event in vehicle.drain_events() {
+    let startup_events = vehicle.drain_events();
+    for event in &startup_events {
         tracing::info!(kind = %event.kind, "{}", event.detail);
     }
     for r in &rejected {
@@ -109,12 +113,21 @@ pub fn run_headless(
     }
     let settings = crate::sim::RunSettings { duration };
     let mut clock = crate::sim::clock::RealClock::new();
-    let mut status = StatusEvery::new(config.status_interval, vehicle.dt(), |s| {
-        tracing::info!("{s}");
+    let (mut mqtt, mut inbox) = start_mqtt(config, &vehicle, &startup_events)?;
+    let metrics = mqtt.as_ref().map(|(_, h)| h.metrics().clone());
+    let mut status = StatusEvery::new(config.status_interval, vehicle.dt(), |s| match &metrics {
+        Some(m) => tracing::info!("{s} {m}"),
+        None => tracing::info!("{s}"),
     });
     let mut events = LogEvents;
-    let mut hooks = Hooks(vec![&mut status, &mut events]);
+    let mut hooks = Hooks(vec![&mut inbox, &mut status, &mut events]);
+    if let Some((hook, _)) = mqtt.as_mut() {
+        hooks.0.push(hook);
+    }
     let outcome = crate::sim::run(&mut vehicle, &mut clock, &settings, stop, &mut hooks);
+    if let Some((_, handle)) = mqtt {
+        handle.shutdown();
+    }
     tracing::info!(
         ticks = outcome.ticks,
         late = outcome.late_ticks,
@@ -123,6 +136,29 @@ pub fn run_headless(
         "stopped"
     );
     Ok(outcome)
+}
+
+/// Starts the MQTT link of `config` (if enabled) for `vehicle`, with a
+/// control inbox for its commands (add the inbox to the run's hooks);
+/// `startup` are the events raised before the run (plugin loads).
+pub fn start_mqtt(
+    config: &Config,
+    vehicle: &Vehicle,
+    startup: &[Event],
+) -> Result<
+    (
+        Option<(crate::mqtt::MqttHook, crate::mqtt::MqttHandle)>,
+        crate::control::ControlInbox,
+    ),
+    BuildError,
+> {
+    let (control, inbox) = crate::control::channel();
+    if !config.mqtt.enabled {
+        return Ok((None, inbox));
+    }
+    let (mut hook, handle) = crate::mqtt::start(&config.mqtt, &config.vin, vehicle, Some(control))?;
+    hook.publish_events(startup);
+    Ok((Some((hook, handle)), inbox))
 }
 
 /// Logs every event the vehicle raises while it runs.

@@ -53,6 +53,12 @@ struct RunArgs {
     /// Who drives: demo or idle.
     #[arg(long)]
     driver: Option<DriverProfile>,
+    /// MQTT broker (`mqtt://host:1883`, `mqtts://host:8883`); default: embedded.
+    #[arg(long)]
+    broker: Option<String>,
+    /// Telemetry layout: default or legacy.
+    #[arg(long)]
+    profile: Option<tcu_core::config::Profile>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -75,7 +81,7 @@ enum ConfigCommand {
 
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rumqttd=warn"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
@@ -91,6 +97,8 @@ fn run(args: RunArgs) -> Result<()> {
         plugins_dir: args.plugins,
         tick_rate_hz: None,
         driver: args.driver,
+        broker: args.broker,
+        profile: args.profile,
     };
     let config = Config::load(args.config.as_deref(), &cli, &catalog)?;
     if !args.headless && std::io::stdout().is_terminal() {

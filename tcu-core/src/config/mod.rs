@@ -5,6 +5,10 @@
 //! (every field optional, unknown fields refused), [`Config`] is the complete
 //! validated result. Errors name the file and the field or line.
 
+pub mod mqtt;
+
+pub use mqtt::{MqttConfig, Profile};
+
 use crate::catalog::{Catalog, SignalKind, Value};
 use crate::world::driver::DriverProfile;
 use serde::Deserialize;
@@ -59,6 +63,9 @@ pub struct RawConfig {
     /// `[signals]`: initial actuator values.
     #[serde(default)]
     pub signals: BTreeMap<String, toml::Value>,
+    /// `[mqtt]`
+    #[serde(default)]
+    pub mqtt: mqtt::RawMqtt,
 }
 
 /// `[vehicle]` as written.
@@ -102,6 +109,8 @@ pub struct Config {
     pub status_interval: Duration,
     /// Initial actuator values, validated against the catalog.
     pub signals: BTreeMap<String, Value>,
+    /// The MQTT link.
+    pub mqtt: MqttConfig,
 }
 
 /// Overrides from the environment or the command line.
@@ -117,6 +126,10 @@ pub struct Overrides {
     pub tick_rate_hz: Option<f64>,
     /// Driver profile.
     pub driver: Option<DriverProfile>,
+    /// MQTT broker URL (`TCU_BROKER`, `--broker`).
+    pub broker: Option<String>,
+    /// Telemetry profile (`TCU_PROFILE`, `--profile`).
+    pub profile: Option<Profile>,
 }
 
 fn parse_layer(source_name: &str, text: &str) -> Result<RawConfig, ConfigError> {
@@ -173,7 +186,9 @@ impl Config {
         let mut driver = None;
         let mut status = None;
         let mut signals = BTreeMap::new();
+        let mut mqtt = mqtt::Layered::default();
         for (name, layer) in layers {
+            mqtt::merge(&mut mqtt, &name, layer.mqtt);
             let src = |v| Some((name.clone(), v));
             vin = layer.vehicle.vin.map_or(vin, src);
             tick_rate = layer
@@ -207,6 +222,12 @@ impl Config {
             seed = o.seed.or(seed);
             plugins_dir = o.plugins_dir.clone().or(plugins_dir);
             driver = o.driver.or(driver);
+            if let Some(b) = &o.broker {
+                mqtt.broker = Some((layer_name.to_owned(), b.clone()));
+            }
+            if let Some(p) = o.profile {
+                mqtt.profile = Some((layer_name.to_owned(), p));
+            }
         }
         let invalid = |source_name: &str, field: &str, message: String| ConfigError::Invalid {
             source_name: source_name.to_owned(),
@@ -258,7 +279,9 @@ impl Config {
                 .map_err(|e| invalid(&src, &field, e.to_string()))?;
             checked.insert(path, value);
         }
+        let mqtt = mqtt.resolve(&vin)?;
         Ok(Self {
+            mqtt,
             vin,
             tick_rate_hz,
             seed: seed.unwrap_or(1),
@@ -271,8 +294,8 @@ impl Config {
 }
 
 impl Overrides {
-    /// Reads `TCU_VIN`, `TCU_SEED`, `TCU_PLUGINS_DIR`, `TCU_TICK_RATE_HZ` and
-    /// `TCU_DRIVER` through `get`.
+    /// Reads `TCU_VIN`, `TCU_SEED`, `TCU_PLUGINS_DIR`, `TCU_TICK_RATE_HZ`,
+    /// `TCU_DRIVER`, `TCU_BROKER` and `TCU_PROFILE` through `get`.
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let bad = |field: &str, message: String| ConfigError::Invalid {
             source_name: "environment".into(),
@@ -296,6 +319,10 @@ impl Overrides {
                 .transpose()?,
             driver: get("TCU_DRIVER")
                 .map(|s| s.parse().map_err(|e| bad("TCU_DRIVER", e)))
+                .transpose()?,
+            broker: get("TCU_BROKER"),
+            profile: get("TCU_PROFILE")
+                .map(|s| s.parse().map_err(|e| bad("TCU_PROFILE", e)))
                 .transpose()?,
         })
     }

@@ -8,6 +8,7 @@
 //! longer be trusted) while the rest of the car keeps running.
 
 pub mod clock;
+mod edges;
 mod order;
 mod runner;
 
@@ -27,7 +28,8 @@ use std::collections::VecDeque;
 pub struct Event {
     /// Simulated time, s.
     pub t: f64,
-    /// Event kind (`plugin.loaded`, `fault`, ...).
+    /// Event kind (`plugin.loaded`, `fault`, `airbag.deployed`,
+    /// `abs.engaged`, `abs.released`, ...).
     #[serde(rename = "type")]
     pub kind: String,
     /// Human-readable detail.
@@ -78,6 +80,7 @@ pub struct Vehicle {
     faults: u64,
     events: VecDeque<Event>,
     status_ids: StatusIds,
+    edges: edges::Edges,
 }
 
 impl Vehicle {
@@ -108,6 +111,7 @@ impl Vehicle {
             cabin: id("Vehicle.Cabin.HVAC.AmbientAirTemperature"),
             drive: id("Sim.Powertrain.ElectricalPower"),
         };
+        let edges = edges::Edges::new(&bus);
         let mut v = Self {
             bus,
             world,
@@ -118,6 +122,7 @@ impl Vehicle {
             faults: 0,
             events: VecDeque::new(),
             status_ids,
+            edges,
         };
         let loaded: Vec<String> = v
             .plugins
@@ -178,6 +183,13 @@ impl Vehicle {
             }
         }
         self.tick += 1;
+        let mut edges = std::mem::take(&mut self.edges);
+        let mut raised = Vec::new();
+        edges.check(&self.bus, |kind, detail| raised.push((kind, detail)));
+        for (kind, detail) in raised {
+            self.push_event(kind, detail);
+        }
+        self.edges = edges;
     }
 
     /// Simulated time, s.
