@@ -340,6 +340,11 @@ pub fn workspace_plugins_dir() -> PathBuf {
         }
         // The `tcu` binary lands in the same directory; the CLI tests run it.
         cmd.arg("-p").arg("tcu-core");
+        // This crate too, so that features unify as in `cargo test -p
+        // tcu-integration-tests` (its dependencies turn on features, e.g.
+        // `bitflags/std`, shared with tcu-core's); otherwise each side
+        // rebuilds tcu-core and the MQTT stack for the other.
+        cmd.arg("-p").arg("tcu-integration-tests");
         // Tests run from `debug` are built by the `test`/`dev` profiles,
         // from `release` by `release`/`bench`; any other directory is a
         // custom profile of that name.

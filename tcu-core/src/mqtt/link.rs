@@ -4,7 +4,7 @@
 //! Two tasks share that runtime. The *poll* task only drives
 //! `EventLoop::poll` (rumqttc makes progress nowhere else) and forwards each
 //! event; on an error it waits a backoff with jitter (0.25 s doubling to
-//! 8 s, ±25 %) before polling again, which reconnects. The *logic* task
+//! 5 s, ±25 %) before polling again, which reconnects. The *logic* task
 //! takes frames from the tick hook, command outcomes and the forwarded
 //! events, and never awaits the client: it uses `try_publish`, so it can
 //! not deadlock against a full request channel.
@@ -23,7 +23,7 @@ use super::Metrics;
 use super::command;
 use super::encode::{self, Topics};
 use super::hook::Frame;
-use super::outbox::{Msg, Outbox};
+use super::outbox::{Dropped, Msg, Outbox};
 use crate::bus::SetErrors;
 use crate::control::{ControlHandle, ControlMsg};
 use rumqttc::{AsyncClient, Event, EventLoop, Outgoing, Packet, QoS};
@@ -34,6 +34,8 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 use tokio::sync::{mpsc, oneshot};
 
+/// Longest wait between reconnection attempts (before jitter).
+pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// Messages handed to the client and not yet complete, at most.
 pub const WINDOW: usize = 100;
 /// Capacity of rumqttc's request channel (see MEASURED.md: it is the `cap`
@@ -71,6 +73,8 @@ struct Link {
     inflight: VecDeque<(u16, Msg)>,
     connected: bool,
     replies: mpsc::UnboundedSender<(Option<String>, Result<(), SetErrors>)>,
+    /// Losses not yet published.
+    pending_drop: Dropped,
 }
 
 fn jitter(d: Duration, state: &mut u64) -> Duration {
@@ -106,7 +110,7 @@ async fn poll_loop(mut eventloop: EventLoop, tx: mpsc::Sender<PollResult>, metri
                     return;
                 }
                 tokio::time::sleep(jitter(backoff, &mut seed)).await;
-                backoff = (backoff * 2).min(Duration::from_secs(8));
+                backoff = (backoff * 2).min(MAX_BACKOFF);
                 // Anything handed over since the error belongs to the old
                 // session; the outbox has it back already.
                 eventloop.clean();
@@ -118,6 +122,9 @@ async fn poll_loop(mut eventloop: EventLoop, tx: mpsc::Sender<PollResult>, metri
 
 impl Link {
     fn pump(&mut self) {
+        if self.connected && self.pending_drop.count > 0 {
+            self.publish_drop_report();
+        }
         while self.connected && self.handed.len() + self.inflight.len() < WINDOW {
             let Some(msg) = self.parts.outbox.pop() else {
                 break;
@@ -151,12 +158,21 @@ impl Link {
         }
     }
 
-    fn report_dropped(&mut self, d: super::outbox::Dropped) {
+    /// Records a loss; the report is published once the link is up.
+    fn report_dropped(&mut self, d: Dropped) {
         self.parts
             .metrics
             .dropped
             .fetch_add(d.count, Ordering::Relaxed);
         tracing::warn!(count = d.count, seqs = ?d.seqs, "outbox full: oldest messages dropped");
+        self.pending_drop.merge(d);
+    }
+
+    /// Queues the pending loss report at the front of the outbox, where the
+    /// size limit cannot drop it (a report that could itself be dropped
+    /// would make the loss silent again).
+    fn publish_drop_report(&mut self) {
+        let d = std::mem::take(&mut self.pending_drop);
         let mut extra = Map::new();
         extra.insert("count".into(), json!(d.count));
         extra.insert("telemetry_seqs".into(), json!(d.seqs));
@@ -166,14 +182,12 @@ impl Link {
         );
         let payload = encode::event("outbox.dropped", None, &detail, extra, SystemTime::now());
         let topic = self.parts.topics.events.clone();
-        // Queued like any event (if this one is dropped later, so is its count: the
-        // next report carries it).
-        self.parts.outbox.push(Msg {
+        self.parts.outbox.requeue([Msg {
             topic,
             payload,
             qos: 1,
             seq: None,
-        });
+        }]);
     }
 
     fn on_connack(&mut self) {
@@ -314,6 +328,7 @@ pub async fn run(
         inflight: VecDeque::new(),
         connected: false,
         replies: reply_tx,
+        pending_drop: Dropped::default(),
     };
     if let Some(e) = link.parts.outbox.disk_error() {
         tracing::warn!("outbox is in memory only: {e}");

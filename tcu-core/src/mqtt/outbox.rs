@@ -48,6 +48,21 @@ pub struct Dropped {
 }
 
 impl Dropped {
+    /// Adds another report to this one.
+    pub fn merge(&mut self, other: Dropped) {
+        self.count += other.count;
+        self.seqs.extend(other.seqs);
+        self.seqs.sort_unstable();
+        let mut merged: Vec<(u64, u64)> = Vec::with_capacity(self.seqs.len());
+        for (lo, hi) in self.seqs.drain(..) {
+            match merged.last_mut() {
+                Some((_, h)) if lo <= *h + 1 => *h = (*h).max(hi),
+                _ => merged.push((lo, hi)),
+            }
+        }
+        self.seqs = merged;
+    }
+
     fn add(&mut self, m: &Msg) {
         self.count += 1;
         if let Some(s) = m.seq {
@@ -278,6 +293,25 @@ mod tests {
         assert_eq!(o.take_dropped(), None);
         assert_eq!(drain(&mut o), (20..30).collect::<Vec<_>>());
         assert_eq!(o.dropped_total(), 20);
+    }
+
+    #[test]
+    fn drop_reports_merge_into_ranges() {
+        let mut a = Dropped {
+            count: 2,
+            seqs: vec![(5, 6)],
+        };
+        a.merge(Dropped {
+            count: 4,
+            seqs: vec![(1, 3), (7, 7)],
+        });
+        assert_eq!(
+            a,
+            Dropped {
+                count: 6,
+                seqs: vec![(1, 7)]
+            }
+        );
     }
 
     #[test]
