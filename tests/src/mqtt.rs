@@ -16,9 +16,20 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+/// The mosquitto executable: on PATH, else Debian's `/usr/sbin/mosquitto`
+/// (not on every user's PATH).
+pub fn mosquitto_exe() -> PathBuf {
+    let sbin = Path::new("/usr/sbin/mosquitto");
+    if Command::new("mosquitto").arg("-h").output().is_err() && sbin.is_file() {
+        sbin.to_owned()
+    } else {
+        PathBuf::from("mosquitto")
+    }
+}
+
 /// Whether mosquitto is installed (scripts/test installs it).
 pub fn mosquitto_available() -> bool {
-    Command::new("mosquitto").arg("-h").output().is_ok()
+    Command::new(mosquitto_exe()).arg("-h").output().is_ok()
 }
 
 /// A free TCP port on 127.0.0.1 (free when this returns).
@@ -83,7 +94,7 @@ impl Mosquitto {
     /// Starts it (again) with the same configuration and port.
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "mosquitto is running");
-        let child = Command::new("mosquitto")
+        let child = Command::new(mosquitto_exe())
             .arg("-c")
             .arg(&self.conf)
             .stdout(Stdio::null())
