@@ -137,15 +137,18 @@ fn tally(
     let mut dropped = BTreeSet::new();
     let mut dropped_count = 0;
     for (topic, payload, dup) in msgs {
-        let v: Value = serde_json::from_slice(payload).unwrap();
+        let v: Value = serde_json::from_slice(payload).expect("JSON payload");
         if *topic == telemetry_topic(vin) {
-            let e = seen.entry(v["seq"].as_u64().unwrap()).or_default();
+            let e = seen.entry(v["seq"].as_u64().expect("seq")).or_default();
             // (fresh publishes, broker redeliveries flagged DUP)
             if *dup { e.1 += 1 } else { e.0 += 1 }
         } else if *topic == format!("vehicle/{vin}/events") && v["type"] == "outbox.dropped" {
-            dropped_count += v["count"].as_u64().unwrap();
-            for r in v["telemetry_seqs"].as_array().unwrap() {
-                let (a, b) = (r[0].as_u64().unwrap(), r[1].as_u64().unwrap());
+            dropped_count += v["count"].as_u64().expect("count");
+            for r in v["telemetry_seqs"].as_array().expect("telemetry_seqs") {
+                let (a, b) = (
+                    r[0].as_u64().expect("range start"),
+                    r[1].as_u64().expect("range end"),
+                );
                 dropped.extend(a..=b);
             }
         }
