@@ -309,7 +309,7 @@ mod tests {
             a,
             Dropped {
                 count: 6,
-                seqs: vec![(1, 7)]
+                seqs: vec![(1, 3), (5, 7)]
             }
         );
     }

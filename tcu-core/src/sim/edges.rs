@@ -66,3 +66,42 @@ impl Edges {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Catalog;
+    use std::sync::Arc;
+
+    #[test]
+    fn abs_edges_and_airbag_deployment_become_events_once() {
+        let mut bus = Bus::new(Arc::new(Catalog::builtin()));
+        let mut edges = Edges::new(&bus);
+        let abs = bus.id("Vehicle.ADAS.ABS.IsEngaged").unwrap();
+        let bag = bus
+            .id("Vehicle.Cabin.Seat.Row1.DriverSide.Airbag.IsDeployed")
+            .unwrap();
+        let mut seen = Vec::new();
+        let mut step = |bus: &Bus, edges: &mut Edges| {
+            let mut out = Vec::new();
+            edges.check(bus, |k, d| out.push(format!("{k}: {d}")));
+            out
+        };
+        seen.extend(step(&bus, &mut edges));
+        bus.write(abs, 1.0).unwrap();
+        seen.extend(step(&bus, &mut edges));
+        seen.extend(step(&bus, &mut edges));
+        bus.write(abs, 0.0).unwrap();
+        bus.write(bag, 1.0).unwrap();
+        seen.extend(step(&bus, &mut edges));
+        seen.extend(step(&bus, &mut edges));
+        assert_eq!(
+            seen,
+            vec![
+                "abs.engaged: ABS",
+                "abs.released: ABS",
+                "airbag.deployed: airbag of seat Row1.DriverSide deployed"
+            ]
+        );
+    }
+}
