@@ -60,3 +60,41 @@ fn the_embedded_broker_serves_telemetry_status_and_commands() {
         Some(json!(24.0))
     );
 }
+
+#[test]
+fn a_bad_broker_url_or_an_unreadable_certificate_stops_the_run_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = tcu_integration_tests::fixtures::workspace_plugins_dir().join("tcu");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(&exe)
+            .args(["run", "--headless", "--duration", "1s"])
+            .args(args)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?} should fail");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let e = run(&["--broker", "http://127.0.0.1:1883"]);
+    assert!(
+        e.contains("mqtt.broker") && e.contains("unknown scheme `http`"),
+        "{e}"
+    );
+    let conf = dir.path().join("tls.toml");
+    let missing = dir.path().join("missing-ca.pem");
+    std::fs::write(
+        &conf,
+        format!("[mqtt]\nca_file = \"{}\"\n", missing.display()),
+    )
+    .unwrap();
+    let e = run(&[
+        "--config",
+        conf.to_str().unwrap(),
+        "--broker",
+        "mqtts://127.0.0.1:8883",
+    ]);
+    assert!(
+        e.contains("CA certificate") && e.contains("missing-ca.pem"),
+        "{e}"
+    );
+}
