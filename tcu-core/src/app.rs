@@ -101,12 +101,18 @@ pub fn run_headless(
     let catalog = Arc::new(Catalog::builtin());
     let (mut vehicle, rejected) = build_vehicle(config, catalog)?;
     tracing::info!(vin = %config.vin, seed = config.seed, tick_rate_hz = config.tick_rate_hz, "vehicle assembled");
-    let startup_events = vehicle.drain_events();
+    let mut startup_events = vehicle.drain_events();
     for event in &startup_events {
         tracing::info!(kind = %event.kind, "{}", event.detail);
     }
     for r in &rejected {
         tracing::warn!(kind = r.error.kind(), "plugin rejected: {}", r.error);
+        // Published over MQTT with the plugin loads.
+        startup_events.push(Event {
+            t: 0.0,
+            kind: "plugin.rejected".into(),
+            detail: r.error.to_string(),
+        });
     }
     if vehicle.plugins().is_empty() {
         tracing::warn!("no plugins loaded: only the world model runs");
