@@ -42,6 +42,9 @@ pub enum BuildError {
     /// `--watch` could not be set up.
     #[error(transparent)]
     Watch(#[from] WatchError),
+    /// The MQTT link could not be set up.
+    #[error(transparent)]
+    Mqtt(#[from] crate::mqtt::MqttError),
 }
 
 /// Default plugin directory: the directory of the running executable, so that
@@ -161,23 +164,40 @@ pub fn run_headless(
         None => None,
     };
     tracing::info!(vin = %config.vin, seed = config.seed, tick_rate_hz = config.tick_rate_hz, "vehicle assembled");
-    for event in vehicle.drain_events() {
+    let mut startup_events = vehicle.drain_events();
+    for event in &startup_events {
         tracing::info!(kind = %event.kind, "{}", event.detail);
     }
     for r in &rejected {
         tracing::warn!(kind = r.error.kind(), "plugin rejected: {}", r.error);
+        // Published over MQTT with the plugin loads.
+        startup_events.push(Event {
+            t: 0.0,
+            kind: "plugin.rejected".into(),
+            detail: r.error.to_string(),
+            fields: Default::default(),
+        });
     }
     if vehicle.plugins().is_empty() {
         tracing::warn!("no plugins loaded: only the world model runs");
     }
     let settings = crate::sim::RunSettings { duration };
     let mut clock = crate::sim::clock::RealClock::new();
-    let mut status = StatusEvery::new(config.status_interval, vehicle.dt(), |s| {
-        tracing::info!("{s}");
+    let mut mqtt = start_mqtt(config, &vehicle, &startup_events, control.clone())?;
+    let metrics = mqtt.as_ref().map(|(_, h)| h.metrics().clone());
+    let mut status = StatusEvery::new(config.status_interval, vehicle.dt(), |s| match &metrics {
+        Some(m) => tracing::info!("{s} {m}"),
+        None => tracing::info!("{s}"),
     });
     let mut events = LogEvents;
     let mut hooks = Hooks(vec![&mut inbox, &mut status, &mut events]);
+    if let Some((hook, _)) = mqtt.as_mut() {
+        hooks.0.push(hook);
+    }
     let outcome = crate::sim::run(&mut vehicle, &mut clock, &settings, stop, &mut hooks);
+    if let Some((_, handle)) = mqtt {
+        handle.shutdown();
+    }
     tracing::info!(
         ticks = outcome.ticks,
         late = outcome.late_ticks,
@@ -219,21 +239,35 @@ pub fn run_dashboard(
         catalog.clone(),
         open_store(config)?,
     )?;
+    let (control, inbox) = crate::control::channel();
+    let startup = vehicle.drain_events();
+    let mqtt = start_mqtt(config, &vehicle, &startup, control.clone())?;
+    let (mqtt_hook, mqtt_handle) = match mqtt {
+        Some((hook, handle)) => (Some(hook), Some(handle)),
+        None => (None, None),
+    };
+    let link = mqtt_handle
+        .as_ref()
+        .map(|h| (h.broker.to_string(), h.metrics().clone()));
     let handle: Arc<Mutex<Option<crate::control::ControlHandle>>> = Arc::default();
     let watcher: Arc<Mutex<Option<notify::RecommendedWatcher>>> = Arc::default();
     let on_start = {
-        let (handle, watcher) = (handle.clone(), watcher.clone());
+        let (handle, watcher, stop) = (handle.clone(), watcher.clone(), stop.clone());
         let watch = match watch {
             Some(dir) => Some((dir.to_owned(), policy, catalog, open_store(config)?)),
             None => None,
         };
-        move |_: &Arc<crate::dashboard::Shared>, control: &crate::control::ControlHandle| {
+        move |shared: &Arc<crate::dashboard::Shared>, control: &crate::control::ControlHandle| {
             *handle.lock().unwrap_or_else(|p| p.into_inner()) = Some(control.clone());
             if let Some((dir, policy, catalog, store)) = watch {
                 match crate::swap::watch::start(&dir, policy, catalog, store, control.clone()) {
                     Ok(w) => *watcher.lock().unwrap_or_else(|p| p.into_inner()) = Some(w),
                     Err(e) => tracing::error!("{e}"),
                 }
+            }
+            if let Some((broker, metrics)) = link {
+                let shared = shared.clone();
+                std::thread::spawn(move || feed_link_panel(&shared, &broker, &metrics, &stop));
             }
         }
     };
@@ -261,11 +295,62 @@ pub fn run_dashboard(
         log: Some(log),
         requests: Some(Box::new(requests)),
         on_start: Some(Box::new(on_start)),
+        channel: Some((control, inbox)),
+        hooks: mqtt_hook
+            .into_iter()
+            .map(|h| Box::new(h) as Box<dyn TickHook>)
+            .collect(),
     };
     let outcome = crate::dashboard::run(&mut vehicle, &config.vin, stop, options)?;
+    if let Some(h) = mqtt_handle {
+        h.shutdown();
+    }
     vehicle.swap_engine().flush_store();
     drop(watcher);
     Ok(outcome)
+}
+
+/// Starts the MQTT link of `config` (if enabled) for `vehicle`, with a
+/// control inbox for its commands (add the inbox to the run's hooks);
+/// `startup` are the events raised before the run (plugin loads).
+pub fn start_mqtt(
+    config: &Config,
+    vehicle: &Vehicle,
+    startup: &[Event],
+    control: crate::control::ControlHandle,
+) -> Result<Option<(crate::mqtt::MqttHook, crate::mqtt::MqttHandle)>, BuildError> {
+    if !config.mqtt.enabled {
+        return Ok(None);
+    }
+    let (mut hook, handle) = crate::mqtt::start(&config.mqtt, &config.vin, vehicle, Some(control))?;
+    hook.publish_events(startup);
+    Ok(Some((hook, handle)))
+}
+
+/// Copies the MQTT link's counters into the dashboard's link panel twice a
+/// second until `stop`.
+fn feed_link_panel(
+    shared: &crate::dashboard::Shared,
+    broker: &str,
+    metrics: &crate::mqtt::Metrics,
+    stop: &std::sync::atomic::AtomicBool,
+) {
+    use std::sync::atomic::Ordering;
+    let period = std::time::Duration::from_millis(500);
+    let mut last = metrics.published.load(Ordering::Relaxed);
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(period);
+        let published = metrics.published.load(Ordering::Relaxed);
+        shared.update_link(crate::dashboard::LinkState {
+            broker: broker.to_owned(),
+            connected: metrics.connected.load(Ordering::Relaxed),
+            published,
+            msgs_per_s: (published - last) as f64 / period.as_secs_f64(),
+            outbox_depth: usize::try_from(metrics.outbox.load(Ordering::Relaxed))
+                .unwrap_or(usize::MAX),
+        });
+        last = published;
+    }
 }
 
 /// Logs every event the vehicle raises while it runs.

@@ -12,6 +12,7 @@ pub mod catalog;
 pub mod config;
 pub mod control;
 pub mod dashboard;
+pub mod mqtt;
 pub mod plugin;
 pub mod scenario;
 pub mod sim;

@@ -74,6 +74,12 @@ struct RunArgs {
     /// Hot-swap rebuilt plugin libraries written into this directory.
     #[arg(long, value_name = "DIR")]
     watch: Option<PathBuf>,
+    /// MQTT broker (`mqtt://host:1883`, `mqtts://host:8883`); default: embedded.
+    #[arg(long)]
+    broker: Option<String>,
+    /// Telemetry layout: default or legacy.
+    #[arg(long)]
+    profile: Option<tcu_core::config::Profile>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -120,7 +126,7 @@ enum ConfigCommand {
 /// dashboard owns the terminal.
 fn init_tracing(dashboard: Option<&LogSink>) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rumqttd=warn"));
     let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false);
@@ -145,6 +151,8 @@ fn run(args: RunArgs) -> Result<()> {
         driver: args.driver,
         allow_unsigned: args.allow_unsigned.then_some(true),
         store: args.store,
+        broker: args.broker,
+        profile: args.profile,
     };
     let config = Config::load(args.config.as_deref(), &cli, &catalog)?;
     let stop = Arc::new(AtomicBool::new(false));

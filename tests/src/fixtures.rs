@@ -340,6 +340,32 @@ pub fn workspace_plugins_dir() -> PathBuf {
         }
         // The `tcu` binary lands in the same directory; the CLI tests run it.
         cmd.arg("-p").arg("tcu-core");
+        // Cargo sets these for the test process; build scripts that watch
+        // them (ring's watches CARGO_MANIFEST_DIR) would see a change and
+        // rebuild, flip-flopping with the outer `cargo test` every run.
+        for (key, _) in std::env::vars_os() {
+            let k = key.to_string_lossy();
+            if [
+                "CARGO_PKG_",
+                "CARGO_MANIFEST_",
+                "CARGO_CRATE_",
+                "CARGO_BIN_",
+            ]
+            .iter()
+            .any(|p| k.starts_with(p))
+                || matches!(
+                    k.as_ref(),
+                    "CARGO_PRIMARY_PACKAGE" | "CARGO_TARGET_TMPDIR" | "CARGO_RUSTC_CURRENT_DIR"
+                )
+            {
+                cmd.env_remove(&key);
+            }
+        }
+        // This crate too, so that features unify as in `cargo test -p
+        // tcu-integration-tests` (its dependencies turn on features, e.g.
+        // `bitflags/std`, shared with tcu-core's); otherwise each side
+        // rebuilds tcu-core and the MQTT stack for the other.
+        cmd.arg("-p").arg("tcu-integration-tests");
         // Tests run from `debug` are built by the `test`/`dev` profiles,
         // from `release` by `release`/`bench`; any other directory is a
         // custom profile of that name.

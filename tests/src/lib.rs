@@ -6,5 +6,6 @@
 
 pub mod fixtures;
 pub mod harness;
+pub mod mqtt;
 pub mod process;
 pub mod variants;

@@ -5,6 +5,10 @@
 //! (every field optional, unknown fields refused), [`Config`] is the complete
 //! validated result. Errors name the file and the field or line.
 
+pub mod mqtt;
+
+pub use mqtt::{MqttConfig, Profile};
+
 use crate::catalog::{Catalog, SignalKind, Value};
 use crate::world::driver::DriverProfile;
 use serde::Deserialize;
@@ -62,6 +66,9 @@ pub struct RawConfig {
     /// `[signals]`: initial actuator values.
     #[serde(default)]
     pub signals: BTreeMap<String, toml::Value>,
+    /// `[mqtt]`
+    #[serde(default)]
+    pub mqtt: mqtt::RawMqtt,
 }
 
 /// `[hotswap]` as written.
@@ -138,6 +145,8 @@ pub struct Config {
     pub signals: BTreeMap<String, Value>,
     /// Hot-swap policy.
     pub hotswap: HotswapConfig,
+    /// The MQTT link.
+    pub mqtt: MqttConfig,
 }
 
 /// Overrides from the environment or the command line.
@@ -157,6 +166,10 @@ pub struct Overrides {
     pub allow_unsigned: Option<bool>,
     /// Plugin store directory.
     pub store: Option<PathBuf>,
+    /// MQTT broker URL (`TCU_BROKER`, `--broker`).
+    pub broker: Option<String>,
+    /// Telemetry profile (`TCU_PROFILE`, `--profile`).
+    pub profile: Option<Profile>,
 }
 
 fn parse_layer(source_name: &str, text: &str) -> Result<RawConfig, ConfigError> {
@@ -218,6 +231,7 @@ impl Config {
         let mut trusted_keys = None;
         let mut allow_unsigned = None;
         let mut store = None;
+        let mut mqtt = mqtt::Layered::default();
         for (name, layer) in layers {
             let h = layer.hotswap;
             canary_ticks = h.canary_ticks.or(canary_ticks);
@@ -225,6 +239,7 @@ impl Config {
             trusted_keys = h.trusted_keys.or(trusted_keys);
             allow_unsigned = h.allow_unsigned.or(allow_unsigned);
             store = h.store.or(store);
+            mqtt::merge(&mut mqtt, &name, layer.mqtt);
             let src = |v| Some((name.clone(), v));
             vin = layer.vehicle.vin.map_or(vin, src);
             tick_rate = layer
@@ -260,6 +275,12 @@ impl Config {
             driver = o.driver.or(driver);
             allow_unsigned = o.allow_unsigned.or(allow_unsigned);
             store = o.store.clone().or(store);
+            if let Some(b) = &o.broker {
+                mqtt.broker = Some((layer_name.to_owned(), b.clone()));
+            }
+            if let Some(p) = o.profile {
+                mqtt.profile = Some((layer_name.to_owned(), p));
+            }
         }
         let invalid = |source_name: &str, field: &str, message: String| ConfigError::Invalid {
             source_name: source_name.to_owned(),
@@ -323,7 +344,9 @@ impl Config {
                 .map_err(|e| invalid(&src, &field, e.to_string()))?;
             checked.insert(path, value);
         }
+        let mqtt = mqtt.resolve(&vin)?;
         Ok(Self {
+            mqtt,
             vin,
             tick_rate_hz,
             seed: seed.unwrap_or(1),
@@ -338,7 +361,7 @@ impl Config {
 
 impl Overrides {
     /// Reads `TCU_VIN`, `TCU_SEED`, `TCU_PLUGINS_DIR`, `TCU_TICK_RATE_HZ`,
-    /// `TCU_DRIVER` and `TCU_STORE` through `get`.
+    /// `TCU_DRIVER`, `TCU_STORE`, `TCU_BROKER` and `TCU_PROFILE` through `get`.
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let bad = |field: &str, message: String| ConfigError::Invalid {
             source_name: "environment".into(),
@@ -365,6 +388,10 @@ impl Overrides {
                 .transpose()?,
             allow_unsigned: None,
             store: get("TCU_STORE").map(PathBuf::from),
+            broker: get("TCU_BROKER"),
+            profile: get("TCU_PROFILE")
+                .map(|s| s.parse().map_err(|e| bad("TCU_PROFILE", e)))
+                .transpose()?,
         })
     }
 }

@@ -126,3 +126,80 @@ fn vins_are_validated() {
     assert!(validate_vin("WTCUZ00000000000I").is_err());
     assert!(validate_vin("wtcuz000000000001").is_err());
 }
+
+#[test]
+fn mqtt_defaults_use_the_embedded_broker_and_the_vin() {
+    let c = Config::build(
+        None,
+        &Overrides::default(),
+        &Overrides::default(),
+        &catalog(),
+    )
+    .unwrap();
+    assert!(c.mqtt.enabled);
+    assert_eq!(c.mqtt.broker, None);
+    assert_eq!(c.mqtt.client_id, "tcu-WTCUZ000000000001");
+    assert_eq!(c.mqtt.topic_root, "vehicle/WTCUZ000000000001");
+    assert_eq!(c.mqtt.publish_period, Duration::from_secs(1));
+    assert_eq!(c.mqtt.qos, 1);
+    assert_eq!(c.mqtt.profile, Profile::Default);
+}
+
+#[test]
+fn mqtt_broker_and_profile_from_the_command_line_win() {
+    let f = file("[mqtt]\nbroker = \"mqtt://file-broker\"\n");
+    let cli = Overrides {
+        broker: Some("mqtts://cli-broker:8884".into()),
+        profile: Some(Profile::Legacy),
+        ..Default::default()
+    };
+    let c = Config::build(Some(f.path()), &Overrides::default(), &cli, &catalog()).unwrap();
+    assert_eq!(c.mqtt.broker.as_deref(), Some("mqtts://cli-broker:8884"));
+    assert_eq!(c.mqtt.profile, Profile::Legacy);
+}
+
+#[test]
+fn mqtt_errors_name_the_layer_and_field() {
+    let cli = Overrides {
+        broker: Some("http://x".into()),
+        ..Default::default()
+    };
+    let e = Config::build(None, &Overrides::default(), &cli, &catalog())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("command line") && e.contains("mqtt.broker") && e.contains("unknown scheme"),
+        "{e}"
+    );
+    for (text, field) in [
+        ("[mqtt]\nqos = 2\n", "mqtt.qos"),
+        ("[mqtt]\npublish_period = \"soon\"\n", "mqtt.publish_period"),
+        ("[mqtt]\ncert_file = \"c.pem\"\n", "mqtt.cert_file"),
+        ("[mqtt]\ntopic_root = \"v/#\"\n", "mqtt.topic_root"),
+        (
+            "[mqtt]\nembedded_listen = \"localhost\"\n",
+            "mqtt.embedded_listen",
+        ),
+    ] {
+        let f = file(text);
+        let e = Config::build(
+            Some(f.path()),
+            &Overrides::default(),
+            &Overrides::default(),
+            &catalog(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains(field) && e.contains(&f.path().display().to_string()),
+            "{text}: {e}"
+        );
+    }
+    let e = Overrides::from_env(|k| (k == "TCU_PROFILE").then(|| "fancy".to_owned()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("TCU_PROFILE") && e.contains("unknown profile"),
+        "{e}"
+    );
+}

@@ -87,6 +87,11 @@ pub struct Options {
     /// Called with the shared state and the control handle before the first
     /// tick (to report link/OTA state, or to drive the car from elsewhere).
     pub on_start: Option<OnStart>,
+    /// The control channel to use (so that other producers, such as MQTT
+    /// commands, share it); a new one when `None`.
+    pub channel: Option<(ControlHandle, control::ControlInbox)>,
+    /// More hooks to run after the dashboard's own (telemetry, OTA, ...).
+    pub hooks: Vec<Box<dyn sim::TickHook>>,
 }
 
 impl std::fmt::Debug for Options {
@@ -96,6 +101,8 @@ impl std::fmt::Debug for Options {
             .field("log", &self.log.is_some())
             .field("requests", &self.requests.is_some())
             .field("on_start", &self.on_start.is_some())
+            .field("channel", &self.channel.is_some())
+            .field("hooks", &self.hooks.len())
             .finish()
     }
 }
@@ -124,7 +131,8 @@ pub fn run(
     if let Some(sink) = &options.log {
         sink.attach(shared.clone());
     }
-    let (control, mut inbox) = control::channel();
+    let (control, mut inbox) = options.channel.unwrap_or_else(control::channel);
+    let mut extra = options.hooks;
     if let Some(on_start) = options.on_start {
         on_start(&shared, &control);
     }
@@ -146,7 +154,16 @@ pub fn run(
         &mut clock,
         &settings,
         stop,
-        &mut Hooks(vec![&mut inbox, &mut hook]),
+        &mut Hooks(
+            [&mut inbox as &mut dyn sim::TickHook, &mut hook]
+                .into_iter()
+                .chain(
+                    extra
+                        .iter_mut()
+                        .map(|h| h.as_mut() as &mut dyn sim::TickHook),
+                )
+                .collect(),
+        ),
     );
     // A duration ending the run also ends the render loop.
     stop.store(true, Ordering::Relaxed);

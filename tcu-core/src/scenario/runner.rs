@@ -162,7 +162,7 @@ pub fn build(
         tick_rate_hz: Some(sc.tick_rate_hz),
         driver: Some(DriverProfile::Idle),
         allow_unsigned: Some(true),
-        store: None,
+        ..Default::default()
     };
     let mut config = Config::build(None, &Overrides::default(), &cli, &catalog)
         .map_err(|e| ScenarioError::whole(file, e.to_string()))?;

@@ -31,7 +31,8 @@ use std::collections::{BTreeMap, VecDeque};
 pub struct Event {
     /// Simulated time, s.
     pub t: f64,
-    /// Event kind (`plugin.loaded`, `fault`, ...).
+    /// Event kind (`plugin.loaded`, `fault`, `airbag.deployed`,
+    /// `abs.engaged`, `abs.released`, ...).
     #[serde(rename = "type")]
     pub kind: String,
     /// Human-readable detail.

@@ -1,0 +1,251 @@
+//! Throughput of the TCU's telemetry path against a bare rumqttc loop, in
+//! one run, to the same local broker, with the same payloads.
+//!
+//! - *TCU path*: frames as the tick hook hands them over (bounded channel)
+//!   → the link task → the disk-backed outbox → rumqttc, delivery counted
+//!   when the broker's PUBACK arrives (what `published=` shows).
+//! - *bare*: one task `publish().await`s the same payloads on an
+//!   `AsyncClient` while the event loop is polled and PUBACKs are counted.
+//!
+//! Both use QoS 1 (the telemetry default), the same options (inflight
+//! window, request channel capacity, packet size) and a single-threaded
+//! tokio runtime on their own thread. Payloads are real snapshots of a
+//! running vehicle (plugins from `target/release` when built, else the world
+//! model's signals only), varied by seq. The broker is a mosquitto started
+//! on an ephemeral port (queues unbounded so it never drops), or the
+//! embedded rumqttd when mosquitto is not installed.
+//!
+//! Run: `cargo build --release && cargo bench -p tcu-core --bench publish`
+
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime};
+use tcu_core::app::build_vehicle_with;
+use tcu_core::catalog::Catalog;
+use tcu_core::config::{Config, Overrides};
+use tcu_core::mqtt::encode::{TelemetryEncoder, Topics};
+use tcu_core::mqtt::hook::Frame;
+use tcu_core::mqtt::link::{self, LinkParts, REQUEST_CAP, WINDOW};
+use tcu_core::mqtt::options::MAX_PACKET_BYTES;
+use tcu_core::mqtt::outbox::{Msg, Outbox};
+use tcu_core::mqtt::{Metrics, broker};
+use tcu_core::plugin::load_dir;
+
+const MESSAGES: usize = 20_000;
+const DISTINCT: usize = 500;
+const ROUNDS: usize = 5;
+const TOPIC: &str = "vehicle/WTCUZ000000000001/telemetry";
+
+fn payloads() -> Vec<Vec<u8>> {
+    let config = Config::build(
+        None,
+        &Overrides::default(),
+        &Overrides::default(),
+        &Catalog::builtin(),
+    )
+    .unwrap();
+    let dir = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .and_then(|p| p.parent())
+        .unwrap()
+        .to_path_buf();
+    let (mut v, _) = build_vehicle_with(&config, Arc::new(Catalog::builtin()), |bus| {
+        Ok(load_dir(&dir, bus, 1).unwrap_or_default())
+    })
+    .unwrap();
+    eprintln!("vehicle with {} plugins", v.plugins().len());
+    let enc = TelemetryEncoder::new(&v, &config.vin, false);
+    (0..DISTINCT)
+        .map(|i| {
+            for _ in 0..10 {
+                v.step();
+            }
+            enc.encode(v.bus(), i as u64 + 1, SystemTime::now())
+        })
+        .collect()
+}
+
+struct Mosquitto(Child);
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_broker(dir: &Path) -> (u16, Option<Mosquitto>, &'static str) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let conf = dir.join("mosquitto.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\nmax_inflight_messages 0\nset_tcp_nodelay true\nuser root\n"
+        ),
+    )
+    .unwrap();
+    if let Ok(child) = Command::new("mosquitto")
+        .arg("-c")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+    {
+        let m = Mosquitto(child);
+        let end = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < end, "mosquitto did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        return (port, Some(m), "mosquitto");
+    }
+    let addr = broker::start("127.0.0.1:0".parse().unwrap()).unwrap();
+    (addr.port(), None, "embedded rumqttd")
+}
+
+fn options(port: u16, id: &str) -> MqttOptions {
+    let mut o = MqttOptions::new(id, "127.0.0.1", port);
+    o.set_max_packet_size(MAX_PACKET_BYTES, MAX_PACKET_BYTES);
+    o.set_inflight(WINDOW as u16);
+    o.set_keep_alive(Duration::from_secs(30));
+    o
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Messages per second through the TCU's link.
+fn tcu_path(port: u16, payloads: &[Vec<u8>], round: usize) -> f64 {
+    let outbox_dir = tempfile::tempdir().unwrap();
+    let (client, eventloop) =
+        AsyncClient::new(options(port, &format!("bench-tcu-{round}")), REQUEST_CAP);
+    let metrics = Arc::new(Metrics::default());
+    let parts = LinkParts {
+        topics: Topics::new("vehicle/WTCUZ000000000001", None),
+        online_status: b"online".to_vec(),
+        offline_status: b"offline".to_vec(),
+        outbox: Outbox::new(Some(outbox_dir.path()), 1 << 30, link::MEM_CAP),
+        control: None,
+        metrics: metrics.clone(),
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel(1024);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
+    let t = std::thread::spawn(move || {
+        runtime().block_on(link::run(
+            client,
+            eventloop,
+            parts,
+            rx,
+            stop_rx,
+            Duration::from_secs(1),
+        ));
+    });
+    let end = Instant::now() + Duration::from_secs(10);
+    while !metrics.connected.load(Ordering::Relaxed) {
+        assert!(Instant::now() < end, "TCU link did not connect");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // The retained online status counts as one publish once acked.
+    while metrics.published.load(Ordering::Relaxed) < 1 && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let base = metrics.published.load(Ordering::Relaxed);
+    let start = Instant::now();
+    for (i, p) in payloads.iter().cycle().take(MESSAGES).enumerate() {
+        let msg = Msg {
+            topic: TOPIC.to_owned(),
+            payload: p.clone(),
+            qos: 1,
+            seq: Some(i as u64 + 1),
+        };
+        tx.blocking_send(Frame::Publish(msg)).unwrap();
+    }
+    while metrics.published.load(Ordering::Relaxed) < base + MESSAGES as u64 {
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    let rate = MESSAGES as f64 / start.elapsed().as_secs_f64();
+    let _ = stop_tx.send(());
+    t.join().unwrap();
+    rate
+}
+
+/// Messages per second through a bare rumqttc loop.
+fn bare(port: u16, payloads: &[Vec<u8>], round: usize) -> f64 {
+    let payloads: Vec<Vec<u8>> = payloads.to_vec();
+    std::thread::spawn(move || {
+        runtime().block_on(async move {
+            let (client, mut eventloop) =
+                AsyncClient::new(options(port, &format!("bench-bare-{round}")), REQUEST_CAP);
+            loop {
+                if let Event::Incoming(Packet::ConnAck(_)) = eventloop.poll().await.unwrap() {
+                    break;
+                }
+            }
+            let start = Instant::now();
+            let publisher = tokio::spawn(async move {
+                for p in payloads.iter().cycle().take(MESSAGES) {
+                    client
+                        .publish(TOPIC, QoS::AtLeastOnce, false, p.clone())
+                        .await
+                        .unwrap();
+                }
+                client
+            });
+            let mut acks = 0;
+            while acks < MESSAGES {
+                if let Event::Incoming(Packet::PubAck(_)) = eventloop.poll().await.unwrap() {
+                    acks += 1;
+                }
+            }
+            let rate = MESSAGES as f64 / start.elapsed().as_secs_f64();
+            let _ = publisher.await;
+            rate
+        })
+    })
+    .join()
+    .unwrap()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    let payloads = payloads();
+    let avg = payloads.iter().map(Vec::len).sum::<usize>() / payloads.len();
+    let dir = tempfile::tempdir().unwrap();
+    let (port, _mosquitto, which) = start_broker(dir.path());
+    println!(
+        "broker: {which} on 127.0.0.1:{port}; {MESSAGES} messages of ~{avg} B per round, QoS 1, {ROUNDS} rounds"
+    );
+    let (mut t, mut b) = (Vec::new(), Vec::new());
+    for round in 0..ROUNDS {
+        b.push(bare(port, &payloads, round));
+        t.push(tcu_path(port, &payloads, round));
+        println!(
+            "round {round}: bare {:>9.0} msg/s   tcu {:>9.0} msg/s",
+            b[round], t[round]
+        );
+    }
+    let (bm, tm) = (median(b), median(t));
+    println!(
+        "median: bare rumqttc {bm:.0} msg/s, TCU telemetry path {tm:.0} msg/s, ratio {:.2}",
+        tm / bm
+    );
+}

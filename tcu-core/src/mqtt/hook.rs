@@ -1,0 +1,131 @@
+//! The tick-thread side of the link: a [`TickHook`] that turns the bus into
+//! a telemetry snapshot every publish period (in simulated time) and the
+//! tick's events into event messages, and hands them to the link's task
+//! through a bounded channel without ever waiting.
+//!
+//! If the channel is full (the link's task is stalled), the message is
+//! counted as lost, and the count and the lost telemetry sequence numbers
+//! are handed over with the next message that fits, so the link publishes
+//! them as an `outbox.dropped` event: a loss is never silent.
+
+use super::encode::{self, TelemetryEncoder, Topics};
+use super::outbox::{Dropped, Msg};
+use crate::sim::{Event, TickHook, Vehicle};
+use serde_json::Map;
+use std::time::{Duration, SystemTime};
+use tokio::sync::mpsc;
+
+/// What the tick thread hands to the link.
+#[derive(Debug)]
+pub enum Frame {
+    /// A message for the outbox.
+    Publish(Msg),
+    /// Messages the hook could not hand over.
+    Lost(Dropped),
+}
+
+/// The hook. Build it with [`super::start`].
+#[derive(Debug)]
+pub struct MqttHook {
+    tx: mpsc::Sender<Frame>,
+    topics: Topics,
+    vin: String,
+    legacy: bool,
+    telemetry_qos: u8,
+    period: Duration,
+    every_ticks: u64,
+    encoder: Option<TelemetryEncoder>,
+    seq: u64,
+    lost: Dropped,
+}
+
+impl MqttHook {
+    pub(super) fn new(
+        tx: mpsc::Sender<Frame>,
+        topics: Topics,
+        vin: &str,
+        legacy: bool,
+        telemetry_qos: u8,
+        period: Duration,
+    ) -> Self {
+        Self {
+            tx,
+            topics,
+            vin: vin.to_owned(),
+            legacy,
+            telemetry_qos,
+            period,
+            every_ticks: 0,
+            encoder: None,
+            seq: 0,
+            lost: Dropped::default(),
+        }
+    }
+
+    /// Telemetry messages produced so far (the last seq).
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    fn send(&mut self, msg: Msg) {
+        if self.lost.count > 0 {
+            let lost = std::mem::take(&mut self.lost);
+            if let Err(e) = self.tx.try_send(Frame::Lost(lost))
+                && let Frame::Lost(l) = e.into_inner()
+            {
+                self.lost = l;
+            }
+        }
+        if let Err(e) = self.tx.try_send(Frame::Publish(msg))
+            && let Frame::Publish(m) = e.into_inner()
+        {
+            self.lost.count += 1;
+            if let Some(s) = m.seq {
+                self.lost.seqs.push((s, s));
+            }
+        }
+    }
+
+    /// Publishes events raised outside the tick loop (the plugin loads
+    /// logged before the run starts).
+    pub fn publish_events(&mut self, events: &[Event]) {
+        for e in events {
+            let payload =
+                encode::event(&e.kind, Some(e.t), &e.detail, Map::new(), SystemTime::now());
+            let msg = Msg {
+                topic: self.topics.events.clone(),
+                payload,
+                qos: 1,
+                seq: None,
+            };
+            self.send(msg);
+        }
+    }
+}
+
+impl TickHook for MqttHook {
+    fn after_tick(&mut self, vehicle: &Vehicle, events: &[Event]) {
+        if !events.is_empty() {
+            self.publish_events(events);
+        }
+        if self.every_ticks == 0 {
+            self.every_ticks = ((self.period.as_secs_f64() / vehicle.dt()).round() as u64).max(1);
+        }
+        if !vehicle.ticks().is_multiple_of(self.every_ticks) {
+            return;
+        }
+        let (vin, legacy) = (&self.vin, self.legacy);
+        let encoder = self
+            .encoder
+            .get_or_insert_with(|| TelemetryEncoder::new(vehicle, vin, legacy));
+        self.seq += 1;
+        let payload = encoder.encode(vehicle.bus(), self.seq, SystemTime::now());
+        let msg = Msg {
+            topic: self.topics.telemetry.clone(),
+            payload,
+            qos: self.telemetry_qos,
+            seq: Some(self.seq),
+        };
+        self.send(msg);
+    }
+}

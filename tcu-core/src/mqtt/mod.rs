@@ -1,0 +1,226 @@
+//! Telemetry, events, status and commands over MQTT (the contract is in
+//! ARCHITECTURE.md and the README's MQTT section).
+//!
+//! - [`options`]: broker URL, credentials, TLS (custom CA, client
+//!   certificate), last will → rumqttc options;
+//! - [`encode`]: topics and payloads (telemetry in both profiles, events,
+//!   status);
+//! - [`command`]: `cmd/req` parsing and the `cmd/res` answer;
+//! - [`outbox`] + [`spill`]: the bounded, disk-backed queue every message
+//!   waits in until the broker has it;
+//! - [`hook`]: the tick hook feeding the link without blocking the tick;
+//! - [`link`]: the task that owns the client, reconnects and delivers;
+//! - [`broker`]: the embedded broker used when none is configured.
+//!
+//! [`start`] assembles them: it returns the hook for the tick loop and a
+//! handle that reports metrics and stops the link.
+
+pub mod broker;
+pub mod command;
+pub mod encode;
+pub mod hook;
+pub mod link;
+pub mod options;
+pub mod outbox;
+pub mod spill;
+
+pub use hook::MqttHook;
+pub use options::BrokerUrl;
+
+use crate::config::{MqttConfig, Profile};
+use crate::control::ControlHandle;
+use crate::sim::Vehicle;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+/// The MQTT link could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum MqttError {
+    /// The broker URL is unusable.
+    #[error("broker URL `{url}`: {reason}")]
+    BrokerUrl {
+        /// As given.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// A TLS file could not be used.
+    #[error("{what} {path}: {reason}")]
+    Tls {
+        /// File.
+        path: PathBuf,
+        /// Which one (`CA certificate`, `client key`, ...).
+        what: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// `mqtts://` without `mqtt.ca_file`.
+    #[error(
+        "an mqtts:// broker needs `mqtt.ca_file` (the CA that signed the broker's certificate)"
+    )]
+    NoCa,
+    /// The embedded broker did not start.
+    #[error("embedded MQTT broker: {0}")]
+    Embedded(String),
+    /// The link's thread or runtime did not start.
+    #[error("starting the MQTT link: {0}")]
+    Runtime(String),
+}
+
+/// Counters shown in the status line.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Connected to the broker.
+    pub connected: AtomicBool,
+    /// Messages the broker acknowledged (QoS 1) or that were written (QoS 0).
+    pub published: AtomicU64,
+    /// Messages waiting (outbox plus in flight).
+    pub outbox: AtomicU64,
+    /// Messages dropped (outbox full or hook channel full).
+    pub dropped: AtomicU64,
+}
+
+impl std::fmt::Display for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let up = if self.connected.load(Ordering::Relaxed) {
+            "up"
+        } else {
+            "down"
+        };
+        write!(
+            f,
+            "mqtt={up} published={} outbox={} dropped={}",
+            self.published.load(Ordering::Relaxed),
+            self.outbox.load(Ordering::Relaxed),
+            self.dropped.load(Ordering::Relaxed)
+        )
+    }
+}
+
+/// Frames the hook may queue before it counts them as lost.
+const FRAME_CAP: usize = 1024;
+
+/// A running link.
+#[derive(Debug)]
+pub struct MqttHandle {
+    metrics: Arc<Metrics>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    /// Where it publishes.
+    pub broker: BrokerUrl,
+}
+
+impl MqttHandle {
+    /// The counters.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Stops the link: delivers what it can within a couple of seconds,
+    /// publishes `offline`, disconnects; the rest stays in the outbox dir.
+    pub fn shutdown(mut self) {
+        self.stop_and_join();
+    }
+
+    fn stop_and_join(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for MqttHandle {
+    fn drop(&mut self) {
+        self.stop_and_join();
+    }
+}
+
+/// Starts the link for `vehicle` as configured (and the embedded broker if
+/// no broker is set). Commands are applied through `control`.
+pub fn start(
+    config: &MqttConfig,
+    vin: &str,
+    vehicle: &Vehicle,
+    control: Option<ControlHandle>,
+) -> Result<(MqttHook, MqttHandle), MqttError> {
+    let url = match &config.broker {
+        Some(b) => BrokerUrl::parse(b)?,
+        None => {
+            let addr = broker::start(config.embedded_listen)?;
+            tracing::info!(
+                "embedded MQTT broker listening on {addr} (try: mosquitto_sub -h {} -p {} -t 'vehicle/#' -v)",
+                addr.ip(),
+                addr.port()
+            );
+            BrokerUrl {
+                host: addr.ip().to_string(),
+                port: addr.port(),
+                tls: false,
+            }
+        }
+    };
+    let topics = encode::Topics::for_config(config, vin);
+    let plugins: Vec<(String, String)> = vehicle
+        .plugins()
+        .iter()
+        .map(|p| (p.name().to_owned(), p.library().info().version.clone()))
+        .collect();
+    let offline = encode::status(false, vin, &plugins, SystemTime::now());
+    let options = options::mqtt_options(config, &url, &topics.status, offline.clone())?;
+    let (client, eventloop) = rumqttc::AsyncClient::new(options, link::REQUEST_CAP);
+    let metrics = Arc::new(Metrics::default());
+    let parts = link::LinkParts {
+        topics: topics.clone(),
+        online_status: encode::status(true, vin, &plugins, SystemTime::now()),
+        offline_status: offline,
+        outbox: outbox::Outbox::new(
+            Some(&config.outbox_dir),
+            config.outbox_max_bytes,
+            link::MEM_CAP,
+        ),
+        control,
+        metrics: metrics.clone(),
+    };
+    let (frame_tx, frame_rx) = tokio::sync::mpsc::channel(FRAME_CAP);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| MqttError::Runtime(e.to_string()))?;
+    let thread = std::thread::Builder::new()
+        .name("tcu-mqtt".into())
+        .spawn(move || {
+            runtime.block_on(link::run(
+                client,
+                eventloop,
+                parts,
+                frame_rx,
+                stop_rx,
+                Duration::from_secs(2),
+            ));
+        })
+        .map_err(|e| MqttError::Runtime(e.to_string()))?;
+    tracing::info!(broker = %url, client_id = %config.client_id, telemetry = %topics.telemetry, "MQTT link started");
+    let hook = MqttHook::new(
+        frame_tx,
+        topics,
+        vin,
+        config.profile == Profile::Legacy,
+        config.qos,
+        config.publish_period,
+    );
+    Ok((
+        hook,
+        MqttHandle {
+            metrics,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+            broker: url,
+        },
+    ))
+}

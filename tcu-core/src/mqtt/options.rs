@@ -1,0 +1,266 @@
+//! Turning the `[mqtt]` configuration into rumqttc options: the broker URL
+//! (`mqtt://`, `mqtts://`), credentials, keepalive, the last will, and TLS
+//! with a custom CA and an optional client certificate (the X.509 mutual
+//! TLS AWS IoT Core uses).
+//!
+//! TLS goes through rustls with the ring provider, given explicitly, so no
+//! process-wide crypto provider has to be installed. Without `ca_file` the
+//! platform's root store is not consulted: an `mqtts://` link to a public
+//! broker names its CA file, which keeps the trust decision in the
+//! configuration rather than in whatever the host happens to have.
+
+use super::MqttError;
+use crate::config::MqttConfig;
+use rumqttc::{LastWill, MqttOptions, QoS, TlsConfiguration, Transport};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use std::path::Path;
+use std::sync::Arc;
+
+/// Largest packet the client sends or accepts. Telemetry snapshots are a
+/// few KiB; rumqttc's default of 10 KiB would cut a larger catalog off.
+/// Commands above the command limit are rejected by the TCU, not by the
+/// protocol layer (which would drop the connection instead).
+pub const MAX_PACKET_BYTES: usize = 1 << 20;
+
+/// A parsed broker address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerUrl {
+    /// Host name or address.
+    pub host: String,
+    /// Port (1883 or 8883 unless given).
+    pub port: u16,
+    /// `mqtts://`.
+    pub tls: bool,
+}
+
+impl BrokerUrl {
+    /// Parses `mqtt://host[:port]` or `mqtts://host[:port]` (also `tcp://`,
+    /// `ssl://`); a path, user info or query is refused rather than ignored.
+    pub fn parse(url: &str) -> Result<Self, MqttError> {
+        let bad = |why: &str| MqttError::BrokerUrl {
+            url: url.to_owned(),
+            reason: why.to_owned(),
+        };
+        let (scheme, rest) = url
+            .split_once("://")
+            .ok_or_else(|| bad("expected mqtt://host[:port] or mqtts://host[:port]"))?;
+        let tls = match scheme {
+            "mqtt" | "tcp" => false,
+            "mqtts" | "ssl" => true,
+            other => return Err(bad(&format!("unknown scheme `{other}` (mqtt, mqtts)"))),
+        };
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        if rest.contains(['/', '?', '@', '#']) {
+            return Err(bad("only host and port are allowed after the scheme"));
+        }
+        let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
+            let (h, p) = v6
+                .split_once(']')
+                .ok_or_else(|| bad("unclosed `[` in host"))?;
+            (h, p.strip_prefix(':'))
+        } else {
+            match rest.rsplit_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (rest, None),
+            }
+        };
+        if host.is_empty() {
+            return Err(bad("no host"));
+        }
+        let port = match port {
+            None => {
+                if tls {
+                    8883
+                } else {
+                    1883
+                }
+            }
+            Some(p) => p
+                .parse::<u16>()
+                .ok()
+                .filter(|&p| p != 0)
+                .ok_or_else(|| bad(&format!("`{p}` is not a port number")))?,
+        };
+        Ok(Self {
+            host: host.to_owned(),
+            port,
+            tls,
+        })
+    }
+}
+
+impl std::fmt::Display for BrokerUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scheme = if self.tls { "mqtts" } else { "mqtt" };
+        if self.host.contains(':') {
+            write!(f, "{scheme}://[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{scheme}://{}:{}", self.host, self.port)
+        }
+    }
+}
+
+fn read(path: &Path, what: &'static str) -> Result<Vec<u8>, MqttError> {
+    std::fs::read(path).map_err(|e| MqttError::Tls {
+        path: path.to_owned(),
+        what,
+        reason: e.to_string(),
+    })
+}
+
+fn certs(path: &Path, what: &'static str) -> Result<Vec<CertificateDer<'static>>, MqttError> {
+    let bytes = read(path, what)?;
+    let bad = |reason: String| MqttError::Tls {
+        path: path.to_owned(),
+        what,
+        reason,
+    };
+    let certs = CertificateDer::pem_slice_iter(&bytes)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad(format!("not PEM certificates: {e}")))?;
+    if certs.is_empty() {
+        return Err(bad("no PEM certificate in the file".into()));
+    }
+    Ok(certs)
+}
+
+/// Builds the rustls client configuration: trust `ca_file` only, present
+/// `cert_file` + `key_file` when both are set.
+pub fn tls_config(
+    ca_file: Option<&Path>,
+    cert_file: Option<&Path>,
+    key_file: Option<&Path>,
+) -> Result<rustls::ClientConfig, MqttError> {
+    let ca_file = ca_file.ok_or(MqttError::NoCa)?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in certs(ca_file, "CA certificate")? {
+        roots.add(cert).map_err(|e| MqttError::Tls {
+            path: ca_file.to_owned(),
+            what: "CA certificate",
+            reason: e.to_string(),
+        })?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| MqttError::Tls {
+            path: ca_file.to_owned(),
+            what: "TLS setup",
+            reason: e.to_string(),
+        })?
+        .with_root_certificates(roots);
+    match (cert_file, key_file) {
+        (Some(cert), Some(key)) => {
+            let chain = certs(cert, "client certificate")?;
+            let key_bytes = read(key, "client key")?;
+            let key_der =
+                PrivateKeyDer::from_pem_slice(&key_bytes).map_err(|e| MqttError::Tls {
+                    path: key.to_owned(),
+                    what: "client key",
+                    reason: format!("no PEM private key: {e}"),
+                })?;
+            builder
+                .with_client_auth_cert(chain, key_der)
+                .map_err(|e| MqttError::Tls {
+                    path: cert.to_owned(),
+                    what: "client certificate",
+                    reason: e.to_string(),
+                })
+        }
+        _ => Ok(builder.with_no_client_auth()),
+    }
+}
+
+/// rumqttc options for `config` connecting to `url`, with the retained
+/// `offline` last will on `status_topic`.
+pub fn mqtt_options(
+    config: &MqttConfig,
+    url: &BrokerUrl,
+    status_topic: &str,
+    offline_payload: Vec<u8>,
+) -> Result<MqttOptions, MqttError> {
+    let mut o = MqttOptions::new(config.client_id.clone(), url.host.clone(), url.port);
+    o.set_keep_alive(config.keepalive.max(std::time::Duration::from_secs(1)));
+    // The outbox owns delivery across connections (see `link`), so every
+    // session starts clean and rumqttc never replays on its own.
+    o.set_clean_session(true);
+    o.set_max_packet_size(MAX_PACKET_BYTES, MAX_PACKET_BYTES);
+    o.set_inflight(super::link::WINDOW as u16);
+    o.set_last_will(LastWill::new(
+        status_topic,
+        offline_payload,
+        QoS::AtLeastOnce,
+        true,
+    ));
+    if let Some(user) = &config.username {
+        o.set_credentials(user.clone(), config.password.clone().unwrap_or_default());
+    }
+    if url.tls {
+        let tls = tls_config(
+            config.ca_file.as_deref(),
+            config.cert_file.as_deref(),
+            config.key_file.as_deref(),
+        )?;
+        o.set_transport(Transport::Tls(TlsConfiguration::Rustls(Arc::new(tls))));
+    }
+    Ok(o)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_parse_with_default_ports() {
+        let u = BrokerUrl::parse("mqtt://broker.local").unwrap();
+        assert_eq!(
+            (u.host.as_str(), u.port, u.tls),
+            ("broker.local", 1883, false)
+        );
+        let u = BrokerUrl::parse("mqtts://iot.example:8884/").unwrap();
+        assert_eq!(
+            (u.host.as_str(), u.port, u.tls),
+            ("iot.example", 8884, true)
+        );
+        let u = BrokerUrl::parse("mqtts://[::1]").unwrap();
+        assert_eq!((u.host.as_str(), u.port), ("::1", 8883));
+        assert_eq!(u.to_string(), "mqtts://[::1]:8883");
+    }
+
+    #[test]
+    fn bad_urls_say_why() {
+        for (url, why) in [
+            ("broker:1883", "expected mqtt://"),
+            ("http://x", "unknown scheme `http`"),
+            ("mqtt://:1883", "no host"),
+            ("mqtt://x:99999", "`99999` is not a port"),
+            ("mqtt://u:p@x", "only host and port"),
+            ("mqtt://x/topic", "only host and port"),
+        ] {
+            let e = BrokerUrl::parse(url).unwrap_err().to_string();
+            assert!(e.contains(why) && e.contains(url), "{url}: {e}");
+        }
+    }
+
+    #[test]
+    fn unreadable_or_bogus_certificate_files_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope.pem");
+        let e = tls_config(Some(&missing), None, None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("nope.pem") && e.contains("CA certificate"),
+            "{e}"
+        );
+        let junk = dir.path().join("junk.pem");
+        std::fs::write(&junk, "hello").unwrap();
+        let e = tls_config(Some(&junk), None, None).unwrap_err().to_string();
+        assert!(
+            e.contains("junk.pem") && e.contains("no PEM certificate"),
+            "{e}"
+        );
+        assert!(matches!(tls_config(None, None, None), Err(MqttError::NoCa)));
+    }
+}
