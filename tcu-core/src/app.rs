@@ -42,6 +42,9 @@ pub enum BuildError {
     /// `--watch` could not be set up.
     #[error(transparent)]
     Watch(#[from] WatchError),
+    /// The OTA client could not be started.
+    #[error("[ota] {0}")]
+    Ota(#[from] tcu_ota_client::OtaError),
 }
 
 /// Default plugin directory: the directory of the running executable, so that
@@ -160,6 +163,15 @@ pub fn run_headless(
         )?),
         None => None,
     };
+    let mut ota = crate::ota::start(
+        config,
+        &vehicle,
+        SwapPolicy::from_config(&config.hotswap)?,
+        Arc::new(Catalog::builtin()),
+        open_store(config)?,
+        control.clone(),
+        stop.clone(),
+    )?;
     tracing::info!(vin = %config.vin, seed = config.seed, tick_rate_hz = config.tick_rate_hz, "vehicle assembled");
     for event in vehicle.drain_events() {
         tracing::info!(kind = %event.kind, "{}", event.detail);
@@ -177,6 +189,9 @@ pub fn run_headless(
     });
     let mut events = LogEvents;
     let mut hooks = Hooks(vec![&mut inbox, &mut status, &mut events]);
+    if let Some(ota) = ota.as_mut() {
+        hooks.0.push(ota);
+    }
     let outcome = crate::sim::run(&mut vehicle, &mut clock, &settings, stop, &mut hooks);
     tracing::info!(
         ticks = outcome.ticks,

@@ -11,6 +11,7 @@ pub mod bus;
 pub mod catalog;
 pub mod config;
 pub mod control;
+pub mod ota;
 pub mod plugin;
 pub mod sim;
 pub mod swap;

@@ -29,6 +29,46 @@ enum Command {
     /// Configuration helpers.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// OTA rollout tooling: bundle a plugin, publish it to a server.
+    #[command(subcommand)]
+    Ota(OtaCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum OtaCommand {
+    /// Bundle a plugin library (and its signature) as an SWU for upload.
+    Package {
+        /// The plugin library.
+        #[arg(long)]
+        plugin: PathBuf,
+        /// Its signature (default: PLUGIN.sig when it exists).
+        #[arg(long)]
+        sig: Option<PathBuf>,
+        /// Bundle version (default: the plugin's version).
+        #[arg(long)]
+        version: Option<String>,
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Upload a bundle to a goosebit server and assign it to a device.
+    Publish {
+        /// Server base URL.
+        #[arg(long)]
+        server: String,
+        /// The bundle (from `tcu ota package`).
+        #[arg(long)]
+        bundle: PathBuf,
+        /// Device (controller id) to assign it to.
+        #[arg(long)]
+        device: String,
+        /// Management user.
+        #[arg(long, env = "TCU_OTA_USER", default_value = "admin")]
+        user: String,
+        /// Management password.
+        #[arg(long, env = "TCU_OTA_PASSWORD", hide_env_values = true)]
+        password: String,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -63,6 +103,12 @@ struct RunArgs {
     /// Hot-swap rebuilt plugin libraries written into this directory.
     #[arg(long, value_name = "DIR")]
     watch: Option<PathBuf>,
+    /// Take OTA rollouts from this hawkBit DDI server (overrides [ota] server).
+    #[arg(long, env = "TCU_OTA_SERVER", value_name = "URL")]
+    ota_server: Option<String>,
+    /// Poll the OTA server at this interval instead of the server's (development).
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    ota_poll: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -126,7 +172,18 @@ fn run(args: RunArgs) -> Result<()> {
         allow_unsigned: args.allow_unsigned.then_some(true),
         store: args.store,
     };
-    let config = Config::load(args.config.as_deref(), &cli, &catalog)?;
+    let mut config = Config::load(args.config.as_deref(), &cli, &catalog)?;
+    if let Some(url) = args.ota_server {
+        anyhow::ensure!(
+            url.starts_with("http://") || url.starts_with("https://"),
+            "--ota-server: `{url}` is not an http:// or https:// URL"
+        );
+        config.ota.server = Some(url.trim_end_matches('/').to_owned());
+    }
+    if let Some(d) = args.ota_poll {
+        anyhow::ensure!(!d.is_zero(), "--ota-poll: must be above zero");
+        config.ota.poll_interval = Some(d);
+    }
     if !args.headless && std::io::stdout().is_terminal() {
         tracing::info!("the dashboard is not part of this build yet; running headless");
     }
@@ -184,8 +241,60 @@ fn main() -> Result<()> {
             println!("{}: good signature", file.display());
             Ok(())
         }
+        Command::Ota(cmd) => ota(cmd),
         Command::Config(ConfigCommand::Generate) => {
             print!("{DEFAULT_TOML}");
+            Ok(())
+        }
+    }
+}
+
+fn ota(cmd: OtaCommand) -> Result<()> {
+    use tcu_ota_client::publish::{Goosebit, ManagementApi};
+    match cmd {
+        OtaCommand::Package {
+            plugin,
+            sig,
+            version,
+            out,
+        } => {
+            let info = tcu_core::plugin::inspect(&plugin)?;
+            let sig = sig.or_else(|| Some(sign::sig_path(&plugin)).filter(|p| p.is_file()));
+            let version = version.unwrap_or_else(|| info.version.clone());
+            tcu_ota_client::swu::write(
+                &out,
+                &version,
+                &[tcu_ota_client::swu::Image {
+                    name: info.name.clone(),
+                    version: info.version.clone(),
+                    file: plugin.clone(),
+                    sig: sig.clone(),
+                }],
+            )
+            .with_context(|| format!("writing {}", out.display()))?;
+            println!(
+                "wrote {} ({} {}, {})",
+                out.display(),
+                info.name,
+                info.version,
+                if sig.is_some() { "signed" } else { "unsigned" }
+            );
+            Ok(())
+        }
+        OtaCommand::Publish {
+            server,
+            bundle,
+            device,
+            user,
+            password,
+        } => {
+            let mut api = Goosebit::login(&server, &user, &password)?;
+            let id = api.upload(&bundle)?;
+            api.assign(&device, &id)?;
+            println!(
+                "uploaded {} as software {id}; assigned to {device}",
+                bundle.display()
+            );
             Ok(())
         }
     }

@@ -62,6 +62,9 @@ pub struct RawConfig {
     /// `[signals]`: initial actuator values.
     #[serde(default)]
     pub signals: BTreeMap<String, toml::Value>,
+    /// `[ota]`
+    #[serde(default)]
+    pub ota: RawOta,
 }
 
 /// `[hotswap]` as written.
@@ -138,6 +141,8 @@ pub struct Config {
     pub signals: BTreeMap<String, Value>,
     /// Hot-swap policy.
     pub hotswap: HotswapConfig,
+    /// OTA client (hawkBit DDI).
+    pub ota: OtaConfig,
 }
 
 /// Overrides from the environment or the command line.
@@ -218,7 +223,9 @@ impl Config {
         let mut trusted_keys = None;
         let mut allow_unsigned = None;
         let mut store = None;
+        let mut ota_layers = Vec::new();
         for (name, layer) in layers {
+            ota_layers.push((name.clone(), layer.ota));
             let h = layer.hotswap;
             canary_ticks = h.canary_ticks.or(canary_ticks);
             probation = h.probation.map_or(probation, |v| Some((name.clone(), v)));
@@ -323,7 +330,9 @@ impl Config {
                 .map_err(|e| invalid(&src, &field, e.to_string()))?;
             checked.insert(path, value);
         }
+        let ota = resolve_ota(ota_layers, &vin, hotswap.store.as_deref())?;
         Ok(Self {
+            ota,
             vin,
             tick_rate_hz,
             seed: seed.unwrap_or(1),
@@ -387,6 +396,10 @@ pub fn validate_vin(vin: &str) -> Result<(), String> {
     }
     Ok(())
 }
+
+mod ota;
+use ota::resolve_ota;
+pub use ota::{OtaConfig, RawOta};
 
 #[cfg(test)]
 mod tests;
