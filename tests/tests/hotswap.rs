@@ -212,7 +212,11 @@ fn each_rejection_leaves_the_old_version_running_and_says_why() {
         if matches!(kind, "incompatible_signals" | "panic" | "canary") {
             // Refused on the vehicle: the event names what would have changed.
             assert_eq!(
-                (f["subsystem"].as_str(), f["from"].as_str(), f["to"].as_str()),
+                (
+                    f["subsystem"].as_str(),
+                    f["from"].as_str(),
+                    f["to"].as_str()
+                ),
                 ("battery", "1.0.0", "1.9.0"),
                 "{case}"
             );

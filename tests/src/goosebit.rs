@@ -1,0 +1,1 @@
+//! goosebit under test (see below).
