@@ -145,16 +145,31 @@ impl ManagementApi for Goosebit {
     }
 
     fn device(&mut self, device: &str) -> Result<DeviceStatus, OtaError> {
+        // The list, not `GET /api/v1/devices/{id}`: goosebit 0.2.12 answers
+        // 500 there once software is assigned to the device.
         let resp = self
             .client
-            .get(format!("{}/api/v1/devices/{device}", self.base))
+            .get(format!("{}/api/v1/devices", self.base))
             .header(reqwest::header::AUTHORIZATION, self.auth())
             .send()
-            .map_err(|e| OtaError::http("reading the device", &e))?;
+            .map_err(|e| OtaError::http("reading the devices", &e))?;
         if !resp.status().is_success() {
-            return Err(status_err(&format!("reading device {device}"), resp));
+            return Err(status_err("reading the devices", resp));
         }
-        resp.json()
-            .map_err(|e| OtaError::http("reading the device", &e))
+        #[derive(Deserialize)]
+        struct List {
+            devices: Vec<DeviceStatus>,
+        }
+        let list: List = resp
+            .json()
+            .map_err(|e| OtaError::http("reading the devices", &e))?;
+        list.devices
+            .into_iter()
+            .find(|d| d.id == device)
+            .ok_or_else(|| OtaError::Api {
+                what: format!("reading device {device}"),
+                status: 404,
+                body: "no such device".into(),
+            })
     }
 }
