@@ -120,7 +120,9 @@ fn main() {
         }
     }
     let ours = median(ours);
-    println!("ota-client fetch (sha256 verified): {ours:8.1} MB/s (median of {RUNS}, 50 MiB, loopback)");
+    println!(
+        "ota-client fetch (sha256 verified): {ours:8.1} MB/s (median of {RUNS}, 50 MiB, loopback)"
+    );
     if curl_ok {
         let curl = median(curl);
         println!("curl -o (no verification):          {curl:8.1} MB/s (median of {RUNS})");

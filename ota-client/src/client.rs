@@ -535,14 +535,11 @@ impl<I: Installer> Client<I> {
                 }
             };
             // Keep polling while the swap runs: a cancel now is rejected.
-            loop {
-                match done_rx.recv_timeout(core.cfg.action_poll) {
-                    Err(mpsc::RecvTimeoutError::Timeout) => {
-                        if !stop.load(Ordering::Relaxed) {
-                            core.poll_during_install();
-                        }
-                    }
-                    _ => break,
+            while let Err(mpsc::RecvTimeoutError::Timeout) =
+                done_rx.recv_timeout(core.cfg.action_poll)
+            {
+                if !stop.load(Ordering::Relaxed) {
+                    core.poll_during_install();
                 }
             }
             worker

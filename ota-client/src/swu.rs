@@ -213,19 +213,17 @@ pub fn parse_images(desc: &str) -> Result<Vec<Vec<(String, String)>>, String> {
                     g.push((std::mem::take(&mut key), v));
                 }
             }
-            c if c.is_alphanumeric() || c == '_' || c == '-' => {
-                if current.is_some() {
-                    let mut k = String::from(c);
-                    while let Some(&n) = chars.peek() {
-                        if n.is_alphanumeric() || n == '_' || n == '-' {
-                            k.push(n);
-                            chars.next();
-                        } else {
-                            break;
-                        }
+            c if (c.is_alphanumeric() || c == '_' || c == '-') && current.is_some() => {
+                let mut k = String::from(c);
+                while let Some(&n) = chars.peek() {
+                    if n.is_alphanumeric() || n == '_' || n == '-' {
+                        k.push(n);
+                        chars.next();
+                    } else {
+                        break;
                     }
-                    key = k;
                 }
+                key = k;
             }
             _ => {}
         }

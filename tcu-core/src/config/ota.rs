@@ -161,3 +161,59 @@ pub(super) fn resolve_ota(
         hw_revision: hw.unwrap_or_else(|| "sim-1".into()),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Config, Overrides};
+    use crate::catalog::Catalog;
+    use std::time::Duration;
+    use tcu_ota_client::Auth;
+
+    fn load(toml: &str) -> Result<Config, String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, toml).map_err(|e| e.to_string())?;
+        Config::build(
+            Some(&path),
+            &Overrides::default(),
+            &Overrides::default(),
+            &Catalog::builtin(),
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn ota_is_off_by_default_and_the_controller_is_the_vin() {
+        let c = load("").expect("default config");
+        assert_eq!(c.ota.server, None);
+        assert_eq!(c.ota.controller_id, c.vin);
+        assert_eq!(c.ota.tenant, "DEFAULT");
+        assert_eq!(c.ota.auth, Auth::None);
+        assert_eq!(c.ota.action_poll_interval, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn ota_settings_are_read_and_staging_defaults_into_the_store() {
+        let c = load(
+            "[hotswap]\nstore = \"/var/lib/tcu\"\n[ota]\nserver = \"https://ota.example/\"\ntarget_token = \"t0k\"\npoll_interval = \"3s\"\n",
+        )
+        .expect("valid");
+        assert_eq!(c.ota.server.as_deref(), Some("https://ota.example"));
+        assert_eq!(c.ota.auth, Auth::TargetToken("t0k".into()));
+        assert_eq!(c.ota.poll_interval, Some(Duration::from_secs(3)));
+        assert_eq!(c.ota.staging_dir, std::path::Path::new("/var/lib/tcu/ota"));
+    }
+
+    #[test]
+    fn bad_ota_settings_name_their_field() {
+        let e = load("[ota]\nserver = \"ftp://x\"\n").expect_err("bad scheme");
+        assert!(e.contains("`ota.server`"), "{e}");
+        let e =
+            load("[ota]\ntarget_token = \"a\"\ngateway_token = \"b\"\n").expect_err("two tokens");
+        assert!(e.contains("`ota.target_token`"), "{e}");
+        let e = load("[ota]\npoll_interval = \"soon\"\n").expect_err("bad duration");
+        assert!(e.contains("`ota.poll_interval`"), "{e}");
+        let e = load("[ota]\nservr = \"http://x\"\n").expect_err("unknown field");
+        assert!(e.contains("servr"), "{e}");
+    }
+}
