@@ -45,6 +45,9 @@ pub enum BuildError {
     /// The MQTT link could not be set up.
     #[error(transparent)]
     Mqtt(#[from] crate::mqtt::MqttError),
+    /// The OTA client could not be started.
+    #[error("[ota] {0}")]
+    Ota(#[from] tcu_ota_client::OtaError),
 }
 
 /// Default plugin directory: the directory of the running executable, so that
@@ -163,6 +166,15 @@ pub fn run_headless(
         )?),
         None => None,
     };
+    let mut ota = crate::ota::start(
+        config,
+        &vehicle,
+        SwapPolicy::from_config(&config.hotswap)?,
+        Arc::new(Catalog::builtin()),
+        open_store(config)?,
+        control.clone(),
+        stop.clone(),
+    )?;
     tracing::info!(vin = %config.vin, seed = config.seed, tick_rate_hz = config.tick_rate_hz, "vehicle assembled");
     let mut startup_events = vehicle.drain_events();
     for event in &startup_events {
@@ -193,6 +205,9 @@ pub fn run_headless(
     let mut hooks = Hooks(vec![&mut inbox, &mut status, &mut events]);
     if let Some((hook, _)) = mqtt.as_mut() {
         hooks.0.push(hook);
+    }
+    if let Some(ota) = ota.as_mut() {
+        hooks.0.push(ota);
     }
     let outcome = crate::sim::run(&mut vehicle, &mut clock, &settings, stop, &mut hooks);
     if let Some((_, handle)) = mqtt {
@@ -240,6 +255,15 @@ pub fn run_dashboard(
         open_store(config)?,
     )?;
     let (control, inbox) = crate::control::channel();
+    let ota = crate::ota::start(
+        config,
+        &vehicle,
+        SwapPolicy::from_config(&config.hotswap)?,
+        Arc::new(Catalog::builtin()),
+        open_store(config)?,
+        control.clone(),
+        stop.clone(),
+    )?;
     let startup = vehicle.drain_events();
     let mqtt = start_mqtt(config, &vehicle, &startup, control.clone())?;
     let (mqtt_hook, mqtt_handle) = match mqtt {
@@ -299,6 +323,7 @@ pub fn run_dashboard(
         hooks: mqtt_hook
             .into_iter()
             .map(|h| Box::new(h) as Box<dyn TickHook>)
+            .chain(ota.into_iter().map(|h| Box::new(h) as Box<dyn TickHook>))
             .collect(),
     };
     let outcome = crate::dashboard::run(&mut vehicle, &config.vin, stop, options)?;

@@ -13,6 +13,7 @@ pub mod config;
 pub mod control;
 pub mod dashboard;
 pub mod mqtt;
+pub mod ota;
 pub mod plugin;
 pub mod scenario;
 pub mod sim;

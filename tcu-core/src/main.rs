@@ -33,6 +33,9 @@ enum Command {
     /// Run scenario files.
     #[command(subcommand)]
     Scenario(ScenarioCommand),
+    /// OTA rollout tooling: bundle a plugin, publish it to a server.
+    #[command(subcommand)]
+    Ota(OtaCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -40,6 +43,43 @@ enum ScenarioCommand {
     /// Run scenario files; exit code 0 all passed, 1 an expectation failed,
     /// 2 a scenario could not be run.
     Run(tcu_core::scenario::cli::Args),
+}
+
+#[derive(Debug, Subcommand)]
+enum OtaCommand {
+    /// Bundle a plugin library (and its signature) as an SWU for upload.
+    Package {
+        /// The plugin library.
+        #[arg(long)]
+        plugin: PathBuf,
+        /// Its signature (default: PLUGIN.sig when it exists).
+        #[arg(long)]
+        sig: Option<PathBuf>,
+        /// Bundle version (default: the plugin's version).
+        #[arg(long)]
+        version: Option<String>,
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Upload a bundle to a goosebit server and assign it to a device.
+    Publish {
+        /// Server base URL.
+        #[arg(long)]
+        server: String,
+        /// The bundle (from `tcu ota package`).
+        #[arg(long)]
+        bundle: PathBuf,
+        /// Device (controller id) to assign it to.
+        #[arg(long)]
+        device: String,
+        /// Management user.
+        #[arg(long, env = "TCU_OTA_USER", default_value = "admin")]
+        user: String,
+        /// Management password.
+        #[arg(long, env = "TCU_OTA_PASSWORD", hide_env_values = true)]
+        password: String,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -80,6 +120,12 @@ struct RunArgs {
     /// Telemetry layout: default or legacy.
     #[arg(long)]
     profile: Option<tcu_core::config::Profile>,
+    /// Take OTA rollouts from this hawkBit DDI server (overrides [ota] server).
+    #[arg(long, env = "TCU_OTA_SERVER", value_name = "URL")]
+    ota_server: Option<String>,
+    /// Poll the OTA server at this interval instead of the server's (development).
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    ota_poll: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -154,7 +200,18 @@ fn run(args: RunArgs) -> Result<()> {
         broker: args.broker,
         profile: args.profile,
     };
-    let config = Config::load(args.config.as_deref(), &cli, &catalog)?;
+    let mut config = Config::load(args.config.as_deref(), &cli, &catalog)?;
+    if let Some(url) = args.ota_server {
+        anyhow::ensure!(
+            url.starts_with("http://") || url.starts_with("https://"),
+            "--ota-server: `{url}` is not an http:// or https:// URL"
+        );
+        config.ota.server = Some(url.trim_end_matches('/').to_owned());
+    }
+    if let Some(d) = args.ota_poll {
+        anyhow::ensure!(!d.is_zero(), "--ota-poll: must be above zero");
+        config.ota.poll_interval = Some(d);
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))
@@ -218,8 +275,60 @@ fn main() -> Result<()> {
         Command::Scenario(ScenarioCommand::Run(args)) => {
             std::process::exit(tcu_core::scenario::cli::run(&args))
         }
+        Command::Ota(cmd) => ota(cmd),
         Command::Config(ConfigCommand::Generate) => {
             print!("{DEFAULT_TOML}");
+            Ok(())
+        }
+    }
+}
+
+fn ota(cmd: OtaCommand) -> Result<()> {
+    use tcu_ota_client::publish::{Goosebit, ManagementApi};
+    match cmd {
+        OtaCommand::Package {
+            plugin,
+            sig,
+            version,
+            out,
+        } => {
+            let info = tcu_core::plugin::inspect(&plugin)?;
+            let sig = sig.or_else(|| Some(sign::sig_path(&plugin)).filter(|p| p.is_file()));
+            let version = version.unwrap_or_else(|| info.version.clone());
+            tcu_ota_client::swu::write(
+                &out,
+                &version,
+                &[tcu_ota_client::swu::Image {
+                    name: info.name.clone(),
+                    version: info.version.clone(),
+                    file: plugin.clone(),
+                    sig: sig.clone(),
+                }],
+            )
+            .with_context(|| format!("writing {}", out.display()))?;
+            println!(
+                "wrote {} ({} {}, {})",
+                out.display(),
+                info.name,
+                info.version,
+                if sig.is_some() { "signed" } else { "unsigned" }
+            );
+            Ok(())
+        }
+        OtaCommand::Publish {
+            server,
+            bundle,
+            device,
+            user,
+            password,
+        } => {
+            let mut api = Goosebit::login(&server, &user, &password)?;
+            let id = api.upload(&bundle)?;
+            api.assign(&device, &id)?;
+            println!(
+                "uploaded {} as software {id}; assigned to {device}",
+                bundle.display()
+            );
             Ok(())
         }
     }

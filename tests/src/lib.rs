@@ -4,7 +4,9 @@
 //! `tests/fixtures/c` (one good, several broken on purpose), the panicking
 //! Rust plugin of `tests/fixtures/panicky`, and the workspace's own plugins.
 
+pub mod ddi_fake;
 pub mod fixtures;
+pub mod goosebit;
 pub mod harness;
 pub mod mqtt;
 pub mod process;

@@ -69,6 +69,9 @@ pub struct RawConfig {
     /// `[mqtt]`
     #[serde(default)]
     pub mqtt: mqtt::RawMqtt,
+    /// `[ota]`
+    #[serde(default)]
+    pub ota: RawOta,
 }
 
 /// `[hotswap]` as written.
@@ -147,6 +150,8 @@ pub struct Config {
     pub hotswap: HotswapConfig,
     /// The MQTT link.
     pub mqtt: MqttConfig,
+    /// OTA client (hawkBit DDI).
+    pub ota: OtaConfig,
 }
 
 /// Overrides from the environment or the command line.
@@ -232,7 +237,9 @@ impl Config {
         let mut allow_unsigned = None;
         let mut store = None;
         let mut mqtt = mqtt::Layered::default();
+        let mut ota_layers = Vec::new();
         for (name, layer) in layers {
+            ota_layers.push((name.clone(), layer.ota));
             let h = layer.hotswap;
             canary_ticks = h.canary_ticks.or(canary_ticks);
             probation = h.probation.map_or(probation, |v| Some((name.clone(), v)));
@@ -345,8 +352,10 @@ impl Config {
             checked.insert(path, value);
         }
         let mqtt = mqtt.resolve(&vin)?;
+        let ota = resolve_ota(ota_layers, &vin, hotswap.store.as_deref())?;
         Ok(Self {
             mqtt,
+            ota,
             vin,
             tick_rate_hz,
             seed: seed.unwrap_or(1),
@@ -414,6 +423,10 @@ pub fn validate_vin(vin: &str) -> Result<(), String> {
     }
     Ok(())
 }
+
+mod ota;
+use ota::resolve_ota;
+pub use ota::{OtaConfig, RawOta};
 
 #[cfg(test)]
 mod tests;

@@ -184,6 +184,11 @@ impl Vehicle {
         self.push_event(kind, detail);
     }
 
+    /// As [`Vehicle::raise`], with structured fields (OTA state, ...).
+    pub fn raise_with(&mut self, kind: &str, detail: String, fields: BTreeMap<String, String>) {
+        self.push_event_with(kind, detail, fields);
+    }
+
     /// Replaces the hot-swap engine (its settings, store and active set).
     pub fn set_swap_engine(&mut self, engine: SwapEngine) {
         self.swap = engine;

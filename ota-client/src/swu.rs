@@ -1,0 +1,369 @@
+//! SWU bundles: a `newc` cpio archive whose first member is `sw-description`
+//! (libconfig syntax), the upload format goosebit (and SWUpdate) accept.
+//!
+//! The bundles written here carry TCU plugin libraries:
+//!
+//! ```text
+//! software = {
+//!     version = "2.0.0";
+//!     description = "TCU subsystem libraries";
+//!     images: (
+//!         { filename = "libbattery.so"; name = "battery"; version = "2.0.0";
+//!           type = "tcu-plugin"; sha256 = "..."; }
+//!     );
+//! };
+//! ```
+//!
+//! Each image's `name` is the subsystem it replaces; its signature travels
+//! as the member `<filename>.sig`. goosebit reads `software.version` (a
+//! semantic version) and, without `hardware-compatibility`, takes the bundle
+//! as fit for any device.
+
+use sha2::{Digest, Sha256};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+/// One library to bundle.
+#[derive(Debug, Clone)]
+pub struct Image {
+    /// Subsystem.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// The library file.
+    pub file: PathBuf,
+    /// Its signature file, if any.
+    pub sig: Option<PathBuf>,
+}
+
+/// One library unpacked from a bundle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unpacked {
+    /// Subsystem.
+    pub name: String,
+    /// Version from the sw-description.
+    pub version: Option<String>,
+    /// Where it was written (its `.sig`, if any, beside it).
+    pub path: PathBuf,
+}
+
+fn pad4(n: usize) -> usize {
+    (4 - n % 4) % 4
+}
+
+fn write_member(out: &mut impl Write, ino: u32, name: &str, data: &[u8]) -> std::io::Result<()> {
+    let namesize = name.len() + 1;
+    let mode = if name == "TRAILER!!!" { 0 } else { 0o100644 };
+    let nlink = u32::from(name != "TRAILER!!!");
+    let header = format!(
+        "070701{ino:08X}{mode:08X}{:08X}{:08X}{nlink:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{namesize:08X}{:08X}",
+        0,
+        0,
+        0,
+        data.len(),
+        0,
+        0,
+        0,
+        0,
+        0
+    );
+    out.write_all(header.as_bytes())?;
+    out.write_all(name.as_bytes())?;
+    out.write_all(&[0])?;
+    out.write_all(&[0u8; 3][..pad4(110 + namesize)])?;
+    out.write_all(data)?;
+    out.write_all(&[0u8; 3][..pad4(data.len())])
+}
+
+fn quote(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// The sw-description of `images` (with the bytes of each library).
+pub fn sw_description(version: &str, images: &[(Image, String, Vec<u8>)]) -> String {
+    let mut s = format!(
+        "software =\n{{\n\tversion = \"{}\";\n\tdescription = \"TCU subsystem libraries\";\n\timages: (\n",
+        quote(version)
+    );
+    for (i, (img, file_name, bytes)) in images.iter().enumerate() {
+        let sha = hex::encode(Sha256::digest(bytes));
+        s.push_str(&format!(
+            "\t\t{{\n\t\t\tfilename = \"{}\";\n\t\t\tname = \"{}\";\n\t\t\tversion = \"{}\";\n\t\t\ttype = \"tcu-plugin\";\n\t\t\tsha256 = \"{sha}\";\n\t\t}}{}\n",
+            quote(file_name),
+            quote(&img.name),
+            quote(&img.version),
+            if i + 1 < images.len() { "," } else { "" }
+        ));
+    }
+    s.push_str("\t);\n};\n");
+    s
+}
+
+/// Writes a bundle of `images` with bundle version `version` to `out`.
+pub fn write(out: &Path, version: &str, images: &[Image]) -> std::io::Result<()> {
+    let mut loaded = Vec::new();
+    for img in images {
+        let name = img
+            .file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .ok_or_else(|| {
+                std::io::Error::other(format!("{}: no file name", img.file.display()))
+            })?;
+        let bytes = std::fs::read(&img.file)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", img.file.display())))?;
+        loaded.push((img.clone(), name, bytes));
+    }
+    let desc = sw_description(version, &loaded);
+    let mut buf = Vec::new();
+    let mut ino = 1;
+    write_member(&mut buf, ino, "sw-description", desc.as_bytes())?;
+    for (img, name, bytes) in &loaded {
+        ino += 1;
+        write_member(&mut buf, ino, name, bytes)?;
+        if let Some(sig) = &img.sig {
+            let s = std::fs::read(sig)
+                .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", sig.display())))?;
+            ino += 1;
+            write_member(&mut buf, ino, &format!("{name}.sig"), &s)?;
+        }
+    }
+    write_member(&mut buf, 0, "TRAILER!!!", &[])?;
+    let tmp = out.with_extension("swu.tmp");
+    std::fs::write(&tmp, &buf)?;
+    std::fs::rename(&tmp, out)
+}
+
+/// Reads the members of a newc cpio archive (`070701` or `070702`).
+pub fn read_members(path: &Path, max_size: u64) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let mut f = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut all = Vec::new();
+    Read::by_ref(&mut f)
+        .take(max_size.saturating_add(1))
+        .read_to_end(&mut all)
+        .map_err(|e| e.to_string())?;
+    if all.len() as u64 > max_size {
+        return Err(format!("larger than {max_size} bytes"));
+    }
+    let mut pos = 0usize;
+    let mut out = Vec::new();
+    loop {
+        let header = all.get(pos..pos + 110).ok_or("truncated cpio header")?;
+        if &header[..5] != b"07070" || !matches!(header[5], b'1' | b'2') {
+            return Err("not a newc cpio archive".into());
+        }
+        let field = |i: usize| -> Result<usize, String> {
+            let s =
+                std::str::from_utf8(&header[6 + i * 8..14 + i * 8]).map_err(|e| e.to_string())?;
+            usize::from_str_radix(s, 16).map_err(|e| e.to_string())
+        };
+        let filesize = field(6)?;
+        let namesize = field(11)?;
+        let name_start = pos + 110;
+        let name_bytes = all
+            .get(name_start..name_start + namesize.saturating_sub(1))
+            .ok_or("truncated cpio name")?;
+        let name = String::from_utf8_lossy(name_bytes).into_owned();
+        let data_start = name_start + namesize + pad4(110 + namesize);
+        if name == "TRAILER!!!" {
+            return Ok(out);
+        }
+        let data = all
+            .get(data_start..data_start + filesize)
+            .ok_or_else(|| format!("truncated member {name}"))?;
+        out.push((name, data.to_vec()));
+        pos = data_start + filesize + pad4(filesize);
+    }
+}
+
+/// `key = "value"` settings of each group inside `images: ( ... )`.
+pub fn parse_images(desc: &str) -> Result<Vec<Vec<(String, String)>>, String> {
+    let start = desc.find("images").ok_or("sw-description has no images")?;
+    let rest = &desc[start..];
+    let open = rest.find('(').ok_or("images is not a list")?;
+    let mut groups = Vec::new();
+    let mut current: Option<Vec<(String, String)>> = None;
+    let mut chars = rest[open + 1..].chars().peekable();
+    let mut key = String::new();
+    while let Some(c) = chars.next() {
+        match c {
+            '{' => current = Some(Vec::new()),
+            '}' => {
+                if let Some(g) = current.take() {
+                    groups.push(g);
+                }
+            }
+            ')' if current.is_none() => return Ok(groups),
+            '"' => {
+                let mut v = String::new();
+                while let Some(c) = chars.next() {
+                    match c {
+                        '\\' => {
+                            if let Some(n) = chars.next() {
+                                v.push(n);
+                            }
+                        }
+                        '"' => break,
+                        c => v.push(c),
+                    }
+                }
+                if let Some(g) = current.as_mut()
+                    && !key.is_empty()
+                {
+                    g.push((std::mem::take(&mut key), v));
+                }
+            }
+            c if (c.is_alphanumeric() || c == '_' || c == '-') && current.is_some() => {
+                let mut k = String::from(c);
+                while let Some(&n) = chars.peek() {
+                    if n.is_alphanumeric() || n == '_' || n == '-' {
+                        k.push(n);
+                        chars.next();
+                    } else {
+                        break;
+                    }
+                }
+                key = k;
+            }
+            _ => {}
+        }
+    }
+    Err("unterminated images list".into())
+}
+
+/// Unpacks a bundle into `dir`: each image (checked against its sha256 when
+/// the sw-description gives one) and its signature.
+pub fn unpack(bundle: &Path, dir: &Path, max_size: u64) -> Result<Vec<Unpacked>, String> {
+    let members = read_members(bundle, max_size)?;
+    let (first, desc) = members.first().ok_or("empty bundle")?;
+    if first != "sw-description" {
+        return Err("the first member is not sw-description".into());
+    }
+    let desc = String::from_utf8_lossy(desc).into_owned();
+    let mut out = Vec::new();
+    for img in parse_images(&desc)? {
+        let get = |k: &str| img.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+        let file = get("filename").ok_or("an image has no filename")?;
+        let safe = crate::download::sanitize_file_name(&file)?;
+        let name = get("name").ok_or_else(|| format!("image {file} has no name"))?;
+        let bytes = &members
+            .iter()
+            .find(|(n, _)| *n == file)
+            .ok_or_else(|| format!("image {file} is not in the bundle"))?
+            .1;
+        if let Some(want) = get("sha256") {
+            let got = hex::encode(Sha256::digest(bytes));
+            if got != want.to_lowercase() {
+                return Err(format!(
+                    "{file}: sha256 mismatch: expected {want}, got {got}"
+                ));
+            }
+        }
+        let path = dir.join(&safe);
+        std::fs::write(&path, bytes).map_err(|e| format!("writing {}: {e}", path.display()))?;
+        let sig_name = format!("{file}.sig");
+        let mut sig_path = path.as_os_str().to_owned();
+        sig_path.push(".sig");
+        let sig_path = PathBuf::from(sig_path);
+        match members.iter().find(|(n, _)| *n == sig_name) {
+            Some((_, s)) => std::fs::write(&sig_path, s)
+                .map_err(|e| format!("writing {}: {e}", sig_path.display()))?,
+            None => {
+                let _ = std::fs::remove_file(&sig_path);
+            }
+        }
+        out.push(Unpacked {
+            name,
+            version: get("version"),
+            path,
+        });
+    }
+    if out.is_empty() {
+        return Err("the bundle lists no images".into());
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bundle_round_trips_with_signature() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let lib = dir.path().join("libbattery.so");
+        std::fs::write(&lib, b"library bytes, odd length").expect("write");
+        let sig = dir.path().join("libbattery.so.sig");
+        std::fs::write(&sig, b"sig").expect("write");
+        let out = dir.path().join("b.swu");
+        write(
+            &out,
+            "2.0.0",
+            &[Image {
+                name: "battery".into(),
+                version: "2.0.0".into(),
+                file: lib,
+                sig: Some(sig),
+            }],
+        )
+        .expect("write bundle");
+        let bytes = std::fs::read(&out).expect("read");
+        assert!(bytes.starts_with(b"070701"));
+        // goosebit reads the first name right after the 110-byte header.
+        assert_eq!(&bytes[110..124], b"sw-description");
+        let members = read_members(&out, 1 << 20).expect("members");
+        let names: Vec<&str> = members.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            ["sw-description", "libbattery.so", "libbattery.so.sig"]
+        );
+        let into = dir.path().join("x");
+        std::fs::create_dir(&into).expect("mkdir");
+        let u = unpack(&out, &into, 1 << 20).expect("unpack");
+        assert_eq!(u.len(), 1);
+        assert_eq!(u[0].name, "battery");
+        assert_eq!(u[0].version.as_deref(), Some("2.0.0"));
+        assert_eq!(
+            std::fs::read(into.join("libbattery.so.sig")).expect("sig"),
+            b"sig"
+        );
+    }
+
+    #[test]
+    fn images_are_parsed_from_libconfig() {
+        let d = r#"software = { version = "1.0.0"; images: ( { filename = "a.so"; name = "abs"; },
+            { filename = "b.so"; name = "hvac"; version = "3.1.0"; } ); };"#;
+        let g = parse_images(d).expect("parses");
+        assert_eq!(g.len(), 2);
+        assert_eq!(g[1][2], ("version".into(), "3.1.0".into()));
+    }
+
+    #[test]
+    fn traversal_in_bundle_names_is_neutralised() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let lib = dir.path().join("evil.so");
+        std::fs::write(&lib, b"x").expect("write");
+        let mut desc_images = vec![(
+            Image {
+                name: "battery".into(),
+                version: "1".into(),
+                file: lib,
+                sig: None,
+            },
+            "../../evil.so".to_owned(),
+            b"x".to_vec(),
+        )];
+        let desc = sw_description("1.0.0", &desc_images);
+        let mut buf = Vec::new();
+        write_member(&mut buf, 1, "sw-description", desc.as_bytes()).expect("w");
+        let (_, name, bytes) = desc_images.remove(0);
+        write_member(&mut buf, 2, &name, &bytes).expect("w");
+        write_member(&mut buf, 0, "TRAILER!!!", &[]).expect("w");
+        let swu = dir.path().join("e.swu");
+        std::fs::write(&swu, buf).expect("write");
+        let into = dir.path().join("in");
+        std::fs::create_dir(&into).expect("mkdir");
+        let u = unpack(&swu, &into, 1 << 20).expect("unpack");
+        assert_eq!(u[0].path, into.join("evil.so"));
+    }
+}

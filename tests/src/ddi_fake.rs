@@ -1,0 +1,641 @@
+//! A hawkBit DDI server of the project's own, in-process on 127.0.0.1 and an
+//! ephemeral port, for what goosebit lacks: several chunks, cancel,
+//! maintenance windows, ETag/304, 409/429/410 and interrupted downloads.
+//!
+//! It keeps real state: an action is open until a `closed` feedback arrives
+//! (or a cancel is accepted), and every feedback is recorded. Faults are
+//! queued by the test and consumed by the next matching request.
+//!
+//! The HTTP side is a tiny HTTP/1.1 server on std threads (one request per
+//! connection, `Connection: close`), so a fault can cut a body halfway.
+
+// Test helper: a poisoned lock or a failed socket call should panic.
+#![allow(clippy::unwrap_used)]
+
+use serde_json::{Value, json};
+use sha2::Digest;
+use std::collections::{BTreeMap, VecDeque};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The tenant the fake serves.
+pub const TENANT: &str = "DEFAULT";
+
+/// A file of a chunk.
+#[derive(Debug, Clone)]
+pub struct FakeArtifact {
+    /// File name as announced.
+    pub filename: String,
+    /// Content served.
+    pub data: Vec<u8>,
+    /// Announce hashes of this content instead (a corrupted artifact).
+    pub announced: Option<Vec<u8>>,
+    /// Announce only sha1 (as goosebit does).
+    pub sha1_only: bool,
+}
+
+impl FakeArtifact {
+    /// A correct artifact.
+    pub fn new(filename: &str, data: Vec<u8>) -> Self {
+        Self {
+            filename: filename.into(),
+            data,
+            announced: None,
+            sha1_only: false,
+        }
+    }
+}
+
+/// A chunk.
+#[derive(Debug, Clone)]
+pub struct FakeChunk {
+    /// `part` (the subsystem).
+    pub part: String,
+    /// Version.
+    pub version: String,
+    /// Files.
+    pub artifacts: Vec<FakeArtifact>,
+}
+
+/// How an action is offered.
+#[derive(Debug, Clone)]
+pub struct ActionSpec {
+    /// Chunks.
+    pub chunks: Vec<FakeChunk>,
+    /// `download`.
+    pub download: String,
+    /// `update`.
+    pub update: String,
+    /// `maintenanceWindow` (absent when `None`).
+    pub window: Option<String>,
+}
+
+impl ActionSpec {
+    /// A forced action with these chunks.
+    pub fn forced(chunks: Vec<FakeChunk>) -> Self {
+        Self {
+            chunks,
+            download: "forced".into(),
+            update: "forced".into(),
+            window: None,
+        }
+    }
+}
+
+/// Where an action stands on the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActionStatus {
+    /// Offered.
+    Open,
+    /// Closed by feedback.
+    Closed {
+        /// `finished` was `success`.
+        success: bool,
+    },
+    /// Canceled (the device accepted the cancel).
+    Canceled,
+    /// Dropped by the server (410 from then on).
+    Gone,
+}
+
+#[derive(Debug)]
+struct Action {
+    spec: ActionSpec,
+    status: ActionStatus,
+    cancel_pending: bool,
+    revision: u64,
+    feedback: Vec<Value>,
+    cancel_feedback: Vec<Value>,
+}
+
+/// A fault for the next matching request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Answer with this status.
+    Status(u16),
+    /// Send the headers and this many bytes of the body, then close.
+    CutAfter(usize),
+}
+
+/// One request as received.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// Method.
+    pub method: String,
+    /// Path and query.
+    pub path: String,
+    /// `Range` header.
+    pub range: Option<String>,
+    /// `If-None-Match` header.
+    pub if_none_match: Option<String>,
+    /// `Authorization` header.
+    pub authorization: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    sleep: String,
+    actions: BTreeMap<u64, Action>,
+    next_id: u64,
+    want_config: bool,
+    config_data: Vec<Value>,
+    download_faults: VecDeque<Fault>,
+    downloads_always: Option<u16>,
+    feedback_faults: VecDeque<u16>,
+    poll_faults: VecDeque<u16>,
+    requests: Vec<Request>,
+    not_modified: usize,
+}
+
+/// The running fake; stops when dropped.
+#[derive(Debug)]
+pub struct DdiFake {
+    url: String,
+    controller: String,
+    state: Arc<Mutex<State>>,
+    stop: Arc<AtomicBool>,
+}
+
+/// A cheap handle to change the fake from other threads (e.g. a fake
+/// installer that requests a cancel while it installs).
+#[derive(Debug, Clone)]
+pub struct FakeHandle(Arc<Mutex<State>>);
+
+impl FakeHandle {
+    /// Asks the device to cancel action `id`.
+    pub fn cancel(&self, id: u64) {
+        let mut s = self.0.lock().unwrap();
+        if let Some(a) = s.actions.get_mut(&id) {
+            a.cancel_pending = true;
+        }
+    }
+}
+
+impl DdiFake {
+    /// Starts serving controller `controller`.
+    pub fn start(controller: &str) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let state = Arc::new(Mutex::new(State {
+            sleep: "00:00:30".into(),
+            next_id: 1,
+            want_config: true,
+            ..Default::default()
+        }));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (st, sp, base, ctrl) = (
+            state.clone(),
+            stop.clone(),
+            url.clone(),
+            controller.to_owned(),
+        );
+        std::thread::Builder::new()
+            .name("ddi-fake".into())
+            .spawn(move || {
+                while !sp.load(Ordering::Relaxed) {
+                    match listener.accept() {
+                        Ok((stream, _)) => {
+                            let (st, base, ctrl) = (st.clone(), base.clone(), ctrl.clone());
+                            std::thread::spawn(move || serve(stream, &st, &base, &ctrl));
+                        }
+                        Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                    }
+                }
+            })
+            .unwrap();
+        Self {
+            url,
+            controller: controller.to_owned(),
+            state,
+            stop,
+        }
+    }
+
+    /// Server base URL (without the tenant).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The controller's DDI base.
+    pub fn base(&self) -> String {
+        format!("{}/{TENANT}/controller/v1/{}", self.url, self.controller)
+    }
+
+    /// A handle for other threads.
+    pub fn handle(&self) -> FakeHandle {
+        FakeHandle(self.state.clone())
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        f(&mut self.state.lock().unwrap())
+    }
+
+    /// Offers an action; returns its id.
+    pub fn add_action(&self, spec: ActionSpec) -> u64 {
+        self.with(|s| {
+            let id = s.next_id;
+            s.next_id += 1;
+            s.actions.insert(
+                id,
+                Action {
+                    spec,
+                    status: ActionStatus::Open,
+                    cancel_pending: false,
+                    revision: 1,
+                    feedback: vec![],
+                    cancel_feedback: vec![],
+                },
+            );
+            id
+        })
+    }
+
+    /// Asks the device to cancel action `id`.
+    pub fn cancel(&self, id: u64) {
+        self.handle().cancel(id);
+    }
+
+    /// Opens (or closes) the maintenance window of action `id`.
+    pub fn set_window(&self, id: u64, window: &str) {
+        self.with(|s| {
+            let a = s.actions.get_mut(&id).unwrap();
+            a.spec.window = Some(window.into());
+            a.revision += 1;
+        });
+    }
+
+    /// Drops action `id`: feedback is answered 410 from now on.
+    pub fn drop_action(&self, id: u64) {
+        self.with(|s| s.actions.get_mut(&id).unwrap().status = ActionStatus::Gone);
+    }
+
+    /// Sets the `sleep` the poll answers.
+    pub fn set_sleep(&self, sleep: &str) {
+        self.with(|s| s.sleep = sleep.into());
+    }
+
+    /// Queues a fault for the next download.
+    pub fn fault_download(&self, f: Fault) {
+        self.with(|s| s.download_faults.push_back(f));
+    }
+
+    /// Every download answers `status` from now on.
+    pub fn fail_all_downloads(&self, status: u16) {
+        self.with(|s| s.downloads_always = Some(status));
+    }
+
+    /// Queues a status for the next feedback POST.
+    pub fn fault_feedback(&self, status: u16) {
+        self.with(|s| s.feedback_faults.push_back(status));
+    }
+
+    /// Queues a status for the next poll.
+    pub fn fault_poll(&self, status: u16) {
+        self.with(|s| s.poll_faults.push_back(status));
+    }
+
+    /// Where action `id` stands.
+    pub fn status(&self, id: u64) -> ActionStatus {
+        self.with(|s| s.actions[&id].status.clone())
+    }
+
+    /// Deployment feedback of action `id`, in order.
+    pub fn feedback(&self, id: u64) -> Vec<Value> {
+        self.with(|s| s.actions[&id].feedback.clone())
+    }
+
+    /// `(execution, finished)` of every deployment feedback of `id`.
+    pub fn executions(&self, id: u64) -> Vec<(String, String)> {
+        self.feedback(id)
+            .iter()
+            .map(|f| {
+                (
+                    f["status"]["execution"].as_str().unwrap_or("").to_owned(),
+                    f["status"]["result"]["finished"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    /// The closing feedback's details of action `id`.
+    pub fn closing_details(&self, id: u64) -> String {
+        self.feedback(id)
+            .iter()
+            .rev()
+            .find(|f| f["status"]["execution"] == "closed")
+            .map(|f| f["status"]["details"].to_string())
+            .unwrap_or_default()
+    }
+
+    /// Cancel feedback of action `id`.
+    pub fn cancel_feedback(&self, id: u64) -> Vec<Value> {
+        self.with(|s| s.actions[&id].cancel_feedback.clone())
+    }
+
+    /// configData bodies received.
+    pub fn config_data(&self) -> Vec<Value> {
+        self.with(|s| s.config_data.clone())
+    }
+
+    /// Every request so far.
+    pub fn requests(&self) -> Vec<Request> {
+        self.with(|s| s.requests.clone())
+    }
+
+    /// Download requests so far.
+    pub fn downloads(&self) -> Vec<Request> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.path.starts_with("/files/"))
+            .collect()
+    }
+
+    /// Polls answered 304.
+    pub fn not_modified(&self) -> usize {
+        self.with(|s| s.not_modified)
+    }
+}
+
+impl Drop for DdiFake {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn hex_digest<D: Digest>(data: &[u8]) -> String {
+    hex::encode(D::digest(data))
+}
+
+fn respond(stream: &mut TcpStream, status: u16, headers: &[(&str, String)], body: &[u8]) {
+    let mut head = format!(
+        "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    let _ = stream.write_all(head.as_bytes());
+    let _ = stream.write_all(body);
+    let _ = stream.flush();
+}
+
+fn json_response(stream: &mut TcpStream, status: u16, v: &Value) {
+    respond(
+        stream,
+        status,
+        &[("Content-Type", "application/json".into())],
+        v.to_string().as_bytes(),
+    );
+}
+
+fn serve(stream: TcpStream, state: &Mutex<State>, base: &str, controller: &str) {
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut line = String::new();
+    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+        return;
+    }
+    let mut parts = line.split_whitespace();
+    let method = parts.next().unwrap_or("").to_owned();
+    let path = parts.next().unwrap_or("").to_owned();
+    let mut headers = BTreeMap::new();
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
+        }
+    }
+    let len: usize = headers
+        .get("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; len];
+    let _ = reader.read_exact(&mut body);
+    let mut stream = stream;
+    let req = Request {
+        method: method.clone(),
+        path: path.clone(),
+        range: headers.get("range").cloned(),
+        if_none_match: headers.get("if-none-match").cloned(),
+        authorization: headers.get("authorization").cloned(),
+    };
+    let mut s = state.lock().unwrap();
+    s.requests.push(req.clone());
+    let prefix = format!("/{TENANT}/controller/v1/{controller}");
+    let ddi_base = format!("{base}{prefix}");
+    if let Some(rest) = path.strip_prefix("/files/") {
+        return serve_file(&mut stream, s, rest, &req);
+    }
+    let Some(route) = path.strip_prefix(&prefix) else {
+        return respond(&mut stream, 404, &[], b"");
+    };
+    let route = route.split('?').next().unwrap_or("").to_owned();
+    let segs: Vec<&str> = route.trim_start_matches('/').split('/').collect();
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    match (method.as_str(), segs.as_slice()) {
+        ("GET", [""]) => {
+            if let Some(code) = s.poll_faults.pop_front() {
+                return respond(&mut stream, code, &[], b"");
+            }
+            let mut links = serde_json::Map::new();
+            if s.want_config && s.config_data.is_empty() {
+                links.insert(
+                    "configData".into(),
+                    json!({"href": format!("{ddi_base}/configData")}),
+                );
+            }
+            if let Some((id, a)) = s
+                .actions
+                .iter()
+                .find(|(_, a)| a.status == ActionStatus::Open)
+            {
+                if a.cancel_pending {
+                    links.insert(
+                        "cancelAction".into(),
+                        json!({"href": format!("{ddi_base}/cancelAction/{id}")}),
+                    );
+                } else {
+                    links.insert(
+                        "deploymentBase".into(),
+                        json!({"href": format!("{ddi_base}/deploymentBase/{id}?c={}", a.revision)}),
+                    );
+                }
+            }
+            let v = json!({"config": {"polling": {"sleep": s.sleep}}, "_links": links});
+            let etag = format!(
+                "\"{}\"",
+                &hex_digest::<sha2::Sha256>(v.to_string().as_bytes())[..16]
+            );
+            if req.if_none_match.as_deref() == Some(etag.as_str()) {
+                s.not_modified += 1;
+                return respond(&mut stream, 304, &[("ETag", etag)], b"");
+            }
+            respond(
+                &mut stream,
+                200,
+                &[("Content-Type", "application/json".into()), ("ETag", etag)],
+                v.to_string().as_bytes(),
+            );
+        }
+        ("PUT", ["configData"]) => {
+            s.config_data.push(body);
+            json_response(&mut stream, 200, &json!({}));
+        }
+        ("GET", ["deploymentBase", id]) => {
+            let id: u64 = id.parse().unwrap_or(0);
+            let Some(a) = s.actions.get(&id) else {
+                return respond(&mut stream, 404, &[], b"");
+            };
+            let chunks: Vec<Value> = a
+                .spec
+                .chunks
+                .iter()
+                .map(|c| {
+                    let arts: Vec<Value> = c
+                        .artifacts
+                        .iter()
+                        .map(|f| {
+                            let announced = f.announced.as_ref().unwrap_or(&f.data);
+                            let hashes = if f.sha1_only {
+                                json!({"sha1": hex_digest::<sha1::Sha1>(announced)})
+                            } else {
+                                json!({"sha1": hex_digest::<sha1::Sha1>(announced),
+                                       "sha256": hex_digest::<sha2::Sha256>(announced)})
+                            };
+                            json!({"filename": f.filename, "size": f.data.len(), "hashes": hashes,
+                                   "_links": {"download-http": {"href":
+                                        format!("{base}/files/{id}/{}/{}", c.part, f.filename)}}})
+                        })
+                        .collect();
+                    json!({"part": c.part, "version": c.version, "name": c.part,
+                           "metadata": [], "artifacts": arts})
+                })
+                .collect();
+            let mut dep =
+                json!({"download": a.spec.download, "update": a.spec.update, "chunks": chunks});
+            if let Some(w) = &a.spec.window {
+                dep["maintenanceWindow"] = json!(w);
+            }
+            json_response(
+                &mut stream,
+                200,
+                &json!({"id": id.to_string(), "deployment": dep,
+                        "actionHistory": {"status": "RUNNING", "messages": []}}),
+            );
+        }
+        ("POST", ["deploymentBase", id, "feedback"]) => {
+            if let Some(code) = s.feedback_faults.pop_front() {
+                return respond(&mut stream, code, &[], b"");
+            }
+            let id: u64 = id.parse().unwrap_or(0);
+            let Some(a) = s.actions.get_mut(&id) else {
+                return respond(&mut stream, 404, &[], b"");
+            };
+            if a.status != ActionStatus::Open {
+                return respond(&mut stream, 410, &[], b"");
+            }
+            if body["status"]["execution"] == "closed" {
+                a.status = ActionStatus::Closed {
+                    success: body["status"]["result"]["finished"] == "success",
+                };
+            }
+            a.feedback.push(body);
+            json_response(&mut stream, 200, &json!({}));
+        }
+        ("GET", ["cancelAction", id]) => {
+            let id: u64 = id.parse().unwrap_or(0);
+            json_response(
+                &mut stream,
+                200,
+                &json!({"id": id.to_string(), "cancelAction": {"stopId": id.to_string()}}),
+            );
+        }
+        ("POST", ["cancelAction", id, "feedback"]) => {
+            let id: u64 = id.parse().unwrap_or(0);
+            let Some(a) = s.actions.get_mut(&id) else {
+                return respond(&mut stream, 404, &[], b"");
+            };
+            a.cancel_pending = false;
+            if body["status"]["execution"] == "closed" && a.status == ActionStatus::Open {
+                a.status = ActionStatus::Canceled;
+            }
+            a.cancel_feedback.push(body);
+            json_response(&mut stream, 200, &json!({}));
+        }
+        _ => respond(&mut stream, 404, &[], b""),
+    }
+}
+
+fn serve_file(
+    stream: &mut TcpStream,
+    mut s: std::sync::MutexGuard<'_, State>,
+    rest: &str,
+    req: &Request,
+) {
+    let mut it = rest.splitn(3, '/');
+    let (id, part, name) = (
+        it.next().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0),
+        it.next().unwrap_or("").to_owned(),
+        it.next().unwrap_or("").to_owned(),
+    );
+    if let Some(code) = s.downloads_always {
+        return respond(stream, code, &[], b"");
+    }
+    let fault = s.download_faults.pop_front();
+    let data = s.actions.get(&id).and_then(|a| {
+        a.spec
+            .chunks
+            .iter()
+            .find(|c| c.part == part)
+            .and_then(|c| c.artifacts.iter().find(|f| f.filename == name))
+            .map(|f| f.data.clone())
+    });
+    drop(s);
+    let Some(data) = data else {
+        return respond(stream, 404, &[], b"");
+    };
+    if let Some(Fault::Status(code)) = fault {
+        return respond(stream, code, &[("Retry-After", "0".into())], b"");
+    }
+    let start = req
+        .range
+        .as_deref()
+        .and_then(|r| r.strip_prefix("bytes="))
+        .and_then(|r| r.trim_end_matches('-').parse::<usize>().ok());
+    let (status, body, extra) = match start {
+        Some(n) if n >= data.len() => return respond(stream, 416, &[], b""),
+        Some(n) => (
+            206,
+            &data[n..],
+            vec![(
+                "Content-Range",
+                format!("bytes {n}-{}/{}", data.len() - 1, data.len()),
+            )],
+        ),
+        None => (200, &data[..], vec![]),
+    };
+    if let Some(Fault::CutAfter(k)) = fault {
+        let head = format!(
+            "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        let _ = stream.write_all(head.as_bytes());
+        let _ = stream.write_all(&body[..k.min(body.len())]);
+        let _ = stream.flush();
+        let _ = stream.shutdown(std::net::Shutdown::Both);
+        return;
+    }
+    respond(stream, status, &extra, body);
+}

@@ -1,0 +1,491 @@
+//! The DDI client against the project's DDI fake, with a recording
+//! installer in place of the vehicle: chunks, cancels, maintenance windows,
+//! 304, busy answers, 410, interrupted and corrupted downloads, a server
+//! that fails every download, and restarts in the middle of an action.
+//! Each test drives the client cycle by cycle, so nothing waits on timers.
+
+// Test code: a failed step should panic with its error.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tcu_integration_tests::ddi_fake::{
+    ActionSpec, ActionStatus, DdiFake, FakeArtifact, FakeChunk, Fault, TENANT,
+};
+use tcu_ota_client::{Client, ClientConfig, InstallError, Installer};
+
+const DEVICE: &str = "WTCUZ000000000001";
+
+type Calls = Arc<Mutex<Vec<Vec<(String, PathBuf, Vec<u8>)>>>>;
+
+/// Records every install (with the bytes of each library) and answers as
+/// told.
+struct Recorder {
+    calls: Calls,
+    answer: Result<(), InstallError>,
+    versions: BTreeMap<String, String>,
+    during: Option<Box<dyn FnMut() + Send>>,
+    takes: Duration,
+}
+
+impl Recorder {
+    fn new() -> (Self, Calls) {
+        let calls = Calls::default();
+        (
+            Self {
+                calls: calls.clone(),
+                answer: Ok(()),
+                versions: BTreeMap::from([
+                    ("battery".to_owned(), "1.0.0".to_owned()),
+                    ("abs".to_owned(), "1.0.0".to_owned()),
+                ]),
+                during: None,
+                takes: Duration::ZERO,
+            },
+            calls,
+        )
+    }
+}
+
+impl Installer for Recorder {
+    fn install(
+        &mut self,
+        chunks: Vec<(String, PathBuf)>,
+    ) -> Result<Vec<(String, String)>, InstallError> {
+        let rec = chunks
+            .iter()
+            .map(|(s, p)| (s.clone(), p.clone(), std::fs::read(p).unwrap()))
+            .collect();
+        self.calls.lock().unwrap().push(rec);
+        if let Some(f) = self.during.as_mut() {
+            f();
+        }
+        std::thread::sleep(self.takes);
+        self.answer.clone()?;
+        Ok(chunks
+            .into_iter()
+            .map(|(s, _)| {
+                self.versions.insert(s.clone(), "2.0.0".into());
+                (s, "2.0.0".to_owned())
+            })
+            .collect())
+    }
+
+    fn installed_versions(&self) -> BTreeMap<String, String> {
+        self.versions.clone()
+    }
+}
+
+fn config(fake: &DdiFake, staging: &Path) -> ClientConfig {
+    let mut c = ClientConfig::new(fake.url(), TENANT, DEVICE, staging.to_owned());
+    c.action_poll = Duration::from_millis(50);
+    c.limits.retries = 2;
+    c.limits.busy_retries = 3;
+    c.limits.busy_wait = Duration::from_millis(10);
+    c.limits.backoff_base = Duration::from_millis(10);
+    c.limits.backoff_max = Duration::from_millis(40);
+    c.progress_every = Duration::from_millis(0);
+    c.timeout = Duration::from_secs(5);
+    c.attributes.insert("VIN".into(), DEVICE.into());
+    c
+}
+
+fn lib_bytes(tag: &str, len: usize) -> Vec<u8> {
+    tag.bytes().cycle().take(len).collect()
+}
+
+fn chunk(part: &str, files: Vec<FakeArtifact>) -> FakeChunk {
+    FakeChunk {
+        part: part.into(),
+        version: "2.0.0".into(),
+        artifacts: files,
+    }
+}
+
+fn battery_action() -> ActionSpec {
+    ActionSpec::forced(vec![chunk(
+        "battery",
+        vec![FakeArtifact::new(
+            "libbattery.so",
+            lib_bytes("battery-v2", 100_000),
+        )],
+    )])
+}
+
+fn stop() -> AtomicBool {
+    AtomicBool::new(false)
+}
+
+#[test]
+fn several_chunks_are_installed_in_one_transaction_and_closed_after_success() {
+    let fake = DdiFake::start(DEVICE);
+    let tmp = tempfile::tempdir().unwrap();
+    let id = fake.add_action(ActionSpec::forced(vec![
+        chunk(
+            "battery",
+            vec![
+                FakeArtifact::new("libbattery.so", lib_bytes("bat", 70_000)),
+                FakeArtifact::new("libbattery.so.sig", b"battery-signature".to_vec()),
+            ],
+        ),
+        chunk(
+            "abs",
+            vec![FakeArtifact::new("libabs.so", lib_bytes("abs", 50_000))],
+        ),
+    ]));
+    let (inst, calls) = Recorder::new();
+    let mut client = Client::new(config(&fake, tmp.path()), inst).unwrap();
+    client.cycle(&stop()).unwrap();
+
+    let calls = calls.lock().unwrap();
+    assert_eq!(calls.len(), 1, "one transaction for the whole action");
+    let subs: Vec<&str> = calls[0].iter().map(|(s, _, _)| s.as_str()).collect();
+    assert_eq!(subs, ["battery", "abs"]);
+    assert_eq!(calls[0][0].2, lib_bytes("bat", 70_000));
+    assert_eq!(calls[0][1].2, lib_bytes("abs", 50_000));
+    assert_eq!(calls[0][0].1.file_name().unwrap(), "libbattery.so");
+    assert_eq!(fake.status(id), ActionStatus::Closed { success: true });
+    let ex = fake.executions(id);
+    assert_eq!(ex.first().unwrap(), &("download".into(), "none".into()));
+    assert!(ex.contains(&("downloaded".into(), "none".into())));
+    assert_eq!(ex.last().unwrap(), &("closed".into(), "success".into()));
+    let closing = fake.closing_details(id);
+    assert!(closing.contains("passed probation"), "{closing}");
+    // configData carried the VIN and the installed versions.
+    let cfg = fake.config_data();
+    assert_eq!(cfg.len(), 1);
+    assert_eq!(cfg[0]["mode"], "merge");
+    assert_eq!(cfg[0]["data"]["VIN"], DEVICE);
+    assert_eq!(cfg[0]["data"]["version.battery"], "1.0.0");
+    // Nothing left behind, nothing taken twice.
+    assert!(client.current().is_none());
+    assert!(!tmp.path().join("ota-state.json").exists());
+    client.cycle(&stop()).unwrap();
+    assert_eq!(fake.downloads().len(), 3);
+}
+
+#[test]
+fn a_failed_swap_is_reported_as_failure_with_its_reason() {
+    let fake = DdiFake::start(DEVICE);
+    let tmp = tempfile::tempdir().unwrap();
+    let id = fake.add_action(battery_action());
+    let (mut inst, _calls) = Recorder::new();
+    inst.answer = Err(InstallError::Failed(
+        "rolled back during probation (battery 2.0.0 back to 1.0.0): panic".into(),
+    ));
+    let mut client = Client::new(config(&fake, tmp.path()), inst).unwrap();
+    client.cycle(&stop()).unwrap();
+    assert_eq!(fake.status(id), ActionStatus::Closed { success: false });
+    let d = fake.closing_details(id);
+    assert!(
+        d.contains("rolled back") && d.contains("previous version keeps running"),
+        "{d}"
+    );
+}
+
+#[test]
+fn cancel_before_installation_is_accepted_and_files_are_removed() {
+    let fake = DdiFake::start(DEVICE);
+    let tmp = tempfile::tempdir().unwrap();
+    let mut spec = battery_action();
+    spec.window = Some("unavailable".into());
+    let id = fake.add_action(spec);
+    let (inst, calls) = Recorder::new();
+    let mut client = Client::new(config(&fake, tmp.path()), inst).unwrap();
+    client.cycle(&stop()).unwrap();
+    assert!(
+        calls.lock().unwrap().is_empty(),
+        "window closed: no install"
+    );
+    let dir = tcu_ota_client::action_dir(tmp.path(), &id.to_string());
+    assert!(
+        dir.join("battery/libbattery.so").is_file(),
+        "downloaded now"
+    );
+
+    fake.cancel(id);
+    client.cycle(&stop()).unwrap();
+    assert_eq!(fake.status(id), ActionStatus::Canceled);
+    let cf = fake.cancel_feedback(id);
+    assert_eq!(cf.len(), 1);
+    assert_eq!(cf[0]["status"]["execution"], "closed");
+    assert_eq!(cf[0]["status"]["result"]["finished"], "success");
+    assert!(!dir.exists(), "staged files removed");
+    assert!(client.current().is_none());
+    assert!(calls.lock().unwrap().is_empty());
+}
+
+#[test]
+fn cancel_during_installation_is_rejected_and_the_install_completes() {
+    let fake = DdiFake::start(DEVICE);
+    let tmp = tempfile::tempdir().unwrap();
+    let id = fake.add_action(battery_action());
+    let (mut inst, _calls) = Recorder::new();
+    let handle = fake.handle();
+    inst.during = Some(Box::new(move || handle.cancel(id)));
+    inst.takes = Duration::from_millis(400);
+    let mut client = Client::new(config(&fake, tmp.path()), inst).unwrap();
+    client.cycle(&stop()).unwrap();
+    let cf = fake.cancel_feedback(id);
+    assert_eq!(cf.len(), 1, "{cf:?}");
+    assert_eq!(cf[0]["status"]["execution"], "rejected");
+    assert_eq!(fake.status(id), ActionStatus::Closed { success: true });
+}
+
+#[test]
+fn update_skip_downloads_now_and_holds_the_install_back() {
+    let fake = DdiFake::start(DEVICE);
+    let tmp = tempfile::tempdir().unwrap();
+    let mut spec = battery_action();
+    spec.update = "skip".into();
+    let id = fake.add_action(spec);
+    let (inst, calls) = Recorder::new();
+    let mut client = Client::new(config(&fake, tmp.path()), inst).unwrap();
+    let next = client.cycle(&stop()).unwrap();
+    assert!(
+        next <= Duration::from_millis(50),
+        "polls fast while an action is open"
+    );
+    client.cycle(&stop()).unwrap();
+    assert!(calls.lock().unwrap().is_empty());
+    assert_eq!(fake.status(id), ActionStatus::Open);
+    assert!(
+        fake.executions(id)
+            .contains(&("downloaded".into(), "none".into()))
+    );
+    assert_eq!(fake.downloads().len(), 1, "downloaded once");
+}
+
+#[test]
+fn window_opening_installs_without_downloading_again() {
+    let fake = DdiFake::start(DEVICE);
+    let tmp = tempfile::tempdir().unwrap();
+    let mut spec = battery_action();
+    spec.window = Some("unavailable".into());
+    let id = fake.add_action(spec);
+    let (inst, calls) = Recorder::new();
+    let mut client = Client::new(config(&fake, tmp.path()), inst).unwrap();
+    client.cycle(&stop()).unwrap();
+    client.cycle(&stop()).unwrap();
+    assert!(calls.lock().unwrap().is_empty());
+    let deployment_gets = |f: &DdiFake| {
+        f.requests()
+            .iter()
+            .filter(|r| r.path.contains("/deploymentBase/") && r.method == "GET")
+            .count()
+    };
+    assert_eq!(
+        deployment_gets(&fake),
+        1,
+        "unchanged href: not fetched again"
+    );
+    fake.set_window(id, "available");
+    client.cycle(&stop()).unwrap();
+    assert_eq!(calls.lock().unwrap().len(), 1);
+    assert_eq!(fake.downloads().len(), 1, "not downloaded twice");
+    assert_eq!(fake.status(id), ActionStatus::Closed { success: true });
+}
+
+#[test]
+fn an_unchanged_poll_is_answered_304_and_the_server_sleep_is_honoured() {
+    let fake = DdiFake::start(DEVICE);
+    let tmp = tempfile::tempdir().unwrap();
+    fake.set_sleep("00:00:07");
+    let (inst, _) = Recorder::new();
+    let mut client = Client::new(config(&fake, tmp.path()), inst).unwrap();
+    assert_eq!(client.cycle(&stop()).unwrap(), Duration::from_secs(7));
+    // The configData sent changes the poll (link gone), so poll twice more.
+    client.cycle(&stop()).unwrap();
+    assert_eq!(client.cycle(&stop()).unwrap(), Duration::from_secs(7));
+    assert!(fake.not_modified() >= 1, "{:?}", fake.requests());
+    let polls: Vec<_> = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "GET" && r.path.ends_with(DEVICE))
+        .collect();
+    assert!(polls.last().unwrap().if_none_match.is_some());
+}
+
+#[test]
+fn busy_answers_409_and_429_are_retried() {
+    let fake = DdiFake::start(DEVICE);
+    let tmp = tempfile::tempdir().unwrap();
+    let id = fake.add_action(battery_action());
+    fake.fault_download(Fault::Status(429));
+    fake.fault_download(Fault::Status(409));
+    fake.fault_feedback(429);
+    fake.fault_feedback(409);
+    let (inst, calls) = Recorder::new();
+    let mut client = Client::new(config(&fake, tmp.path()), inst).unwrap();
+    client.cycle(&stop()).unwrap();
+    assert_eq!(calls.lock().unwrap().len(), 1);
+    assert_eq!(fake.downloads().len(), 3, "two busy answers, then the file");
+    assert_eq!(fake.status(id), ActionStatus::Closed { success: true });
+}
+
+#[test]
+fn a_busy_poll_backs_off_and_the_next_cycle_works() {
+    let fake = DdiFake::start(DEVICE);
+    let tmp = tempfile::tempdir().unwrap();
+    fake.fault_poll(429);
+    let (inst, _) = Recorder::new();
+    let mut client = Client::new(config(&fake, tmp.path()), inst).unwrap();
+    assert!(client.cycle(&stop()).is_err());
+    client.cycle(&stop()).unwrap();
+}
+
+#[test]
+fn gone_410_on_feedback_drops_the_action() {
+    let fake = DdiFake::start(DEVICE);
+    let tmp = tempfile::tempdir().unwrap();
+    let id = fake.add_action(battery_action());
+    fake.fault_feedback(410);
+    let (inst, calls) = Recorder::new();
+    let mut client = Client::new(config(&fake, tmp.path()), inst).unwrap();
+    client.cycle(&stop()).unwrap();
+    assert!(client.current().is_none());
+    assert!(!tmp.path().join("ota-state.json").exists());
+    client.cycle(&stop()).unwrap();
+    assert!(
+        calls.lock().unwrap().is_empty(),
+        "a dropped action is not installed"
+    );
+    assert!(fake.downloads().is_empty());
+    let _ = id;
+}
+
+#[test]
+fn a_download_cut_halfway_is_resumed_with_range() {
+    let fake = DdiFake::start(DEVICE);
+    let tmp = tempfile::tempdir().unwrap();
+    let data = lib_bytes("resume-me", 300_000);
+    let id = fake.add_action(ActionSpec::forced(vec![chunk(
+        "battery",
+        vec![FakeArtifact::new("libbattery.so", data.clone())],
+    )]));
+    fake.fault_download(Fault::CutAfter(150_000));
+    let (inst, calls) = Recorder::new();
+    let mut client = Client::new(config(&fake, tmp.path()), inst).unwrap();
+    client.cycle(&stop()).unwrap();
+    let d = fake.downloads();
+    assert_eq!(d.len(), 2, "{d:?}");
+    assert_eq!(d[0].range, None);
+    let range = d[1].range.clone().unwrap();
+    let from: usize = range
+        .trim_start_matches("bytes=")
+        .trim_end_matches('-')
+        .parse()
+        .unwrap();
+    assert!(from > 0 && from <= 150_000, "{range}");
+    assert_eq!(
+        calls.lock().unwrap()[0][0].2,
+        data,
+        "resumed bytes verified"
+    );
+    assert_eq!(fake.status(id), ActionStatus::Closed { success: true });
+}
+
+#[test]
+fn a_corrupted_artifact_fails_the_action_and_nothing_is_installed() {
+    let fake = DdiFake::start(DEVICE);
+    let tmp = tempfile::tempdir().unwrap();
+    let mut art = FakeArtifact::new("libbattery.so", lib_bytes("good", 10_000));
+    art.data[5000] ^= 0xff; // served bytes differ from the announced hash
+    art.announced = Some(lib_bytes("good", 10_000));
+    art.sha1_only = true;
+    let id = fake.add_action(ActionSpec::forced(vec![chunk("battery", vec![art])]));
+    let (inst, calls) = Recorder::new();
+    let mut client = Client::new(config(&fake, tmp.path()), inst).unwrap();
+    client.cycle(&stop()).unwrap();
+    assert!(calls.lock().unwrap().is_empty());
+    assert_eq!(fake.status(id), ActionStatus::Closed { success: false });
+    let d = fake.closing_details(id);
+    assert!(d.contains("sha1 mismatch"), "{d}");
+    assert!(d.contains("previous version keeps running"), "{d}");
+}
+
+#[test]
+fn a_server_failing_every_download_is_given_up_on_after_bounded_retries() {
+    let fake = DdiFake::start(DEVICE);
+    let tmp = tempfile::tempdir().unwrap();
+    let id = fake.add_action(battery_action());
+    fake.fail_all_downloads(500);
+    let (inst, calls) = Recorder::new();
+    let mut client = Client::new(config(&fake, tmp.path()), inst).unwrap();
+    let t = Instant::now();
+    client.cycle(&stop()).unwrap();
+    assert!(t.elapsed() < Duration::from_secs(5));
+    assert_eq!(fake.downloads().len(), 3, "1 try + 2 retries");
+    assert!(calls.lock().unwrap().is_empty());
+    assert_eq!(fake.status(id), ActionStatus::Closed { success: false });
+    assert!(
+        fake.closing_details(id)
+            .contains("giving up after 3 attempts")
+    );
+    // Closed: the client does not take it again.
+    client.cycle(&stop()).unwrap();
+    assert_eq!(fake.downloads().len(), 3);
+}
+
+#[test]
+fn a_restart_during_installation_reports_the_outcome_before_a_new_action() {
+    for (running_after_restart, success) in [("2.0.0", true), ("1.0.0", false)] {
+        let fake = DdiFake::start(DEVICE);
+        let tmp = tempfile::tempdir().unwrap();
+        let id = fake.add_action(battery_action());
+        let (mut inst, _) = Recorder::new();
+        inst.answer = Err(InstallError::Interrupted("the vehicle stopped".into()));
+        let mut client = Client::new(config(&fake, tmp.path()), inst).unwrap();
+        client.cycle(&stop()).unwrap();
+        assert_eq!(fake.status(id), ActionStatus::Open, "outcome unknown yet");
+        let state = std::fs::read_to_string(tmp.path().join("ota-state.json")).unwrap();
+        assert!(state.contains("installing"), "{state}");
+        drop(client);
+
+        // A second action waits behind the first one's outcome.
+        let next = fake.add_action(battery_action());
+        let (mut inst, calls) = Recorder::new();
+        inst.versions
+            .insert("battery".into(), running_after_restart.into());
+        let mut client = Client::new(config(&fake, tmp.path()), inst).unwrap();
+        client.cycle(&stop()).unwrap();
+        assert_eq!(fake.status(id), ActionStatus::Closed { success });
+        let d = fake.closing_details(id);
+        assert!(
+            d.contains(&format!("battery {running_after_restart}")),
+            "{d}"
+        );
+        // The same cycle then took the next action.
+        assert_eq!(calls.lock().unwrap().len(), 1);
+        assert_eq!(fake.status(next), ActionStatus::Closed { success: true });
+    }
+}
+
+#[test]
+fn a_restart_during_download_resumes_the_same_action() {
+    let fake = DdiFake::start(DEVICE);
+    let tmp = tempfile::tempdir().unwrap();
+    let id = fake.add_action(battery_action());
+    let (inst, _) = Recorder::new();
+    // Stopped as the download begins: the action stays open and saved.
+    let mut client = Client::new(config(&fake, tmp.path()), inst).unwrap();
+    client.cycle(&AtomicBool::new(true)).unwrap();
+    let state = std::fs::read_to_string(tmp.path().join("ota-state.json")).unwrap();
+    assert!(state.contains("downloading"), "{state}");
+    drop(client);
+
+    let (inst, calls) = Recorder::new();
+    let mut client = Client::new(config(&fake, tmp.path()), inst).unwrap();
+    client.cycle(&stop()).unwrap();
+    assert_eq!(calls.lock().unwrap().len(), 1);
+    assert_eq!(fake.status(id), ActionStatus::Closed { success: true });
+    let starts = fake
+        .executions(id)
+        .iter()
+        .filter(|(e, _)| e == "download")
+        .count();
+    assert_eq!(starts, 1, "the same action resumed, not started again");
+}
