@@ -22,6 +22,8 @@ pub enum Frame {
     Publish(Msg),
     /// Messages the hook could not hand over.
     Lost(Dropped),
+    /// A new retained `online` status (the plugin versions changed).
+    Status(Vec<u8>),
 }
 
 /// The hook. Build it with [`super::start`].
@@ -90,8 +92,14 @@ impl MqttHook {
     /// logged before the run starts).
     pub fn publish_events(&mut self, events: &[Event]) {
         for e in events {
-            let payload =
-                encode::event(&e.kind, Some(e.t), &e.detail, Map::new(), SystemTime::now());
+            // Structured fields (subsystem, from, to, reason, ...) go in as
+            // top-level keys beside `type` and `detail`.
+            let fields: Map<String, serde_json::Value> = e
+                .fields
+                .iter()
+                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                .collect();
+            let payload = encode::event(&e.kind, Some(e.t), &e.detail, fields, SystemTime::now());
             let msg = Msg {
                 topic: self.topics.events.clone(),
                 payload,
@@ -107,6 +115,20 @@ impl TickHook for MqttHook {
     fn after_tick(&mut self, vehicle: &Vehicle, events: &[Event]) {
         if !events.is_empty() {
             self.publish_events(events);
+            if events
+                .iter()
+                .any(|e| matches!(e.kind.as_str(), "plugin.swapped" | "plugin.rollback"))
+            {
+                let plugins: Vec<(String, String)> = vehicle
+                    .plugins()
+                    .iter()
+                    .map(|p| (p.name().to_owned(), p.library().info().version.clone()))
+                    .collect();
+                let status = super::encode::status(true, &self.vin, &plugins, SystemTime::now());
+                // A swap is rare; should the channel be full, the next swap
+                // or reconnect brings the versions up to date.
+                let _ = self.tx.try_send(Frame::Status(status));
+            }
         }
         if self.every_ticks == 0 {
             self.every_ticks = ((self.period.as_secs_f64() / vehicle.dt()).round() as u64).max(1);

@@ -302,6 +302,22 @@ impl Link {
         match frame {
             Frame::Publish(m) => self.push(m),
             Frame::Lost(d) => self.report_dropped(d),
+            Frame::Status(status) => {
+                self.parts.online_status = status;
+                if self.connected
+                    && self
+                        .client
+                        .try_publish(
+                            self.parts.topics.status.clone(),
+                            QoS::AtLeastOnce,
+                            true,
+                            self.parts.online_status.clone(),
+                        )
+                        .is_ok()
+                {
+                    self.handed.push_back(None);
+                }
+            }
         }
     }
 }
