@@ -290,6 +290,30 @@ impl Shared {
     }
 }
 
+/// The OTA panel's state from an `ota.state` event (fields `state`,
+/// `action`, `bytes`/`of`, `versions` as `name=version,...`).
+fn ota_state(e: &Event) -> OtaState {
+    let num = |k: &str| e.fields.get(k).and_then(|v| v.parse::<f64>().ok());
+    OtaState {
+        state: e.fields.get("state").cloned().unwrap_or_default(),
+        action: e.fields.get("action").cloned(),
+        progress: match (num("bytes"), num("of")) {
+            (Some(n), Some(of)) if of > 0.0 => (n / of).clamp(0.0, 1.0),
+            _ => 0.0,
+        },
+        versions: e
+            .fields
+            .get("versions")
+            .map(|v| {
+                v.split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(|s| s.replace('=', " "))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
+}
+
 /// The tick hook that feeds the dashboard.
 #[derive(Debug)]
 pub struct SnapshotHook {
@@ -387,6 +411,9 @@ impl TickHook for SnapshotHook {
                 "plugin.swapped" | "plugin.rollback" | "plugin.rejected"
             ) {
                 push_bounded(&mut self.local.plugin_history, line.clone());
+            }
+            if e.kind == "ota.state" {
+                self.shared.update_ota(ota_state(e));
             }
             self.pending.push(line);
         }

@@ -324,3 +324,33 @@ fn unknown_and_unset_values_read_as_nan() {
     assert_eq!(s.get("Vehicle.Speed"), 12.0);
     assert!(s.get("Vehicle.TraveledDistance").is_nan());
 }
+
+#[test]
+fn ota_state_events_feed_the_ota_panel() {
+    let mut vehicle = bare_vehicle();
+    let shared = Arc::new(Shared::default());
+    let mut hook = SnapshotHook::new(&vehicle, "VIN", shared.clone());
+    vehicle.step();
+    let fields = [
+        ("state", "downloading"),
+        ("action", "7"),
+        ("bytes", "250"),
+        ("of", "1000"),
+        ("versions", "abs=1.0.0,battery=1.0.0"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let events = [Event {
+        t: 0.01,
+        kind: "ota.state".into(),
+        detail: "downloading action 7".into(),
+        fields,
+    }];
+    hook.after_tick(&vehicle, &events);
+    let ota = shared.frame().ota.expect("OTA state reported");
+    assert_eq!(ota.state, "downloading");
+    assert_eq!(ota.action.as_deref(), Some("7"));
+    assert!((ota.progress - 0.25).abs() < 1e-9);
+    assert_eq!(ota.versions, vec!["abs 1.0.0", "battery 1.0.0"]);
+}
