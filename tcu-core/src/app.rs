@@ -312,7 +312,10 @@ pub fn run_dashboard(
                 }
             });
         }
-        Request::PollOta => tracing::info!("OTA is not configured"),
+        Request::PollOta => tracing::info!(
+            "poll-now is not supported yet: the OTA client polls on the server's schedule \
+             ([ota] poll_interval or --ota-poll sets a faster one)"
+        ),
     };
     let options = crate::dashboard::Options {
         duration,
