@@ -154,14 +154,15 @@ pub fn run_headless(
 ) -> Result<crate::sim::RunOutcome, BuildError> {
     let catalog = Arc::new(Catalog::builtin());
     let policy = SwapPolicy::from_config(&config.hotswap)?;
+    let store = open_store(config)?;
     let (mut vehicle, rejected) = build_vehicle(config, catalog.clone())?;
     let (control, mut inbox) = crate::control::channel();
     let _watcher = match watch {
         Some(dir) => Some(crate::swap::watch::start(
             dir,
-            policy,
-            catalog,
-            open_store(config)?,
+            policy.clone(),
+            catalog.clone(),
+            store.clone(),
             control.clone(),
         )?),
         None => None,
@@ -169,9 +170,9 @@ pub fn run_headless(
     let mut ota = crate::ota::start(
         config,
         &vehicle,
-        SwapPolicy::from_config(&config.hotswap)?,
-        Arc::new(Catalog::builtin()),
-        open_store(config)?,
+        policy,
+        catalog,
+        store,
         control.clone(),
         stop.clone(),
     )?;
@@ -238,6 +239,7 @@ pub fn run_dashboard(
     use std::sync::Mutex;
     let catalog = Arc::new(Catalog::builtin());
     let policy = SwapPolicy::from_config(&config.hotswap)?;
+    let store = open_store(config)?;
     let (mut vehicle, rejected) = build_vehicle(config, catalog.clone())?;
     for r in &rejected {
         tracing::warn!(kind = r.error.kind(), "plugin rejected: {}", r.error);
@@ -252,15 +254,15 @@ pub fn run_dashboard(
         &plugins_dir,
         policy.clone(),
         catalog.clone(),
-        open_store(config)?,
+        store.clone(),
     )?;
     let (control, inbox) = crate::control::channel();
     let ota = crate::ota::start(
         config,
         &vehicle,
-        SwapPolicy::from_config(&config.hotswap)?,
-        Arc::new(Catalog::builtin()),
-        open_store(config)?,
+        policy.clone(),
+        catalog.clone(),
+        store.clone(),
         control.clone(),
         stop.clone(),
     )?;
@@ -277,10 +279,7 @@ pub fn run_dashboard(
     let watcher: Arc<Mutex<Option<notify::RecommendedWatcher>>> = Arc::default();
     let on_start = {
         let (handle, watcher, stop) = (handle.clone(), watcher.clone(), stop.clone());
-        let watch = match watch {
-            Some(dir) => Some((dir.to_owned(), policy, catalog, open_store(config)?)),
-            None => None,
-        };
+        let watch = watch.map(|dir| (dir.to_owned(), policy, catalog, store));
         move |shared: &Arc<crate::dashboard::Shared>, control: &crate::control::ControlHandle| {
             *handle.lock().unwrap_or_else(|p| p.into_inner()) = Some(control.clone());
             if let Some((dir, policy, catalog, store)) = watch {

@@ -198,6 +198,26 @@ pub fn build_c(src_name: &str, out_dir: &Path) -> PathBuf {
     publish(&tmp, out_dir, &file_name)
 }
 
+/// Built library per key, or the build error, so a failure is reported to
+/// every caller without rebuilding.
+pub(crate) type BuildCache = Mutex<Option<HashMap<String, Result<PathBuf, String>>>>;
+
+/// Runs `build` once per process for `key`; later calls get its result.
+pub(crate) fn once_per_process(
+    cache: &BuildCache,
+    key: &str,
+    build: impl FnOnce() -> Result<PathBuf, String>,
+) -> Result<PathBuf, String> {
+    // A poisoned lock only means another test panicked while holding it;
+    // the map itself is still consistent (entries are inserted whole).
+    let mut guard = cache.lock().unwrap_or_else(|p| p.into_inner());
+    guard
+        .get_or_insert_with(HashMap::new)
+        .entry(key.to_owned())
+        .or_insert_with(build)
+        .clone()
+}
+
 /// Builds the panicky fixture with cargo feature `feature` (once per process)
 /// and copies it to `out_dir/libpanicky_<feature>.so`.
 ///
@@ -206,21 +226,9 @@ pub fn build_c(src_name: &str, out_dir: &Path) -> PathBuf {
 /// the process: they share the fixture's `Cargo.lock`, which cargo would
 /// otherwise write from two processes at once.
 pub fn build_panicky(feature: &str, out_dir: &Path) -> PathBuf {
-    /// Built library per feature, or the build error, so a failure is
-    /// reported to every caller without rebuilding.
-    static BUILT: Mutex<Option<HashMap<String, Result<PathBuf, String>>>> = Mutex::new(None);
-
-    let built = {
-        // A poisoned lock only means another test panicked while holding
-        // it; the map itself is still consistent (entries are inserted whole).
-        let mut guard = BUILT.lock().unwrap_or_else(|p| p.into_inner());
-        guard
-            .get_or_insert_with(HashMap::new)
-            .entry(feature.to_owned())
-            .or_insert_with(|| cargo_build_panicky(feature))
-            .clone()
-    };
-    let built = built.unwrap_or_else(|e| panic!("building the panicky fixture: {e}"));
+    static BUILT: BuildCache = Mutex::new(None);
+    let built = once_per_process(&BUILT, feature, || cargo_build_panicky(feature))
+        .unwrap_or_else(|e| panic!("building the panicky fixture: {e}"));
 
     create_out_dir(out_dir);
     let file_name = library_file_name(&format!("panicky_{feature}"));

@@ -9,8 +9,9 @@
 //! `<target>/fixtures/battery-variants-out/<feature>.so` and copied from
 //! there under the name the test asks for.
 
-use crate::fixtures::{cargo, library_file_name, run, target_dir, workspace_root};
-use std::collections::HashMap;
+use crate::fixtures::{
+    BuildCache, cargo, library_file_name, once_per_process, run, target_dir, workspace_root,
+};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
@@ -19,16 +20,9 @@ use std::sync::Mutex;
 /// copies it to `dest` (a full file path: each version must have its own
 /// file name). Panics with cargo's output on failure.
 pub fn battery_variant(feature: &str, dest: &Path) -> PathBuf {
-    static BUILT: Mutex<Option<HashMap<String, Result<PathBuf, String>>>> = Mutex::new(None);
-    let built = {
-        let mut guard = BUILT.lock().unwrap_or_else(|p| p.into_inner());
-        guard
-            .get_or_insert_with(HashMap::new)
-            .entry(feature.to_owned())
-            .or_insert_with(|| build(feature))
-            .clone()
-    };
-    let built = built.unwrap_or_else(|e| panic!("building battery variant `{feature}`: {e}"));
+    static BUILT: BuildCache = Mutex::new(None);
+    let built = once_per_process(&BUILT, feature, || build(feature))
+        .unwrap_or_else(|e| panic!("building battery variant `{feature}`: {e}"));
     if let Some(dir) = dest.parent() {
         std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
     }

@@ -144,6 +144,25 @@ pub enum LoadError {
 }
 
 impl LoadError {
+    /// The same error reported against another file name (a library opened
+    /// from a staged copy is reported against the file the user named).
+    pub fn with_path(mut self, new: &std::path::Path) -> Self {
+        match &mut self {
+            Self::NotALibrary { path, .. }
+            | Self::SymbolMissing { path }
+            | Self::AbiMismatch { path, .. }
+            | Self::TruncatedDescriptor { path, .. }
+            | Self::InvalidDescriptor { path, .. }
+            | Self::UnknownSignal { path, .. }
+            | Self::TypeMismatch { path, .. }
+            | Self::SecondWriter { path, .. }
+            | Self::DuplicateSubsystem { path, .. }
+            | Self::CreateFailed { path, .. }
+            | Self::Panic { path, .. } => *path = new.to_owned(),
+        }
+        self
+    }
+
     /// A short machine-readable name of the failure (for events and tests).
     pub fn kind(&self) -> &'static str {
         match self {

@@ -62,7 +62,7 @@ pub fn prepare_one(
         std::env::consts::DLL_EXTENSION
     ));
     super::store::write_atomic(&incoming, &bytes).map_err(|e| SwapError::Io(e.to_string()))?;
-    let inspected = plugin::inspect(&incoming).map_err(|e| relabel(e, &incoming, path));
+    let inspected = plugin::inspect(&incoming).map_err(|e| SwapError::Load(e.with_path(path)));
     let _ = std::fs::remove_file(&incoming);
     let info = inspected?;
     if let Some(expected) = subsystem
@@ -78,56 +78,12 @@ pub fn prepare_one(
         .stage(&info.name, &info.version, &bytes, sig.as_deref())
         .map_err(|e| SwapError::Io(e.to_string()))?;
     let staged_path = store.path_of(&entry);
-    let library =
-        PluginLibrary::open(&staged_path, catalog).map_err(|e| relabel(e, &staged_path, path))?;
+    let library = PluginLibrary::open(&staged_path, catalog)
+        .map_err(|e| SwapError::Load(e.with_path(path)))?;
     Ok(Staged {
         subsystem: info.name,
         library,
         entry,
-    })
-}
-
-/// Reports a load error against the file the user named.
-fn relabel(e: crate::plugin::LoadError, _staged: &Path, original: &Path) -> SwapError {
-    use crate::plugin::LoadError as L;
-    let p = original.to_owned();
-    SwapError::Load(match e {
-        L::NotALibrary { reason, .. } => L::NotALibrary { path: p, reason },
-        L::SymbolMissing { .. } => L::SymbolMissing { path: p },
-        L::AbiMismatch {
-            found, expected, ..
-        } => L::AbiMismatch {
-            path: p,
-            found,
-            expected,
-        },
-        L::TruncatedDescriptor {
-            found, expected, ..
-        } => L::TruncatedDescriptor {
-            path: p,
-            found,
-            expected,
-        },
-        L::InvalidDescriptor { reason, .. } => L::InvalidDescriptor { path: p, reason },
-        L::UnknownSignal { plugin, signal, .. } => L::UnknownSignal {
-            path: p,
-            plugin,
-            signal,
-        },
-        L::TypeMismatch {
-            plugin,
-            signal,
-            declared,
-            catalog,
-            ..
-        } => L::TypeMismatch {
-            path: p,
-            plugin,
-            signal,
-            declared,
-            catalog,
-        },
-        other => other,
     })
 }
 
