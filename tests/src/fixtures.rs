@@ -79,10 +79,17 @@ pub fn c_fixtures_dir() -> PathBuf {
     workspace_root().join("tests/fixtures/c")
 }
 
+/// True for the root of a cargo target directory: cargo keeps
+/// `.rustc_info.json` there from the first build on (`CACHEDIR.TAG` is not
+/// always written, e.g. not on a fresh clone's first build).
+fn is_target_root(d: &Path) -> bool {
+    d.join(".rustc_info.json").is_file() || d.join("CACHEDIR.TAG").is_file()
+}
+
 /// The cargo target directory the tests run from: `CARGO_TARGET_DIR` when
-/// set, else the directory above the test executable that cargo marked with
-/// `CACHEDIR.TAG` (this also covers a target dir set in `.cargo/config`),
-/// else `<workspace>/target`.
+/// set, else the directory above the test executable that is a target root
+/// (see [`is_target_root`]; this also covers a target dir set in
+/// `.cargo/config`), else `<workspace>/target`.
 pub fn target_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR").filter(|d| !d.is_empty()) {
         let dir = PathBuf::from(dir);
@@ -100,7 +107,7 @@ pub fn target_dir() -> PathBuf {
         .and_then(|exe| {
             exe.ancestors()
                 .skip(1)
-                .find(|d| d.join("CACHEDIR.TAG").is_file())
+                .find(|d| is_target_root(d))
                 .map(Path::to_path_buf)
         })
         .unwrap_or_else(|| workspace_root().join("target"))
@@ -287,10 +294,10 @@ fn test_profile_dir() -> (PathBuf, Option<String>) {
         // `cargo build` next to the executable.
         deps
     };
-    // With `--target <triple>` the profile dir sits one level lower; the
-    // target root is the directory cargo tagged with CACHEDIR.TAG.
+    // With `--target <triple>` the profile dir sits one level lower than
+    // the target root.
     let parent = profile_dir.parent().expect("profile dir has a parent");
-    let triple = if parent.join("CACHEDIR.TAG").is_file() {
+    let triple = if is_target_root(parent) {
         None
     } else {
         parent.file_name().map(|n| n.to_string_lossy().into_owned())
