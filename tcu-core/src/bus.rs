@@ -89,10 +89,39 @@ impl BusError {
     }
 }
 
+/// A signal's effective bounds and whether it holds whole numbers, packed
+/// next to each other so the per-tick range check reads one small row
+/// instead of the whole catalog entry. The bounds are always finite (the
+/// datatype's own limits at most), so `min <= v <= max` also refuses NaN and
+/// infinities.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    min: f64,
+    max: f64,
+    integral: bool,
+}
+
+impl Limits {
+    fn of(meta: &SignalMeta) -> Self {
+        let (min, max) = meta.bounds();
+        Self {
+            min,
+            max,
+            integral: meta.datatype.is_integral(),
+        }
+    }
+
+    #[inline]
+    fn admits(self, v: f64) -> bool {
+        v >= self.min && v <= self.max && (!self.integral || crate::catalog::is_whole(v))
+    }
+}
+
 /// The bus.
 #[derive(Debug, Clone)]
 pub struct Bus {
     catalog: Arc<Catalog>,
+    limits: Vec<Limits>,
     values: Vec<f64>,
     written: Vec<bool>,
     versions: Vec<u64>,
@@ -107,12 +136,15 @@ impl Bus {
         let n = catalog.len();
         let mut values = Vec::with_capacity(n);
         let mut writers = Vec::with_capacity(n);
+        let mut limits = Vec::with_capacity(n);
         for (_, meta) in catalog.iter() {
+            limits.push(Limits::of(meta));
             values.push(meta.clamp(0.0));
             writers.push((meta.kind == SignalKind::Actuator).then_some(Writer::Control));
         }
         Self {
             catalog,
+            limits,
             values,
             written: vec![false; n],
             versions: vec![0; n],
@@ -194,15 +226,33 @@ impl Bus {
         self.versions[id.index()]
     }
 
+    /// Checks a value against the signal's datatype and bounds, as
+    /// [`SignalMeta::check`] does, from the packed limits (the tick path runs
+    /// this for every plugin output).
+    #[inline]
+    pub fn check(&self, id: SignalId, value: f64) -> Result<f64, RangeError> {
+        if self.limits[id.index()].admits(value) {
+            Ok(value)
+        } else {
+            self.meta(id).check(value)
+        }
+    }
+
     /// Range-checked write on the tick path (ownership settled beforehand).
     #[inline]
     pub fn write(&mut self, id: SignalId, value: f64) -> Result<(), RangeError> {
-        let v = self.meta(id).check(value)?;
+        let v = self.check(id, value)?;
+        self.store(id, v);
+        Ok(())
+    }
+
+    /// Stores a value that [`Self::check`] already accepted.
+    #[inline]
+    pub(crate) fn store(&mut self, id: SignalId, value: f64) {
         let i = id.index();
-        self.values[i] = v;
+        self.values[i] = value;
         self.written[i] = true;
         self.versions[i] = self.versions[i].wrapping_add(1);
-        Ok(())
     }
 
     /// Validates a control-path write without doing it: the path exists, is an
@@ -276,6 +326,46 @@ mod tests {
 
     fn bus() -> Bus {
         Bus::new(Arc::new(Catalog::builtin()))
+    }
+
+    /// The packed limits must decide exactly as the catalog entry does, for
+    /// every signal and the values at and around its edges.
+    #[test]
+    fn packed_check_agrees_with_the_catalog() {
+        let b = bus();
+        for (id, meta) in b.catalog().iter() {
+            let (min, max) = meta.bounds();
+            let probes = [
+                min,
+                max,
+                min - 1.0,
+                max + 1.0,
+                min - 0.5,
+                max + 0.5,
+                (min + max) / 2.0,
+                0.5,
+                -0.0,
+                1e-310,
+                f64::NAN,
+                f64::INFINITY,
+                f64::NEG_INFINITY,
+                f64::MAX,
+                f64::MIN,
+            ];
+            for v in probes {
+                let packed = b.check(id, v);
+                let full = meta.check(v);
+                assert_eq!(
+                    packed.is_ok(),
+                    full.is_ok(),
+                    "{} with {v}: packed {packed:?}, catalog {full:?}",
+                    meta.path
+                );
+                if let (Err(a), Err(c)) = (packed, full) {
+                    assert_eq!(a.to_string(), c.to_string());
+                }
+            }
+        }
     }
 
     #[test]

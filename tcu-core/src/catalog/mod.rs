@@ -114,7 +114,7 @@ pub enum RangeError {
 /// compiles to a libm call on baseline x86-64 while the casts are single
 /// instructions.
 #[inline]
-fn is_whole(value: f64) -> bool {
+pub(crate) fn is_whole(value: f64) -> bool {
     value.abs() >= 9_007_199_254_740_992.0 || (value as i64) as f64 == value
 }
 

@@ -142,8 +142,8 @@ impl PluginInstance {
     pub fn tick(&mut self, dt: f64, bus: &mut Bus) -> Result<(), TickError> {
         self.compute(dt, bus)?;
         for (v, id) in self.outputs.iter().zip(self.lib.writes()) {
-            // Checked by compute(); cannot fail.
-            let _ = bus.write(*id, *v);
+            // Range-checked by compute().
+            bus.store(*id, *v);
         }
         Ok(())
     }
@@ -188,7 +188,7 @@ impl PluginInstance {
             return Err(self.fail(status));
         }
         for (v, id) in self.outputs.iter().zip(self.lib.writes()) {
-            if let Err(source) = bus.meta(*id).check(*v) {
+            if let Err(source) = bus.check(*id, *v) {
                 return Err(TickError::Output {
                     plugin: self.name().to_owned(),
                     signal: bus.meta(*id).path.clone(),
