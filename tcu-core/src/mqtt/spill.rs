@@ -17,6 +17,12 @@ use std::path::{Path, PathBuf};
 
 /// Size at which a new segment is started.
 pub const SEGMENT_BYTES: u64 = 1 << 20;
+/// Bytes of a record after its length: qos, has_seq, seq, topic length.
+const HEADER: usize = 12;
+/// Buffer of the segment writer and reader: a burst that spills thousands
+/// of telemetry snapshots costs a few system calls per segment, not one or
+/// two per record.
+const IO_BUFFER: usize = 256 << 10;
 
 #[derive(Debug)]
 struct Segment {
@@ -37,6 +43,10 @@ pub struct Spill {
     next: u64,
     writer: Option<BufWriter<File>>,
     reader: Option<BufReader<File>>,
+    /// Unread records in all segments.
+    records: u64,
+    /// Unread bytes in all segments.
+    bytes: u64,
 }
 
 fn seg_path(dir: &Path, n: u64) -> PathBuf {
@@ -44,32 +54,39 @@ fn seg_path(dir: &Path, n: u64) -> PathBuf {
 }
 
 fn read_record(r: &mut impl Read) -> io::Result<Option<(Msg, u64)>> {
-    let mut len = [0u8; 4];
-    match r.read_exact(&mut len) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(e) => return Err(e),
-    }
-    let len = u32::from_le_bytes(len) as usize;
-    let mut body = vec![0u8; len];
-    match r.read_exact(&mut body) {
+    let mut head = [0u8; 4 + HEADER];
+    match r.read_exact(&mut head) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
         Err(e) => return Err(e),
     }
     let bad = || io::Error::new(io::ErrorKind::InvalidData, "corrupt outbox record");
-    if len < 12 {
+    let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
+    if len < HEADER {
         return Err(bad());
     }
-    let qos = body[0];
-    let seq =
-        (body[1] == 1).then(|| u64::from_le_bytes(body[2..10].try_into().unwrap_or_default()));
-    let tlen = u16::from_le_bytes([body[10], body[11]]) as usize;
-    if 12 + tlen > len {
+    let qos = head[4];
+    let seq = (head[5] == 1).then(|| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&head[6..14]);
+        u64::from_le_bytes(b)
+    });
+    let tlen = u16::from_le_bytes([head[14], head[15]]) as usize;
+    if HEADER + tlen > len {
         return Err(bad());
     }
-    let topic = String::from_utf8(body[12..12 + tlen].to_vec()).map_err(|_| bad())?;
-    let payload = body[12 + tlen..].to_vec();
+    // Topic and payload are read straight into their own buffers: one copy
+    // out of the reader, none afterwards.
+    let mut topic = vec![0u8; tlen];
+    let mut payload = vec![0u8; len - HEADER - tlen];
+    for part in [&mut topic, &mut payload] {
+        match r.read_exact(part) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+            Err(e) => return Err(e),
+        }
+    }
+    let topic = String::from_utf8(topic).map_err(|_| bad())?;
     Ok(Some((
         Msg {
             topic,
@@ -81,15 +98,20 @@ fn read_record(r: &mut impl Read) -> io::Result<Option<(Msg, u64)>> {
     )))
 }
 
-fn encode(m: &Msg, out: &mut Vec<u8>) {
-    let len = 12 + m.topic.len() + m.payload.len();
-    out.extend_from_slice(&(len as u32).to_le_bytes());
-    out.push(m.qos);
-    out.push(u8::from(m.seq.is_some()));
-    out.extend_from_slice(&m.seq.unwrap_or(0).to_le_bytes());
-    out.extend_from_slice(&(m.topic.len() as u16).to_le_bytes());
-    out.extend_from_slice(m.topic.as_bytes());
-    out.extend_from_slice(&m.payload);
+/// Writes one record; the payload goes to the writer as it is, without
+/// an intermediate buffer. Returns the record's size.
+fn write_record(m: &Msg, w: &mut impl Write) -> io::Result<u64> {
+    let len = HEADER + m.topic.len() + m.payload.len();
+    let mut head = [0u8; 4 + HEADER];
+    head[0..4].copy_from_slice(&(len as u32).to_le_bytes());
+    head[4] = m.qos;
+    head[5] = u8::from(m.seq.is_some());
+    head[6..14].copy_from_slice(&m.seq.unwrap_or(0).to_le_bytes());
+    head[14..16].copy_from_slice(&(m.topic.len() as u16).to_le_bytes());
+    w.write_all(&head)?;
+    w.write_all(m.topic.as_bytes())?;
+    w.write_all(&m.payload)?;
+    Ok(4 + len as u64)
 }
 
 fn pid_alive(pid: u32) -> bool {
@@ -145,6 +167,8 @@ impl Spill {
         }
         Ok(Some(Self {
             dir: dir.to_owned(),
+            records: segments.iter().map(|s| s.records).sum(),
+            bytes: segments.iter().map(|s| s.bytes).sum(),
             segments,
             next: numbers.last().map_or(0, |n| n + 1),
             writer: None,
@@ -154,25 +178,22 @@ impl Spill {
 
     /// Unread records.
     pub fn len(&self) -> u64 {
-        self.segments.iter().map(|s| s.records).sum()
+        self.records
     }
 
     /// True when nothing is queued.
     pub fn is_empty(&self) -> bool {
-        self.segments.is_empty()
+        self.records == 0
     }
 
     /// Unread bytes.
     pub fn bytes(&self) -> u64 {
-        self.segments.iter().map(|s| s.bytes).sum()
+        self.bytes
     }
 
     /// Appends messages, in order, and flushes.
     pub fn append<'a>(&mut self, msgs: impl IntoIterator<Item = &'a Msg>) -> io::Result<()> {
-        let mut buf = Vec::new();
         for m in msgs {
-            buf.clear();
-            encode(m, &mut buf);
             let full = self.segments.back().is_none_or(|s| s.size >= SEGMENT_BYTES)
                 || self.writer.is_none();
             if full {
@@ -182,7 +203,7 @@ impl Spill {
                 if let Some(mut w) = self.writer.take() {
                     w.flush()?;
                 }
-                self.writer = Some(BufWriter::new(f));
+                self.writer = Some(BufWriter::with_capacity(IO_BUFFER, f));
                 self.segments.push_back(Segment {
                     path,
                     records: 0,
@@ -191,10 +212,12 @@ impl Spill {
                 });
             }
             if let (Some(w), Some(s)) = (self.writer.as_mut(), self.segments.back_mut()) {
-                w.write_all(&buf)?;
+                let n = write_record(m, w)?;
                 s.records += 1;
-                s.bytes += buf.len() as u64;
-                s.size += buf.len() as u64;
+                s.bytes += n;
+                s.size += n;
+                self.records += 1;
+                self.bytes += n;
             }
         }
         if let Some(w) = self.writer.as_mut() {
@@ -224,7 +247,7 @@ impl Spill {
                 let mut f = File::open(&head.path)?;
                 // Resume after what was read already (size - unread bytes).
                 f.seek(SeekFrom::Start(head.size - head.bytes))?;
-                self.reader = Some(BufReader::new(f));
+                self.reader = Some(BufReader::with_capacity(IO_BUFFER, f));
             }
             let r = self
                 .reader
@@ -234,10 +257,14 @@ impl Spill {
                 Some((m, b)) => {
                     head.records -= 1;
                     head.bytes -= b;
+                    self.records -= 1;
+                    self.bytes -= b;
                     return Ok(Some(m));
                 }
                 None => {
                     // Shorter than counted: the file changed under us.
+                    self.records -= head.records;
+                    self.bytes -= head.bytes;
                     head.records = 0;
                     head.bytes = 0;
                 }
