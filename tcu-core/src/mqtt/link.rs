@@ -41,6 +41,10 @@ pub const WINDOW: usize = 100;
 /// Capacity of rumqttc's request channel (see MEASURED.md: it is the `cap`
 /// argument, and 10 costs throughput).
 pub const REQUEST_CAP: usize = 1000;
+/// Frames (or client events) taken from their channel at once: under a
+/// burst, one wake-up of each side and one pump per batch instead of per
+/// message.
+const FRAME_BATCH: usize = 256;
 /// Messages the outbox keeps in memory while the link is up.
 pub const MEM_CAP: usize = 4096;
 
@@ -349,15 +353,28 @@ pub async fn run(
     if let Some(e) = link.parts.outbox.disk_error() {
         tracing::warn!("outbox is in memory only: {e}");
     }
-    let mut frames_open = true;
+    let (mut frames_open, mut events_open) = (true, true);
+    let mut batch = Vec::with_capacity(FRAME_BATCH);
+    let mut evs = Vec::with_capacity(FRAME_BATCH);
     loop {
         tokio::select! {
             _ = &mut stop => break,
-            f = frames.recv(), if frames_open => match f {
-                Some(f) => link.on_frame(f),
-                None => frames_open = false,
-            },
-            Some(ev) = events.recv() => link.on_event(ev),
+            n = frames.recv_many(&mut batch, FRAME_BATCH), if frames_open => {
+                if n == 0 {
+                    frames_open = false;
+                }
+                for f in batch.drain(..) {
+                    link.on_frame(f);
+                }
+            }
+            n = events.recv_many(&mut evs, FRAME_BATCH), if events_open => {
+                if n == 0 {
+                    events_open = false;
+                }
+                for ev in evs.drain(..) {
+                    link.on_event(ev);
+                }
+            }
             Some((id, r)) = replies.recv() => link.respond(id.as_deref(), &r),
         }
         link.pump();
