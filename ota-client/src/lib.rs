@@ -8,17 +8,22 @@
 //! reverse. See [`client`] for the behaviour, [`swu`] and [`publish`] for
 //! the rollout tooling.
 
+mod action;
+mod artifacts;
 pub mod backoff;
+mod cancel;
 pub mod client;
 pub mod ddi;
 pub mod download;
 pub mod http;
 pub mod publish;
+mod server;
 pub mod state;
 pub mod swu;
 
-pub use client::{Client, ClientConfig, InstallError, Installer, OtaEvent, OtaState, action_dir};
+pub use client::{Client, ClientConfig, InstallError, Installer, OtaEvent, OtaState};
 pub use http::Auth;
+pub use server::action_dir;
 
 use std::time::{Duration, Instant};
 

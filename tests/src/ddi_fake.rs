@@ -148,6 +148,9 @@ struct State {
     poll_faults: VecDeque<u16>,
     requests: Vec<Request>,
     not_modified: usize,
+    throttle: Option<(usize, Duration)>,
+    served_bytes: u64,
+    completed_downloads: usize,
 }
 
 /// The running fake; stops when dropped.
@@ -286,6 +289,22 @@ impl DdiFake {
     /// Every download answers `status` from now on.
     pub fn fail_all_downloads(&self, status: u16) {
         self.with(|s| s.downloads_always = Some(status));
+    }
+
+    /// Serves file bodies `bytes` at a time with a pause of `pause` after
+    /// each piece (a slow link), so a test can act mid-download.
+    pub fn throttle_downloads(&self, bytes: usize, pause: Duration) {
+        self.with(|s| s.throttle = Some((bytes.max(1), pause)));
+    }
+
+    /// File body bytes written to clients so far.
+    pub fn served_bytes(&self) -> u64 {
+        self.with(|s| s.served_bytes)
+    }
+
+    /// Downloads whose whole body reached the client.
+    pub fn completed_downloads(&self) -> usize {
+        self.with(|s| s.completed_downloads)
     }
 
     /// Queues a status for the next feedback POST.
@@ -436,7 +455,8 @@ fn serve(stream: TcpStream, state: &Mutex<State>, base: &str, controller: &str) 
     let prefix = format!("/{TENANT}/controller/v1/{controller}");
     let ddi_base = format!("{base}{prefix}");
     if let Some(rest) = path.strip_prefix("/files/") {
-        return serve_file(&mut stream, s, rest, &req);
+        drop(s);
+        return serve_file(&mut stream, state, rest, &req);
     }
     let Some(route) = path.strip_prefix(&prefix) else {
         return respond(&mut stream, 404, &[], b"");
@@ -578,12 +598,8 @@ fn serve(stream: TcpStream, state: &Mutex<State>, base: &str, controller: &str) 
     }
 }
 
-fn serve_file(
-    stream: &mut TcpStream,
-    mut s: std::sync::MutexGuard<'_, State>,
-    rest: &str,
-    req: &Request,
-) {
+fn serve_file(stream: &mut TcpStream, state: &Mutex<State>, rest: &str, req: &Request) {
+    let mut s = state.lock().unwrap();
     let mut it = rest.splitn(3, '/');
     let (id, part, name) = (
         it.next().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0),
@@ -594,6 +610,7 @@ fn serve_file(
         return respond(stream, code, &[], b"");
     }
     let fault = s.download_faults.pop_front();
+    let throttle = s.throttle;
     let data = s.actions.get(&id).and_then(|a| {
         a.spec
             .chunks
@@ -637,5 +654,28 @@ fn serve_file(
         let _ = stream.shutdown(std::net::Shutdown::Both);
         return;
     }
-    respond(stream, status, &extra, body);
+    let mut head = format!(
+        "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    for (k, v) in &extra {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    if stream.write_all(head.as_bytes()).is_err() {
+        return;
+    }
+    let (piece, pause) = throttle.unwrap_or((body.len().max(1), Duration::ZERO));
+    for part in body.chunks(piece) {
+        if stream
+            .write_all(part)
+            .and_then(|()| stream.flush())
+            .is_err()
+        {
+            return; // the client went away
+        }
+        state.lock().unwrap().served_bytes += part.len() as u64;
+        std::thread::sleep(pause);
+    }
+    state.lock().unwrap().completed_downloads += 1;
 }

@@ -218,6 +218,62 @@ fn cancel_before_installation_is_accepted_and_files_are_removed() {
     assert!(calls.lock().unwrap().is_empty());
 }
 
+/// Waits (bounded) until `f` holds.
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{what}: not within 20 s"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn a_cancel_during_a_slow_download_stops_it_and_is_accepted() {
+    let fake = DdiFake::start(DEVICE);
+    let tmp = tempfile::tempdir().unwrap();
+    // 2 MB at about 200 kB/s: ten seconds if nothing stopped it.
+    fake.throttle_downloads(4096, Duration::from_millis(20));
+    let id = fake.add_action(ActionSpec::forced(vec![chunk(
+        "battery",
+        vec![FakeArtifact::new(
+            "libbattery.so",
+            lib_bytes("slow", 2_000_000),
+        )],
+    )]));
+    let (inst, calls) = Recorder::new();
+    let mut client = Client::new(config(&fake, tmp.path()), inst).unwrap();
+    let cycle = std::thread::spawn(move || {
+        let r = client.cycle(&stop());
+        (client, r)
+    });
+    wait_until("download started", || fake.served_bytes() > 50_000);
+    let dir = tcu_ota_client::action_dir(tmp.path(), &id.to_string());
+    assert!(dir.join("battery/libbattery.so.part").is_file());
+    fake.cancel(id);
+    let (client, result) = cycle.join().unwrap();
+    result.unwrap();
+
+    assert_eq!(fake.status(id), ActionStatus::Canceled);
+    let cf = fake.cancel_feedback(id);
+    assert_eq!(cf.len(), 1, "{cf:?}");
+    assert_eq!(cf[0]["status"]["execution"], "closed");
+    assert_eq!(cf[0]["status"]["result"]["finished"], "success");
+    assert_eq!(fake.completed_downloads(), 0, "the download was cut short");
+    assert!(fake.served_bytes() < 2_000_000);
+    assert!(calls.lock().unwrap().is_empty(), "nothing was swapped");
+    assert!(!dir.exists(), "partial files removed");
+    assert!(client.current().is_none());
+    assert!(!tmp.path().join("ota-state.json").exists());
+    assert!(
+        !fake.executions(id).iter().any(|(e, _)| e == "closed"),
+        "the cancel closes the action, not a deployment feedback: {:?}",
+        fake.executions(id)
+    );
+}
+
 #[test]
 fn cancel_during_installation_is_rejected_and_the_install_completes() {
     let fake = DdiFake::start(DEVICE);
