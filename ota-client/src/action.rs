@@ -4,7 +4,7 @@
 //! action with its outcome. Each step is persisted before it is announced.
 
 use crate::OtaError;
-use crate::client::{Client, InstallError, Installer, OtaState};
+use crate::client::{Client, InstallError, Installer, OtaState, SoftUpdates};
 use crate::ddi::{DeploymentBase, Execution, Feedback, Finished, Handling, Window};
 use crate::download::DownloadError;
 use crate::server::Delivery;
@@ -15,7 +15,7 @@ use std::sync::mpsc;
 
 impl<I: Installer> Client<I> {
     pub(crate) fn deployment(&mut self, href: &str, stop: &AtomicBool) -> Result<(), OtaError> {
-        if self.core.parked.as_deref() == Some(href) {
+        if self.core.parked.as_deref() == Some(href) && !self.core.consent {
             return Ok(()); // nothing changed since we decided to wait
         }
         let db: DeploymentBase = self.core.get_json(href, "deploymentBase")?;
@@ -127,26 +127,36 @@ impl<I: Installer> Client<I> {
                 }
             }
         }
-        if d.update == Handling::Skip || d.maintenance_window == Some(Window::Unavailable) {
+        let hold =
+            if d.update == Handling::Skip || d.maintenance_window == Some(Window::Unavailable) {
+                Some("downloaded; waiting for the maintenance window")
+            } else if d.update == Handling::Attempt
+                && self.core.cfg.soft_updates == SoftUpdates::Defer
+                && !self.core.consent
+            {
+                Some("downloaded; soft update waiting for the user or for the server to force it")
+            } else {
+                None
+            };
+        if let Some(reason) = hold {
             if self.core.parked.is_none() {
                 let fb = Feedback::new(
                     Execution::Scheduled,
                     Finished::None,
                     None,
-                    vec!["downloaded; waiting for the maintenance window".into()],
+                    vec![reason.into()],
                 );
                 if self.core.action_feedback(&id, &fb)? == Delivery::Gone {
                     return Ok(());
                 }
             }
             self.core.parked = Some(href.to_owned());
-            self.core.emit(
-                OtaState::Waiting,
-                Some(id),
-                "downloaded; waiting for the maintenance window".into(),
-                None,
-            );
+            self.core
+                .emit(OtaState::Waiting, Some(id), reason.into(), None);
             return Ok(());
+        }
+        if d.update == Handling::Attempt && self.core.cfg.soft_updates == SoftUpdates::Defer {
+            tracing::info!(action = %id, "OTA: the user approved the soft update");
         }
         self.core.parked = None;
         self.install(&id, stop)

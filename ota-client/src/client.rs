@@ -29,13 +29,14 @@
 //! downloads of a deployment, `cancel` the cancels, `server` the exchanges
 //! with the server and the persisted state.
 
+use crate::OtaError;
 use crate::action::describe_running;
 use crate::backoff::{Backoff, Jitter};
 use crate::download::Limits;
 use crate::http::{Auth, Http};
 use crate::server::Core;
 use crate::state::{ActionState, Outcome, Stage, StateFile};
-use crate::{OtaError, sleep_unless};
+use crate::wake::Waker;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -86,6 +87,8 @@ pub enum OtaState {
     Failed,
     /// Canceled by the server.
     Canceled,
+    /// The server's installedBase disagrees with the running versions.
+    Diverged,
     /// The server is unreachable or misbehaves.
     Error,
 }
@@ -103,6 +106,35 @@ pub struct OtaEvent {
     /// Bytes done and total while downloading.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub progress: Option<(u64, u64)>,
+}
+
+/// What to do with a soft update (`update: attempt`), where the server
+/// leaves the decision to the device.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SoftUpdates {
+    /// Treat it like a forced update: install once downloaded.
+    #[default]
+    Install,
+    /// Download it, report `downloaded` and `scheduled`, and install only
+    /// when the user asks for a poll ([`crate::Waker::poll_now`]) or the
+    /// server turns the action forced.
+    Defer,
+}
+
+/// How to answer a server that asks for consent (`confirmationBase`)
+/// before it offers an action.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Confirmation {
+    /// Confirm at once.
+    #[default]
+    Auto,
+    /// Confirm when the user asks for a poll ([`crate::Waker::poll_now`]);
+    /// until then the action waits on the server.
+    User,
+    /// Deny (once per action; the server keeps it waiting).
+    Deny,
 }
 
 /// Everything the client needs to know.
@@ -141,6 +173,10 @@ pub struct ClientConfig {
     pub backoff_max: Duration,
     /// Seed of the jitter.
     pub seed: u64,
+    /// Soft updates: install at once or wait for the user.
+    pub soft_updates: SoftUpdates,
+    /// Answer to a confirmation request.
+    pub confirmation: Confirmation,
 }
 
 impl ClientConfig {
@@ -163,6 +199,8 @@ impl ClientConfig {
             backoff_base: Duration::from_secs(2),
             backoff_max: Duration::from_secs(300),
             seed: 1,
+            soft_updates: SoftUpdates::Install,
+            confirmation: Confirmation::Auto,
         }
     }
 
@@ -185,6 +223,7 @@ pub struct Client<I: Installer> {
     pub(crate) core: Core,
     pub(crate) installer: I,
     backoff: Backoff,
+    waker: Waker,
 }
 
 impl<I: Installer> std::fmt::Debug for Client<I> {
@@ -225,9 +264,15 @@ impl<I: Installer> Client<I> {
                 parked: None,
                 last_closed: None,
                 rejected_cancels: BTreeSet::new(),
+                consent: false,
+                hurry: false,
+                denied: BTreeSet::new(),
+                awaiting_user: None,
+                installed_checked: None,
             },
             installer,
             backoff,
+            waker: Waker::new(),
         })
     }
 
@@ -235,6 +280,11 @@ impl<I: Installer> Client<I> {
     pub fn with_events(mut self, tx: mpsc::Sender<OtaEvent>) -> Self {
         self.core.events = Some(tx);
         self
+    }
+
+    /// A handle that makes the client poll at once, on the user's behalf.
+    pub fn waker(&self) -> Waker {
+        self.waker.clone()
     }
 
     /// The open action, if any.
@@ -264,14 +314,21 @@ impl<I: Installer> Client<I> {
                     d
                 }
             };
-            if sleep_unless(wait, &|| stop.load(Ordering::Relaxed)) {
+            if self.waker.sleep(wait, &|| stop.load(Ordering::Relaxed)) {
                 break;
             }
         }
     }
 
-    /// One poll cycle; returns the time until the next.
+    /// One poll cycle; returns the time until the next. A poll asked for
+    /// with [`Waker::poll_now`] since the last cycle is the user's consent
+    /// in this one.
     pub fn cycle(&mut self, stop: &AtomicBool) -> Result<Duration, OtaError> {
+        self.core.consent = self.waker.take_user_request();
+        self.core.hurry = false;
+        if self.core.consent {
+            tracing::info!("OTA: polling now, as the user asked");
+        }
         self.flush_pending()?;
         let poll = self.core.poll()?;
         if let Some(s) = poll.sleep() {
@@ -285,12 +342,19 @@ impl<I: Installer> Client<I> {
         }
         if let Some(link) = &poll.links.cancel_action {
             self.core.handle_cancel(&link.href, false)?;
+        } else if let Some(link) = &poll.links.confirmation_base {
+            self.core.handle_confirmation(&link.href)?;
         } else if let Some(link) = &poll.links.deployment_base {
             self.deployment(&link.href, stop)?;
-        } else if let Some(a) = self.core.current.take() {
-            tracing::info!(action = %a.id, "the server no longer offers the action; discarding it");
-            self.core.discard(&a);
-            self.core.parked = None;
+        } else {
+            if let Some(a) = self.core.current.take() {
+                tracing::info!(action = %a.id, "the server no longer offers the action; discarding it");
+                self.core.discard(&a);
+                self.core.parked = None;
+            }
+            if let Some(link) = &poll.links.installed_base {
+                self.check_installed(&link.href);
+            }
         }
         Ok(self.core.next_interval())
     }

@@ -13,17 +13,23 @@ mod artifacts;
 pub mod backoff;
 mod cancel;
 pub mod client;
+mod confirm;
 pub mod ddi;
 pub mod download;
 pub mod http;
+mod installed;
 pub mod publish;
 mod server;
 pub mod state;
 pub mod swu;
+pub mod wake;
 
-pub use client::{Client, ClientConfig, InstallError, Installer, OtaEvent, OtaState};
+pub use client::{
+    Client, ClientConfig, Confirmation, InstallError, Installer, OtaEvent, OtaState, SoftUpdates,
+};
 pub use http::Auth;
 pub use server::action_dir;
+pub use wake::Waker;
 
 use std::time::{Duration, Instant};
 

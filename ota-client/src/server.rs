@@ -39,6 +39,17 @@ pub(crate) struct Core {
     pub(crate) parked: Option<String>,
     pub(crate) last_closed: Option<String>,
     pub(crate) rejected_cancels: BTreeSet<String>,
+    /// The user asked for this cycle's poll (consent for a soft update or
+    /// a confirmation).
+    pub(crate) consent: bool,
+    /// Poll again soon (a confirmation was just sent).
+    pub(crate) hurry: bool,
+    /// Actions whose confirmation was denied (answered once).
+    pub(crate) denied: BTreeSet<String>,
+    /// The action announced as waiting for the user's confirmation.
+    pub(crate) awaiting_user: Option<String>,
+    /// The installedBase link and the versions last compared with it.
+    pub(crate) installed_checked: Option<(String, BTreeMap<String, String>)>,
 }
 
 impl Core {
@@ -92,7 +103,7 @@ impl Core {
             .poll_override
             .or(self.server_sleep)
             .unwrap_or(self.cfg.default_poll);
-        if self.current.is_some() {
+        if self.current.is_some() || self.hurry {
             base.min(self.cfg.action_poll)
         } else {
             base
@@ -297,7 +308,7 @@ pub(crate) fn get_poll(http: &Http, url: &str) -> Result<Poll, OtaError> {
 pub(crate) fn post_feedback(
     http: &Http,
     url: &str,
-    fb: &Feedback,
+    fb: &impl serde::Serialize,
     limits: &Limits,
 ) -> Result<Delivery, OtaError> {
     let mut busy = 0;
