@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tcu_ota_client::{Auth, Confirmation, SoftUpdates};
 
+/// The hardware revision reported when `[ota] hw_revision` is not set.
+pub const DEFAULT_HW_REVISION: &str = "sim-1";
+
 /// `[ota]` as written.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -170,7 +173,7 @@ pub(super) fn resolve_ota(
             None => std::env::temp_dir().join(format!("tcu-ota-{vin}")),
         }),
         max_artifact_size: max_size.unwrap_or(256 * 1024 * 1024),
-        hw_revision: hw.unwrap_or_else(|| "sim-1".into()),
+        hw_revision: hw.unwrap_or_else(|| DEFAULT_HW_REVISION.into()),
         soft_updates: soft.unwrap_or_default(),
         confirm: confirm.unwrap_or_default(),
     })
