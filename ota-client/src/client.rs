@@ -2,10 +2,30 @@
 //!
 //! One cycle: deliver the outcome of an action left over from before a
 //! restart, poll (with `If-None-Match`), send configData when the server
-//! asks, then handle a cancel or a deployment. The interval is the server's
-//! `sleep` (or the configured override), shortened to `action_poll` while an
-//! action is open so that a cancel is seen; failures back off exponentially
-//! with jitter.
+//! asks, then handle a cancel, a confirmation request or a deployment; when
+//! the server offers none, compare its installedBase with the running
+//! versions. The interval is the server's `sleep` (or the configured
+//! override), shortened to `action_poll` while an action is open so that a
+//! cancel is seen (and once after a confirmation, so the deployment follows
+//! soon); failures back off exponentially with jitter. A [`Waker`] cuts the
+//! wait short.
+//!
+//! The user's consent: a poll asked for with [`Waker::poll_now`] (the
+//! dashboard's "poll OTA now" key) is the user's consent in the cycle it
+//! starts. It is what [`SoftUpdates::Defer`] and [`Confirmation::User`] wait
+//! for.
+//!
+//! Soft updates (`update: attempt`, where hawkBit leaves the decision to the
+//! device): with [`SoftUpdates::Install`] (the default) they are installed
+//! like forced ones; with [`SoftUpdates::Defer`] they are downloaded,
+//! reported `downloaded` and `scheduled`, and installed when the user
+//! consents or the server turns the action forced (its link changes). A
+//! `download: attempt` is downloaded at once either way: fetching costs the
+//! vehicle nothing. `update: skip` and a closed maintenance window hold any
+//! update back, whatever the user says.
+//!
+//! Confirmation (`confirmationBase`, hawkBit's user-consent flow): see
+//! [`Confirmation`]; the default confirms at once.
 //!
 //! An action goes `Downloading` → `Downloaded` → (waiting for the
 //! maintenance window) → `Installing` → `Finished`, persisted at every step.

@@ -5,8 +5,9 @@
 //! `closed`+`success` only after the new version passed probation.
 //!
 //! Independent of tcu-core: tcu-core depends on this crate, never the
-//! reverse. See [`client`] for the behaviour, [`swu`] and [`publish`] for
-//! the rollout tooling.
+//! reverse. See [`client`] for the behaviour (soft updates, confirmation,
+//! cancels, installedBase), [`wake`] for polling on demand, [`swu`] and
+//! [`publish`] for the rollout tooling.
 
 mod action;
 mod artifacts;
