@@ -2,18 +2,40 @@
 //!
 //! One cycle: deliver the outcome of an action left over from before a
 //! restart, poll (with `If-None-Match`), send configData when the server
-//! asks, then handle a cancel or a deployment. The interval is the server's
-//! `sleep` (or the configured override), shortened to `action_poll` while an
-//! action is open so that a cancel is seen; failures back off exponentially
-//! with jitter.
+//! asks, then handle a cancel, a confirmation request or a deployment; when
+//! the server offers none, compare its installedBase with the running
+//! versions. The interval is the server's `sleep` (or the configured
+//! override), shortened to `action_poll` while an action is open so that a
+//! cancel is seen (and once after a confirmation, so the deployment follows
+//! soon); failures back off exponentially with jitter. A [`Waker`] cuts the
+//! wait short.
+//!
+//! The user's consent: a poll asked for with [`Waker::poll_now`] (the
+//! dashboard's "poll OTA now" key) is the user's consent in the cycle it
+//! starts. It is what [`SoftUpdates::Defer`] and [`Confirmation::User`] wait
+//! for.
+//!
+//! Soft updates (`update: attempt`, where hawkBit leaves the decision to the
+//! device): with [`SoftUpdates::Install`] (the default) they are installed
+//! like forced ones; with [`SoftUpdates::Defer`] they are downloaded,
+//! reported `downloaded` and `scheduled`, and installed when the user
+//! consents or the server turns the action forced (its link changes). A
+//! `download: attempt` is downloaded at once either way: fetching costs the
+//! vehicle nothing. `update: skip` and a closed maintenance window hold any
+//! update back, whatever the user says.
+//!
+//! Confirmation (`confirmationBase`, hawkBit's user-consent flow): see
+//! [`Confirmation`]; the default confirms at once.
 //!
 //! An action goes `Downloading` → `Downloaded` → (waiting for the
 //! maintenance window) → `Installing` → `Finished`, persisted at every step.
 //! All chunks of an action are installed in one call of
 //! [`Installer::install`], which the vehicle turns into one hot-swap
 //! transaction; `closed`+`success` is sent only when it returns `Ok` (after
-//! probation). While it runs, the client keeps polling and answers a cancel
-//! with `rejected`.
+//! probation). While artifacts download, another thread polls for a
+//! cancel, which stops the download and is accepted (`closed`+`success`,
+//! partial files removed); while the installer runs, the client keeps
+//! polling and answers a cancel with `rejected`.
 //!
 //! Chunk to subsystem: a chunk's `part` names the subsystem, unless it is a
 //! generic hawkBit module type (`os`, `application`, ...), then its `name`.
@@ -21,21 +43,26 @@
 //! unpacked instead, and each image of its `sw-description` names its
 //! subsystem. A file `X.sig` beside `X` is its signature, checked by the
 //! hot-swap step.
+//!
+//! The work is split by responsibility: this module holds the loop and the
+//! types the vehicle sees; `action` the life of one action, `artifacts` the
+//! downloads of a deployment, `cancel` the cancels, `server` the exchanges
+//! with the server and the persisted state.
 
+use crate::OtaError;
+use crate::action::describe_running;
 use crate::backoff::{Backoff, Jitter};
-use crate::ddi::{
-    CancelBase, ConfigData, DeploymentBase, Execution, Feedback, Finished, Handling, Poll, Window,
-};
-use crate::download::{self, DownloadError, Expected, Limits};
+use crate::download::Limits;
 use crate::http::{Auth, Http};
-use crate::state::{ActionState, Outcome, Stage, StateFile, Target};
-use crate::{OtaError, sleep_unless};
+use crate::server::Core;
+use crate::state::{ActionState, Outcome, Stage, StateFile};
+use crate::wake::Waker;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Why an installation did not succeed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,6 +107,8 @@ pub enum OtaState {
     Failed,
     /// Canceled by the server.
     Canceled,
+    /// The server's installedBase disagrees with the running versions.
+    Diverged,
     /// The server is unreachable or misbehaves.
     Error,
 }
@@ -97,6 +126,35 @@ pub struct OtaEvent {
     /// Bytes done and total while downloading.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub progress: Option<(u64, u64)>,
+}
+
+/// What to do with a soft update (`update: attempt`), where the server
+/// leaves the decision to the device.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SoftUpdates {
+    /// Treat it like a forced update: install once downloaded.
+    #[default]
+    Install,
+    /// Download it, report `downloaded` and `scheduled`, and install only
+    /// when the user asks for a poll ([`crate::Waker::poll_now`]) or the
+    /// server turns the action forced.
+    Defer,
+}
+
+/// How to answer a server that asks for consent (`confirmationBase`)
+/// before it offers an action.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Confirmation {
+    /// Confirm at once.
+    #[default]
+    Auto,
+    /// Confirm when the user asks for a poll ([`crate::Waker::poll_now`]);
+    /// until then the action waits on the server.
+    User,
+    /// Deny (once per action; the server keeps it waiting).
+    Deny,
 }
 
 /// Everything the client needs to know.
@@ -135,6 +193,10 @@ pub struct ClientConfig {
     pub backoff_max: Duration,
     /// Seed of the jitter.
     pub seed: u64,
+    /// Soft updates: install at once or wait for the user.
+    pub soft_updates: SoftUpdates,
+    /// Answer to a confirmation request.
+    pub confirmation: Confirmation,
 }
 
 impl ClientConfig {
@@ -157,6 +219,8 @@ impl ClientConfig {
             backoff_base: Duration::from_secs(2),
             backoff_max: Duration::from_secs(300),
             seed: 1,
+            soft_updates: SoftUpdates::Install,
+            confirmation: Confirmation::Auto,
         }
     }
 
@@ -174,35 +238,12 @@ impl ClientConfig {
     }
 }
 
-/// A feedback reached the server, or the action is gone there.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Delivery {
-    Delivered,
-    Gone,
-}
-
-/// Everything but the installer (so polling can go on while it installs).
-struct Core {
-    cfg: ClientConfig,
-    http: Http,
-    state: StateFile,
-    current: Option<ActionState>,
-    etag: Option<String>,
-    cached: Option<Poll>,
-    server_sleep: Option<Duration>,
-    jitter: Jitter,
-    events: Option<mpsc::Sender<OtaEvent>>,
-    config_sent: Option<BTreeMap<String, String>>,
-    parked: Option<String>,
-    last_closed: Option<String>,
-    rejected_cancels: BTreeSet<String>,
-}
-
 /// The DDI client.
 pub struct Client<I: Installer> {
-    core: Core,
-    installer: I,
+    pub(crate) core: Core,
+    pub(crate) installer: I,
     backoff: Backoff,
+    waker: Waker,
 }
 
 impl<I: Installer> std::fmt::Debug for Client<I> {
@@ -243,9 +284,15 @@ impl<I: Installer> Client<I> {
                 parked: None,
                 last_closed: None,
                 rejected_cancels: BTreeSet::new(),
+                consent: false,
+                hurry: false,
+                denied: BTreeSet::new(),
+                awaiting_user: None,
+                installed_checked: None,
             },
             installer,
             backoff,
+            waker: Waker::new(),
         })
     }
 
@@ -253,6 +300,11 @@ impl<I: Installer> Client<I> {
     pub fn with_events(mut self, tx: mpsc::Sender<OtaEvent>) -> Self {
         self.core.events = Some(tx);
         self
+    }
+
+    /// A handle that makes the client poll at once, on the user's behalf.
+    pub fn waker(&self) -> Waker {
+        self.waker.clone()
     }
 
     /// The open action, if any.
@@ -282,14 +334,21 @@ impl<I: Installer> Client<I> {
                     d
                 }
             };
-            if sleep_unless(wait, &|| stop.load(Ordering::Relaxed)) {
+            if self.waker.sleep(wait, &|| stop.load(Ordering::Relaxed)) {
                 break;
             }
         }
     }
 
-    /// One poll cycle; returns the time until the next.
+    /// One poll cycle; returns the time until the next. A poll asked for
+    /// with [`Waker::poll_now`] since the last cycle is the user's consent
+    /// in this one.
     pub fn cycle(&mut self, stop: &AtomicBool) -> Result<Duration, OtaError> {
+        self.core.consent = self.waker.take_user_request();
+        self.core.hurry = false;
+        if self.core.consent {
+            tracing::info!("OTA: polling now, as the user asked");
+        }
         self.flush_pending()?;
         let poll = self.core.poll()?;
         if let Some(s) = poll.sleep() {
@@ -303,12 +362,19 @@ impl<I: Installer> Client<I> {
         }
         if let Some(link) = &poll.links.cancel_action {
             self.core.handle_cancel(&link.href, false)?;
+        } else if let Some(link) = &poll.links.confirmation_base {
+            self.core.handle_confirmation(&link.href)?;
         } else if let Some(link) = &poll.links.deployment_base {
             self.deployment(&link.href, stop)?;
-        } else if let Some(a) = self.core.current.take() {
-            tracing::info!(action = %a.id, "the server no longer offers the action; discarding it");
-            self.core.discard(&a);
-            self.core.parked = None;
+        } else {
+            if let Some(a) = self.core.current.take() {
+                tracing::info!(action = %a.id, "the server no longer offers the action; discarding it");
+                self.core.discard(&a);
+                self.core.parked = None;
+            }
+            if let Some(link) = &poll.links.installed_base {
+                self.check_installed(&link.href);
+            }
         }
         Ok(self.core.next_interval())
     }
@@ -347,732 +413,4 @@ impl<I: Installer> Client<I> {
             Stage::Downloading | Stage::Downloaded => Ok(()),
         }
     }
-
-    fn deployment(&mut self, href: &str, stop: &AtomicBool) -> Result<(), OtaError> {
-        if self.core.parked.as_deref() == Some(href) {
-            return Ok(()); // nothing changed since we decided to wait
-        }
-        let db: DeploymentBase = self.core.get_json(href, "deploymentBase")?;
-        let id = db.id.clone();
-        if self.core.last_closed.as_deref() == Some(id.as_str()) {
-            tracing::debug!(action = %id, "already closed; the server has not caught up yet");
-            return Ok(());
-        }
-        if let Some(cur) = self.core.current.take() {
-            if cur.id == id {
-                self.core.current = Some(cur);
-            } else {
-                tracing::warn!(old = %cur.id, new = %id, "the server replaced the open action");
-                self.core.discard(&cur);
-            }
-        }
-        let d = &db.deployment;
-        if d.download == Handling::Skip {
-            self.core.parked = Some(href.to_owned());
-            self.core.emit(
-                OtaState::Waiting,
-                Some(id),
-                "the server says: do not download yet".into(),
-                None,
-            );
-            return Ok(());
-        }
-        if self.core.current.is_none() {
-            let targets = match chunk_targets(&db) {
-                Ok(t) => t,
-                Err(reason) => {
-                    self.core.current = Some(ActionState {
-                        id,
-                        stage: Stage::Downloading,
-                        targets: vec![],
-                        outcome: None,
-                    });
-                    return self.core.finish(Outcome {
-                        success: false,
-                        details: vec![reason],
-                    });
-                }
-            };
-            let n: usize = d.chunks.iter().map(|c| c.artifacts.len()).sum();
-            self.core.current = Some(ActionState {
-                id: id.clone(),
-                stage: Stage::Downloading,
-                targets,
-                outcome: None,
-            });
-            self.core.save();
-            let fb = Feedback::new(
-                Execution::Download,
-                Finished::None,
-                None,
-                vec![format!("downloading {n} file(s)")],
-            );
-            if self.core.action_feedback(&id, &fb)? == Delivery::Gone {
-                return Ok(());
-            }
-        }
-        if self
-            .core
-            .current
-            .as_ref()
-            .is_some_and(|a| a.stage == Stage::Downloading)
-        {
-            self.core.emit(
-                OtaState::Downloading,
-                Some(id.clone()),
-                "downloading".into(),
-                None,
-            );
-            match self.core.download_all(&db, stop) {
-                Ok(libs) => {
-                    if let Some(a) = self.core.current.as_mut() {
-                        a.targets = libs;
-                        a.stage = Stage::Downloaded;
-                    }
-                    self.core.save();
-                    let fb = Feedback::new(
-                        Execution::Downloaded,
-                        Finished::None,
-                        None,
-                        vec!["all files downloaded and verified".into()],
-                    );
-                    if self.core.action_feedback(&id, &fb)? == Delivery::Gone {
-                        return Ok(());
-                    }
-                    self.core.emit(
-                        OtaState::Downloaded,
-                        Some(id.clone()),
-                        "all files downloaded and verified".into(),
-                        None,
-                    );
-                }
-                Err(DownloadError::Stopped) => return Ok(()),
-                Err(e) => {
-                    return self.core.finish(Outcome {
-                        success: false,
-                        details: vec![format!("download failed: {e}"), old_keeps_running()],
-                    });
-                }
-            }
-        }
-        if d.update == Handling::Skip || d.maintenance_window == Some(Window::Unavailable) {
-            if self.core.parked.is_none() {
-                let fb = Feedback::new(
-                    Execution::Scheduled,
-                    Finished::None,
-                    None,
-                    vec!["downloaded; waiting for the maintenance window".into()],
-                );
-                if self.core.action_feedback(&id, &fb)? == Delivery::Gone {
-                    return Ok(());
-                }
-            }
-            self.core.parked = Some(href.to_owned());
-            self.core.emit(
-                OtaState::Waiting,
-                Some(id),
-                "downloaded; waiting for the maintenance window".into(),
-                None,
-            );
-            return Ok(());
-        }
-        self.core.parked = None;
-        self.install(&id, stop)
-    }
-
-    fn install(&mut self, id: &str, stop: &AtomicBool) -> Result<(), OtaError> {
-        let Some(a) = self.core.current.as_mut() else {
-            return Ok(());
-        };
-        a.stage = Stage::Installing;
-        let mut chunks = Vec::new();
-        for t in &a.targets {
-            match &t.library {
-                Some(p) => chunks.push((t.subsystem.clone(), p.clone())),
-                None => {
-                    let reason = format!("no library was downloaded for {}", t.subsystem);
-                    return self.core.finish(Outcome {
-                        success: false,
-                        details: vec![reason],
-                    });
-                }
-            }
-        }
-        let what = describe_targets(&a.targets);
-        self.core.save();
-        let fb = Feedback::new(
-            Execution::Proceeding,
-            Finished::None,
-            None,
-            vec![format!("installing {what}")],
-        );
-        if self.core.action_feedback(id, &fb)? == Delivery::Gone {
-            return Ok(());
-        }
-        self.core.emit(
-            OtaState::Installing,
-            Some(id.to_owned()),
-            format!("installing {what}"),
-            None,
-        );
-        let core = &mut self.core;
-        let installer = &mut self.installer;
-        let result = std::thread::scope(|s| {
-            let (done_tx, done_rx) = mpsc::channel::<()>();
-            let worker = std::thread::Builder::new()
-                .name("ota-install".into())
-                .spawn_scoped(s, move || {
-                    let r = installer.install(chunks);
-                    let _ = done_tx.send(());
-                    r
-                });
-            let worker = match worker {
-                Ok(w) => w,
-                Err(e) => {
-                    return Err(InstallError::Failed(format!(
-                        "starting the installation: {e}"
-                    )));
-                }
-            };
-            // Keep polling while the swap runs: a cancel now is rejected.
-            while let Err(mpsc::RecvTimeoutError::Timeout) =
-                done_rx.recv_timeout(core.cfg.action_poll)
-            {
-                if !stop.load(Ordering::Relaxed) {
-                    core.poll_during_install();
-                }
-            }
-            worker
-                .join()
-                .unwrap_or_else(|_| Err(InstallError::Failed("the installer panicked".into())))
-        });
-        match result {
-            Ok(versions) => {
-                let v: Vec<String> = versions.iter().map(|(s, v)| format!("{s} {v}")).collect();
-                self.core.finish(Outcome {
-                    success: true,
-                    details: vec![format!("installed {}; passed probation", v.join(", "))],
-                })
-            }
-            Err(InstallError::Failed(reason)) => self.core.finish(Outcome {
-                success: false,
-                details: vec![reason, old_keeps_running()],
-            }),
-            Err(InstallError::Interrupted(reason)) => {
-                tracing::warn!(action = %id, "installation interrupted ({reason}); its outcome is reported after the restart");
-                Ok(())
-            }
-        }
-    }
-}
-
-fn old_keeps_running() -> String {
-    "the previous version keeps running".into()
-}
-
-fn describe_targets(t: &[Target]) -> String {
-    t.iter()
-        .map(|t| match &t.version {
-            Some(v) => format!("{} {v}", t.subsystem),
-            None => t.subsystem.clone(),
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn describe_running(t: &[Target], installed: &BTreeMap<String, String>) -> String {
-    t.iter()
-        .map(|t| {
-            format!(
-                "{} {}",
-                t.subsystem,
-                installed.get(&t.subsystem).map_or("(not running)", |v| v)
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// Subsystems of a deployment, before download (SWU bundles are resolved
-/// after download, from their sw-description).
-fn chunk_targets(db: &DeploymentBase) -> Result<Vec<Target>, String> {
-    if db.deployment.chunks.is_empty() {
-        return Err("the deployment has no chunks".into());
-    }
-    let mut seen = BTreeSet::new();
-    let mut out = Vec::new();
-    for c in &db.deployment.chunks {
-        let sub = c
-            .subsystem()
-            .ok_or("a chunk has neither part nor name")?
-            .to_owned();
-        if !seen.insert(sub.clone()) {
-            return Err(format!("subsystem `{sub}` appears in two chunks"));
-        }
-        out.push(Target {
-            subsystem: sub,
-            version: c.version.clone(),
-            library: None,
-        });
-    }
-    Ok(out)
-}
-
-fn is_library_name(name: &str) -> bool {
-    !name.ends_with(".sig") && !name.ends_with(".swu")
-}
-
-impl Core {
-    fn emit(
-        &self,
-        state: OtaState,
-        action: Option<String>,
-        detail: String,
-        progress: Option<(u64, u64)>,
-    ) {
-        if progress.is_none() {
-            tracing::info!(state = ?state, action = action.as_deref().unwrap_or("-"), "OTA: {detail}");
-        }
-        if let Some(tx) = &self.events {
-            let _ = tx.send(OtaEvent {
-                state,
-                action,
-                detail,
-                progress,
-            });
-        }
-    }
-
-    fn save(&self) {
-        if let Some(a) = &self.current
-            && let Err(e) = self.state.save(a)
-        {
-            tracing::warn!(file = %self.state.path().display(), "saving the OTA state: {e}");
-        }
-    }
-
-    fn action_dir(&self, id: &str) -> PathBuf {
-        let safe = download::sanitize_file_name(id).unwrap_or_else(|_| "x".into());
-        self.cfg.staging_dir.join(format!("action-{safe}"))
-    }
-
-    /// Forgets an action and its files.
-    fn discard(&mut self, a: &ActionState) {
-        let _ = std::fs::remove_dir_all(self.action_dir(&a.id));
-        if let Err(e) = self.state.clear() {
-            tracing::warn!("clearing the OTA state: {e}");
-        }
-        if self.current.as_ref().is_some_and(|c| c.id == a.id) {
-            self.current = None;
-        }
-    }
-
-    fn next_interval(&self) -> Duration {
-        let base = self
-            .cfg
-            .poll_override
-            .or(self.server_sleep)
-            .unwrap_or(self.cfg.default_poll);
-        if self.current.is_some() {
-            base.min(self.cfg.action_poll)
-        } else {
-            base
-        }
-    }
-
-    fn poll(&mut self) -> Result<Poll, OtaError> {
-        let url = self.cfg.base_url();
-        let mut req = self.http.get(&url);
-        if let (Some(tag), Some(_)) = (&self.etag, &self.cached) {
-            req = req.header(reqwest::header::IF_NONE_MATCH, tag);
-        }
-        let resp = req.send().map_err(|e| OtaError::http("polling", &e))?;
-        match resp.status().as_u16() {
-            304 => {
-                tracing::debug!("poll: not modified");
-                Ok(self.cached.clone().unwrap_or_default())
-            }
-            200 => {
-                let etag = resp
-                    .headers()
-                    .get(reqwest::header::ETAG)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned);
-                let body = resp.text().map_err(|e| OtaError::http("polling", &e))?;
-                let poll: Poll = serde_json::from_str(&body).map_err(|e| OtaError::Parse {
-                    what: "poll".into(),
-                    message: e.to_string(),
-                })?;
-                self.etag = etag;
-                self.cached = Some(poll.clone());
-                Ok(poll)
-            }
-            status => Err(OtaError::Status {
-                what: "polling".into(),
-                status,
-            }),
-        }
-    }
-
-    /// GET with bounded retries on 409/429.
-    fn get_json<T: serde::de::DeserializeOwned>(
-        &mut self,
-        url: &str,
-        what: &str,
-    ) -> Result<T, OtaError> {
-        let mut busy = 0;
-        loop {
-            let resp = self
-                .http
-                .get(url)
-                .send()
-                .map_err(|e| OtaError::http(what, &e))?;
-            let status = resp.status().as_u16();
-            if matches!(status, 409 | 429) && busy < self.cfg.limits.busy_retries {
-                busy += 1;
-                std::thread::sleep(download::retry_after(&resp, self.cfg.limits.busy_wait));
-                continue;
-            }
-            if status != 200 {
-                return Err(OtaError::Status {
-                    what: what.into(),
-                    status,
-                });
-            }
-            let body = resp.text().map_err(|e| OtaError::http(what, &e))?;
-            return serde_json::from_str(&body).map_err(|e| OtaError::Parse {
-                what: what.into(),
-                message: e.to_string(),
-            });
-        }
-    }
-
-    fn put_config(
-        &mut self,
-        href: &str,
-        versions: &BTreeMap<String, String>,
-    ) -> Result<(), OtaError> {
-        let mut data = self.cfg.attributes.clone();
-        for (s, v) in versions {
-            data.insert(format!("version.{s}"), v.clone());
-        }
-        if self.config_sent.as_ref() == Some(&data) {
-            return Ok(());
-        }
-        let body = ConfigData {
-            mode: "merge".into(),
-            data: data.clone(),
-        };
-        let resp = self
-            .http
-            .put(href)
-            .json(&body)
-            .send()
-            .map_err(|e| OtaError::http("sending configData", &e))?;
-        let status = resp.status().as_u16();
-        if !(200..300).contains(&status) {
-            return Err(OtaError::Status {
-                what: "sending configData".into(),
-                status,
-            });
-        }
-        tracing::info!("OTA: configData sent ({} attributes)", data.len());
-        self.config_sent = Some(data);
-        Ok(())
-    }
-
-    fn action_feedback(&mut self, id: &str, fb: &Feedback) -> Result<Delivery, OtaError> {
-        let url = format!("{}/deploymentBase/{id}/feedback", self.cfg.base_url());
-        let d = post_feedback(&self.http, &url, fb, &self.cfg.limits)?;
-        if d == Delivery::Gone && fb.status.execution != Execution::Closed {
-            tracing::warn!(action = %id, "410 Gone: the server dropped the action");
-            if let Some(a) = self.current.clone() {
-                self.discard(&a);
-            }
-            self.parked = None;
-            self.last_closed = Some(id.to_owned());
-            self.emit(
-                OtaState::Canceled,
-                Some(id.to_owned()),
-                "the server no longer knows the action (410)".into(),
-                None,
-            );
-        }
-        Ok(d)
-    }
-
-    /// Records the outcome, then delivers it.
-    fn finish(&mut self, outcome: Outcome) -> Result<(), OtaError> {
-        if let Some(a) = self.current.as_mut() {
-            a.stage = Stage::Finished;
-            a.outcome = Some(outcome);
-        }
-        self.save();
-        self.deliver_outcome()
-    }
-
-    fn deliver_outcome(&mut self) -> Result<(), OtaError> {
-        let Some(a) = self.current.clone() else {
-            return Ok(());
-        };
-        let outcome = a.outcome.clone().unwrap_or(Outcome {
-            success: false,
-            details: vec!["outcome lost".into()],
-        });
-        let fb = Feedback::new(
-            Execution::Closed,
-            if outcome.success {
-                Finished::Success
-            } else {
-                Finished::Failure
-            },
-            None,
-            outcome.details.clone(),
-        );
-        self.action_feedback(&a.id, &fb)?;
-        self.discard(&a);
-        self.parked = None;
-        self.last_closed = Some(a.id.clone());
-        self.emit(
-            if outcome.success {
-                OtaState::Succeeded
-            } else {
-                OtaState::Failed
-            },
-            Some(a.id),
-            outcome.details.join("; "),
-            None,
-        );
-        Ok(())
-    }
-
-    fn handle_cancel(&mut self, href: &str, installing: bool) -> Result<(), OtaError> {
-        let c: CancelBase = self.get_json(href, "cancelAction")?;
-        let stop_id = c.cancel_action.stop_id;
-        let url = format!("{}/cancelAction/{}/feedback", self.cfg.base_url(), c.id);
-        let ours = self.current.as_ref().is_some_and(|a| a.id == stop_id);
-        if installing && ours {
-            if self.rejected_cancels.insert(c.id.clone()) {
-                let fb = Feedback::new(
-                    Execution::Rejected,
-                    Finished::None,
-                    None,
-                    vec!["installation has already started; it cannot be canceled".into()],
-                );
-                post_feedback(&self.http, &url, &fb, &self.cfg.limits)?;
-                tracing::info!(action = %stop_id, "cancel rejected: installation already started");
-            }
-            return Ok(());
-        }
-        let fb = Feedback::new(
-            Execution::Closed,
-            Finished::Success,
-            None,
-            vec![if ours {
-                "canceled before installation; downloaded files removed".into()
-            } else {
-                "no such action running; nothing to cancel".into()
-            }],
-        );
-        post_feedback(&self.http, &url, &fb, &self.cfg.limits)?;
-        if let Some(a) = self.current.clone()
-            && ours
-        {
-            self.discard(&a);
-            self.parked = None;
-        }
-        self.last_closed = Some(stop_id.clone());
-        self.emit(
-            OtaState::Canceled,
-            Some(stop_id),
-            "canceled by the server".into(),
-            None,
-        );
-        Ok(())
-    }
-
-    fn poll_during_install(&mut self) {
-        let poll = match self.poll() {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::debug!("poll during installation: {e}");
-                return;
-            }
-        };
-        if let Some(link) = &poll.links.cancel_action
-            && let Err(e) = self.handle_cancel(&link.href, true)
-        {
-            tracing::warn!("OTA: answering a cancel during installation: {e}");
-        }
-    }
-
-    /// Downloads every artifact of the deployment; returns the targets with
-    /// their libraries (SWU bundles unpacked into theirs).
-    fn download_all(
-        &mut self,
-        db: &DeploymentBase,
-        stop: &AtomicBool,
-    ) -> Result<Vec<Target>, DownloadError> {
-        let id = db.id.clone();
-        let total: u64 = db
-            .deployment
-            .chunks
-            .iter()
-            .map(|c| c.artifacts.len() as u64)
-            .sum();
-        let root = self.action_dir(&id);
-        let mut done_files = 0u64;
-        let mut targets = Vec::new();
-        let feedback_url = format!("{}/deploymentBase/{id}/feedback", self.cfg.base_url());
-        let stopped = || stop.load(Ordering::Relaxed);
-        for chunk in &db.deployment.chunks {
-            let sub = chunk.subsystem().unwrap_or("unnamed").to_owned();
-            let dir = root.join(download::sanitize_file_name(&sub).map_err(DownloadError::Io)?);
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| DownloadError::Io(format!("creating {}: {e}", dir.display())))?;
-            let mut files = Vec::new();
-            for art in &chunk.artifacts {
-                let name =
-                    download::sanitize_file_name(&art.filename).map_err(DownloadError::Io)?;
-                let url = art.url().ok_or_else(|| {
-                    DownloadError::Io(format!("{name}: the server gave no download link"))
-                })?;
-                let dest = dir.join(&name);
-                let expected = Expected {
-                    size: art.size,
-                    hashes: art.hashes.clone(),
-                };
-                let mut last = Instant::now();
-                let mut first = true;
-                let (http, limits, every) = (
-                    self.http.clone(),
-                    self.cfg.limits.clone(),
-                    self.cfg.progress_every,
-                );
-                let events = self.events.clone();
-                let (action, fname) = (id.clone(), name.clone());
-                let mut progress = |n: u64, of: Option<u64>| {
-                    if !first && last.elapsed() < every {
-                        return;
-                    }
-                    first = false;
-                    last = Instant::now();
-                    let pct = of.filter(|t| *t > 0).map(|t| n * 100 / t);
-                    let detail = match pct {
-                        Some(p) => format!("downloading {fname}: {p}% ({n} bytes)"),
-                        None => format!("downloading {fname}: {n} bytes"),
-                    };
-                    let fb = Feedback::new(
-                        Execution::Proceeding,
-                        Finished::None,
-                        Some((done_files, total)),
-                        vec![detail.clone()],
-                    );
-                    if let Err(e) = post_feedback(&http, &feedback_url, &fb, &limits) {
-                        tracing::debug!("progress feedback: {e}");
-                    }
-                    if let Some(tx) = &events {
-                        let _ = tx.send(OtaEvent {
-                            state: OtaState::Downloading,
-                            action: Some(action.clone()),
-                            detail,
-                            progress: Some((n, of.unwrap_or(0))),
-                        });
-                    }
-                };
-                download::fetch(
-                    &self.http,
-                    url,
-                    &dest,
-                    &expected,
-                    &self.cfg.limits,
-                    &mut self.jitter,
-                    &mut progress,
-                    &stopped,
-                )?;
-                done_files += 1;
-                files.push((name, dest));
-            }
-            let (swus, plain): (Vec<_>, Vec<_>) =
-                files.into_iter().partition(|(n, _)| n.ends_with(".swu"));
-            for (_, swu) in swus {
-                let images = crate::swu::unpack(&swu, &dir, self.cfg.limits.max_size)
-                    .map_err(|e| DownloadError::Io(format!("{}: {e}", swu.display())))?;
-                for img in images {
-                    targets.push(Target {
-                        subsystem: img.name,
-                        version: img.version,
-                        library: Some(img.path),
-                    });
-                }
-            }
-            let libs: Vec<&(String, PathBuf)> =
-                plain.iter().filter(|(n, _)| is_library_name(n)).collect();
-            match libs.as_slice() {
-                [] => {}
-                [(_, p)] => targets.push(Target {
-                    subsystem: sub.clone(),
-                    version: chunk.version.clone(),
-                    library: Some(p.clone()),
-                }),
-                more => {
-                    return Err(DownloadError::Io(format!(
-                        "chunk {sub} carries {} files that are not signatures; expected one library",
-                        more.len()
-                    )));
-                }
-            }
-        }
-        let mut seen = BTreeSet::new();
-        for t in &targets {
-            if !seen.insert(t.subsystem.clone()) {
-                return Err(DownloadError::Io(format!(
-                    "subsystem `{}` appears twice in the action",
-                    t.subsystem
-                )));
-            }
-        }
-        if targets.is_empty() {
-            return Err(DownloadError::Io("the action carries no library".into()));
-        }
-        Ok(targets)
-    }
-}
-
-/// POSTs a feedback; bounded retries on 409/429; 410 is `Gone`.
-fn post_feedback(
-    http: &Http,
-    url: &str,
-    fb: &Feedback,
-    limits: &Limits,
-) -> Result<Delivery, OtaError> {
-    let mut busy = 0;
-    loop {
-        let resp = http
-            .post(url)
-            .json(fb)
-            .send()
-            .map_err(|e| OtaError::http("sending feedback", &e))?;
-        let status = resp.status().as_u16();
-        match status {
-            200..=299 => return Ok(Delivery::Delivered),
-            410 => return Ok(Delivery::Gone),
-            409 | 429 if busy < limits.busy_retries => {
-                busy += 1;
-                std::thread::sleep(download::retry_after(&resp, limits.busy_wait));
-            }
-            _ => {
-                return Err(OtaError::Status {
-                    what: "sending feedback".into(),
-                    status,
-                });
-            }
-        }
-    }
-}
-
-/// Where an action's files go (for tests and tools).
-pub fn action_dir(staging: &Path, id: &str) -> PathBuf {
-    let safe = download::sanitize_file_name(id).unwrap_or_else(|_| "x".into());
-    staging.join(format!("action-{safe}"))
 }

@@ -1,6 +1,7 @@
 //! The wire types of hawkBit's Direct Device Integration API: what the
-//! server sends (poll, deploymentBase, cancelAction) and what the device
-//! sends back (feedback, configData). Unknown fields are ignored everywhere:
+//! server sends (poll, deploymentBase, installedBase, cancelAction,
+//! confirmationBase) and what the device sends back (feedback,
+//! confirmation feedback, configData). Unknown fields are ignored everywhere:
 //! servers add fields, and goosebit sends fewer than hawkBit.
 
 use serde::{Deserialize, Deserializer, Serialize};
@@ -57,6 +58,9 @@ pub struct PollLinks {
     /// The last finished action (informational).
     #[serde(default)]
     pub installed_base: Option<Link>,
+    /// An action waiting for the device's (user's) consent.
+    #[serde(default)]
+    pub confirmation_base: Option<Link>,
 }
 
 impl Poll {
@@ -249,6 +253,59 @@ pub struct CancelAction {
     pub stop_id: String,
 }
 
+/// `GET confirmationBase/{id}`: an action that waits for consent before the
+/// server offers its deploymentBase.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ConfirmationBase {
+    /// Action id.
+    #[serde(deserialize_with = "string_or_number")]
+    pub id: String,
+    /// What the action would install (same shape as a deployment).
+    #[serde(default)]
+    pub confirmation: Option<Deployment>,
+}
+
+/// The device's answer to a confirmation request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Consent {
+    /// Go ahead: the server offers the deploymentBase next.
+    Confirmed,
+    /// Not now: the action stays waiting for confirmation.
+    Denied,
+}
+
+/// `POST confirmationBase/{id}/feedback`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfirmationFeedback {
+    /// Milliseconds since the Unix epoch.
+    pub timestamp: u64,
+    /// The answer.
+    pub confirmation: Consent,
+    /// A device-specific code (0 here: no error).
+    pub code: i32,
+    /// Why.
+    pub details: Vec<String>,
+}
+
+impl ConfirmationFeedback {
+    /// An answer stamped now.
+    pub fn new(confirmation: Consent, details: Vec<String>) -> Self {
+        Self {
+            timestamp: now_millis(),
+            confirmation,
+            code: 0,
+            details,
+        }
+    }
+}
+
+fn now_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 /// `execution` of a feedback.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -332,11 +389,8 @@ impl Feedback {
         progress: Option<(u64, u64)>,
         details: Vec<String>,
     ) -> Self {
-        let timestamp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
         Self {
-            timestamp,
+            timestamp: now_millis(),
             status: FeedbackStatus {
                 execution,
                 result: FeedbackResult {
@@ -415,6 +469,26 @@ mod tests {
             artifacts: vec![],
         };
         assert_eq!(c.subsystem(), Some("abs"));
+    }
+
+    #[test]
+    fn confirmation_base_and_answer_have_the_ddi_shape() {
+        let c: ConfirmationBase = serde_json::from_str(
+            r#"{"id":"6","confirmation":{"download":"forced","update":"forced",
+                "chunks":[{"part":"battery","version":"2.0.0","artifacts":[]}]},
+                "actionHistory":{"status":"WAIT_FOR_CONFIRMATION"}}"#,
+        )
+        .expect("parses");
+        assert_eq!(c.id, "6");
+        assert_eq!(c.confirmation.expect("deployment").chunks.len(), 1);
+        let v = serde_json::to_value(ConfirmationFeedback::new(
+            Consent::Denied,
+            vec!["not now".into()],
+        ))
+        .expect("serialises");
+        assert_eq!(v["confirmation"], "denied");
+        assert_eq!(v["code"], 0);
+        assert!(v["timestamp"].as_u64().is_some_and(|t| t > 0));
     }
 
     #[test]

@@ -5,20 +5,32 @@
 //! `closed`+`success` only after the new version passed probation.
 //!
 //! Independent of tcu-core: tcu-core depends on this crate, never the
-//! reverse. See [`client`] for the behaviour, [`swu`] and [`publish`] for
-//! the rollout tooling.
+//! reverse. See [`client`] for the behaviour (soft updates, confirmation,
+//! cancels, installedBase), [`wake`] for polling on demand, [`swu`] and
+//! [`publish`] for the rollout tooling.
 
+mod action;
+mod artifacts;
 pub mod backoff;
+mod cancel;
 pub mod client;
+mod confirm;
 pub mod ddi;
 pub mod download;
 pub mod http;
+mod installed;
 pub mod publish;
+mod server;
 pub mod state;
 pub mod swu;
+pub mod wake;
 
-pub use client::{Client, ClientConfig, InstallError, Installer, OtaEvent, OtaState, action_dir};
+pub use client::{
+    Client, ClientConfig, Confirmation, InstallError, Installer, OtaEvent, OtaState, SoftUpdates,
+};
 pub use http::Auth;
+pub use server::action_dir;
+pub use wake::Waker;
 
 use std::time::{Duration, Instant};
 

@@ -24,6 +24,20 @@ pub struct DeviceStatus {
     /// Update state (`finished`, `error`, `running`, `registered`, ...).
     #[serde(default)]
     pub last_state: Option<String>,
+    /// Hardware the server files the device under (from its configData).
+    #[serde(default)]
+    pub hardware: Option<Hardware>,
+}
+
+/// A device's hardware as the server knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Hardware {
+    /// Board or model (goosebit: configData `hw_boardname`).
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Revision (goosebit: configData `hw_revision`).
+    #[serde(default)]
+    pub revision: Option<String>,
 }
 
 /// A server's management side.

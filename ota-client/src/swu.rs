@@ -7,6 +7,7 @@
 //! software = {
 //!     version = "2.0.0";
 //!     description = "TCU subsystem libraries";
+//!     hardware-compatibility: [ "sim-1" ];
 //!     images: (
 //!         { filename = "libbattery.so"; name = "battery"; version = "2.0.0";
 //!           type = "tcu-plugin"; sha256 = "..."; }
@@ -16,8 +17,10 @@
 //!
 //! Each image's `name` is the subsystem it replaces; its signature travels
 //! as the member `<filename>.sig`. goosebit reads `software.version` (a
-//! semantic version) and, without `hardware-compatibility`, takes the bundle
-//! as fit for any device.
+//! semantic version) and `hardware-compatibility`: the hardware revisions
+//! the bundle fits (goosebit refuses to assign a bundle to a device whose
+//! configData `hw_revision` is not among them; without the list it takes
+//! the bundle as fit only for revision `default`).
 
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
@@ -79,12 +82,28 @@ fn quote(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
-/// The sw-description of `images` (with the bytes of each library).
-pub fn sw_description(version: &str, images: &[(Image, String, Vec<u8>)]) -> String {
+/// The sw-description of `images` (with the bytes of each library), fit
+/// for the hardware revisions `hw_revisions` (none: no list).
+pub fn sw_description(
+    version: &str,
+    hw_revisions: &[String],
+    images: &[(Image, String, Vec<u8>)],
+) -> String {
     let mut s = format!(
-        "software =\n{{\n\tversion = \"{}\";\n\tdescription = \"TCU subsystem libraries\";\n\timages: (\n",
+        "software =\n{{\n\tversion = \"{}\";\n\tdescription = \"TCU subsystem libraries\";\n",
         quote(version)
     );
+    if !hw_revisions.is_empty() {
+        let list: Vec<String> = hw_revisions
+            .iter()
+            .map(|r| format!("\"{}\"", quote(r)))
+            .collect();
+        s.push_str(&format!(
+            "\thardware-compatibility: [ {} ];\n",
+            list.join(", ")
+        ));
+    }
+    s.push_str("\timages: (\n");
     for (i, (img, file_name, bytes)) in images.iter().enumerate() {
         let sha = hex::encode(Sha256::digest(bytes));
         s.push_str(&format!(
@@ -99,8 +118,14 @@ pub fn sw_description(version: &str, images: &[(Image, String, Vec<u8>)]) -> Str
     s
 }
 
-/// Writes a bundle of `images` with bundle version `version` to `out`.
-pub fn write(out: &Path, version: &str, images: &[Image]) -> std::io::Result<()> {
+/// Writes a bundle of `images` with bundle version `version`, fit for the
+/// hardware revisions `hw_revisions`, to `out`.
+pub fn write(
+    out: &Path,
+    version: &str,
+    hw_revisions: &[String],
+    images: &[Image],
+) -> std::io::Result<()> {
     let mut loaded = Vec::new();
     for img in images {
         let name = img
@@ -114,7 +139,7 @@ pub fn write(out: &Path, version: &str, images: &[Image]) -> std::io::Result<()>
             .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", img.file.display())))?;
         loaded.push((img.clone(), name, bytes));
     }
-    let desc = sw_description(version, &loaded);
+    let desc = sw_description(version, hw_revisions, &loaded);
     let mut buf = Vec::new();
     let mut ino = 1;
     write_member(&mut buf, ino, "sw-description", desc.as_bytes())?;
@@ -299,6 +324,7 @@ mod tests {
         write(
             &out,
             "2.0.0",
+            &["sim-1".to_owned(), "bench-7".to_owned()],
             &[Image {
                 name: "battery".into(),
                 version: "2.0.0".into(),
@@ -312,6 +338,11 @@ mod tests {
         // goosebit reads the first name right after the 110-byte header.
         assert_eq!(&bytes[110..124], b"sw-description");
         let members = read_members(&out, 1 << 20).expect("members");
+        let desc = String::from_utf8_lossy(&members[0].1);
+        assert!(
+            desc.contains("hardware-compatibility: [ \"sim-1\", \"bench-7\" ];"),
+            "{desc}"
+        );
         let names: Vec<&str> = members.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(
             names,
@@ -353,7 +384,7 @@ mod tests {
             "../../evil.so".to_owned(),
             b"x".to_vec(),
         )];
-        let desc = sw_description("1.0.0", &desc_images);
+        let desc = sw_description("1.0.0", &[], &desc_images);
         let mut buf = Vec::new();
         write_member(&mut buf, 1, "sw-description", desc.as_bytes()).expect("w");
         let (_, name, bytes) = desc_images.remove(0);

@@ -266,6 +266,7 @@ pub fn run_dashboard(
         control.clone(),
         stop.clone(),
     )?;
+    let ota_waker = ota.as_ref().map(crate::ota::OtaHook::waker);
     let startup = vehicle.drain_events();
     let mqtt = start_mqtt(config, &vehicle, &startup, control.clone())?;
     let (mqtt_hook, mqtt_handle) = match mqtt {
@@ -311,10 +312,13 @@ pub fn run_dashboard(
                 }
             });
         }
-        Request::PollOta => tracing::info!(
-            "poll-now is not supported yet: the OTA client polls on the server's schedule \
-             ([ota] poll_interval or --ota-poll sets a faster one)"
-        ),
+        Request::PollOta => match &ota_waker {
+            Some(waker) => {
+                waker.poll_now();
+                tracing::info!("OTA: polling the server now");
+            }
+            None => tracing::info!("OTA is off: set [ota] server or --ota-server to poll a server"),
+        },
     };
     let options = crate::dashboard::Options {
         duration,

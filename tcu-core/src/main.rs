@@ -58,6 +58,11 @@ enum OtaCommand {
         /// Bundle version (default: the plugin's version).
         #[arg(long)]
         version: Option<String>,
+        /// Hardware revision the bundle fits (repeat for several); goosebit
+        /// assigns it only to devices reporting one of them (`[ota]
+        /// hw_revision`).
+        #[arg(long = "hw-revision", value_name = "REV", default_value = tcu_core::config::DEFAULT_HW_REVISION)]
+        hw_revisions: Vec<String>,
         /// Output file.
         #[arg(long)]
         out: PathBuf,
@@ -290,6 +295,7 @@ fn ota(cmd: OtaCommand) -> Result<()> {
             plugin,
             sig,
             version,
+            hw_revisions,
             out,
         } => {
             let info = tcu_core::plugin::inspect(&plugin)?;
@@ -298,6 +304,7 @@ fn ota(cmd: OtaCommand) -> Result<()> {
             tcu_ota_client::swu::write(
                 &out,
                 &version,
+                &hw_revisions,
                 &[tcu_ota_client::swu::Image {
                     name: info.name.clone(),
                     version: info.version.clone(),

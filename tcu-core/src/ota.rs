@@ -2,7 +2,9 @@
 //! turns the verified artifacts of an action into one hot-swap transaction
 //! and waits for its final outcome (after probation), and a tick hook that
 //! raises the client's state changes as `ota.state` events and keeps the
-//! installed versions current for the client's configData.
+//! installed versions current for the client's configData. The hook also
+//! carries the client's [`Waker`], which the dashboard's "poll OTA now" key
+//! uses.
 
 use crate::catalog::Catalog;
 use crate::config::Config;
@@ -14,7 +16,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, mpsc};
-use tcu_ota_client::{Client, ClientConfig, InstallError, Installer, OtaEvent};
+use tcu_ota_client::{Client, ClientConfig, InstallError, Installer, OtaEvent, Waker};
 
 /// Running subsystem versions, shared between the tick thread and the
 /// client.
@@ -111,12 +113,22 @@ pub fn versions_of(vehicle: &Vehicle) -> BTreeMap<String, String> {
 pub struct OtaHook {
     events: mpsc::Receiver<OtaEvent>,
     versions: Versions,
+    waker: Waker,
 }
 
 impl OtaHook {
-    /// A hook fed by `events`.
-    pub fn new(events: mpsc::Receiver<OtaEvent>, versions: Versions) -> Self {
-        Self { events, versions }
+    /// A hook fed by `events`, for the client that `waker` wakes.
+    pub fn new(events: mpsc::Receiver<OtaEvent>, versions: Versions, waker: Waker) -> Self {
+        Self {
+            events,
+            versions,
+            waker,
+        }
+    }
+
+    /// Makes the client poll now (on the user's behalf).
+    pub fn waker(&self) -> Waker {
+        self.waker.clone()
     }
 }
 
@@ -166,9 +178,14 @@ pub fn client_config(config: &Config, server: &str) -> ClientConfig {
     c.action_poll = o.action_poll_interval;
     c.limits.max_size = o.max_artifact_size;
     c.seed = tcu_sdk::rng::derive_seed(config.seed, "ota");
+    c.soft_updates = o.soft_updates;
+    c.confirmation = o.confirm;
     c.attributes = BTreeMap::from([
         ("VIN".to_owned(), config.vin.clone()),
+        // hawkBit's usual key, and the one goosebit files the device's
+        // hardware revision under.
         ("hwRevision".to_owned(), o.hw_revision.clone()),
+        ("hw_revision".to_owned(), o.hw_revision.clone()),
         (
             "abiVersion".to_owned(),
             tcu_sdk::abi::TCU_ABI_VERSION.to_string(),
@@ -195,6 +212,7 @@ pub fn start(
     let installer = VehicleInstaller::new(policy, catalog, store, control, versions.clone());
     let (tx, rx) = mpsc::channel();
     let mut client = Client::new(client_config(config, server), installer)?.with_events(tx);
+    let waker = client.waker();
     std::thread::Builder::new()
         .name("tcu-ota".into())
         .spawn(move || client.run(&stop))
@@ -202,5 +220,5 @@ pub fn start(
             what: "starting the OTA thread".into(),
             message: e.to_string(),
         })?;
-    Ok(Some(OtaHook::new(rx, versions)))
+    Ok(Some(OtaHook::new(rx, versions, waker)))
 }

@@ -1,6 +1,7 @@
 //! A hawkBit DDI server of the project's own, in-process on 127.0.0.1 and an
 //! ephemeral port, for what goosebit lacks: several chunks, cancel,
-//! maintenance windows, ETag/304, 409/429/410 and interrupted downloads.
+//! maintenance windows, soft updates, user confirmation (confirmationBase),
+//! installedBase, ETag/304, 409/429/410, and interrupted or slow downloads.
 //!
 //! It keeps real state: an action is open until a `closed` feedback arrives
 //! (or a cancel is accepted), and every feedback is recorded. Faults are
@@ -71,6 +72,8 @@ pub struct ActionSpec {
     pub update: String,
     /// `maintenanceWindow` (absent when `None`).
     pub window: Option<String>,
+    /// Offered as `confirmationBase` until the device confirms.
+    pub confirm: bool,
 }
 
 impl ActionSpec {
@@ -81,6 +84,7 @@ impl ActionSpec {
             download: "forced".into(),
             update: "forced".into(),
             window: None,
+            confirm: false,
         }
     }
 }
@@ -109,6 +113,8 @@ struct Action {
     revision: u64,
     feedback: Vec<Value>,
     cancel_feedback: Vec<Value>,
+    confirmed: bool,
+    confirmation_feedback: Vec<Value>,
 }
 
 /// A fault for the next matching request.
@@ -148,6 +154,9 @@ struct State {
     poll_faults: VecDeque<u16>,
     requests: Vec<Request>,
     not_modified: usize,
+    throttle: Option<(usize, Duration)>,
+    served_bytes: u64,
+    completed_downloads: usize,
 }
 
 /// The running fake; stops when dropped.
@@ -248,10 +257,36 @@ impl DdiFake {
                     revision: 1,
                     feedback: vec![],
                     cancel_feedback: vec![],
+                    confirmed: false,
+                    confirmation_feedback: vec![],
                 },
             );
             id
         })
+    }
+
+    /// Records an action as already closed with success (what the server
+    /// remembers from before); the poll offers it as `installedBase`.
+    pub fn add_installed(&self, spec: ActionSpec) -> u64 {
+        let id = self.add_action(spec);
+        self.with(|s| {
+            s.actions.get_mut(&id).unwrap().status = ActionStatus::Closed { success: true };
+        });
+        id
+    }
+
+    /// Changes `update` of action `id` (e.g. a soft update turned forced).
+    pub fn set_update(&self, id: u64, update: &str) {
+        self.with(|s| {
+            let a = s.actions.get_mut(&id).unwrap();
+            a.spec.update = update.into();
+            a.revision += 1;
+        });
+    }
+
+    /// Confirmation answers of action `id`, in order.
+    pub fn confirmation_feedback(&self, id: u64) -> Vec<Value> {
+        self.with(|s| s.actions[&id].confirmation_feedback.clone())
     }
 
     /// Asks the device to cancel action `id`.
@@ -286,6 +321,22 @@ impl DdiFake {
     /// Every download answers `status` from now on.
     pub fn fail_all_downloads(&self, status: u16) {
         self.with(|s| s.downloads_always = Some(status));
+    }
+
+    /// Serves file bodies `bytes` at a time with a pause of `pause` after
+    /// each piece (a slow link), so a test can act mid-download.
+    pub fn throttle_downloads(&self, bytes: usize, pause: Duration) {
+        self.with(|s| s.throttle = Some((bytes.max(1), pause)));
+    }
+
+    /// File body bytes written to clients so far.
+    pub fn served_bytes(&self) -> u64 {
+        self.with(|s| s.served_bytes)
+    }
+
+    /// Downloads whose whole body reached the client.
+    pub fn completed_downloads(&self) -> usize {
+        self.with(|s| s.completed_downloads)
     }
 
     /// Queues a status for the next feedback POST.
@@ -436,7 +487,8 @@ fn serve(stream: TcpStream, state: &Mutex<State>, base: &str, controller: &str) 
     let prefix = format!("/{TENANT}/controller/v1/{controller}");
     let ddi_base = format!("{base}{prefix}");
     if let Some(rest) = path.strip_prefix("/files/") {
-        return serve_file(&mut stream, s, rest, &req);
+        drop(s);
+        return serve_file(&mut stream, state, rest, &req);
     }
     let Some(route) = path.strip_prefix(&prefix) else {
         return respond(&mut stream, 404, &[], b"");
@@ -466,12 +518,29 @@ fn serve(stream: TcpStream, state: &Mutex<State>, base: &str, controller: &str) 
                         "cancelAction".into(),
                         json!({"href": format!("{ddi_base}/cancelAction/{id}")}),
                     );
+                } else if a.spec.confirm && !a.confirmed {
+                    links.insert(
+                        "confirmationBase".into(),
+                        json!({"href": format!("{ddi_base}/confirmationBase/{id}?c={}", a.revision)}),
+                    );
                 } else {
                     links.insert(
                         "deploymentBase".into(),
                         json!({"href": format!("{ddi_base}/deploymentBase/{id}?c={}", a.revision)}),
                     );
                 }
+            }
+            if let Some(id) = s
+                .actions
+                .iter()
+                .rev()
+                .find(|(_, a)| a.status == (ActionStatus::Closed { success: true }))
+                .map(|(id, _)| *id)
+            {
+                links.insert(
+                    "installedBase".into(),
+                    json!({"href": format!("{ddi_base}/installedBase/{id}")}),
+                );
             }
             let v = json!({"config": {"polling": {"sleep": s.sleep}}, "_links": links});
             let etag = format!(
@@ -498,42 +567,57 @@ fn serve(stream: TcpStream, state: &Mutex<State>, base: &str, controller: &str) 
             let Some(a) = s.actions.get(&id) else {
                 return respond(&mut stream, 404, &[], b"");
             };
-            let chunks: Vec<Value> = a
-                .spec
-                .chunks
-                .iter()
-                .map(|c| {
-                    let arts: Vec<Value> = c
-                        .artifacts
-                        .iter()
-                        .map(|f| {
-                            let announced = f.announced.as_ref().unwrap_or(&f.data);
-                            let hashes = if f.sha1_only {
-                                json!({"sha1": hex_digest::<sha1::Sha1>(announced)})
-                            } else {
-                                json!({"sha1": hex_digest::<sha1::Sha1>(announced),
-                                       "sha256": hex_digest::<sha2::Sha256>(announced)})
-                            };
-                            json!({"filename": f.filename, "size": f.data.len(), "hashes": hashes,
-                                   "_links": {"download-http": {"href":
-                                        format!("{base}/files/{id}/{}/{}", c.part, f.filename)}}})
-                        })
-                        .collect();
-                    json!({"part": c.part, "version": c.version, "name": c.part,
-                           "metadata": [], "artifacts": arts})
-                })
-                .collect();
-            let mut dep =
-                json!({"download": a.spec.download, "update": a.spec.update, "chunks": chunks});
-            if let Some(w) = &a.spec.window {
-                dep["maintenanceWindow"] = json!(w);
+            if a.spec.confirm && !a.confirmed {
+                return respond(&mut stream, 404, &[], b"");
             }
+            let dep = deployment_json(base, id, &a.spec);
             json_response(
                 &mut stream,
                 200,
                 &json!({"id": id.to_string(), "deployment": dep,
                         "actionHistory": {"status": "RUNNING", "messages": []}}),
             );
+        }
+        ("GET", ["installedBase", id]) => {
+            let id: u64 = id.parse().unwrap_or(0);
+            let Some(a) = s.actions.get(&id) else {
+                return respond(&mut stream, 404, &[], b"");
+            };
+            let dep = deployment_json(base, id, &a.spec);
+            json_response(
+                &mut stream,
+                200,
+                &json!({"id": id.to_string(), "deployment": dep,
+                        "actionHistory": {"status": "FINISHED", "messages": []}}),
+            );
+        }
+        ("GET", ["confirmationBase", id]) => {
+            let id: u64 = id.parse().unwrap_or(0);
+            let Some(a) = s.actions.get(&id) else {
+                return respond(&mut stream, 404, &[], b"");
+            };
+            let dep = deployment_json(base, id, &a.spec);
+            json_response(
+                &mut stream,
+                200,
+                &json!({"id": id.to_string(), "confirmation": dep,
+                        "actionHistory": {"status": "WAIT_FOR_CONFIRMATION", "messages": []}}),
+            );
+        }
+        ("POST", ["confirmationBase", id, "feedback"]) => {
+            let id: u64 = id.parse().unwrap_or(0);
+            let Some(a) = s.actions.get_mut(&id) else {
+                return respond(&mut stream, 404, &[], b"");
+            };
+            if a.status != ActionStatus::Open {
+                return respond(&mut stream, 410, &[], b"");
+            }
+            if body["confirmation"] == "confirmed" {
+                a.confirmed = true;
+                a.revision += 1;
+            }
+            a.confirmation_feedback.push(body);
+            json_response(&mut stream, 200, &json!({}));
         }
         ("POST", ["deploymentBase", id, "feedback"]) => {
             if let Some(code) = s.feedback_faults.pop_front() {
@@ -578,12 +662,42 @@ fn serve(stream: TcpStream, state: &Mutex<State>, base: &str, controller: &str) 
     }
 }
 
-fn serve_file(
-    stream: &mut TcpStream,
-    mut s: std::sync::MutexGuard<'_, State>,
-    rest: &str,
-    req: &Request,
-) {
+/// The `deployment` object of an action (deploymentBase, installedBase and
+/// confirmationBase share it).
+fn deployment_json(base: &str, id: u64, spec: &ActionSpec) -> Value {
+    let chunks: Vec<Value> = spec
+        .chunks
+        .iter()
+        .map(|c| {
+            let arts: Vec<Value> = c
+                .artifacts
+                .iter()
+                .map(|f| {
+                    let announced = f.announced.as_ref().unwrap_or(&f.data);
+                    let hashes = if f.sha1_only {
+                        json!({"sha1": hex_digest::<sha1::Sha1>(announced)})
+                    } else {
+                        json!({"sha1": hex_digest::<sha1::Sha1>(announced),
+                               "sha256": hex_digest::<sha2::Sha256>(announced)})
+                    };
+                    json!({"filename": f.filename, "size": f.data.len(), "hashes": hashes,
+                           "_links": {"download-http": {"href":
+                                format!("{base}/files/{id}/{}/{}", c.part, f.filename)}}})
+                })
+                .collect();
+            json!({"part": c.part, "version": c.version, "name": c.part,
+                   "metadata": [], "artifacts": arts})
+        })
+        .collect();
+    let mut dep = json!({"download": spec.download, "update": spec.update, "chunks": chunks});
+    if let Some(w) = &spec.window {
+        dep["maintenanceWindow"] = json!(w);
+    }
+    dep
+}
+
+fn serve_file(stream: &mut TcpStream, state: &Mutex<State>, rest: &str, req: &Request) {
+    let mut s = state.lock().unwrap();
     let mut it = rest.splitn(3, '/');
     let (id, part, name) = (
         it.next().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0),
@@ -594,6 +708,7 @@ fn serve_file(
         return respond(stream, code, &[], b"");
     }
     let fault = s.download_faults.pop_front();
+    let throttle = s.throttle;
     let data = s.actions.get(&id).and_then(|a| {
         a.spec
             .chunks
@@ -637,5 +752,28 @@ fn serve_file(
         let _ = stream.shutdown(std::net::Shutdown::Both);
         return;
     }
-    respond(stream, status, &extra, body);
+    let mut head = format!(
+        "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    for (k, v) in &extra {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    if stream.write_all(head.as_bytes()).is_err() {
+        return;
+    }
+    let (piece, pause) = throttle.unwrap_or((body.len().max(1), Duration::ZERO));
+    for part in body.chunks(piece) {
+        if stream
+            .write_all(part)
+            .and_then(|()| stream.flush())
+            .is_err()
+        {
+            return; // the client went away
+        }
+        state.lock().unwrap().served_bytes += part.len() as u64;
+        std::thread::sleep(pause);
+    }
+    state.lock().unwrap().completed_downloads += 1;
 }

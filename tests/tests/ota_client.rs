@@ -1,7 +1,9 @@
 //! The DDI client against the project's DDI fake, with a recording
-//! installer in place of the vehicle: chunks, cancels, maintenance windows,
-//! 304, busy answers, 410, interrupted and corrupted downloads, a server
-//! that fails every download, and restarts in the middle of an action.
+//! installer in place of the vehicle: chunks, cancels (also in the middle
+//! of a slow download), maintenance windows, soft updates, confirmation,
+//! installedBase, 304, busy answers, 410, interrupted and corrupted
+//! downloads, a server that fails every download, and restarts in the
+//! middle of an action.
 //! Each test drives the client cycle by cycle, so nothing waits on timers.
 
 // Test code: a failed step should panic with its error.
@@ -15,7 +17,9 @@ use std::time::{Duration, Instant};
 use tcu_integration_tests::ddi_fake::{
     ActionSpec, ActionStatus, DdiFake, FakeArtifact, FakeChunk, Fault, TENANT,
 };
-use tcu_ota_client::{Client, ClientConfig, InstallError, Installer};
+use tcu_ota_client::{
+    Client, ClientConfig, Confirmation, InstallError, Installer, OtaState, SoftUpdates,
+};
 
 const DEVICE: &str = "WTCUZ000000000001";
 
@@ -216,6 +220,62 @@ fn cancel_before_installation_is_accepted_and_files_are_removed() {
     assert!(!dir.exists(), "staged files removed");
     assert!(client.current().is_none());
     assert!(calls.lock().unwrap().is_empty());
+}
+
+/// Waits (bounded) until `f` holds.
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{what}: not within 20 s"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn a_cancel_during_a_slow_download_stops_it_and_is_accepted() {
+    let fake = DdiFake::start(DEVICE);
+    let tmp = tempfile::tempdir().unwrap();
+    // 2 MB at about 200 kB/s: ten seconds if nothing stopped it.
+    fake.throttle_downloads(4096, Duration::from_millis(20));
+    let id = fake.add_action(ActionSpec::forced(vec![chunk(
+        "battery",
+        vec![FakeArtifact::new(
+            "libbattery.so",
+            lib_bytes("slow", 2_000_000),
+        )],
+    )]));
+    let (inst, calls) = Recorder::new();
+    let mut client = Client::new(config(&fake, tmp.path()), inst).unwrap();
+    let cycle = std::thread::spawn(move || {
+        let r = client.cycle(&stop());
+        (client, r)
+    });
+    wait_until("download started", || fake.served_bytes() > 50_000);
+    let dir = tcu_ota_client::action_dir(tmp.path(), &id.to_string());
+    assert!(dir.join("battery/libbattery.so.part").is_file());
+    fake.cancel(id);
+    let (client, result) = cycle.join().unwrap();
+    result.unwrap();
+
+    assert_eq!(fake.status(id), ActionStatus::Canceled);
+    let cf = fake.cancel_feedback(id);
+    assert_eq!(cf.len(), 1, "{cf:?}");
+    assert_eq!(cf[0]["status"]["execution"], "closed");
+    assert_eq!(cf[0]["status"]["result"]["finished"], "success");
+    assert_eq!(fake.completed_downloads(), 0, "the download was cut short");
+    assert!(fake.served_bytes() < 2_000_000);
+    assert!(calls.lock().unwrap().is_empty(), "nothing was swapped");
+    assert!(!dir.exists(), "partial files removed");
+    assert!(client.current().is_none());
+    assert!(!tmp.path().join("ota-state.json").exists());
+    assert!(
+        !fake.executions(id).iter().any(|(e, _)| e == "closed"),
+        "the cancel closes the action, not a deployment feedback: {:?}",
+        fake.executions(id)
+    );
 }
 
 #[test]
@@ -488,4 +548,211 @@ fn a_restart_during_download_resumes_the_same_action() {
         .filter(|(e, _)| e == "download")
         .count();
     assert_eq!(starts, 1, "the same action resumed, not started again");
+}
+
+fn soft_battery_action() -> ActionSpec {
+    let mut spec = battery_action();
+    spec.update = "attempt".into();
+    spec
+}
+
+#[test]
+fn a_soft_update_is_installed_at_once_by_default() {
+    let fake = DdiFake::start(DEVICE);
+    let tmp = tempfile::tempdir().unwrap();
+    let id = fake.add_action(soft_battery_action());
+    let (inst, calls) = Recorder::new();
+    let mut client = Client::new(config(&fake, tmp.path()), inst).unwrap();
+    client.cycle(&stop()).unwrap();
+    assert_eq!(calls.lock().unwrap().len(), 1);
+    assert_eq!(fake.status(id), ActionStatus::Closed { success: true });
+    assert!(!fake.executions(id).iter().any(|(e, _)| e == "scheduled"));
+}
+
+#[test]
+fn a_deferred_soft_update_waits_downloaded_until_the_user_polls() {
+    let fake = DdiFake::start(DEVICE);
+    let tmp = tempfile::tempdir().unwrap();
+    let id = fake.add_action(soft_battery_action());
+    let (inst, calls) = Recorder::new();
+    let mut cfg = config(&fake, tmp.path());
+    cfg.soft_updates = SoftUpdates::Defer;
+    let mut client = Client::new(cfg, inst).unwrap();
+    client.cycle(&stop()).unwrap();
+    client.cycle(&stop()).unwrap();
+    assert!(calls.lock().unwrap().is_empty(), "deferred");
+    assert_eq!(fake.status(id), ActionStatus::Open);
+    let ex = fake.executions(id);
+    assert!(ex.contains(&("downloaded".into(), "none".into())), "{ex:?}");
+    let scheduled: Vec<_> = fake
+        .feedback(id)
+        .into_iter()
+        .filter(|f| f["status"]["execution"] == "scheduled")
+        .collect();
+    assert_eq!(scheduled.len(), 1, "scheduled once: {ex:?}");
+    assert!(
+        scheduled[0]["status"]["details"]
+            .to_string()
+            .contains("soft update")
+    );
+
+    client.waker().poll_now();
+    client.cycle(&stop()).unwrap();
+    assert_eq!(
+        calls.lock().unwrap().len(),
+        1,
+        "installed on the user's poll"
+    );
+    assert_eq!(fake.downloads().len(), 1, "not downloaded again");
+    assert_eq!(fake.status(id), ActionStatus::Closed { success: true });
+}
+
+#[test]
+fn a_deferred_soft_update_is_installed_once_the_server_forces_it() {
+    let fake = DdiFake::start(DEVICE);
+    let tmp = tempfile::tempdir().unwrap();
+    let id = fake.add_action(soft_battery_action());
+    let (inst, calls) = Recorder::new();
+    let mut cfg = config(&fake, tmp.path());
+    cfg.soft_updates = SoftUpdates::Defer;
+    let mut client = Client::new(cfg, inst).unwrap();
+    client.cycle(&stop()).unwrap();
+    assert!(calls.lock().unwrap().is_empty());
+    fake.set_update(id, "forced");
+    client.cycle(&stop()).unwrap();
+    assert_eq!(calls.lock().unwrap().len(), 1);
+    assert_eq!(fake.status(id), ActionStatus::Closed { success: true });
+}
+
+fn confirmed_battery_action() -> ActionSpec {
+    let mut spec = battery_action();
+    spec.confirm = true;
+    spec
+}
+
+fn deployment_gets(fake: &DdiFake) -> usize {
+    fake.requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.contains("/deploymentBase/"))
+        .count()
+}
+
+#[test]
+fn a_confirmation_request_is_confirmed_automatically_and_the_deployment_follows() {
+    let fake = DdiFake::start(DEVICE);
+    let tmp = tempfile::tempdir().unwrap();
+    fake.set_sleep("00:10:00");
+    let id = fake.add_action(confirmed_battery_action());
+    let (inst, calls) = Recorder::new();
+    let mut client = Client::new(config(&fake, tmp.path()), inst).unwrap();
+    let next = client.cycle(&stop()).unwrap();
+    let cf = fake.confirmation_feedback(id);
+    assert_eq!(cf.len(), 1, "{cf:?}");
+    assert_eq!(cf[0]["confirmation"], "confirmed");
+    assert!(cf[0]["timestamp"].as_u64().is_some() && cf[0]["code"].is_number());
+    assert!(
+        next <= Duration::from_millis(50),
+        "polls again soon for the deployment, not in 10 minutes: {next:?}"
+    );
+    assert!(calls.lock().unwrap().is_empty());
+    client.cycle(&stop()).unwrap();
+    assert_eq!(calls.lock().unwrap().len(), 1);
+    assert_eq!(fake.status(id), ActionStatus::Closed { success: true });
+}
+
+#[test]
+fn a_denied_confirmation_is_answered_once_and_nothing_is_fetched() {
+    let fake = DdiFake::start(DEVICE);
+    let tmp = tempfile::tempdir().unwrap();
+    let id = fake.add_action(confirmed_battery_action());
+    let (inst, calls) = Recorder::new();
+    let mut cfg = config(&fake, tmp.path());
+    cfg.confirmation = Confirmation::Deny;
+    let mut client = Client::new(cfg, inst).unwrap();
+    for _ in 0..3 {
+        client.cycle(&stop()).unwrap();
+    }
+    let cf = fake.confirmation_feedback(id);
+    assert_eq!(cf.len(), 1, "denied once: {cf:?}");
+    assert_eq!(cf[0]["confirmation"], "denied");
+    assert!(cf[0]["details"].to_string().contains("deny"), "{cf:?}");
+    assert_eq!(
+        fake.status(id),
+        ActionStatus::Open,
+        "still waiting on the server"
+    );
+    assert_eq!(deployment_gets(&fake), 0);
+    assert!(fake.downloads().is_empty());
+    assert!(calls.lock().unwrap().is_empty());
+}
+
+#[test]
+fn a_confirmation_left_to_the_user_is_confirmed_by_a_poll_the_user_asked_for() {
+    let fake = DdiFake::start(DEVICE);
+    let tmp = tempfile::tempdir().unwrap();
+    let id = fake.add_action(confirmed_battery_action());
+    let (inst, calls) = Recorder::new();
+    let mut cfg = config(&fake, tmp.path());
+    cfg.confirmation = Confirmation::User;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut client = Client::new(cfg, inst).unwrap().with_events(tx);
+    client.cycle(&stop()).unwrap();
+    client.cycle(&stop()).unwrap();
+    assert!(
+        fake.confirmation_feedback(id).is_empty(),
+        "nobody confirmed"
+    );
+    let waiting: Vec<_> = rx
+        .try_iter()
+        .filter(|e| e.state == OtaState::Waiting)
+        .collect();
+    assert_eq!(waiting.len(), 1, "announced once: {waiting:?}");
+    assert!(waiting[0].detail.contains("battery 2.0.0"), "{waiting:?}");
+
+    client.waker().poll_now();
+    client.cycle(&stop()).unwrap();
+    let cf = fake.confirmation_feedback(id);
+    assert_eq!(cf.len(), 1);
+    assert_eq!(cf[0]["confirmation"], "confirmed");
+    client.cycle(&stop()).unwrap();
+    assert_eq!(calls.lock().unwrap().len(), 1);
+    assert_eq!(fake.status(id), ActionStatus::Closed { success: true });
+}
+
+#[test]
+fn an_installed_base_that_disagrees_with_the_running_versions_is_raised_once() {
+    for (running, diverged) in [("1.0.0", true), ("2.0.0", false)] {
+        let fake = DdiFake::start(DEVICE);
+        let tmp = tempfile::tempdir().unwrap();
+        let id = fake.add_installed(battery_action());
+        let (mut inst, calls) = Recorder::new();
+        inst.versions.insert("battery".into(), running.into());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut client = Client::new(config(&fake, tmp.path()), inst)
+            .unwrap()
+            .with_events(tx);
+        client.cycle(&stop()).unwrap();
+        client.cycle(&stop()).unwrap();
+        let events: Vec<_> = rx
+            .try_iter()
+            .filter(|e| e.state == OtaState::Diverged)
+            .collect();
+        let gets = fake
+            .requests()
+            .iter()
+            .filter(|r| r.path.ends_with(&format!("/installedBase/{id}")))
+            .count();
+        assert_eq!(gets, 1, "fetched once for the same link and versions");
+        assert!(calls.lock().unwrap().is_empty());
+        if diverged {
+            assert_eq!(events.len(), 1, "{events:?}");
+            assert_eq!(events[0].action.as_deref(), Some(id.to_string().as_str()));
+            assert!(
+                events[0].detail.contains("battery runs 1.0.0, not 2.0.0"),
+                "{events:?}"
+            );
+        } else {
+            assert!(events.is_empty(), "{events:?}");
+        }
+    }
 }

@@ -1,8 +1,13 @@
 //! End to end against goosebit (a real DDI server from PyPI): the simulated
-//! vehicle registers by polling, a signed battery v2 is packaged with
+//! vehicle registers by polling (goosebit files it under the hardware
+//! revision from its configData), a signed battery v2 is packaged with
 //! `tcu ota package` and published with `tcu ota publish`, the TCU
 //! downloads, verifies, swaps and reports success after probation, and
-//! goosebit shows the device finished on the new version.
+//! goosebit shows the device finished on the new version. The telemetry on
+//! the broker then shows v2's behaviour: the retained status lists battery
+//! 2.0.0, and while regenerating the battery takes in more than the
+//! traction drive gives back minus the loads (v2 stores 97 % of braking
+//! energy where v1 stored 90 %, see `tests/fixtures/battery-variants`).
 //!
 //! Needs the virtual environment `scripts/test` creates; without it the
 //! test says so and passes, unless `TCU_REQUIRE_GOOSEBIT=1` (set by
@@ -11,10 +16,12 @@
 // Test code: a failed step should panic with its error.
 #![allow(clippy::unwrap_used)]
 
+use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 use tcu_integration_tests::goosebit::{self, Goosebit};
+use tcu_integration_tests::mqtt::{Mosquitto, Subscriber, mosquitto_available};
 use tcu_integration_tests::process::Running;
 use tcu_integration_tests::{fixtures, variants};
 use tcu_ota_client::publish::{self, ManagementApi};
@@ -68,6 +75,26 @@ fn wait_device(
     }
 }
 
+/// v2's extra share of regenerated power: 97 % stored where v1 stored 90 %.
+const V2_EXTRA_REGEN: f64 = 0.97 / 0.90 - 1.0;
+/// Fixed load of the battery model besides HVAC and seats, W.
+const AUXILIARY_LOAD_W: f64 = 250.0;
+
+/// In a telemetry snapshot taken while regenerating hard (traction below
+/// -5 kW), the battery's power beyond what the drive returns minus the
+/// loads, as a share of the regenerated power: 0 for v1, about 0.078 for
+/// v2. `None` when not regenerating.
+fn extra_regen_share(telemetry: &Value) -> Option<f64> {
+    let sig = |p: &str| telemetry["signals"][p].as_f64();
+    let traction = sig("Sim.Powertrain.ElectricalPower")?;
+    if traction > -5000.0 {
+        return None;
+    }
+    let battery = sig("Vehicle.Powertrain.TractionBattery.CurrentPower")?;
+    let loads = sig("Sim.Cabin.HVAC.Power")? + sig("Sim.Cabin.Seat.Heating.Power")?;
+    Some((battery + traction + loads + AUXILIARY_LOAD_W) / -traction)
+}
+
 fn keygen(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
     std::fs::create_dir_all(dir).unwrap();
     run_ok(tcu().args(["plugin", "keygen"]).current_dir(dir));
@@ -84,7 +111,14 @@ fn goosebit_rollout_of_a_signed_battery_v2_finishes_on_the_new_version() {
         eprintln!("SKIPPED: no goosebit virtual environment (run scripts/test to create it)");
         return;
     };
+    assert!(
+        mosquitto_available(),
+        "mosquitto is not installed; ./scripts/test installs it"
+    );
     let tmp = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(tmp.path(), "");
+    let root = format!("vehicle/{VIN}");
+    let sub = Subscriber::connect(broker.port, "t-goosebit", &format!("{root}/#"), true);
     let (key, public) = keygen(&tmp.path().join("keys"));
     let v2 = variants::battery_variant("v2", &tmp.path().join("v2/libbattery.so"));
     run_ok(tcu().args(["plugin", "sign", "--key"]).arg(&key).arg(&v2));
@@ -93,8 +127,12 @@ fn goosebit_rollout_of_a_signed_battery_v2_finishes_on_the_new_version() {
     std::fs::write(
         &config,
         format!(
-            "[hotswap]\ncanary_ticks = 20\nprobation = \"2s\"\ntrusted_keys = [\"{}\"]\n\n[ota]\naction_poll_interval = \"500ms\"\n",
-            public.display()
+            "[hotswap]\ncanary_ticks = 20\nprobation = \"2s\"\ntrusted_keys = [\"{}\"]\n\n\
+             [ota]\naction_poll_interval = \"500ms\"\nhw_revision = \"bench-7\"\n\n\
+             [mqtt]\nbroker = \"mqtt://127.0.0.1:{}\"\npublish_period = \"100ms\"\noutbox_dir = \"{}\"\n",
+            public.display(),
+            broker.port,
+            tmp.path().join("outbox").display()
         ),
     )
     .unwrap();
@@ -106,17 +144,22 @@ fn goosebit_rollout_of_a_signed_battery_v2_finishes_on_the_new_version() {
         .args(["--ota-server", gb.url(), "--ota-poll", "500ms"]);
     let tcu_run = Running::start(cmd);
 
-    // The vehicle registers by polling and sending its configData.
-    wait_device(&gb, &tcu_run, "registered", |d| {
+    // The vehicle registers by polling and sending its configData, whose
+    // hardware revision goosebit shows.
+    let registered = wait_device(&gb, &tcu_run, "registered", |d| {
         d.last_state
             .as_deref()
             .is_some_and(|s| s.eq_ignore_ascii_case("registered"))
     });
+    let hw = registered
+        .hardware
+        .expect("goosebit lists the device's hardware");
+    assert_eq!(hw.revision.as_deref(), Some("bench-7"), "{hw:?}");
 
     let bundle = tmp.path().join("battery-2.0.0.swu");
     let out = run_ok(
         tcu()
-            .args(["ota", "package", "--plugin"])
+            .args(["ota", "package", "--hw-revision", "bench-7", "--plugin"])
             .arg(&v2)
             .arg("--out")
             .arg(&bundle),
@@ -150,5 +193,63 @@ fn goosebit_rollout_of_a_signed_battery_v2_finishes_on_the_new_version() {
     assert!(
         probation < success,
         "success reported after probation:\n{out}"
+    );
+
+    // The telemetry shows the new battery at work: v1's energy balance
+    // before the swap (when the demo cycle braked that early), v2's extra
+    // regeneration after it passed probation.
+    let (mut before, mut after) = (Vec::new(), Vec::new());
+    // Before the swap, between the swap and the end of probation (v2
+    // already writes, not yet accepted), after probation.
+    let (mut swapped, mut passed) = (false, false);
+    let start = Instant::now();
+    while after.len() < 5 {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "fewer than 5 regenerating snapshots after the swap: {after:?}\nTCU:\n{}",
+            tcu_run.output()
+        );
+        let Some((topic, payload)) = sub.next(Duration::from_millis(500)) else {
+            continue;
+        };
+        let v: Value = serde_json::from_slice(&payload).unwrap();
+        if topic == format!("{root}/events") {
+            swapped |= v["type"] == "plugin.swapped";
+            passed |= v["type"] == "plugin.probation_passed";
+        } else if topic == format!("{root}/telemetry")
+            && let Some(share) = extra_regen_share(&v)
+        {
+            if passed {
+                after.push(share);
+            } else if !swapped {
+                before.push(share);
+            }
+        }
+    }
+    for share in &before {
+        assert!(share.abs() < 0.005, "v1 before the swap: {before:?}");
+    }
+    for share in &after {
+        assert!(
+            (share - V2_EXTRA_REGEN).abs() < 0.005,
+            "v2 stores {V2_EXTRA_REGEN:.3} more of the regenerated power: {after:?}"
+        );
+    }
+    // A subscriber that arrives now (nothing is being swapped, so nothing
+    // publishes a status) is told the new version by the retained status.
+    let late = Subscriber::connect(
+        broker.port,
+        "t-goosebit-late",
+        &format!("{root}/status"),
+        true,
+    );
+    let (_, payload) = late
+        .next(Duration::from_secs(10))
+        .expect("a retained status");
+    let status: Value = serde_json::from_slice(&payload).unwrap();
+    assert_eq!(status["status"], "online", "{status}");
+    assert_eq!(
+        status["plugins"]["battery"], "2.0.0",
+        "the retained status lists battery 2.0.0: {status}"
     );
 }

@@ -426,7 +426,7 @@ pub fn validate_vin(vin: &str) -> Result<(), String> {
 
 mod ota;
 use ota::resolve_ota;
-pub use ota::{OtaConfig, RawOta};
+pub use ota::{DEFAULT_HW_REVISION, OtaConfig, RawOta};
 
 #[cfg(test)]
 mod tests;

@@ -5,7 +5,10 @@ use super::ConfigError;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use tcu_ota_client::Auth;
+use tcu_ota_client::{Auth, Confirmation, SoftUpdates};
+
+/// The hardware revision reported when `[ota] hw_revision` is not set.
+pub const DEFAULT_HW_REVISION: &str = "sim-1";
 
 /// `[ota]` as written.
 #[derive(Debug, Default, Deserialize)]
@@ -33,6 +36,10 @@ pub struct RawOta {
     pub max_artifact_size: Option<u64>,
     /// Hardware revision reported in configData.
     pub hw_revision: Option<String>,
+    /// Soft (`attempt`) updates: `install` or `defer`.
+    pub soft_updates: Option<SoftUpdates>,
+    /// Answer to a confirmation request: `auto`, `user` or `deny`.
+    pub confirm: Option<Confirmation>,
 }
 
 /// Resolved `[ota]`.
@@ -58,6 +65,10 @@ pub struct OtaConfig {
     pub max_artifact_size: u64,
     /// Hardware revision.
     pub hw_revision: String,
+    /// Soft updates at once, or when the user asks.
+    pub soft_updates: SoftUpdates,
+    /// Who confirms an action the server asks consent for.
+    pub confirm: Confirmation,
 }
 
 pub(super) fn resolve_ota(
@@ -81,6 +92,8 @@ pub(super) fn resolve_ota(
     let mut staging = None;
     let mut max_size = None;
     let mut hw = None;
+    let mut soft = None;
+    let mut confirm = None;
     for (name, l) in layers {
         let src = |v| Some((name.clone(), v));
         server = l.server.map_or(server, src);
@@ -94,6 +107,8 @@ pub(super) fn resolve_ota(
         staging = l.staging_dir.or(staging);
         max_size = l.max_artifact_size.or(max_size);
         hw = l.hw_revision.or(hw);
+        soft = l.soft_updates.or(soft);
+        confirm = l.confirm.or(confirm);
     }
     if let Some((src, url)) = &server
         && !(url.starts_with("http://") || url.starts_with("https://"))
@@ -158,7 +173,9 @@ pub(super) fn resolve_ota(
             None => std::env::temp_dir().join(format!("tcu-ota-{vin}")),
         }),
         max_artifact_size: max_size.unwrap_or(256 * 1024 * 1024),
-        hw_revision: hw.unwrap_or_else(|| "sim-1".into()),
+        hw_revision: hw.unwrap_or_else(|| DEFAULT_HW_REVISION.into()),
+        soft_updates: soft.unwrap_or_default(),
+        confirm: confirm.unwrap_or_default(),
     })
 }
 
@@ -167,7 +184,7 @@ mod tests {
     use super::super::{Config, Overrides};
     use crate::catalog::Catalog;
     use std::time::Duration;
-    use tcu_ota_client::Auth;
+    use tcu_ota_client::{Auth, Confirmation, SoftUpdates};
 
     fn load(toml: &str) -> Result<Config, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
@@ -190,6 +207,19 @@ mod tests {
         assert_eq!(c.ota.tenant, "DEFAULT");
         assert_eq!(c.ota.auth, Auth::None);
         assert_eq!(c.ota.action_poll_interval, Duration::from_secs(5));
+        assert_eq!(c.ota.soft_updates, SoftUpdates::Install);
+        assert_eq!(c.ota.confirm, Confirmation::Auto);
+    }
+
+    #[test]
+    fn soft_updates_and_confirmation_policies_are_read_and_checked() {
+        let c = load("[ota]\nsoft_updates = \"defer\"\nconfirm = \"user\"\n").expect("valid");
+        assert_eq!(c.ota.soft_updates, SoftUpdates::Defer);
+        assert_eq!(c.ota.confirm, Confirmation::User);
+        let c = load("[ota]\nconfirm = \"deny\"\n").expect("valid");
+        assert_eq!(c.ota.confirm, Confirmation::Deny);
+        let e = load("[ota]\nsoft_updates = \"later\"\n").expect_err("unknown policy");
+        assert!(e.contains("later") && e.contains("defer"), "{e}");
     }
 
     #[test]
