@@ -1,12 +1,15 @@
 //! The dashboard in a real terminal: `tcu run` inside a detached tmux session
 //! of a fixed size, driven with `send-keys` and read with `capture-pane`.
 //! Drives off, seats a passenger and crashes, turns up a seat heater, opens
-//! and closes the help, quits, and checks the terminal was given back.
+//! and closes the help, quits, and checks the terminal was given back; the
+//! same after SIGTERM; and when the terminal itself goes away (the tmux
+//! server killed), `tcu` must exit on its own.
 //!
 //! Every wait is bounded; the tmux server (on a socket of its own) is killed
-//! when the test ends, passed or not. tmux is required: `scripts/test`
-//! installs it.
+//! when the test ends, passed or not, and a `tcu` still running then is
+//! killed by its PID. tmux is required: `scripts/test` installs it.
 
+use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tcu_integration_tests::fixtures;
@@ -14,9 +17,11 @@ use tcu_integration_tests::fixtures;
 const WIDTH: u16 = 160;
 const HEIGHT: u16 = 50;
 
-/// A tmux server of our own, killed on drop.
+/// A tmux server of our own, killed on drop (and its socket file removed,
+/// which tmux leaves behind).
 struct Tmux {
     socket: String,
+    socket_path: Option<std::path::PathBuf>,
 }
 
 impl Tmux {
@@ -24,8 +29,9 @@ impl Tmux {
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
-        let tmux = Self {
+        let mut tmux = Self {
             socket: format!("tcu-dash-{}-{nanos}", std::process::id()),
+            socket_path: None,
         };
         let out = tmux.run(&[
             "new-session",
@@ -41,6 +47,8 @@ impl Tmux {
             "tmux new-session: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        let path = tmux.display("#{socket_path}");
+        tmux.socket_path = (!path.is_empty()).then(|| path.into());
         tmux
     }
 
@@ -92,6 +100,111 @@ impl Tmux {
 impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = self.run(&["kill-server"]);
+        if let Some(path) = &self.socket_path {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+impl Tmux {
+    /// The `tcu` the pane's shell (`sh -c COMMAND`) started: its only child.
+    fn tcu(&self) -> Process {
+        let shell = self.display("#{pane_pid}");
+        let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children"))
+            .unwrap_or_else(|e| panic!("reading the children of the pane's shell {shell}: {e}"));
+        let pid = children
+            .split_whitespace()
+            .next()
+            .unwrap_or_else(|| panic!("the pane's shell {shell} has no child: tcu is not running"));
+        let pid = pid.parse().expect("a PID is a number");
+        let tcu = Process::new(pid).unwrap_or_else(|| panic!("tcu (pid {pid}) already gone"));
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        assert_eq!(
+            comm.trim(),
+            "tcu",
+            "the pane's shell runs {comm:?}, not tcu"
+        );
+        tcu
+    }
+}
+
+/// A process the test started (identified by PID and start time, so a
+/// reused PID is never taken for it); killed with SIGKILL on drop if it is
+/// still running.
+struct Process {
+    pid: u32,
+    start: u64,
+}
+
+impl Process {
+    fn new(pid: u32) -> Option<Self> {
+        let start = start_time(pid)?;
+        Some(Self { pid, start })
+    }
+
+    /// Still running (not exited, not a zombie, PID not reused).
+    fn is_running(&self) -> bool {
+        start_time(self.pid) == Some(self.start)
+    }
+
+    /// Waits up to `secs` for the process to exit; true if it did.
+    fn exits_within(&self, secs: u64) -> bool {
+        let until = Instant::now() + Duration::from_secs(secs);
+        while self.is_running() {
+            if Instant::now() >= until {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        true
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if self.is_running() {
+            let _ = Command::new("kill")
+                .args(["-KILL", &self.pid.to_string()])
+                .status();
+        }
+    }
+}
+
+/// The start time of a live, non-zombie process (field 22 of
+/// `/proc/PID/stat`), `None` once it has exited.
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses: fields are counted
+    // after its closing parenthesis (field 3, the state, comes first).
+    let fields: Vec<&str> = stat[stat.rfind(')')? + 1..].split_whitespace().collect();
+    if matches!(fields.first(), Some(&("Z" | "X"))) {
+        return None;
+    }
+    fields.get(22 - 3)?.parse().ok()
+}
+
+/// The `tcu` binary the tests run (built with the workspace's plugins).
+fn tcu_exe() -> std::path::PathBuf {
+    let exe = fixtures::workspace_plugins_dir().join("tcu");
+    assert!(exe.is_file(), "{} missing", exe.display());
+    exe
+}
+
+/// Polls for `path` to hold a line, up to `secs`.
+fn wait_for_file(path: &Path, secs: u64) -> String {
+    let until = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(path)
+            && text.ends_with('\n')
+        {
+            return text;
+        }
+        assert!(
+            Instant::now() < until,
+            "timed out after {secs}s waiting for {}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -139,17 +252,16 @@ fn airbag_line(screen: &str, seat: &str) -> String {
 
 #[test]
 fn drive_crash_heat_help_quit_in_a_real_terminal() {
-    let exe = fixtures::workspace_plugins_dir().join("tcu");
-    assert!(exe.is_file(), "{} missing", exe.display());
     let command = format!(
         "'{}' run --driver idle --seed 7; echo tcu-exit=$?; sleep 600",
-        exe.display()
+        tcu_exe().display()
     );
     let tmux = Tmux::start(&command);
 
     let screen = tmux.wait_for("the dashboard", 30, |s| {
         s.contains("Vehicle speed") && s.contains("battery")
     });
+    let _tcu = tmux.tcu();
     assert!(speed(&screen) < 0.5, "parked at start:\n{screen}");
     assert_eq!(tmux.display("#{alternate_on}"), "1");
 
@@ -270,4 +382,39 @@ fn sigterm_stops_the_dashboard_and_gives_the_terminal_back() {
         "alternate screen left on"
     );
     assert_eq!(tmux.display("#{cursor_flag}"), "1", "cursor left hidden");
+}
+
+#[test]
+fn killing_the_tmux_server_ends_the_orphaned_dashboard() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (stderr, status) = (dir.path().join("stderr"), dir.path().join("status"));
+    // The shell ignores the hangup so that it outlives the terminal and
+    // records how tcu ended; tcu installs its own SIGHUP handler.
+    let command = format!(
+        "trap '' HUP; '{}' run --seed 7 2>'{}'; echo $? >'{}'",
+        tcu_exe().display(),
+        stderr.display(),
+        status.display()
+    );
+    let tmux = Tmux::start(&command);
+    tmux.wait_for("the dashboard", 30, |s| s.contains("Vehicle speed"));
+    let tcu = tmux.tcu();
+    let out = tmux.run(&["kill-server"]);
+    assert!(
+        out.status.success(),
+        "tmux kill-server: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        tcu.exits_within(10),
+        "tcu (pid {}) still running 10 s after its terminal went away",
+        tcu.pid
+    );
+    let status = wait_for_file(&status, 10);
+    let stderr = std::fs::read_to_string(&stderr).unwrap_or_default();
+    assert_eq!(status.trim(), "1", "exit status; stderr:\n{stderr}");
+    assert!(
+        stderr.contains("terminal went away") && !stderr.contains("panicked"),
+        "stderr:\n{stderr}"
+    );
 }
