@@ -2,8 +2,10 @@
 //! of a fixed size, driven with `send-keys` and read with `capture-pane`.
 //! Drives off, seats a passenger and crashes, turns up a seat heater, opens
 //! and closes the help, quits, and checks the terminal was given back; the
-//! same after SIGTERM; and when the terminal itself goes away (the tmux
-//! server killed), `tcu` must exit on its own.
+//! same after SIGTERM and after a panic of the render thread (the shell
+//! behind the dashboard must get a usable terminal: normal screen, cursor
+//! shown, typed text echoed and lines read); and when the terminal itself
+//! goes away (the tmux server killed), `tcu` must exit on its own.
 //!
 //! Every wait is bounded; the tmux server (on a socket of its own) is killed
 //! when the test ends, passed or not, and a `tcu` still running then is
@@ -125,6 +127,34 @@ impl Tmux {
             "the pane's shell runs {comm:?}, not tcu"
         );
         tcu
+    }
+
+    /// After `tcu` has exited, checks that the shell behind it has a
+    /// usable terminal: the normal screen (no dashboard left on it), the
+    /// cursor shown, and cooked mode (typed text is echoed and a line is
+    /// read on Enter; in raw mode neither happens). The command must go on
+    /// with `read -r line; echo "read=[$line]"`.
+    fn assert_terminal_given_back(&self) {
+        assert_eq!(
+            self.display("#{alternate_on}"),
+            "0",
+            "alternate screen left on"
+        );
+        assert_eq!(self.display("#{cursor_flag}"), "1", "cursor left hidden");
+        let screen = self.screen();
+        assert!(
+            !screen.contains("Vehicle speed"),
+            "dashboard left on screen:\n{screen}"
+        );
+        assert!(
+            self.run(&["send-keys", "-l", "typed text"])
+                .status
+                .success()
+                && self.run(&["send-keys", "Enter"]).status.success()
+        );
+        self.wait_for("the typed line to be echoed and read", 10, |s| {
+            s.lines().any(|l| l.trim_end() == "typed text") && s.contains("read=[typed text]")
+        });
     }
 }
 
@@ -351,6 +381,15 @@ fn drive_crash_heat_help_quit_in_a_real_terminal() {
     assert_eq!(tmux.display("#{cursor_flag}"), "1", "cursor left hidden");
 }
 
+/// The pane's command: `tcu run` with `env` in front, then the exit status
+/// and a line read back, to check the terminal after `tcu`.
+fn run_then_read_a_line(env: &str) -> String {
+    format!(
+        "{env} '{}' run --seed 7; echo tcu-exit=$?; read -r line; echo \"read=[$line]\"; sleep 600",
+        tcu_exe().display()
+    )
+}
+
 #[test]
 fn sigterm_stops_the_dashboard_and_gives_the_terminal_back() {
     let exe = fixtures::workspace_plugins_dir().join("tcu");
@@ -382,6 +421,38 @@ fn sigterm_stops_the_dashboard_and_gives_the_terminal_back() {
         "alternate screen left on"
     );
     assert_eq!(tmux.display("#{cursor_flag}"), "1", "cursor left hidden");
+}
+
+#[test]
+fn a_panic_on_the_render_thread_stops_tcu_and_gives_the_terminal_back() {
+    // Backtraces off: the message must stay on the 50-line screen.
+    let tmux = Tmux::start(&run_then_read_a_line(
+        "TCU_DASHBOARD_PANIC_AFTER_FRAMES=60 RUST_BACKTRACE=0",
+    ));
+    tmux.wait_for("the dashboard", 30, |s| s.contains("Vehicle speed"));
+    let tcu = tmux.tcu();
+    let screen = tmux.wait_for("tcu to exit", 20, |s| s.contains("tcu-exit="));
+    assert!(
+        screen.contains("panicked")
+            && screen.contains("deliberate panic on the render thread after 60 frames"),
+        "the panic message is not on the screen:\n{screen}"
+    );
+    assert!(
+        screen.contains("the dashboard's render thread panicked"),
+        "no error line:\n{screen}"
+    );
+    let status = screen
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("tcu-exit="))
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        !status.is_empty() && status != "0",
+        "exit status {status:?}:\n{screen}"
+    );
+    // The tick loop runs on the main thread: the exit means it has ended.
+    assert!(!tcu.is_running(), "tcu still running after its exit status");
+    tmux.assert_terminal_given_back();
 }
 
 #[test]

@@ -53,6 +53,7 @@
 //!   [`Error::TerminalGone`] instead of a spin;
 //! - a panic: the panic hook restores the terminal before the message is
 //!   printed; on the render thread, [`run`] returns [`Error::Panicked`].
+//!   [`PANIC_AFTER_FRAMES_ENV`] provokes one, for the end-to-end test.
 //!
 //! Should the render thread fail to end within [`JOIN_GRACE`] of the stop,
 //! [`run`] restores the terminal and returns [`Error::Unresponsive`] without
@@ -93,6 +94,10 @@ const FRAME: Duration = Duration::from_millis(33);
 /// How long the end of a run waits for the render thread, which sees the
 /// stop flag within a frame.
 const JOIN_GRACE: Duration = Duration::from_secs(2);
+
+/// Set to a number N, the render thread panics after drawing N frames: the
+/// way the restoration of the terminal on a panic is tested end to end.
+pub const PANIC_AFTER_FRAMES_ENV: &str = "TCU_DASHBOARD_PANIC_AFTER_FRAMES";
 
 /// Called once before the first tick with the shared state and the control
 /// handle.
@@ -197,11 +202,12 @@ pub fn run(
     let mut clock = ControlledClock::new(RealClock::new(), clock_ctl.clone());
     let mut hook = SnapshotHook::new(vehicle, vin, shared.clone());
     let controller = Controller::new(control, clock_ctl.clone(), shared.clone(), options.requests);
+    let panic_after = panic_after_frames();
     let ui = {
         let (shared, stop) = (shared.clone(), stop.clone());
         std::thread::Builder::new()
             .name("dashboard".into())
-            .spawn(move || render_loop(&shared, controller, &clock_ctl, &stop))
+            .spawn(move || render_loop(&shared, controller, &clock_ctl, &stop, panic_after))
             .map_err(Error::Spawn)?
     };
     let settings = RunSettings {
@@ -256,6 +262,7 @@ fn render_loop(
     mut controller: Controller,
     clock: &ClockControl,
     stop: &AtomicBool,
+    panic_after: Option<u64>,
 ) -> Result<(), Error> {
     let _stop = StopOnDrop(stop);
     let input = tty::Input::open().map_err(|source| Error::Terminal {
@@ -264,7 +271,15 @@ fn render_loop(
     })?;
     let (mut term, _restore) = terminal::enter()
         .map_err(|e| Error::io("entering the dashboard's screen", e, Some(&input)))?;
-    let result = frames_until_done(&mut term, &input, shared, &mut controller, clock, stop);
+    let result = frames_until_done(
+        &mut term,
+        &input,
+        shared,
+        &mut controller,
+        clock,
+        stop,
+        panic_after,
+    );
     // ratatui shows the cursor again when its terminal is dropped and
     // `eprintln!`s a failure, which panics when stderr is the same dead
     // terminal: show it here, and if that fails there is no terminal left to
@@ -283,9 +298,10 @@ fn frames_until_done(
     controller: &mut Controller,
     clock: &ClockControl,
     stop: &AtomicBool,
+    panic_after: Option<u64>,
 ) -> Result<(), Error> {
     let mut fps = 0.0;
-    let (mut frames, mut since) = (0u32, Instant::now());
+    let (mut frames, mut since, mut drawn) = (0u32, Instant::now(), 0u64);
     while !stop.load(Ordering::Relaxed) && terminal::is_active() {
         let started = Instant::now();
         let mut view = View::new(shared.frame());
@@ -297,6 +313,12 @@ fn frames_until_done(
         view.fps = fps;
         term.draw(|f| f.render_widget(&view, f.area()))
             .map_err(|e| Error::io("drawing a frame", e, Some(input)))?;
+        drawn += 1;
+        if panic_after.is_some_and(|n| drawn >= n) {
+            panic!(
+                "{PANIC_AFTER_FRAMES_ENV}: deliberate panic on the render thread after {drawn} frames"
+            );
+        }
         frames += 1;
         if since.elapsed() >= Duration::from_secs(1) {
             fps = f64::from(frames) / since.elapsed().as_secs_f64();
@@ -361,4 +383,16 @@ fn read_keys(
         }
     }
     Ok(if redraw { Keys::Redraw } else { Keys::Nothing })
+}
+
+/// The frame count of [`PANIC_AFTER_FRAMES_ENV`], if set.
+fn panic_after_frames() -> Option<u64> {
+    let value = std::env::var(PANIC_AFTER_FRAMES_ENV).ok()?;
+    match value.trim().parse() {
+        Ok(n) => Some(n),
+        Err(e) => {
+            tracing::warn!("{PANIC_AFTER_FRAMES_ENV}={value:?} ignored: {e}");
+            None
+        }
+    }
 }
