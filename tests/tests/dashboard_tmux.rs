@@ -188,6 +188,14 @@ impl Process {
         }
         true
     }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.pid.to_string()])
+            .status()
+            .unwrap_or_else(|e| panic!("running kill {signal} {}: {e}", self.pid));
+        assert!(status.success(), "kill {signal} {}: {status}", self.pid);
+    }
 }
 
 impl Drop for Process {
@@ -392,35 +400,15 @@ fn run_then_read_a_line(env: &str) -> String {
 
 #[test]
 fn sigterm_stops_the_dashboard_and_gives_the_terminal_back() {
-    let exe = fixtures::workspace_plugins_dir().join("tcu");
-    let command = format!(
-        "'{}' run --seed 7; echo tcu-exit=$?; sleep 600",
-        exe.display()
-    );
-    let tmux = Tmux::start(&command);
+    let tmux = Tmux::start(&run_then_read_a_line(""));
     tmux.wait_for("the dashboard", 30, |s| s.contains("Vehicle speed"));
-    // The pane runs `sh`, whose only child is `tcu`.
-    let shell = tmux.display("#{pane_pid}");
-    let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children"))
-        .unwrap_or_else(|_| {
-            let out = Command::new("pgrep").args(["-P", &shell]).output().unwrap();
-            String::from_utf8_lossy(&out.stdout).into_owned()
-        });
-    let pid = children.split_whitespace().next().expect("tcu is running");
-    let status = Command::new("kill").args(["-TERM", pid]).status().unwrap();
-    assert!(status.success());
+    assert_eq!(tmux.display("#{alternate_on}"), "1");
+    let tcu = tmux.tcu();
+    tcu.signal("-TERM");
     let screen = tmux.wait_for("tcu to exit", 20, |s| s.contains("tcu-exit="));
     assert!(screen.contains("tcu-exit=0"), "{screen}");
-    assert!(
-        !screen.contains("Vehicle speed"),
-        "dashboard left on screen:\n{screen}"
-    );
-    assert_eq!(
-        tmux.display("#{alternate_on}"),
-        "0",
-        "alternate screen left on"
-    );
-    assert_eq!(tmux.display("#{cursor_flag}"), "1", "cursor left hidden");
+    assert!(!tcu.is_running(), "tcu still running after its exit status");
+    tmux.assert_terminal_given_back();
 }
 
 #[test]
