@@ -332,13 +332,16 @@ pub fn run_dashboard(
             .chain(ota.into_iter().map(|h| Box::new(h) as Box<dyn TickHook>))
             .collect(),
     };
-    let outcome = crate::dashboard::run(&mut vehicle, &config.vin, stop, options)?;
+    // Whatever ended the dashboard (quit, signal, lost terminal, panic), the
+    // tick loop has stopped: shut the link down and keep the store's state
+    // before reporting how it ended.
+    let result = crate::dashboard::run(&mut vehicle, &config.vin, stop, options);
     if let Some(h) = mqtt_handle {
         h.shutdown();
     }
     vehicle.swap_engine().flush_store();
     drop(watcher);
-    Ok(outcome)
+    Ok(result?)
 }
 
 /// Starts the MQTT link of `config` (if enabled) for `vehicle`, with a

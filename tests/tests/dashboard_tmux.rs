@@ -1,12 +1,17 @@
 //! The dashboard in a real terminal: `tcu run` inside a detached tmux session
 //! of a fixed size, driven with `send-keys` and read with `capture-pane`.
 //! Drives off, seats a passenger and crashes, turns up a seat heater, opens
-//! and closes the help, quits, and checks the terminal was given back.
+//! and closes the help, quits, and checks the terminal was given back; the
+//! same after SIGTERM and after a panic of the render thread (the shell
+//! behind the dashboard must get a usable terminal: normal screen, cursor
+//! shown, typed text echoed and lines read); and when the terminal itself
+//! goes away (the tmux server killed), `tcu` must exit on its own.
 //!
 //! Every wait is bounded; the tmux server (on a socket of its own) is killed
-//! when the test ends, passed or not. tmux is required: `scripts/test`
-//! installs it.
+//! when the test ends, passed or not, and a `tcu` still running then is
+//! killed by its PID. tmux is required: `scripts/test` installs it.
 
+use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tcu_integration_tests::fixtures;
@@ -14,9 +19,11 @@ use tcu_integration_tests::fixtures;
 const WIDTH: u16 = 160;
 const HEIGHT: u16 = 50;
 
-/// A tmux server of our own, killed on drop.
+/// A tmux server of our own, killed on drop (and its socket file removed,
+/// which tmux leaves behind).
 struct Tmux {
     socket: String,
+    socket_path: Option<std::path::PathBuf>,
 }
 
 impl Tmux {
@@ -24,8 +31,9 @@ impl Tmux {
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
-        let tmux = Self {
+        let mut tmux = Self {
             socket: format!("tcu-dash-{}-{nanos}", std::process::id()),
+            socket_path: None,
         };
         let out = tmux.run(&[
             "new-session",
@@ -41,6 +49,8 @@ impl Tmux {
             "tmux new-session: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        let path = tmux.display("#{socket_path}");
+        tmux.socket_path = (!path.is_empty()).then(|| path.into());
         tmux
     }
 
@@ -92,6 +102,147 @@ impl Tmux {
 impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = self.run(&["kill-server"]);
+        if let Some(path) = &self.socket_path {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+impl Tmux {
+    /// The `tcu` the pane's shell (`sh -c COMMAND`) started: its only child.
+    fn tcu(&self) -> Process {
+        let shell = self.display("#{pane_pid}");
+        let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children"))
+            .unwrap_or_else(|e| panic!("reading the children of the pane's shell {shell}: {e}"));
+        let pid = children
+            .split_whitespace()
+            .next()
+            .unwrap_or_else(|| panic!("the pane's shell {shell} has no child: tcu is not running"));
+        let pid = pid.parse().expect("a PID is a number");
+        let tcu = Process::new(pid).unwrap_or_else(|| panic!("tcu (pid {pid}) already gone"));
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        assert_eq!(
+            comm.trim(),
+            "tcu",
+            "the pane's shell runs {comm:?}, not tcu"
+        );
+        tcu
+    }
+
+    /// After `tcu` has exited, checks that the shell behind it has a
+    /// usable terminal: the normal screen (no dashboard left on it), the
+    /// cursor shown, and cooked mode (typed text is echoed and a line is
+    /// read on Enter; in raw mode neither happens). The command must go on
+    /// with `read -r line; echo "read=[$line]"`.
+    fn assert_terminal_given_back(&self) {
+        assert_eq!(
+            self.display("#{alternate_on}"),
+            "0",
+            "alternate screen left on"
+        );
+        assert_eq!(self.display("#{cursor_flag}"), "1", "cursor left hidden");
+        let screen = self.screen();
+        assert!(
+            !screen.contains("Vehicle speed"),
+            "dashboard left on screen:\n{screen}"
+        );
+        assert!(
+            self.run(&["send-keys", "-l", "typed text"])
+                .status
+                .success()
+                && self.run(&["send-keys", "Enter"]).status.success()
+        );
+        self.wait_for("the typed line to be echoed and read", 10, |s| {
+            s.lines().any(|l| l.trim_end() == "typed text") && s.contains("read=[typed text]")
+        });
+    }
+}
+
+/// A process the test started (identified by PID and start time, so a
+/// reused PID is never taken for it); killed with SIGKILL on drop if it is
+/// still running.
+struct Process {
+    pid: u32,
+    start: u64,
+}
+
+impl Process {
+    fn new(pid: u32) -> Option<Self> {
+        let start = start_time(pid)?;
+        Some(Self { pid, start })
+    }
+
+    /// Still running (not exited, not a zombie, PID not reused).
+    fn is_running(&self) -> bool {
+        start_time(self.pid) == Some(self.start)
+    }
+
+    /// Waits up to `secs` for the process to exit; true if it did.
+    fn exits_within(&self, secs: u64) -> bool {
+        let until = Instant::now() + Duration::from_secs(secs);
+        while self.is_running() {
+            if Instant::now() >= until {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        true
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.pid.to_string()])
+            .status()
+            .unwrap_or_else(|e| panic!("running kill {signal} {}: {e}", self.pid));
+        assert!(status.success(), "kill {signal} {}: {status}", self.pid);
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if self.is_running() {
+            let _ = Command::new("kill")
+                .args(["-KILL", &self.pid.to_string()])
+                .status();
+        }
+    }
+}
+
+/// The start time of a live, non-zombie process (field 22 of
+/// `/proc/PID/stat`), `None` once it has exited.
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses: fields are counted
+    // after its closing parenthesis (field 3, the state, comes first).
+    let fields: Vec<&str> = stat[stat.rfind(')')? + 1..].split_whitespace().collect();
+    if matches!(fields.first(), Some(&("Z" | "X"))) {
+        return None;
+    }
+    fields.get(22 - 3)?.parse().ok()
+}
+
+/// The `tcu` binary the tests run (built with the workspace's plugins).
+fn tcu_exe() -> std::path::PathBuf {
+    let exe = fixtures::workspace_plugins_dir().join("tcu");
+    assert!(exe.is_file(), "{} missing", exe.display());
+    exe
+}
+
+/// Polls for `path` to hold a line, up to `secs`.
+fn wait_for_file(path: &Path, secs: u64) -> String {
+    let until = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(path)
+            && text.ends_with('\n')
+        {
+            return text;
+        }
+        assert!(
+            Instant::now() < until,
+            "timed out after {secs}s waiting for {}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -139,17 +290,16 @@ fn airbag_line(screen: &str, seat: &str) -> String {
 
 #[test]
 fn drive_crash_heat_help_quit_in_a_real_terminal() {
-    let exe = fixtures::workspace_plugins_dir().join("tcu");
-    assert!(exe.is_file(), "{} missing", exe.display());
     let command = format!(
         "'{}' run --driver idle --seed 7; echo tcu-exit=$?; sleep 600",
-        exe.display()
+        tcu_exe().display()
     );
     let tmux = Tmux::start(&command);
 
     let screen = tmux.wait_for("the dashboard", 30, |s| {
         s.contains("Vehicle speed") && s.contains("battery")
     });
+    let _tcu = tmux.tcu();
     assert!(speed(&screen) < 0.5, "parked at start:\n{screen}");
     assert_eq!(tmux.display("#{alternate_on}"), "1");
 
@@ -239,35 +389,91 @@ fn drive_crash_heat_help_quit_in_a_real_terminal() {
     assert_eq!(tmux.display("#{cursor_flag}"), "1", "cursor left hidden");
 }
 
+/// The pane's command: `tcu run` with `env` in front, then the exit status
+/// and a line read back, to check the terminal after `tcu`.
+fn run_then_read_a_line(env: &str) -> String {
+    format!(
+        "{env} '{}' run --seed 7; echo tcu-exit=$?; read -r line; echo \"read=[$line]\"; sleep 600",
+        tcu_exe().display()
+    )
+}
+
 #[test]
 fn sigterm_stops_the_dashboard_and_gives_the_terminal_back() {
-    let exe = fixtures::workspace_plugins_dir().join("tcu");
+    let tmux = Tmux::start(&run_then_read_a_line(""));
+    tmux.wait_for("the dashboard", 30, |s| s.contains("Vehicle speed"));
+    assert_eq!(tmux.display("#{alternate_on}"), "1");
+    let tcu = tmux.tcu();
+    tcu.signal("-TERM");
+    let screen = tmux.wait_for("tcu to exit", 20, |s| s.contains("tcu-exit="));
+    assert!(screen.contains("tcu-exit=0"), "{screen}");
+    assert!(!tcu.is_running(), "tcu still running after its exit status");
+    tmux.assert_terminal_given_back();
+}
+
+#[test]
+fn a_panic_on_the_render_thread_stops_tcu_and_gives_the_terminal_back() {
+    // Backtraces off: the message must stay on the 50-line screen.
+    let tmux = Tmux::start(&run_then_read_a_line(
+        "TCU_DASHBOARD_PANIC_AFTER_FRAMES=60 RUST_BACKTRACE=0",
+    ));
+    tmux.wait_for("the dashboard", 30, |s| s.contains("Vehicle speed"));
+    let tcu = tmux.tcu();
+    let screen = tmux.wait_for("tcu to exit", 20, |s| s.contains("tcu-exit="));
+    assert!(
+        screen.contains("panicked")
+            && screen.contains("deliberate panic on the render thread after 60 frames"),
+        "the panic message is not on the screen:\n{screen}"
+    );
+    assert!(
+        screen.contains("the dashboard's render thread panicked"),
+        "no error line:\n{screen}"
+    );
+    let status = screen
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("tcu-exit="))
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        !status.is_empty() && status != "0",
+        "exit status {status:?}:\n{screen}"
+    );
+    // The tick loop runs on the main thread: the exit means it has ended.
+    assert!(!tcu.is_running(), "tcu still running after its exit status");
+    tmux.assert_terminal_given_back();
+}
+
+#[test]
+fn killing_the_tmux_server_ends_the_orphaned_dashboard() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (stderr, status) = (dir.path().join("stderr"), dir.path().join("status"));
+    // The shell ignores the hangup so that it outlives the terminal and
+    // records how tcu ended; tcu installs its own SIGHUP handler.
     let command = format!(
-        "'{}' run --seed 7; echo tcu-exit=$?; sleep 600",
-        exe.display()
+        "trap '' HUP; '{}' run --seed 7 2>'{}'; echo $? >'{}'",
+        tcu_exe().display(),
+        stderr.display(),
+        status.display()
     );
     let tmux = Tmux::start(&command);
     tmux.wait_for("the dashboard", 30, |s| s.contains("Vehicle speed"));
-    // The pane runs `sh`, whose only child is `tcu`.
-    let shell = tmux.display("#{pane_pid}");
-    let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children"))
-        .unwrap_or_else(|_| {
-            let out = Command::new("pgrep").args(["-P", &shell]).output().unwrap();
-            String::from_utf8_lossy(&out.stdout).into_owned()
-        });
-    let pid = children.split_whitespace().next().expect("tcu is running");
-    let status = Command::new("kill").args(["-TERM", pid]).status().unwrap();
-    assert!(status.success());
-    let screen = tmux.wait_for("tcu to exit", 20, |s| s.contains("tcu-exit="));
-    assert!(screen.contains("tcu-exit=0"), "{screen}");
+    let tcu = tmux.tcu();
+    let out = tmux.run(&["kill-server"]);
     assert!(
-        !screen.contains("Vehicle speed"),
-        "dashboard left on screen:\n{screen}"
+        out.status.success(),
+        "tmux kill-server: {}",
+        String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(
-        tmux.display("#{alternate_on}"),
-        "0",
-        "alternate screen left on"
+    assert!(
+        tcu.exits_within(10),
+        "tcu (pid {}) still running 10 s after its terminal went away",
+        tcu.pid
     );
-    assert_eq!(tmux.display("#{cursor_flag}"), "1", "cursor left hidden");
+    let status = wait_for_file(&status, 10);
+    let stderr = std::fs::read_to_string(&stderr).unwrap_or_default();
+    assert_eq!(status.trim(), "1", "exit status; stderr:\n{stderr}");
+    assert!(
+        stderr.contains("terminal went away") && !stderr.contains("panicked"),
+        "stderr:\n{stderr}"
+    );
 }

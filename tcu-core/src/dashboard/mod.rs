@@ -40,6 +40,24 @@
 //!
 //! [`Options::on_start`] hands out the [`Shared`] state before the first
 //! tick so those owners can keep a clone.
+//!
+//! Ways out, each of which stops the tick loop, ends the render thread and
+//! gives the terminal back (normal screen, cursor shown, raw mode off):
+//! - `q` or Ctrl-C, or the duration ending: [`run`] returns the outcome;
+//! - SIGTERM, SIGINT or SIGHUP set the stop flag (the binary's handler); the
+//!   render loop sees it within a frame and returns the outcome, unless the
+//!   terminal itself has hung up;
+//! - the terminal going away (window closed, tmux server killed, SSH link
+//!   dropped): the render loop waits on the terminal with poll(2) (see
+//!   [`tty`]), so a hangup, or an EIO from reading or drawing, ends it with
+//!   [`Error::TerminalGone`] instead of a spin;
+//! - a panic: the panic hook restores the terminal before the message is
+//!   printed; on the render thread, [`run`] returns [`Error::Panicked`].
+//!   [`PANIC_AFTER_FRAMES_ENV`] provokes one, for the end-to-end test.
+//!
+//! Should the render thread fail to end within [`JOIN_GRACE`] of the stop,
+//! [`run`] restores the terminal and returns [`Error::Unresponsive`] without
+//! it, so the process can still exit.
 
 pub mod clock;
 pub mod input;
@@ -48,6 +66,7 @@ mod panels;
 mod panels_sys;
 pub mod snapshot;
 mod terminal;
+mod tty;
 pub mod view;
 
 #[cfg(test)]
@@ -66,10 +85,19 @@ use input::{Controller, action_for};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+use tty::Wait;
 use view::View;
 
 /// Time between frames (about 30 frames per second).
 const FRAME: Duration = Duration::from_millis(33);
+
+/// How long the end of a run waits for the render thread, which sees the
+/// stop flag within a frame.
+const JOIN_GRACE: Duration = Duration::from_secs(2);
+
+/// Set to a number N, the render thread panics after drawing N frames: the
+/// way the restoration of the terminal on a panic is tested end to end.
+pub const PANIC_AFTER_FRAMES_ENV: &str = "TCU_DASHBOARD_PANIC_AFTER_FRAMES";
 
 /// Called once before the first tick with the shared state and the control
 /// handle.
@@ -110,17 +138,51 @@ impl std::fmt::Debug for Options {
 /// The dashboard failed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The terminal could not be set up or written.
-    #[error("terminal: {0}")]
-    Terminal(#[from] std::io::Error),
+    /// The render thread could not be started.
+    #[error("starting the dashboard's render thread: {0}")]
+    Spawn(std::io::Error),
+    /// The terminal could not be set up, read or written.
+    #[error("terminal: {doing}: {source}")]
+    Terminal {
+        /// What was being done.
+        doing: &'static str,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The terminal hung up (its window, tmux server or SSH connection went
+    /// away); the simulation was stopped.
+    #[error("the dashboard's terminal went away ({0}); the simulation was stopped")]
+    TerminalGone(String),
     /// The render thread panicked (the terminal has been restored).
-    #[error("the dashboard's render thread panicked")]
+    #[error("the dashboard's render thread panicked (the terminal has been restored)")]
     Panicked,
+    /// The render thread did not end after the simulation stopped; the
+    /// terminal was restored without it.
+    #[error(
+        "the dashboard's render thread did not stop within {0:?} of the simulation; \
+         left behind (the terminal was restored)"
+    )]
+    Unresponsive(Duration),
+}
+
+impl Error {
+    /// An I/O error of the terminal while `doing`: [`Error::TerminalGone`]
+    /// if the terminal hung up (or the error is the EIO a hung-up terminal
+    /// gives), [`Error::Terminal`] otherwise.
+    fn io(doing: &'static str, source: std::io::Error, input: Option<&tty::Input>) -> Self {
+        let hung_up =
+            source.raw_os_error() == Some(libc::EIO) || input.is_some_and(tty::Input::is_gone);
+        if hung_up {
+            Self::TerminalGone(format!("{doing}: {source}"))
+        } else {
+            Self::Terminal { doing, source }
+        }
+    }
 }
 
 /// Runs `vehicle` in real time with the dashboard until quit, `stop` is set
-/// (SIGTERM, SIGINT) or the duration ends. The terminal is restored on every
-/// way out.
+/// (SIGTERM, SIGINT, SIGHUP), the duration ends or the terminal goes away.
+/// The terminal is restored on every way out, and the tick loop stopped.
 pub fn run(
     vehicle: &mut Vehicle,
     vin: &str,
@@ -140,11 +202,13 @@ pub fn run(
     let mut clock = ControlledClock::new(RealClock::new(), clock_ctl.clone());
     let mut hook = SnapshotHook::new(vehicle, vin, shared.clone());
     let controller = Controller::new(control, clock_ctl.clone(), shared.clone(), options.requests);
+    let panic_after = panic_after_frames();
     let ui = {
         let (shared, stop) = (shared.clone(), stop.clone());
         std::thread::Builder::new()
             .name("dashboard".into())
-            .spawn(move || render_loop(&shared, controller, &clock_ctl, &stop))?
+            .spawn(move || render_loop(&shared, controller, &clock_ctl, &stop, panic_after))
+            .map_err(Error::Spawn)?
     };
     let settings = RunSettings {
         duration: options.duration,
@@ -165,8 +229,18 @@ pub fn run(
                 .collect(),
         ),
     );
-    // A duration ending the run also ends the render loop.
+    // A duration ending the run also ends the render loop, within a frame.
     stop.store(true, Ordering::Relaxed);
+    // If it does not end, it is stuck where it cannot see the flag (inside
+    // crossterm, see [`tty`]); the process must exit all the same.
+    let until = Instant::now() + JOIN_GRACE;
+    while !ui.is_finished() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if !ui.is_finished() {
+        terminal::restore();
+        return Err(Error::Unresponsive(JOIN_GRACE));
+    }
     match ui.join() {
         Ok(result) => result.map(|()| outcome),
         Err(_) => Err(Error::Panicked),
@@ -188,11 +262,46 @@ fn render_loop(
     mut controller: Controller,
     clock: &ClockControl,
     stop: &AtomicBool,
+    panic_after: Option<u64>,
 ) -> Result<(), Error> {
     let _stop = StopOnDrop(stop);
-    let (mut term, _restore) = terminal::enter()?;
+    let input = tty::Input::open().map_err(|source| Error::Terminal {
+        doing: "opening the terminal's input",
+        source,
+    })?;
+    let (mut term, _restore) = terminal::enter()
+        .map_err(|e| Error::io("entering the dashboard's screen", e, Some(&input)))?;
+    let result = frames_until_done(
+        &mut term,
+        &input,
+        shared,
+        &mut controller,
+        clock,
+        stop,
+        panic_after,
+    );
+    // ratatui shows the cursor again when its terminal is dropped and
+    // `eprintln!`s a failure, which panics when stderr is the same dead
+    // terminal: show it here, and if that fails there is no terminal left to
+    // restore, so skip the drop.
+    if term.show_cursor().is_err() {
+        std::mem::forget(term);
+    }
+    result
+}
+
+/// Draws frames and handles input until quit, stop or a terminal error.
+fn frames_until_done(
+    term: &mut terminal::Term,
+    input: &tty::Input,
+    shared: &Shared,
+    controller: &mut Controller,
+    clock: &ClockControl,
+    stop: &AtomicBool,
+    panic_after: Option<u64>,
+) -> Result<(), Error> {
     let mut fps = 0.0;
-    let (mut frames, mut since) = (0u32, Instant::now());
+    let (mut frames, mut since, mut drawn) = (0u32, Instant::now(), 0u64);
     while !stop.load(Ordering::Relaxed) && terminal::is_active() {
         let started = Instant::now();
         let mut view = View::new(shared.frame());
@@ -202,32 +311,88 @@ fn render_loop(
         view.paused = clock.is_paused();
         view.speed = clock.speed();
         view.fps = fps;
-        term.draw(|f| f.render_widget(&view, f.area()))?;
+        term.draw(|f| f.render_widget(&view, f.area()))
+            .map_err(|e| Error::io("drawing a frame", e, Some(input)))?;
+        drawn += 1;
+        if panic_after.is_some_and(|n| drawn >= n) {
+            panic!(
+                "{PANIC_AFTER_FRAMES_ENV}: deliberate panic on the render thread after {drawn} frames"
+            );
+        }
         frames += 1;
         if since.elapsed() >= Duration::from_secs(1) {
             fps = f64::from(frames) / since.elapsed().as_secs_f64();
             (frames, since) = (0, Instant::now());
         }
-        // Read input until the next frame is due; a key or a resize redraws
-        // at once so the screen answers without waiting.
+        // Sleep in poll(2) until the next frame is due or input arrives (a
+        // late frame only looks); a key, a resize or a signal redraws at
+        // once so the screen answers without waiting.
         let due = started + FRAME;
-        while let Some(timeout) = due.checked_duration_since(Instant::now()) {
-            if !event::poll(timeout)? {
-                break;
-            }
-            match event::read()? {
-                TermEvent::Key(key) => {
-                    if let Some(action) = action_for(key) {
-                        if !controller.handle(action, &view.snap) {
-                            return Ok(());
-                        }
-                        break;
-                    }
-                }
-                TermEvent::Resize(..) => break,
-                _ => {}
-            }
+        let left = due.saturating_duration_since(Instant::now());
+        match input
+            .wait(left)
+            .map_err(|e| Error::io("waiting for input", e, None))?
+        {
+            Wait::Timeout => {}
+            Wait::Gone => return Err(Error::TerminalGone("hangup on its input".into())),
+            Wait::Ready => match read_keys(controller, &view.snap, input)? {
+                Keys::Quit => return Ok(()),
+                Keys::Redraw => {}
+                // Bytes crossterm keeps for later (part of a sequence, or
+                // more than it reads at once): waiting on them again would
+                // return at once, so rest until the frame is due.
+                Keys::Nothing => std::thread::sleep(due.saturating_duration_since(Instant::now())),
+            },
         }
     }
+    // SIGHUP sets the stop flag just as SIGTERM does: a hangup is told
+    // apart by the terminal itself.
+    if input.is_gone() {
+        return Err(Error::TerminalGone("hangup".into()));
+    }
     Ok(())
+}
+
+/// What a batch of input asked for.
+enum Keys {
+    Quit,
+    Redraw,
+    Nothing,
+}
+
+/// Handles every event crossterm has ready: one read of the terminal may
+/// hold several keys, and none of them may wait for the next keystroke.
+fn read_keys(
+    controller: &mut Controller,
+    snap: &Snapshot,
+    input: &tty::Input,
+) -> Result<Keys, Error> {
+    let mut redraw = false;
+    while event::poll(Duration::ZERO).map_err(|e| Error::io("reading input", e, Some(input)))? {
+        match event::read().map_err(|e| Error::io("reading input", e, Some(input)))? {
+            TermEvent::Key(key) => {
+                if let Some(action) = action_for(key) {
+                    if !controller.handle(action, snap) {
+                        return Ok(Keys::Quit);
+                    }
+                    redraw = true;
+                }
+            }
+            TermEvent::Resize(..) => redraw = true,
+            _ => {}
+        }
+    }
+    Ok(if redraw { Keys::Redraw } else { Keys::Nothing })
+}
+
+/// The frame count of [`PANIC_AFTER_FRAMES_ENV`], if set.
+fn panic_after_frames() -> Option<u64> {
+    let value = std::env::var(PANIC_AFTER_FRAMES_ENV).ok()?;
+    match value.trim().parse() {
+        Ok(n) => Some(n),
+        Err(e) => {
+            tracing::warn!("{PANIC_AFTER_FRAMES_ENV}={value:?} ignored: {e}");
+            None
+        }
+    }
 }

@@ -3,8 +3,9 @@
 //! render thread holds a [`Restore`] guard (normal exit, errors, unwinding
 //! panics), a panic hook restores before the panic message is printed (so
 //! the message is readable and a panic on the tick thread does not leave the
-//! terminal raw), and SIGTERM/SIGINT set the run's stop flag, which ends the
-//! render loop and so drops the guard.
+//! terminal raw), and SIGTERM/SIGINT/SIGHUP set the run's stop flag, which
+//! ends the render loop and so drops the guard. Restoring a terminal that
+//! has gone away fails quietly: there is nothing left to restore.
 
 use crossterm::cursor::{Hide, Show};
 use crossterm::execute;
