@@ -11,7 +11,10 @@ pub const SNAP: f64 = 1e-9;
 /// `tau` seconds over a step of `dt` seconds (exact discretisation, stable
 /// for any `dt`). Snaps to `target` when the remaining gap is below [`SNAP`].
 pub fn approach(current: f64, target: f64, dt: f64, tau: f64) -> f64 {
-    if tau <= 0.0 {
+    // At rest (most lags are, most of the time: an idle heater, a disc at
+    // ambient) the answer is `target` without the exponential, which is the
+    // costliest part of a model's step.
+    if tau <= 0.0 || current == target {
         return target;
     }
     let next = target + (current - target) * (-dt / tau).exp();
