@@ -246,6 +246,18 @@ impl Bus {
         Ok(())
     }
 
+    /// Writes a value computed inside the core, made admissible first as
+    /// [`SignalMeta::clamp`] does (non-finite becomes 0, integral types are
+    /// rounded, then clamped into bounds): the world's own arithmetic never
+    /// puts a bad value on the bus.
+    #[inline]
+    pub fn write_clamped(&mut self, id: SignalId, value: f64) {
+        let l = self.limits[id.index()];
+        let v = if value.is_finite() { value } else { 0.0 };
+        let v = if l.integral { v.round() } else { v };
+        self.store(id, v.clamp(l.min, l.max));
+    }
+
     /// Stores a value that [`Self::check`] already accepted.
     #[inline]
     pub(crate) fn store(&mut self, id: SignalId, value: f64) {
@@ -364,6 +376,26 @@ mod tests {
                 if let (Err(a), Err(c)) = (packed, full) {
                     assert_eq!(a.to_string(), c.to_string());
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn clamped_writes_agree_with_the_catalog_clamp() {
+        let mut b = bus();
+        let ids: Vec<_> = b.catalog().iter().map(|(id, _)| id).collect();
+        for id in ids {
+            for v in [-1e12, -0.6, 0.4, 0.6, 1e12, f64::NAN, f64::INFINITY] {
+                b.write_clamped(id, v);
+                let meta = b.meta(id);
+                let want = meta.clamp(if v.is_finite() { v } else { 0.0 });
+                assert_eq!(
+                    b.get(id).to_bits(),
+                    want.to_bits(),
+                    "{} with {v}",
+                    meta.path
+                );
+                assert!(meta.check(b.get(id)).is_ok());
             }
         }
     }

@@ -129,8 +129,7 @@ pub struct World {
 /// Writes a value the world computed, clamped into the signal's range: the
 /// world's own arithmetic must never push a bad value onto the bus.
 fn put(bus: &mut Bus, id: SignalId, v: f64) {
-    let v = bus.meta(id).clamp(if v.is_finite() { v } else { 0.0 });
-    let _ = bus.write(id, v);
+    bus.write_clamped(id, v);
 }
 
 impl World {
