@@ -7,6 +7,22 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// The built `tcu` binary as a command with a predictable environment: no
+/// `RUST_LOG` or `TCU_OTA_SERVER` inherited from the caller, no colours.
+pub fn tcu_command() -> Command {
+    let exe = crate::fixtures::workspace_plugins_dir().join("tcu");
+    assert!(
+        exe.is_file(),
+        "{} missing (build the workspace)",
+        exe.display()
+    );
+    let mut cmd = Command::new(exe);
+    cmd.env_remove("RUST_LOG")
+        .env_remove("TCU_OTA_SERVER")
+        .env("NO_COLOR", "1");
+    cmd
+}
+
 /// A running child whose stdout and stderr are collected.
 #[derive(Debug)]
 pub struct Running {

@@ -1,18 +1,12 @@
 //! The `tcu` binary as a user runs it: headless runs with status lines,
 //! clean stops, `plugin inspect`, `config generate`, and clear errors.
 
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use tcu_integration_tests::fixtures;
 
 fn tcu() -> Command {
-    let dir = fixtures::workspace_plugins_dir();
-    let exe: PathBuf = dir.join("tcu");
-    assert!(exe.is_file(), "{} missing", exe.display());
-    let mut cmd = Command::new(exe);
-    cmd.env_remove("RUST_LOG").env("NO_COLOR", "1");
-    cmd
+    tcu_integration_tests::process::tcu_command()
 }
 
 /// Fields of the status lines: (t, speed, soc, cabin).

@@ -12,10 +12,7 @@ use tcu_integration_tests::process::Running;
 use tcu_integration_tests::{fixtures, variants};
 
 fn tcu() -> Command {
-    let exe = fixtures::workspace_plugins_dir().join("tcu");
-    let mut cmd = Command::new(exe);
-    cmd.env_remove("RUST_LOG").env("NO_COLOR", "1");
-    cmd
+    tcu_integration_tests::process::tcu_command()
 }
 
 fn write_config(dir: &Path, probation: &str) -> PathBuf {

@@ -23,18 +23,13 @@ use std::time::{Duration, Instant};
 use tcu_integration_tests::goosebit::{self, Goosebit};
 use tcu_integration_tests::mqtt::{Mosquitto, Subscriber, mosquitto_available};
 use tcu_integration_tests::process::Running;
-use tcu_integration_tests::{fixtures, variants};
+use tcu_integration_tests::variants;
 use tcu_ota_client::publish::{self, ManagementApi};
 
 const VIN: &str = "WTCUZ000000000001";
 
 fn tcu() -> Command {
-    let exe = fixtures::workspace_plugins_dir().join("tcu");
-    let mut cmd = Command::new(exe);
-    cmd.env_remove("RUST_LOG")
-        .env_remove("TCU_OTA_SERVER")
-        .env("NO_COLOR", "1");
-    cmd
+    tcu_integration_tests::process::tcu_command()
 }
 
 fn run_ok(cmd: &mut Command) -> String {

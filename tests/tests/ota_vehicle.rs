@@ -12,17 +12,12 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 use tcu_integration_tests::ddi_fake::{ActionSpec, ActionStatus, DdiFake, FakeArtifact, FakeChunk};
 use tcu_integration_tests::process::Running;
-use tcu_integration_tests::{fixtures, variants};
+use tcu_integration_tests::variants;
 
 const VIN: &str = "WTCUZ000000000001";
 
 fn tcu() -> Command {
-    let exe = fixtures::workspace_plugins_dir().join("tcu");
-    let mut cmd = Command::new(exe);
-    cmd.env_remove("RUST_LOG")
-        .env_remove("TCU_OTA_SERVER")
-        .env("NO_COLOR", "1");
-    cmd
+    tcu_integration_tests::process::tcu_command()
 }
 
 fn keygen(dir: &Path) -> (PathBuf, PathBuf) {
