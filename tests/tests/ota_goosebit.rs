@@ -197,6 +197,9 @@ fn goosebit_rollout_of_a_signed_battery_v2_finishes_on_the_new_version() {
     // Before the swap, between the swap and the end of probation (v2
     // already writes, not yet accepted), after probation.
     let (mut swapped, mut passed) = (false, false);
+    // Every snapshot from subscribing until after probation, the swap
+    // included: seq goes up by one each time (no telemetry gap).
+    let mut seqs: Vec<u64> = Vec::new();
     let start = Instant::now();
     while after.len() < 5 {
         assert!(
@@ -211,7 +214,10 @@ fn goosebit_rollout_of_a_signed_battery_v2_finishes_on_the_new_version() {
         if topic == format!("{root}/events") {
             swapped |= v["type"] == "plugin.swapped";
             passed |= v["type"] == "plugin.probation_passed";
-        } else if topic == format!("{root}/telemetry")
+        } else if topic == format!("{root}/telemetry") {
+            seqs.push(v["seq"].as_u64().expect("telemetry carries seq"));
+        }
+        if topic == format!("{root}/telemetry")
             && let Some(share) = extra_regen_share(&v)
         {
             if passed {
@@ -220,6 +226,17 @@ fn goosebit_rollout_of_a_signed_battery_v2_finishes_on_the_new_version() {
                 before.push(share);
             }
         }
+    }
+    assert!(
+        swapped && passed,
+        "saw the swap and probation on the events topic"
+    );
+    for w in seqs.windows(2) {
+        assert_eq!(
+            w[1],
+            w[0] + 1,
+            "telemetry gap across the OTA swap: {seqs:?}"
+        );
     }
     for share in &before {
         assert!(share.abs() < 0.005, "v1 before the swap: {before:?}");
