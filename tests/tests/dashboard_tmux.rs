@@ -5,7 +5,8 @@
 //! same after SIGTERM and after a panic of the render thread (the shell
 //! behind the dashboard must get a usable terminal: normal screen, cursor
 //! shown, typed text echoed and lines read); and when the terminal itself
-//! goes away (the tmux server killed), `tcu` must exit on its own.
+//! goes away (the tmux server killed), `tcu` must exit on its own; and `U`
+//! makes the OTA client poll at once although the server asked for an hour.
 //!
 //! Every wait is bounded; the tmux server (on a socket of its own) is killed
 //! when the test ends, passed or not, and a `tcu` still running then is
@@ -14,6 +15,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tcu_integration_tests::ddi_fake::{DdiFake, TENANT};
 use tcu_integration_tests::fixtures;
 
 const WIDTH: u16 = 160;
@@ -476,4 +478,70 @@ fn killing_the_tmux_server_ends_the_orphaned_dashboard() {
         stderr.contains("terminal went away") && !stderr.contains("panicked"),
         "stderr:\n{stderr}"
     );
+}
+
+/// Polls of the DDI root (not configData, downloads or feedback) so far.
+fn root_polls(fake: &DdiFake, vin: &str) -> usize {
+    let root = format!("/{TENANT}/controller/v1/{vin}");
+    fake.requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.split('?').next() == Some(root.as_str()))
+        .count()
+}
+
+#[test]
+fn the_poll_key_asks_the_ota_server_at_once() {
+    const VIN: &str = "WTCUZ000000000001";
+    let fake = DdiFake::start(VIN);
+    // The server asks for an hour between polls: any poll soon after the
+    // first one is the key's doing.
+    fake.set_sleep("01:00:00");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("tcu.toml");
+    std::fs::write(&config, "[mqtt]\nenabled = false\n").expect("writing tcu.toml");
+    let command = format!(
+        "'{}' run --driver idle --seed 7 --config '{}' --store '{}' --ota-server '{}'; \
+         echo tcu-exit=$?; sleep 600",
+        tcu_exe().display(),
+        config.display(),
+        dir.path().join("store").display(),
+        fake.url()
+    );
+    let tmux = Tmux::start(&command);
+    tmux.wait_for("the dashboard", 30, |s| s.contains("Vehicle speed"));
+    let _tcu = tmux.tcu();
+    let start = Instant::now();
+    while root_polls(&fake, VIN) == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no first poll; requests: {:?}\n{}",
+            fake.requests(),
+            tmux.screen()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The server's hour is honoured: no second poll on its own.
+    std::thread::sleep(Duration::from_millis(1500));
+    let before = root_polls(&fake, VIN);
+    assert_eq!(
+        before,
+        1,
+        "polled again without being asked: {:?}",
+        fake.requests()
+    );
+
+    tmux.keys("U");
+    let start = Instant::now();
+    while root_polls(&fake, VIN) == before {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "U did not make the client poll within 10 s:\n{}",
+            tmux.screen()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    tmux.keys("q");
+    let screen = tmux.wait_for("tcu to exit", 20, |s| s.contains("tcu-exit="));
+    assert!(screen.contains("tcu-exit=0"), "{screen}");
 }
