@@ -224,18 +224,7 @@ impl Subsystem for Abs {
     }
 
     fn tick(&mut self, dt: f64, inputs: &[f64], outputs: &mut [f64]) -> Result<(), PluginError> {
-        if !(dt.is_finite() && dt >= 0.0) {
-            return Err(PluginError(format!("abs: invalid time step {dt}")));
-        }
-        if inputs.len() != inputs::COUNT || outputs.len() != outputs::COUNT {
-            return Err(PluginError(format!(
-                "abs: expected {} inputs and {} outputs, got {} and {}",
-                inputs::COUNT,
-                outputs::COUNT,
-                inputs.len(),
-                outputs.len()
-            )));
-        }
+        tcu_sdk::check_tick::<Self>(dt, inputs, outputs)?;
         let pedal = finite_or(inputs[inputs::BRAKE_PEDAL], 0.0).clamp(0.0, 100.0);
         let speed = finite_or(inputs[inputs::SPEED], 0.0).clamp(0.0, MAX_SPEED_KMH);
         // An unreadable friction estimate is taken as dry road: the driver's

@@ -192,18 +192,7 @@ impl Subsystem for Airbag {
     }
 
     fn tick(&mut self, dt: f64, inputs: &[f64], outputs: &mut [f64]) -> Result<(), PluginError> {
-        if !(dt.is_finite() && dt >= 0.0) {
-            return Err(PluginError(format!("airbag: invalid time step {dt}")));
-        }
-        if inputs.len() != Self::READS.len() || outputs.len() != Self::WRITES.len() {
-            return Err(PluginError(format!(
-                "airbag: expected {} inputs and {} outputs, got {} and {}",
-                Self::READS.len(),
-                Self::WRITES.len(),
-                inputs.len(),
-                outputs.len()
-            )));
-        }
+        tcu_sdk::check_tick::<Self>(dt, inputs, outputs)?;
 
         let s = &mut self.state;
         s.time_s += dt;

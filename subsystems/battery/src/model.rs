@@ -202,18 +202,7 @@ impl Subsystem for Battery {
     }
 
     fn tick(&mut self, dt: f64, inputs: &[f64], outputs: &mut [f64]) -> Result<(), PluginError> {
-        if !(dt.is_finite() && dt >= 0.0) {
-            return Err(PluginError(format!("battery: invalid time step {dt}")));
-        }
-        if inputs.len() != inputs::COUNT || outputs.len() != outputs::COUNT {
-            return Err(PluginError(format!(
-                "battery: expected {} inputs and {} outputs, got {} and {}",
-                inputs::COUNT,
-                outputs::COUNT,
-                inputs.len(),
-                outputs.len()
-            )));
-        }
+        tcu_sdk::check_tick::<Self>(dt, inputs, outputs)?;
         let traction = finite_or(inputs[inputs::TRACTION_POWER], 0.0)
             .clamp(-MAX_LOAD_INPUT_W, MAX_LOAD_INPUT_W);
         let hvac = load_input(inputs[inputs::HVAC_POWER]);

@@ -146,18 +146,7 @@ impl Subsystem for HeatedSeats {
     }
 
     fn tick(&mut self, dt: f64, inputs: &[f64], outputs: &mut [f64]) -> Result<(), PluginError> {
-        if !(dt.is_finite() && dt >= 0.0) {
-            return Err(PluginError(format!("heated-seats: invalid time step {dt}")));
-        }
-        if inputs.len() != Self::READS.len() || outputs.len() != Self::WRITES.len() {
-            return Err(PluginError(format!(
-                "heated-seats: expected {} inputs and {} outputs, got {} and {}",
-                Self::READS.len(),
-                Self::WRITES.len(),
-                inputs.len(),
-                outputs.len()
-            )));
-        }
+        tcu_sdk::check_tick::<Self>(dt, inputs, outputs)?;
 
         let cabin = finite_or(inputs[inputs::CABIN_TEMPERATURE], self.state.cabin_c)
             .clamp(TEMP_MIN_C, TEMP_MAX_C);

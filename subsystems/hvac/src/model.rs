@@ -253,18 +253,7 @@ impl Subsystem for Hvac {
     }
 
     fn tick(&mut self, dt: f64, inputs: &[f64], outputs: &mut [f64]) -> Result<(), PluginError> {
-        if !(dt.is_finite() && dt >= 0.0) {
-            return Err(PluginError(format!("hvac: invalid time step {dt}")));
-        }
-        if inputs.len() != Self::READS.len() || outputs.len() != Self::WRITES.len() {
-            return Err(PluginError(format!(
-                "hvac: expected {} inputs and {} outputs, got {} and {}",
-                Self::READS.len(),
-                Self::WRITES.len(),
-                inputs.len(),
-                outputs.len()
-            )));
-        }
+        tcu_sdk::check_tick::<Self>(dt, inputs, outputs)?;
 
         let ambient =
             finite_or(inputs[inputs::AMBIENT], self.state.ambient_c).clamp(TEMP_MIN_C, TEMP_MAX_C);
