@@ -1,6 +1,6 @@
 // Self-contained on purpose: a benchmark includes this file with
-// `#[path = ...] mod x;`, so it may only use `tcu_sdk`, `serde`,
-// `serde_json` and `std` (see the crate docs for the model).
+// `#[path = ...] mod x;`, so it may only use `tcu_sdk` (with its
+// `snapshot` feature), `serde` and `std` (see the crate docs for the model).
 
 use serde::{Deserialize, Serialize};
 use std::ffi::CStr;
@@ -310,14 +310,11 @@ impl Subsystem for Abs {
     }
 
     fn snapshot(&self) -> Vec<u8> {
-        // Serialising plain numbers cannot fail; an empty snapshot would be
-        // refused by `restore`, which is the safe outcome anyway.
-        serde_json::to_vec(&self.state).unwrap_or_default()
+        tcu_sdk::snapshot::encode(&self.state)
     }
 
     fn restore(&mut self, bytes: &[u8]) -> Result<(), PluginError> {
-        let state: AbsState = serde_json::from_slice(bytes)
-            .map_err(|e| PluginError(format!("abs: unreadable snapshot: {e}")))?;
+        let state: AbsState = tcu_sdk::snapshot::decode("abs: unreadable snapshot", bytes)?;
         check_state(&state)?;
         self.state = state;
         Ok(())

@@ -235,14 +235,11 @@ impl Subsystem for Airbag {
     }
 
     fn snapshot(&self) -> Vec<u8> {
-        // Serialising plain numbers and enums cannot fail; an empty snapshot
-        // would be rejected by `restore` rather than silently accepted.
-        serde_json::to_vec(&self.state).unwrap_or_default()
+        tcu_sdk::snapshot::encode(&self.state)
     }
 
     fn restore(&mut self, bytes: &[u8]) -> Result<(), PluginError> {
-        let state: State = serde_json::from_slice(bytes)
-            .map_err(|e| PluginError(format!("airbag: invalid snapshot: {e}")))?;
+        let state: State = tcu_sdk::snapshot::decode("airbag: invalid snapshot", bytes)?;
         if !(state.time_s.is_finite()
             && state.above_threshold_s.is_finite()
             && state.peak_g.is_finite())

@@ -303,14 +303,11 @@ impl Subsystem for Hvac {
     }
 
     fn snapshot(&self) -> Vec<u8> {
-        // Plain numbers always serialise (the state is kept finite); an empty
-        // snapshot would be refused by `restore`, not silently accepted.
-        serde_json::to_vec(&self.state).unwrap_or_default()
+        tcu_sdk::snapshot::encode(&self.state)
     }
 
     fn restore(&mut self, bytes: &[u8]) -> Result<(), PluginError> {
-        let state: State = serde_json::from_slice(bytes)
-            .map_err(|e| PluginError(format!("hvac: invalid snapshot: {e}")))?;
+        let state: State = tcu_sdk::snapshot::decode("hvac: invalid snapshot", bytes)?;
         let in_range = |t: f64| (TEMP_MIN_C..=TEMP_MAX_C).contains(&t);
         if !(state.zones_c.iter().all(|&t| in_range(t)) && in_range(state.ambient_c)) {
             return Err(PluginError(

@@ -15,6 +15,8 @@ pub mod abi;
 mod glue;
 pub mod physics;
 pub mod rng;
+#[cfg(feature = "snapshot")]
+pub mod snapshot;
 pub mod vehicle;
 
 pub use glue::descriptor;
