@@ -324,7 +324,7 @@ impl Subsystem for Abs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::ffi::CStr;
+    use tcu_sdk::testing::path;
 
     const DT: f64 = 0.01;
     const WHEELS: [&str; 4] = [
@@ -411,13 +411,13 @@ mod tests {
         }
     }
 
-    fn path(d: &TcuSignalDecl) -> &'static str {
-        // SAFETY: declarations point at 'static NUL-terminated literals.
-        unsafe { CStr::from_ptr(d.path) }.to_str().expect("utf-8")
-    }
-
     fn wheel_speeds(o: &[f64; outputs::COUNT]) -> [f64; 4] {
         outputs::WHEEL_SPEED.map(|i| o[i])
+    }
+
+    #[test]
+    fn every_declared_signal_exists_in_the_catalog_with_its_datatype() {
+        tcu_sdk::testing::assert_declarations_in_catalog::<Abs>();
     }
 
     #[test]

@@ -256,35 +256,13 @@ impl Subsystem for Airbag {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tcu_sdk::testing::{self, path};
 
-    const VSS: &str = include_str!("../../../tcu-core/catalog/vss.tsv");
-    const OVERLAY: &str = include_str!("../../../tcu-core/catalog/overlay.tsv");
     const DT: f64 = 0.01;
     /// Duration of the world model's half-sine crash pulse.
     const PULSE_S: f64 = 0.1;
     /// Tick lengths the model must work for: 0.1 ms to 20 ms.
     const DTS: [f64; 7] = [0.0001, 0.0003, 0.001, 0.002, 0.005, 0.01, 0.02];
-
-    fn path(decl: &TcuSignalDecl) -> &'static str {
-        // SAFETY: declarations point at 'static NUL-terminated literals.
-        unsafe { CStr::from_ptr(decl.path) }
-            .to_str()
-            .expect("declared paths are UTF-8")
-    }
-
-    /// Catalog row of `path`: (datatype, min, max).
-    fn catalog(path: &str) -> Option<(String, Option<f64>, Option<f64>)> {
-        VSS.lines().chain(OVERLAY.lines()).find_map(|line| {
-            let cols: Vec<&str> = line.split('\t').collect();
-            (cols[0] == path).then(|| {
-                (
-                    cols[2].to_owned(),
-                    cols[4].parse().ok(),
-                    cols[5].parse().ok(),
-                )
-            })
-        })
-    }
 
     fn assert_outputs_valid(out: &[f64]) {
         for (i, v) in out.iter().enumerate() {
@@ -385,19 +363,10 @@ mod tests {
 
     #[test]
     fn every_declared_signal_exists_in_the_catalog_with_its_datatype() {
-        for decl in Airbag::READS.iter().chain(Airbag::WRITES) {
-            let (datatype, _, _) =
-                catalog(path(decl)).unwrap_or_else(|| panic!("{} not in catalog", path(decl)));
-            assert_eq!(
-                Some(datatype.as_str()),
-                tcu_sdk::abi::datatype_name(decl.datatype),
-                "{}",
-                path(decl)
-            );
-        }
+        testing::assert_declarations_in_catalog::<Airbag>();
         // The pulse range the model is tested over lies inside the catalog's.
-        let (_, min, max) = catalog("Sim.Crash.Pulse").expect("pulse in catalog");
-        assert!(min.expect("pulse min") <= 0.0 && max.expect("pulse max") >= 80.0);
+        let pulse = testing::catalog_entry("Sim.Crash.Pulse").expect("pulse in catalog");
+        assert!(pulse.min.expect("pulse min") <= 0.0 && pulse.max.expect("pulse max") >= 80.0);
     }
 
     #[test]

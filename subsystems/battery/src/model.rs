@@ -297,7 +297,7 @@ impl Subsystem for Battery {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::ffi::CStr;
+    use tcu_sdk::testing::path;
 
     const DT: f64 = 0.01;
 
@@ -358,11 +358,6 @@ mod tests {
         }
     }
 
-    fn path(d: &TcuSignalDecl) -> &'static str {
-        // SAFETY: declarations point at 'static NUL-terminated literals.
-        unsafe { CStr::from_ptr(d.path) }.to_str().expect("utf-8")
-    }
-
     /// A grid of net loads built from every input, W.
     fn load_grid() -> Vec<[f64; inputs::COUNT]> {
         let mut v = Vec::new();
@@ -381,6 +376,11 @@ mod tests {
             + i[inputs::HVAC_POWER]
             + i[inputs::SEAT_HEATING_POWER]
             + AUXILIARY_LOAD_W
+    }
+
+    #[test]
+    fn every_declared_signal_exists_in_the_catalog_with_its_datatype() {
+        tcu_sdk::testing::assert_declarations_in_catalog::<Battery>();
     }
 
     #[test]

@@ -307,7 +307,7 @@ impl Subsystem for Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::ffi::CStr;
+    use tcu_sdk::testing::path;
 
     const DT: f64 = 0.01;
 
@@ -360,11 +360,6 @@ mod tests {
         }
     }
 
-    fn path(d: &TcuSignalDecl) -> &'static str {
-        // SAFETY: declarations point at 'static NUL-terminated literals.
-        unsafe { CStr::from_ptr(d.path) }.to_str().expect("utf-8")
-    }
-
     /// Mechanical power at the shaft from the reported signals, W (torque
     /// before rounding is not visible, so use the wheel force).
     fn mech_power_from_force(force: f64, speed_kmh: f64) -> f64 {
@@ -379,6 +374,11 @@ mod tests {
     const SPEEDS: [f64; 12] = [
         0.0, 3.0, 5.0, 7.5, 10.0, 20.0, 40.0, 60.0, 90.0, 120.0, 160.0, 200.0,
     ];
+
+    #[test]
+    fn every_declared_signal_exists_in_the_catalog_with_its_datatype() {
+        tcu_sdk::testing::assert_declarations_in_catalog::<Engine>();
+    }
 
     #[test]
     fn index_constants_match_the_declared_paths() {

@@ -17,6 +17,8 @@ pub mod physics;
 pub mod rng;
 #[cfg(feature = "snapshot")]
 pub mod snapshot;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod vehicle;
 
 pub use glue::descriptor;
