@@ -1,6 +1,6 @@
 // Self-contained on purpose: a benchmark includes this file with
-// `#[path = ...] mod x;`, so it may only use `tcu_sdk`, `serde`,
-// `serde_json` and `std` (see the crate docs for the model).
+// `#[path = ...] mod x;`, so it may only use `tcu_sdk` (with its
+// `snapshot` feature), `serde` and `std` (see the crate docs for the model).
 
 use serde::{Deserialize, Serialize};
 use std::ffi::CStr;
@@ -224,18 +224,7 @@ impl Subsystem for Abs {
     }
 
     fn tick(&mut self, dt: f64, inputs: &[f64], outputs: &mut [f64]) -> Result<(), PluginError> {
-        if !(dt.is_finite() && dt >= 0.0) {
-            return Err(PluginError(format!("abs: invalid time step {dt}")));
-        }
-        if inputs.len() != inputs::COUNT || outputs.len() != outputs::COUNT {
-            return Err(PluginError(format!(
-                "abs: expected {} inputs and {} outputs, got {} and {}",
-                inputs::COUNT,
-                outputs::COUNT,
-                inputs.len(),
-                outputs.len()
-            )));
-        }
+        tcu_sdk::check_tick::<Self>(dt, inputs, outputs)?;
         let pedal = finite_or(inputs[inputs::BRAKE_PEDAL], 0.0).clamp(0.0, 100.0);
         let speed = finite_or(inputs[inputs::SPEED], 0.0).clamp(0.0, MAX_SPEED_KMH);
         // An unreadable friction estimate is taken as dry road: the driver's
@@ -321,14 +310,11 @@ impl Subsystem for Abs {
     }
 
     fn snapshot(&self) -> Vec<u8> {
-        // Serialising plain numbers cannot fail; an empty snapshot would be
-        // refused by `restore`, which is the safe outcome anyway.
-        serde_json::to_vec(&self.state).unwrap_or_default()
+        tcu_sdk::snapshot::encode(&self.state)
     }
 
     fn restore(&mut self, bytes: &[u8]) -> Result<(), PluginError> {
-        let state: AbsState = serde_json::from_slice(bytes)
-            .map_err(|e| PluginError(format!("abs: unreadable snapshot: {e}")))?;
+        let state: AbsState = tcu_sdk::snapshot::decode("abs: unreadable snapshot", bytes)?;
         check_state(&state)?;
         self.state = state;
         Ok(())
@@ -338,7 +324,7 @@ impl Subsystem for Abs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::ffi::CStr;
+    use tcu_sdk::testing::path;
 
     const DT: f64 = 0.01;
     const WHEELS: [&str; 4] = [
@@ -425,13 +411,13 @@ mod tests {
         }
     }
 
-    fn path(d: &TcuSignalDecl) -> &'static str {
-        // SAFETY: declarations point at 'static NUL-terminated literals.
-        unsafe { CStr::from_ptr(d.path) }.to_str().expect("utf-8")
-    }
-
     fn wheel_speeds(o: &[f64; outputs::COUNT]) -> [f64; 4] {
         outputs::WHEEL_SPEED.map(|i| o[i])
+    }
+
+    #[test]
+    fn every_declared_signal_exists_in_the_catalog_with_its_datatype() {
+        tcu_sdk::testing::assert_declarations_in_catalog::<Abs>();
     }
 
     #[test]

@@ -192,18 +192,7 @@ impl Subsystem for Airbag {
     }
 
     fn tick(&mut self, dt: f64, inputs: &[f64], outputs: &mut [f64]) -> Result<(), PluginError> {
-        if !(dt.is_finite() && dt >= 0.0) {
-            return Err(PluginError(format!("airbag: invalid time step {dt}")));
-        }
-        if inputs.len() != Self::READS.len() || outputs.len() != Self::WRITES.len() {
-            return Err(PluginError(format!(
-                "airbag: expected {} inputs and {} outputs, got {} and {}",
-                Self::READS.len(),
-                Self::WRITES.len(),
-                inputs.len(),
-                outputs.len()
-            )));
-        }
+        tcu_sdk::check_tick::<Self>(dt, inputs, outputs)?;
 
         let s = &mut self.state;
         s.time_s += dt;
@@ -246,14 +235,11 @@ impl Subsystem for Airbag {
     }
 
     fn snapshot(&self) -> Vec<u8> {
-        // Serialising plain numbers and enums cannot fail; an empty snapshot
-        // would be rejected by `restore` rather than silently accepted.
-        serde_json::to_vec(&self.state).unwrap_or_default()
+        tcu_sdk::snapshot::encode(&self.state)
     }
 
     fn restore(&mut self, bytes: &[u8]) -> Result<(), PluginError> {
-        let state: State = serde_json::from_slice(bytes)
-            .map_err(|e| PluginError(format!("airbag: invalid snapshot: {e}")))?;
+        let state: State = tcu_sdk::snapshot::decode("airbag: invalid snapshot", bytes)?;
         if !(state.time_s.is_finite()
             && state.above_threshold_s.is_finite()
             && state.peak_g.is_finite())
@@ -270,35 +256,13 @@ impl Subsystem for Airbag {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tcu_sdk::testing::{self, path};
 
-    const VSS: &str = include_str!("../../../tcu-core/catalog/vss.tsv");
-    const OVERLAY: &str = include_str!("../../../tcu-core/catalog/overlay.tsv");
     const DT: f64 = 0.01;
     /// Duration of the world model's half-sine crash pulse.
     const PULSE_S: f64 = 0.1;
     /// Tick lengths the model must work for: 0.1 ms to 20 ms.
     const DTS: [f64; 7] = [0.0001, 0.0003, 0.001, 0.002, 0.005, 0.01, 0.02];
-
-    fn path(decl: &TcuSignalDecl) -> &'static str {
-        // SAFETY: declarations point at 'static NUL-terminated literals.
-        unsafe { CStr::from_ptr(decl.path) }
-            .to_str()
-            .expect("declared paths are UTF-8")
-    }
-
-    /// Catalog row of `path`: (datatype, min, max).
-    fn catalog(path: &str) -> Option<(String, Option<f64>, Option<f64>)> {
-        VSS.lines().chain(OVERLAY.lines()).find_map(|line| {
-            let cols: Vec<&str> = line.split('\t').collect();
-            (cols[0] == path).then(|| {
-                (
-                    cols[2].to_owned(),
-                    cols[4].parse().ok(),
-                    cols[5].parse().ok(),
-                )
-            })
-        })
-    }
 
     fn assert_outputs_valid(out: &[f64]) {
         for (i, v) in out.iter().enumerate() {
@@ -399,19 +363,10 @@ mod tests {
 
     #[test]
     fn every_declared_signal_exists_in_the_catalog_with_its_datatype() {
-        for decl in Airbag::READS.iter().chain(Airbag::WRITES) {
-            let (datatype, _, _) =
-                catalog(path(decl)).unwrap_or_else(|| panic!("{} not in catalog", path(decl)));
-            assert_eq!(
-                Some(datatype.as_str()),
-                tcu_sdk::abi::datatype_name(decl.datatype),
-                "{}",
-                path(decl)
-            );
-        }
+        testing::assert_declarations_in_catalog::<Airbag>();
         // The pulse range the model is tested over lies inside the catalog's.
-        let (_, min, max) = catalog("Sim.Crash.Pulse").expect("pulse in catalog");
-        assert!(min.expect("pulse min") <= 0.0 && max.expect("pulse max") >= 80.0);
+        let pulse = testing::catalog_entry("Sim.Crash.Pulse").expect("pulse in catalog");
+        assert!(pulse.min.expect("pulse min") <= 0.0 && pulse.max.expect("pulse max") >= 80.0);
     }
 
     #[test]

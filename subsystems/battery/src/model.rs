@@ -1,6 +1,6 @@
 // Self-contained on purpose: a benchmark includes this file with
-// `#[path = ...] mod x;`, so it may only use `tcu_sdk`, `serde`,
-// `serde_json` and `std` (see the crate docs for the model).
+// `#[path = ...] mod x;`, so it may only use `tcu_sdk` (with its
+// `snapshot` feature), `serde` and `std` (see the crate docs for the model).
 
 use serde::{Deserialize, Serialize};
 use std::ffi::CStr;
@@ -202,18 +202,7 @@ impl Subsystem for Battery {
     }
 
     fn tick(&mut self, dt: f64, inputs: &[f64], outputs: &mut [f64]) -> Result<(), PluginError> {
-        if !(dt.is_finite() && dt >= 0.0) {
-            return Err(PluginError(format!("battery: invalid time step {dt}")));
-        }
-        if inputs.len() != inputs::COUNT || outputs.len() != outputs::COUNT {
-            return Err(PluginError(format!(
-                "battery: expected {} inputs and {} outputs, got {} and {}",
-                inputs::COUNT,
-                outputs::COUNT,
-                inputs.len(),
-                outputs.len()
-            )));
-        }
+        tcu_sdk::check_tick::<Self>(dt, inputs, outputs)?;
         let traction = finite_or(inputs[inputs::TRACTION_POWER], 0.0)
             .clamp(-MAX_LOAD_INPUT_W, MAX_LOAD_INPUT_W);
         let hvac = load_input(inputs[inputs::HVAC_POWER]);
@@ -294,14 +283,11 @@ impl Subsystem for Battery {
     }
 
     fn snapshot(&self) -> Vec<u8> {
-        // Serialising plain numbers cannot fail; an empty snapshot would be
-        // refused by `restore`, which is the safe outcome anyway.
-        serde_json::to_vec(&self.state).unwrap_or_default()
+        tcu_sdk::snapshot::encode(&self.state)
     }
 
     fn restore(&mut self, bytes: &[u8]) -> Result<(), PluginError> {
-        let state: BatteryState = serde_json::from_slice(bytes)
-            .map_err(|e| PluginError(format!("battery: unreadable snapshot: {e}")))?;
+        let state: BatteryState = tcu_sdk::snapshot::decode("battery: unreadable snapshot", bytes)?;
         check_state(&state)?;
         self.state = state;
         Ok(())
@@ -311,7 +297,7 @@ impl Subsystem for Battery {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::ffi::CStr;
+    use tcu_sdk::testing::path;
 
     const DT: f64 = 0.01;
 
@@ -372,11 +358,6 @@ mod tests {
         }
     }
 
-    fn path(d: &TcuSignalDecl) -> &'static str {
-        // SAFETY: declarations point at 'static NUL-terminated literals.
-        unsafe { CStr::from_ptr(d.path) }.to_str().expect("utf-8")
-    }
-
     /// A grid of net loads built from every input, W.
     fn load_grid() -> Vec<[f64; inputs::COUNT]> {
         let mut v = Vec::new();
@@ -395,6 +376,11 @@ mod tests {
             + i[inputs::HVAC_POWER]
             + i[inputs::SEAT_HEATING_POWER]
             + AUXILIARY_LOAD_W
+    }
+
+    #[test]
+    fn every_declared_signal_exists_in_the_catalog_with_its_datatype() {
+        tcu_sdk::testing::assert_declarations_in_catalog::<Battery>();
     }
 
     #[test]

@@ -1,6 +1,6 @@
 // Self-contained on purpose: a benchmark includes this file with
-// `#[path = ...] mod x;`, so it may only use `tcu_sdk`, `serde`,
-// `serde_json` and `std` (see the crate docs for the model).
+// `#[path = ...] mod x;`, so it may only use `tcu_sdk` (with its
+// `snapshot` feature), `serde` and `std` (see the crate docs for the model).
 
 use serde::{Deserialize, Serialize};
 use std::ffi::CStr;
@@ -229,18 +229,7 @@ impl Subsystem for Engine {
     }
 
     fn tick(&mut self, dt: f64, inputs: &[f64], outputs: &mut [f64]) -> Result<(), PluginError> {
-        if !(dt.is_finite() && dt >= 0.0) {
-            return Err(PluginError(format!("engine: invalid time step {dt}")));
-        }
-        if inputs.len() != inputs::COUNT || outputs.len() != outputs::COUNT {
-            return Err(PluginError(format!(
-                "engine: expected {} inputs and {} outputs, got {} and {}",
-                inputs::COUNT,
-                outputs::COUNT,
-                inputs.len(),
-                outputs.len()
-            )));
-        }
+        tcu_sdk::check_tick::<Self>(dt, inputs, outputs)?;
         let accel = finite_or(inputs[inputs::ACCELERATOR_PEDAL], 0.0).clamp(0.0, 100.0);
         let brake = finite_or(inputs[inputs::BRAKE_PEDAL], 0.0).clamp(0.0, 100.0);
         let speed = finite_or(inputs[inputs::SPEED], 0.0).clamp(0.0, MAX_SPEED_KMH);
@@ -304,14 +293,11 @@ impl Subsystem for Engine {
     }
 
     fn snapshot(&self) -> Vec<u8> {
-        // Serialising plain numbers cannot fail; an empty snapshot would be
-        // refused by `restore`, which is the safe outcome anyway.
-        serde_json::to_vec(&self.state).unwrap_or_default()
+        tcu_sdk::snapshot::encode(&self.state)
     }
 
     fn restore(&mut self, bytes: &[u8]) -> Result<(), PluginError> {
-        let state: EngineState = serde_json::from_slice(bytes)
-            .map_err(|e| PluginError(format!("engine: unreadable snapshot: {e}")))?;
+        let state: EngineState = tcu_sdk::snapshot::decode("engine: unreadable snapshot", bytes)?;
         check_state(&state)?;
         self.state = state;
         Ok(())
@@ -321,7 +307,7 @@ impl Subsystem for Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::ffi::CStr;
+    use tcu_sdk::testing::path;
 
     const DT: f64 = 0.01;
 
@@ -374,11 +360,6 @@ mod tests {
         }
     }
 
-    fn path(d: &TcuSignalDecl) -> &'static str {
-        // SAFETY: declarations point at 'static NUL-terminated literals.
-        unsafe { CStr::from_ptr(d.path) }.to_str().expect("utf-8")
-    }
-
     /// Mechanical power at the shaft from the reported signals, W (torque
     /// before rounding is not visible, so use the wheel force).
     fn mech_power_from_force(force: f64, speed_kmh: f64) -> f64 {
@@ -393,6 +374,11 @@ mod tests {
     const SPEEDS: [f64; 12] = [
         0.0, 3.0, 5.0, 7.5, 10.0, 20.0, 40.0, 60.0, 90.0, 120.0, 160.0, 200.0,
     ];
+
+    #[test]
+    fn every_declared_signal_exists_in_the_catalog_with_its_datatype() {
+        tcu_sdk::testing::assert_declarations_in_catalog::<Engine>();
+    }
 
     #[test]
     fn index_constants_match_the_declared_paths() {

@@ -146,18 +146,7 @@ impl Subsystem for HeatedSeats {
     }
 
     fn tick(&mut self, dt: f64, inputs: &[f64], outputs: &mut [f64]) -> Result<(), PluginError> {
-        if !(dt.is_finite() && dt >= 0.0) {
-            return Err(PluginError(format!("heated-seats: invalid time step {dt}")));
-        }
-        if inputs.len() != Self::READS.len() || outputs.len() != Self::WRITES.len() {
-            return Err(PluginError(format!(
-                "heated-seats: expected {} inputs and {} outputs, got {} and {}",
-                Self::READS.len(),
-                Self::WRITES.len(),
-                inputs.len(),
-                outputs.len()
-            )));
-        }
+        tcu_sdk::check_tick::<Self>(dt, inputs, outputs)?;
 
         let cabin = finite_or(inputs[inputs::CABIN_TEMPERATURE], self.state.cabin_c)
             .clamp(TEMP_MIN_C, TEMP_MAX_C);
@@ -198,14 +187,11 @@ impl Subsystem for HeatedSeats {
     }
 
     fn snapshot(&self) -> Vec<u8> {
-        // Plain numbers always serialise (the state is kept finite); an empty
-        // snapshot would be refused by `restore`, not silently accepted.
-        serde_json::to_vec(&self.state).unwrap_or_default()
+        tcu_sdk::snapshot::encode(&self.state)
     }
 
     fn restore(&mut self, bytes: &[u8]) -> Result<(), PluginError> {
-        let state: State = serde_json::from_slice(bytes)
-            .map_err(|e| PluginError(format!("heated-seats: invalid snapshot: {e}")))?;
+        let state: State = tcu_sdk::snapshot::decode("heated-seats: invalid snapshot", bytes)?;
         let in_range = |t: f64| (TEMP_MIN_C..=TEMP_MAX_C).contains(&t);
         if !(state.seats_c.iter().all(|&t| in_range(t)) && in_range(state.cabin_c)) {
             return Err(PluginError(
@@ -221,32 +207,10 @@ impl Subsystem for HeatedSeats {
 mod tests {
     use super::*;
     use tcu_sdk::CommandError;
+    use tcu_sdk::testing::{self, path};
 
-    const VSS: &str = include_str!("../../../tcu-core/catalog/vss.tsv");
-    const OVERLAY: &str = include_str!("../../../tcu-core/catalog/overlay.tsv");
     const DT: f64 = 0.01;
     const MINUTE: f64 = 60.0;
-
-    fn path(decl: &TcuSignalDecl) -> &'static str {
-        // SAFETY: declarations point at 'static NUL-terminated literals.
-        unsafe { CStr::from_ptr(decl.path) }
-            .to_str()
-            .expect("declared paths are UTF-8")
-    }
-
-    /// Catalog row of `path`: (datatype, min, max).
-    fn catalog(path: &str) -> Option<(String, Option<f64>, Option<f64>)> {
-        VSS.lines().chain(OVERLAY.lines()).find_map(|line| {
-            let cols: Vec<&str> = line.split('\t').collect();
-            (cols[0] == path).then(|| {
-                (
-                    cols[2].to_owned(),
-                    cols[4].parse().ok(),
-                    cols[5].parse().ok(),
-                )
-            })
-        })
-    }
 
     /// Allowed range of each output (all from the catalog).
     fn output_range(slot: usize) -> (f64, f64) {
@@ -340,26 +304,17 @@ mod tests {
 
     #[test]
     fn every_declared_signal_exists_in_the_catalog_with_its_datatype_and_range() {
-        for decl in HeatedSeats::READS.iter().chain(HeatedSeats::WRITES) {
-            let (datatype, _, _) =
-                catalog(path(decl)).unwrap_or_else(|| panic!("{} not in catalog", path(decl)));
-            assert_eq!(
-                Some(datatype.as_str()),
-                tcu_sdk::abi::datatype_name(decl.datatype),
-                "{}",
-                path(decl)
-            );
-        }
+        testing::assert_declarations_in_catalog::<HeatedSeats>();
         for (slot, decl) in HeatedSeats::WRITES.iter().enumerate() {
-            let (_, min, max) = catalog(path(decl)).expect("in catalog");
-            assert_eq!((min, max), {
+            let entry = testing::catalog_entry(path(decl)).expect("in catalog");
+            assert_eq!((entry.min, entry.max), {
                 let (lo, hi) = output_range(slot);
                 (Some(lo), Some(hi))
             });
         }
-        let (_, min, max) = catalog("Vehicle.Cabin.Seat.Row1.DriverSide.HeatingCooling")
+        let request = testing::catalog_entry("Vehicle.Cabin.Seat.Row1.DriverSide.HeatingCooling")
             .expect("request in catalog");
-        assert_eq!((min, max), (Some(-100.0), Some(100.0)));
+        assert_eq!((request.min, request.max), (Some(-100.0), Some(100.0)));
     }
 
     #[test]

@@ -253,18 +253,7 @@ impl Subsystem for Hvac {
     }
 
     fn tick(&mut self, dt: f64, inputs: &[f64], outputs: &mut [f64]) -> Result<(), PluginError> {
-        if !(dt.is_finite() && dt >= 0.0) {
-            return Err(PluginError(format!("hvac: invalid time step {dt}")));
-        }
-        if inputs.len() != Self::READS.len() || outputs.len() != Self::WRITES.len() {
-            return Err(PluginError(format!(
-                "hvac: expected {} inputs and {} outputs, got {} and {}",
-                Self::READS.len(),
-                Self::WRITES.len(),
-                inputs.len(),
-                outputs.len()
-            )));
-        }
+        tcu_sdk::check_tick::<Self>(dt, inputs, outputs)?;
 
         let ambient =
             finite_or(inputs[inputs::AMBIENT], self.state.ambient_c).clamp(TEMP_MIN_C, TEMP_MAX_C);
@@ -314,14 +303,11 @@ impl Subsystem for Hvac {
     }
 
     fn snapshot(&self) -> Vec<u8> {
-        // Plain numbers always serialise (the state is kept finite); an empty
-        // snapshot would be refused by `restore`, not silently accepted.
-        serde_json::to_vec(&self.state).unwrap_or_default()
+        tcu_sdk::snapshot::encode(&self.state)
     }
 
     fn restore(&mut self, bytes: &[u8]) -> Result<(), PluginError> {
-        let state: State = serde_json::from_slice(bytes)
-            .map_err(|e| PluginError(format!("hvac: invalid snapshot: {e}")))?;
+        let state: State = tcu_sdk::snapshot::decode("hvac: invalid snapshot", bytes)?;
         let in_range = |t: f64| (TEMP_MIN_C..=TEMP_MAX_C).contains(&t);
         if !(state.zones_c.iter().all(|&t| in_range(t)) && in_range(state.ambient_c)) {
             return Err(PluginError(
@@ -337,34 +323,12 @@ impl Subsystem for Hvac {
 mod tests {
     use super::*;
     use tcu_sdk::CommandError;
+    use tcu_sdk::testing::{self, path};
 
-    const VSS: &str = include_str!("../../../tcu-core/catalog/vss.tsv");
-    const OVERLAY: &str = include_str!("../../../tcu-core/catalog/overlay.tsv");
     /// Long runs use 0.1 s ticks (an hour is 36 000 ticks); the model's
     /// result does not depend on it (see the large-step test).
     const DT: f64 = 0.1;
     const HOUR: f64 = 3600.0;
-
-    fn path(decl: &TcuSignalDecl) -> &'static str {
-        // SAFETY: declarations point at 'static NUL-terminated literals.
-        unsafe { CStr::from_ptr(decl.path) }
-            .to_str()
-            .expect("declared paths are UTF-8")
-    }
-
-    /// Catalog row of `path`: (datatype, min, max).
-    fn catalog(path: &str) -> Option<(String, Option<f64>, Option<f64>)> {
-        VSS.lines().chain(OVERLAY.lines()).find_map(|line| {
-            let cols: Vec<&str> = line.split('\t').collect();
-            (cols[0] == path).then(|| {
-                (
-                    cols[2].to_owned(),
-                    cols[4].parse().ok(),
-                    cols[5].parse().ok(),
-                )
-            })
-        })
-    }
 
     /// Allowed range of each output: the catalog's, or a physical one where
     /// the catalog has none (the cabin mean).
@@ -477,21 +441,11 @@ mod tests {
 
     #[test]
     fn every_declared_signal_exists_in_the_catalog_with_its_datatype_and_range() {
-        for decl in Hvac::READS.iter().chain(Hvac::WRITES) {
-            let (datatype, _, _) =
-                catalog(path(decl)).unwrap_or_else(|| panic!("{} not in catalog", path(decl)));
-            assert_eq!(
-                Some(datatype.as_str()),
-                tcu_sdk::abi::datatype_name(decl.datatype),
-                "{}",
-                path(decl)
-            );
-        }
+        testing::assert_declarations_in_catalog::<Hvac>();
         for (slot, decl) in Hvac::WRITES.iter().enumerate() {
-            let (_, min, max) = catalog(path(decl)).expect("in catalog");
-            let (lo, hi) = output_range(slot);
-            if let (Some(min), Some(max)) = (min, max) {
-                assert_eq!((min, max), (lo, hi), "{}", path(decl));
+            let entry = testing::catalog_entry(path(decl)).expect("in catalog");
+            if let (Some(min), Some(max)) = (entry.min, entry.max) {
+                assert_eq!((min, max), output_range(slot), "{}", path(decl));
             }
         }
     }

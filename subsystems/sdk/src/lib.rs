@@ -15,6 +15,10 @@ pub mod abi;
 mod glue;
 pub mod physics;
 pub mod rng;
+#[cfg(feature = "snapshot")]
+pub mod snapshot;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod vehicle;
 
 pub use glue::descriptor;
@@ -78,6 +82,36 @@ pub trait Subsystem: Sized + 'static {
     fn restore(&mut self, bytes: &[u8]) -> Result<(), PluginError>;
 }
 
+/// Checks the arguments of [`Subsystem::tick`] before a model reads them: a
+/// finite, non-negative `dt` and one slot per declared read and write.
+///
+/// The glue already passes slices of the declared lengths; this guards
+/// models that are called directly (benchmarks, wrappers, tests). The error
+/// names the subsystem: `battery: invalid time step -1`.
+pub fn check_tick<T: Subsystem>(
+    dt: f64,
+    inputs: &[f64],
+    outputs: &[f64],
+) -> Result<(), PluginError> {
+    if !(dt.is_finite() && dt >= 0.0) {
+        return Err(PluginError(format!(
+            "{}: invalid time step {dt}",
+            T::NAME.to_string_lossy()
+        )));
+    }
+    if inputs.len() != T::READS.len() || outputs.len() != T::WRITES.len() {
+        return Err(PluginError(format!(
+            "{}: expected {} inputs and {} outputs, got {} and {}",
+            T::NAME.to_string_lossy(),
+            T::READS.len(),
+            T::WRITES.len(),
+            inputs.len(),
+            outputs.len()
+        )));
+    }
+    Ok(())
+}
+
 /// Why a command was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CommandError {
@@ -108,4 +142,69 @@ macro_rules! export_subsystem {
         pub static tcu_plugin_descriptor: $crate::abi::TcuPluginDescriptor =
             $crate::descriptor::<$ty>();
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use abi::{TCU_TYPE_FLOAT, TcuSignalDecl};
+
+    struct Probe;
+
+    impl Subsystem for Probe {
+        const NAME: &'static CStr = c"probe";
+        const VERSION: &'static CStr = c"0.0.0";
+        const READS: &'static [TcuSignalDecl] = &[
+            TcuSignalDecl::new(c"Vehicle.Speed", TCU_TYPE_FLOAT),
+            TcuSignalDecl::new(c"Vehicle.Exterior.AirTemperature", TCU_TYPE_FLOAT),
+        ];
+        const WRITES: &'static [TcuSignalDecl] =
+            &[TcuSignalDecl::new(c"Sim.Cabin.HVAC.Power", TCU_TYPE_FLOAT)];
+
+        fn create(_seed: u64) -> Result<Self, PluginError> {
+            Ok(Self)
+        }
+
+        fn tick(
+            &mut self,
+            dt: f64,
+            inputs: &[f64],
+            outputs: &mut [f64],
+        ) -> Result<(), PluginError> {
+            check_tick::<Self>(dt, inputs, outputs)
+        }
+
+        fn snapshot(&self) -> Vec<u8> {
+            Vec::new()
+        }
+
+        fn restore(&mut self, _bytes: &[u8]) -> Result<(), PluginError> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn check_tick_accepts_the_declared_lengths_and_any_finite_step() {
+        for dt in [0.0, 1e-6, 0.01, 3600.0] {
+            assert_eq!(Probe.tick(dt, &[0.0; 2], &mut [0.0; 1]), Ok(()));
+        }
+    }
+
+    #[test]
+    fn check_tick_refuses_a_bad_step_naming_the_subsystem() {
+        for dt in [-1.0, f64::NAN, f64::INFINITY] {
+            let err = Probe
+                .tick(dt, &[0.0; 2], &mut [0.0; 1])
+                .expect_err("bad dt");
+            assert_eq!(err.0, format!("probe: invalid time step {dt}"));
+        }
+    }
+
+    #[test]
+    fn check_tick_refuses_slices_of_other_lengths() {
+        let err = Probe
+            .tick(0.01, &[0.0; 3], &mut [])
+            .expect_err("bad lengths");
+        assert_eq!(err.0, "probe: expected 2 inputs and 1 outputs, got 3 and 0");
+    }
 }

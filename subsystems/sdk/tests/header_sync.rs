@@ -15,7 +15,8 @@
 //!   spelling to C and checked with `__builtin_types_compatible_p`, which
 //!   catches what sizes alone cannot (`float` for `double`, a lost `const`).
 //!
-//! No dependency is added for this: `tcu-sdk` has none and stays that way.
+//! No dependency is added for this: `tcu-sdk` has none by default and stays
+//! that way (the `snapshot` feature is for plugins).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

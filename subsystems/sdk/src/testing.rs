@@ -1,0 +1,149 @@
+//! Checks a plugin's unit tests make against the signal catalog.
+//!
+//! The core loads its catalog from `tcu-core/catalog` (`vss.tsv`, then
+//! `overlay.tsv` for the simulator's own signals); a plugin whose
+//! declarations disagree with it is refused at load time. These functions
+//! read the same files, embedded at build time, so a plugin's tests catch a
+//! wrong path, datatype or range without linking the core.
+//!
+//! Behind the `testing` feature: plugins enable it in their
+//! `[dev-dependencies]`, so their libraries do not carry the catalog.
+
+use crate::Subsystem;
+use crate::abi::{TcuSignalDecl, datatype_name};
+use core::ffi::CStr;
+
+const VSS: &str = include_str!("../../../tcu-core/catalog/vss.tsv");
+const OVERLAY: &str = include_str!("../../../tcu-core/catalog/overlay.tsv");
+
+/// The path a declaration names.
+///
+/// # Panics
+/// If the path is null or not UTF-8. Declarations made with
+/// [`TcuSignalDecl::new`] have neither problem.
+pub fn path(decl: &TcuSignalDecl) -> &'static str {
+    assert!(!decl.path.is_null(), "declaration without a path");
+    // SAFETY: a declaration points at immutable, 'static NUL-terminated
+    // data (the invariant `TcuSignalDecl`'s `Sync` rests on).
+    unsafe { CStr::from_ptr(decl.path) }
+        .to_str()
+        .expect("declared paths are UTF-8")
+}
+
+/// What the catalog says about one signal, as far as a plugin's tests need.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CatalogEntry {
+    /// VSS datatype name (`float`, `boolean`, ...).
+    pub datatype: &'static str,
+    /// Lower limit, where the catalog has one.
+    pub min: Option<f64>,
+    /// Upper limit, where the catalog has one.
+    pub max: Option<f64>,
+}
+
+/// The catalog row of `path` (columns: path, type, datatype, unit, min, max,
+/// ...), or `None` when the catalog does not have the signal.
+pub fn catalog_entry(path: &str) -> Option<CatalogEntry> {
+    // The first line of each file names the columns.
+    let mut rows = VSS.lines().skip(1).chain(OVERLAY.lines().skip(1));
+    rows.find_map(|line| {
+        let cols: Vec<&str> = line.split('\t').collect();
+        (cols.len() >= 6 && cols[0] == path).then(|| CatalogEntry {
+            datatype: cols[2],
+            min: cols[4].parse().ok(),
+            max: cols[5].parse().ok(),
+        })
+    })
+}
+
+/// Asserts that every signal `T` reads or writes is in the catalog, with the
+/// datatype it declares.
+pub fn assert_declarations_in_catalog<T: Subsystem>() {
+    for decl in T::READS.iter().chain(T::WRITES) {
+        let path = path(decl);
+        let entry = catalog_entry(path).unwrap_or_else(|| panic!("{path} not in catalog"));
+        assert_eq!(Some(entry.datatype), datatype_name(decl.datatype), "{path}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::PluginError;
+    use crate::abi::{TCU_TYPE_BOOLEAN, TCU_TYPE_FLOAT};
+
+    #[test]
+    fn path_reads_back_the_declared_literal() {
+        let decl = TcuSignalDecl::new(c"Vehicle.Speed", TCU_TYPE_FLOAT);
+        assert_eq!(path(&decl), "Vehicle.Speed");
+    }
+
+    #[test]
+    fn catalog_entry_finds_standard_and_overlay_signals() {
+        let speed = catalog_entry("Vehicle.Speed").expect("VSS signal");
+        assert_eq!(speed.datatype, "float");
+        let pedal = catalog_entry("Sim.Driver.AcceleratorPedal").expect("overlay signal");
+        assert_eq!((pedal.min, pedal.max), (Some(0.0), Some(100.0)));
+    }
+
+    #[test]
+    fn catalog_entry_matches_whole_paths_only() {
+        assert_eq!(catalog_entry("Vehicle"), None);
+        assert_eq!(catalog_entry("Vehicle.Spee"), None);
+        assert_eq!(catalog_entry("path"), None);
+    }
+
+    macro_rules! declaring {
+        ($name:ident, $reads:expr) => {
+            struct $name;
+            impl Subsystem for $name {
+                const NAME: &'static CStr = c"probe";
+                const VERSION: &'static CStr = c"0.0.0";
+                const READS: &'static [TcuSignalDecl] = $reads;
+                const WRITES: &'static [TcuSignalDecl] = &[];
+                fn create(_seed: u64) -> Result<Self, PluginError> {
+                    Ok(Self)
+                }
+                fn tick(&mut self, _: f64, _: &[f64], _: &mut [f64]) -> Result<(), PluginError> {
+                    Ok(())
+                }
+                fn snapshot(&self) -> Vec<u8> {
+                    Vec::new()
+                }
+                fn restore(&mut self, _: &[u8]) -> Result<(), PluginError> {
+                    Ok(())
+                }
+            }
+        };
+    }
+
+    declaring!(
+        Good,
+        &[TcuSignalDecl::new(c"Vehicle.IsMoving", TCU_TYPE_BOOLEAN)]
+    );
+    declaring!(
+        WrongType,
+        &[TcuSignalDecl::new(c"Vehicle.IsMoving", TCU_TYPE_FLOAT)]
+    );
+    declaring!(
+        Unknown,
+        &[TcuSignalDecl::new(c"Vehicle.Nowhere", TCU_TYPE_FLOAT)]
+    );
+
+    #[test]
+    fn declarations_matching_the_catalog_pass() {
+        assert_declarations_in_catalog::<Good>();
+    }
+
+    #[test]
+    #[should_panic(expected = "Vehicle.IsMoving")]
+    fn a_declared_datatype_the_catalog_disagrees_with_fails() {
+        assert_declarations_in_catalog::<WrongType>();
+    }
+
+    #[test]
+    #[should_panic(expected = "Vehicle.Nowhere not in catalog")]
+    fn a_declared_signal_missing_from_the_catalog_fails() {
+        assert_declarations_in_catalog::<Unknown>();
+    }
+}
