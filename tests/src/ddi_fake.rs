@@ -412,6 +412,16 @@ impl DdiFake {
     pub fn not_modified(&self) -> usize {
         self.with(|s| s.not_modified)
     }
+
+    /// Polls of the controller's root (not configData, downloads or
+    /// feedback), whatever they were answered.
+    pub fn polls(&self) -> usize {
+        let root = format!("/{TENANT}/controller/v1/{}", self.controller);
+        self.requests()
+            .iter()
+            .filter(|r| r.method == "GET" && r.path.split('?').next() == Some(root.as_str()))
+            .count()
+    }
 }
 
 impl Drop for DdiFake {
@@ -562,46 +572,33 @@ fn serve(stream: TcpStream, state: &Mutex<State>, base: &str, controller: &str) 
             s.config_data.push(body);
             json_response(&mut stream, 200, &json!({}));
         }
-        ("GET", ["deploymentBase", id]) => {
+        (
+            "GET",
+            [
+                kind @ ("deploymentBase" | "installedBase" | "confirmationBase"),
+                id,
+            ],
+        ) => {
             let id: u64 = id.parse().unwrap_or(0);
             let Some(a) = s.actions.get(&id) else {
                 return respond(&mut stream, 404, &[], b"");
             };
-            if a.spec.confirm && !a.confirmed {
-                return respond(&mut stream, 404, &[], b"");
-            }
-            let dep = deployment_json(base, id, &a.spec);
-            json_response(
-                &mut stream,
-                200,
-                &json!({"id": id.to_string(), "deployment": dep,
-                        "actionHistory": {"status": "RUNNING", "messages": []}}),
-            );
-        }
-        ("GET", ["installedBase", id]) => {
-            let id: u64 = id.parse().unwrap_or(0);
-            let Some(a) = s.actions.get(&id) else {
-                return respond(&mut stream, 404, &[], b"");
-            };
-            let dep = deployment_json(base, id, &a.spec);
-            json_response(
-                &mut stream,
-                200,
-                &json!({"id": id.to_string(), "deployment": dep,
-                        "actionHistory": {"status": "FINISHED", "messages": []}}),
-            );
-        }
-        ("GET", ["confirmationBase", id]) => {
-            let id: u64 = id.parse().unwrap_or(0);
-            let Some(a) = s.actions.get(&id) else {
-                return respond(&mut stream, 404, &[], b"");
+            // The same document under each name; a deployment waiting for
+            // consent is only offered once confirmed.
+            let (key, status) = match *kind {
+                "deploymentBase" if a.spec.confirm && !a.confirmed => {
+                    return respond(&mut stream, 404, &[], b"");
+                }
+                "deploymentBase" => ("deployment", "RUNNING"),
+                "installedBase" => ("deployment", "FINISHED"),
+                _ => ("confirmation", "WAIT_FOR_CONFIRMATION"),
             };
             let dep = deployment_json(base, id, &a.spec);
             json_response(
                 &mut stream,
                 200,
-                &json!({"id": id.to_string(), "confirmation": dep,
-                        "actionHistory": {"status": "WAIT_FOR_CONFIRMATION", "messages": []}}),
+                &json!({"id": id.to_string(), key: dep,
+                        "actionHistory": {"status": status, "messages": []}}),
             );
         }
         ("POST", ["confirmationBase", id, "feedback"]) => {

@@ -756,3 +756,33 @@ fn an_installed_base_that_disagrees_with_the_running_versions_is_raised_once() {
         }
     }
 }
+
+#[test]
+fn a_client_sleeping_the_servers_hour_polls_again_when_woken() {
+    let fake = DdiFake::start(DEVICE);
+    fake.set_sleep("01:00:00");
+    let tmp = tempfile::tempdir().unwrap();
+    let (inst, calls) = Recorder::new();
+    let mut client = Client::new(config(&fake, tmp.path()), inst).unwrap();
+    let waker = client.waker();
+    let stop = Arc::new(AtomicBool::new(false));
+    let run = {
+        let stop = stop.clone();
+        std::thread::spawn(move || client.run(&stop))
+    };
+
+    wait_until("first poll", || fake.polls() == 1);
+    // The server said one hour: nothing more comes by itself.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(fake.polls(), 1);
+
+    waker.poll_now();
+    wait_until("poll after the wake", || fake.polls() == 2);
+    waker.clone().poll_now();
+    wait_until("poll after a second wake", || fake.polls() == 3);
+
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    run.join().unwrap();
+    assert_eq!(fake.polls(), 3, "one poll per wake");
+    assert!(calls.lock().unwrap().is_empty(), "nothing was offered");
+}
