@@ -97,6 +97,19 @@ fn config(fake: &DdiFake, staging: &Path) -> ClientConfig {
     c
 }
 
+/// A client of `fake` staging in `dir`, with a recording installer, its
+/// configuration adjusted by `tweak`.
+fn recorded_client(
+    fake: &DdiFake,
+    dir: &Path,
+    tweak: impl FnOnce(&mut ClientConfig),
+) -> (Client<Recorder>, Calls) {
+    let (inst, calls) = Recorder::new();
+    let mut cfg = config(fake, dir);
+    tweak(&mut cfg);
+    (Client::new(cfg, inst).unwrap(), calls)
+}
+
 fn lib_bytes(tag: &str, len: usize) -> Vec<u8> {
     tag.bytes().cycle().take(len).collect()
 }
@@ -140,8 +153,7 @@ fn several_chunks_are_installed_in_one_transaction_and_closed_after_success() {
             vec![FakeArtifact::new("libabs.so", lib_bytes("abs", 50_000))],
         ),
     ]));
-    let (inst, calls) = Recorder::new();
-    let mut client = Client::new(config(&fake, tmp.path()), inst).unwrap();
+    let (mut client, calls) = recorded_client(&fake, tmp.path(), |_| {});
     client.cycle(&stop()).unwrap();
 
     let calls = calls.lock().unwrap();
@@ -197,8 +209,7 @@ fn cancel_before_installation_is_accepted_and_files_are_removed() {
     let mut spec = battery_action();
     spec.window = Some("unavailable".into());
     let id = fake.add_action(spec);
-    let (inst, calls) = Recorder::new();
-    let mut client = Client::new(config(&fake, tmp.path()), inst).unwrap();
+    let (mut client, calls) = recorded_client(&fake, tmp.path(), |_| {});
     client.cycle(&stop()).unwrap();
     assert!(
         calls.lock().unwrap().is_empty(),
@@ -247,8 +258,7 @@ fn a_cancel_during_a_slow_download_stops_it_and_is_accepted() {
             lib_bytes("slow", 2_000_000),
         )],
     )]));
-    let (inst, calls) = Recorder::new();
-    let mut client = Client::new(config(&fake, tmp.path()), inst).unwrap();
+    let (mut client, calls) = recorded_client(&fake, tmp.path(), |_| {});
     let cycle = std::thread::spawn(move || {
         let r = client.cycle(&stop());
         (client, r)
@@ -302,8 +312,7 @@ fn update_skip_downloads_now_and_holds_the_install_back() {
     let mut spec = battery_action();
     spec.update = "skip".into();
     let id = fake.add_action(spec);
-    let (inst, calls) = Recorder::new();
-    let mut client = Client::new(config(&fake, tmp.path()), inst).unwrap();
+    let (mut client, calls) = recorded_client(&fake, tmp.path(), |_| {});
     let next = client.cycle(&stop()).unwrap();
     assert!(
         next <= Duration::from_millis(50),
@@ -326,8 +335,7 @@ fn window_opening_installs_without_downloading_again() {
     let mut spec = battery_action();
     spec.window = Some("unavailable".into());
     let id = fake.add_action(spec);
-    let (inst, calls) = Recorder::new();
-    let mut client = Client::new(config(&fake, tmp.path()), inst).unwrap();
+    let (mut client, calls) = recorded_client(&fake, tmp.path(), |_| {});
     client.cycle(&stop()).unwrap();
     client.cycle(&stop()).unwrap();
     assert!(calls.lock().unwrap().is_empty());
@@ -378,8 +386,7 @@ fn busy_answers_409_and_429_are_retried() {
     fake.fault_download(Fault::Status(409));
     fake.fault_feedback(429);
     fake.fault_feedback(409);
-    let (inst, calls) = Recorder::new();
-    let mut client = Client::new(config(&fake, tmp.path()), inst).unwrap();
+    let (mut client, calls) = recorded_client(&fake, tmp.path(), |_| {});
     client.cycle(&stop()).unwrap();
     assert_eq!(calls.lock().unwrap().len(), 1);
     assert_eq!(fake.downloads().len(), 3, "two busy answers, then the file");
@@ -403,8 +410,7 @@ fn gone_410_on_feedback_drops_the_action() {
     let tmp = tempfile::tempdir().unwrap();
     let id = fake.add_action(battery_action());
     fake.fault_feedback(410);
-    let (inst, calls) = Recorder::new();
-    let mut client = Client::new(config(&fake, tmp.path()), inst).unwrap();
+    let (mut client, calls) = recorded_client(&fake, tmp.path(), |_| {});
     client.cycle(&stop()).unwrap();
     assert!(client.current().is_none());
     assert!(!tmp.path().join("ota-state.json").exists());
@@ -427,8 +433,7 @@ fn a_download_cut_halfway_is_resumed_with_range() {
         vec![FakeArtifact::new("libbattery.so", data.clone())],
     )]));
     fake.fault_download(Fault::CutAfter(150_000));
-    let (inst, calls) = Recorder::new();
-    let mut client = Client::new(config(&fake, tmp.path()), inst).unwrap();
+    let (mut client, calls) = recorded_client(&fake, tmp.path(), |_| {});
     client.cycle(&stop()).unwrap();
     let d = fake.downloads();
     assert_eq!(d.len(), 2, "{d:?}");
@@ -457,8 +462,7 @@ fn a_corrupted_artifact_fails_the_action_and_nothing_is_installed() {
     art.announced = Some(lib_bytes("good", 10_000));
     art.sha1_only = true;
     let id = fake.add_action(ActionSpec::forced(vec![chunk("battery", vec![art])]));
-    let (inst, calls) = Recorder::new();
-    let mut client = Client::new(config(&fake, tmp.path()), inst).unwrap();
+    let (mut client, calls) = recorded_client(&fake, tmp.path(), |_| {});
     client.cycle(&stop()).unwrap();
     assert!(calls.lock().unwrap().is_empty());
     assert_eq!(fake.status(id), ActionStatus::Closed { success: false });
@@ -473,8 +477,7 @@ fn a_server_failing_every_download_is_given_up_on_after_bounded_retries() {
     let tmp = tempfile::tempdir().unwrap();
     let id = fake.add_action(battery_action());
     fake.fail_all_downloads(500);
-    let (inst, calls) = Recorder::new();
-    let mut client = Client::new(config(&fake, tmp.path()), inst).unwrap();
+    let (mut client, calls) = recorded_client(&fake, tmp.path(), |_| {});
     let t = Instant::now();
     client.cycle(&stop()).unwrap();
     assert!(t.elapsed() < Duration::from_secs(5));
@@ -537,8 +540,7 @@ fn a_restart_during_download_resumes_the_same_action() {
     assert!(state.contains("downloading"), "{state}");
     drop(client);
 
-    let (inst, calls) = Recorder::new();
-    let mut client = Client::new(config(&fake, tmp.path()), inst).unwrap();
+    let (mut client, calls) = recorded_client(&fake, tmp.path(), |_| {});
     client.cycle(&stop()).unwrap();
     assert_eq!(calls.lock().unwrap().len(), 1);
     assert_eq!(fake.status(id), ActionStatus::Closed { success: true });
@@ -561,8 +563,7 @@ fn a_soft_update_is_installed_at_once_by_default() {
     let fake = DdiFake::start(DEVICE);
     let tmp = tempfile::tempdir().unwrap();
     let id = fake.add_action(soft_battery_action());
-    let (inst, calls) = Recorder::new();
-    let mut client = Client::new(config(&fake, tmp.path()), inst).unwrap();
+    let (mut client, calls) = recorded_client(&fake, tmp.path(), |_| {});
     client.cycle(&stop()).unwrap();
     assert_eq!(calls.lock().unwrap().len(), 1);
     assert_eq!(fake.status(id), ActionStatus::Closed { success: true });
@@ -574,10 +575,8 @@ fn a_deferred_soft_update_waits_downloaded_until_the_user_polls() {
     let fake = DdiFake::start(DEVICE);
     let tmp = tempfile::tempdir().unwrap();
     let id = fake.add_action(soft_battery_action());
-    let (inst, calls) = Recorder::new();
-    let mut cfg = config(&fake, tmp.path());
-    cfg.soft_updates = SoftUpdates::Defer;
-    let mut client = Client::new(cfg, inst).unwrap();
+    let (mut client, calls) =
+        recorded_client(&fake, tmp.path(), |c| c.soft_updates = SoftUpdates::Defer);
     client.cycle(&stop()).unwrap();
     client.cycle(&stop()).unwrap();
     assert!(calls.lock().unwrap().is_empty(), "deferred");
@@ -612,10 +611,8 @@ fn a_deferred_soft_update_is_installed_once_the_server_forces_it() {
     let fake = DdiFake::start(DEVICE);
     let tmp = tempfile::tempdir().unwrap();
     let id = fake.add_action(soft_battery_action());
-    let (inst, calls) = Recorder::new();
-    let mut cfg = config(&fake, tmp.path());
-    cfg.soft_updates = SoftUpdates::Defer;
-    let mut client = Client::new(cfg, inst).unwrap();
+    let (mut client, calls) =
+        recorded_client(&fake, tmp.path(), |c| c.soft_updates = SoftUpdates::Defer);
     client.cycle(&stop()).unwrap();
     assert!(calls.lock().unwrap().is_empty());
     fake.set_update(id, "forced");
@@ -643,8 +640,7 @@ fn a_confirmation_request_is_confirmed_automatically_and_the_deployment_follows(
     let tmp = tempfile::tempdir().unwrap();
     fake.set_sleep("00:10:00");
     let id = fake.add_action(confirmed_battery_action());
-    let (inst, calls) = Recorder::new();
-    let mut client = Client::new(config(&fake, tmp.path()), inst).unwrap();
+    let (mut client, calls) = recorded_client(&fake, tmp.path(), |_| {});
     let next = client.cycle(&stop()).unwrap();
     let cf = fake.confirmation_feedback(id);
     assert_eq!(cf.len(), 1, "{cf:?}");
@@ -665,10 +661,8 @@ fn a_denied_confirmation_is_answered_once_and_nothing_is_fetched() {
     let fake = DdiFake::start(DEVICE);
     let tmp = tempfile::tempdir().unwrap();
     let id = fake.add_action(confirmed_battery_action());
-    let (inst, calls) = Recorder::new();
-    let mut cfg = config(&fake, tmp.path());
-    cfg.confirmation = Confirmation::Deny;
-    let mut client = Client::new(cfg, inst).unwrap();
+    let (mut client, calls) =
+        recorded_client(&fake, tmp.path(), |c| c.confirmation = Confirmation::Deny);
     for _ in 0..3 {
         client.cycle(&stop()).unwrap();
     }
@@ -762,8 +756,7 @@ fn a_client_sleeping_the_servers_hour_polls_again_when_woken() {
     let fake = DdiFake::start(DEVICE);
     fake.set_sleep("01:00:00");
     let tmp = tempfile::tempdir().unwrap();
-    let (inst, calls) = Recorder::new();
-    let mut client = Client::new(config(&fake, tmp.path()), inst).unwrap();
+    let (mut client, calls) = recorded_client(&fake, tmp.path(), |_| {});
     let waker = client.waker();
     let stop = Arc::new(AtomicBool::new(false));
     let run = {
