@@ -29,6 +29,12 @@ fn config(vin: &str, broker: &str, dir: &Path, extra: &str) -> String {
     )
 }
 
+/// `tcu` with VIN [`VIN`] and the default test config, on `broker`.
+fn spawn_default(dir: &Path, broker: &Mosquitto) -> TcuProcess {
+    let url = format!("mqtt://127.0.0.1:{}", broker.port);
+    TcuProcess::spawn(dir, &config(VIN, &url, dir, ""), &[])
+}
+
 fn telemetry_topic(vin: &str) -> String {
     format!("vehicle/{vin}/telemetry")
 }
@@ -39,16 +45,7 @@ fn telemetry_has_vss_keys_of_all_six_subsystems_and_seq_steps_by_one() {
     let dir = tempfile::tempdir().unwrap();
     let broker = Mosquitto::start(dir.path(), "");
     let sub = Subscriber::connect(broker.port, "t-telemetry", "vehicle/#", true);
-    let _tcu = TcuProcess::spawn(
-        dir.path(),
-        &config(
-            VIN,
-            &format!("mqtt://127.0.0.1:{}", broker.port),
-            dir.path(),
-            "",
-        ),
-        &[],
-    );
+    let _tcu = spawn_default(dir.path(), &broker);
     let msgs = sub.collect(&telemetry_topic(VIN), Duration::from_secs(30), |m| {
         m.len() >= 5
     });
@@ -95,16 +92,7 @@ fn killing_the_tcu_delivers_the_retained_offline_status() {
     let broker = Mosquitto::start(dir.path(), "");
     let status = format!("vehicle/{VIN}/status");
     let sub = Subscriber::connect(broker.port, "t-status", &status, true);
-    let mut tcu = TcuProcess::spawn(
-        dir.path(),
-        &config(
-            VIN,
-            &format!("mqtt://127.0.0.1:{}", broker.port),
-            dir.path(),
-            "",
-        ),
-        &[],
-    );
+    let mut tcu = spawn_default(dir.path(), &broker);
     let online = sub.collect(&status, Duration::from_secs(20), |m| !m.is_empty());
     assert_eq!(
         online.first().map(|m| m["status"].clone()),
@@ -339,16 +327,7 @@ fn commands_are_applied_or_rejected_with_a_reason_and_the_tcu_keeps_running() {
     let dir = tempfile::tempdir().unwrap();
     let broker = Mosquitto::start(dir.path(), "");
     let sub = Subscriber::connect(broker.port, "t-cmd", "vehicle/#", true);
-    let mut tcu = TcuProcess::spawn(
-        dir.path(),
-        &config(
-            VIN,
-            &format!("mqtt://127.0.0.1:{}", broker.port),
-            dir.path(),
-            "",
-        ),
-        &[],
-    );
+    let mut tcu = spawn_default(dir.path(), &broker);
     let tel = telemetry_topic(VIN);
     assert!(
         !sub.collect(&tel, Duration::from_secs(20), |m| !m.is_empty())

@@ -36,6 +36,15 @@ fn explain(r: &ScenarioReport) -> String {
     format!("{}: {:?} {:#?}", r.file.display(), r.error, r.cases)
 }
 
+/// The scenario ran and every expectation held.
+fn assert_passed(r: &ScenarioReport) {
+    assert!(
+        r.error.is_none() && r.failures().next().is_none(),
+        "{}",
+        explain(r)
+    );
+}
+
 /// The test builds of the battery that the swap stories load from
 /// `target/scenario-libs` (relative to `scenarios/`).
 fn build_swap_libraries() {
@@ -102,11 +111,7 @@ equals = true
 at = 5.0
 "#
     ));
-    assert!(
-        r.error.is_none() && r.failures().next().is_none(),
-        "{}",
-        explain(&r)
-    );
+    assert_passed(&r);
 }
 
 #[test]
@@ -132,11 +137,7 @@ within = [4.0, 6.0]
 event = "abs.error"
 "#
     ));
-    assert!(
-        r.error.is_none() && r.failures().next().is_none(),
-        "{}",
-        explain(&r)
-    );
+    assert_passed(&r);
 }
 
 #[test]
@@ -167,11 +168,7 @@ between = [41.5, 42.0]
 at = 1.5
 "#
     ));
-    assert!(
-        r.error.is_none() && r.failures().next().is_none(),
-        "{}",
-        explain(&r)
-    );
+    assert_passed(&r);
     assert_eq!(r.cases.len(), 6, "{}", explain(&r));
 }
 
@@ -183,11 +180,7 @@ fn a_swap_step_to_a_missing_library_is_rejected_and_the_drive_goes_on() {
          [[expect]]\nevent = \"plugin.swapped\"\nnever = true\n\
          [[expect]]\nevent = \"fault\"\nnever = true\n"
     ));
-    assert!(
-        r.error.is_none() && r.failures().next().is_none(),
-        "{}",
-        explain(&r)
-    );
+    assert_passed(&r);
     assert_eq!(r.cases.len(), 3, "{}", explain(&r));
 }
 
@@ -208,11 +201,7 @@ fn the_complete_example_of_the_format_documentation_passes() {
     let start = readme.find("```toml\n").expect("a toml example") + "```toml\n".len();
     let end = start + readme[start..].find("```").expect("end of the example");
     let r = run_text(&readme[start..end]);
-    assert!(
-        r.error.is_none() && r.failures().next().is_none(),
-        "{}",
-        explain(&r)
-    );
+    assert_passed(&r);
     assert_eq!(r.cases.len(), 6, "{}", explain(&r));
 }
 
