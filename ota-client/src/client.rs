@@ -51,7 +51,6 @@
 
 use crate::OtaError;
 use crate::action::describe_running;
-use crate::backoff::{Backoff, Jitter};
 use crate::download::Limits;
 use crate::http::{Auth, Http};
 use crate::server::Core;
@@ -63,6 +62,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
+use tcu_engine::backoff::{Backoff, Jitter};
 
 /// Why an installation did not succeed.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,7 +5,6 @@
 //! timeouts, 404, 5xx, a 416 or a hash mismatch) use `retries` with
 //! exponential backoff; 409 and 429 ("busy") wait and use `busy_retries`.
 
-use crate::backoff::{Backoff, Jitter};
 use crate::ddi::Hashes;
 use crate::http::Http;
 use sha1::Digest as _;
@@ -13,6 +12,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use tcu_engine::backoff::{Backoff, Jitter};
 
 /// Why a download failed for good.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -98,26 +98,7 @@ pub struct Expected {
     pub hashes: Hashes,
 }
 
-/// A file name from the server made safe: its last path component only, no
-/// `..`, no control characters or separators, not empty, not hidden.
-pub fn sanitize_file_name(name: &str) -> Result<String, String> {
-    let last = name.rsplit(['/', '\\']).next().unwrap_or_default();
-    let cleaned: String = last
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '+') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let trimmed = cleaned.trim_start_matches('.');
-    if trimmed.is_empty() || cleaned.len() > 200 {
-        return Err(format!("unusable artifact file name `{name}`"));
-    }
-    Ok(trimmed.to_owned())
-}
+pub use tcu_engine::fsutil::sanitize_file_name;
 
 /// The `.part` file beside `dest`.
 pub fn part_path(dest: &Path) -> PathBuf {
@@ -434,13 +415,8 @@ fn attempt(
             "{hash_name} mismatch: expected {want}, got {got}"
         )));
     }
-    std::fs::rename(part, dest).map_err(|e| {
-        Attempt::Fatal(DownloadError::Io(format!(
-            "renaming {} to {}: {e}",
-            part.display(),
-            dest.display()
-        )))
-    })?;
+    tcu_engine::fsutil::rename_durable(part, dest)
+        .map_err(|e| Attempt::Fatal(DownloadError::Io(e.to_string())))?;
     Ok(done)
 }
 

@@ -1,17 +1,18 @@
 //! hawkBit DDI client of the TCU: polls a DDI server (hawkBit, goosebit,
 //! anything that speaks the Direct Device Integration API), downloads and
 //! verifies artifacts, hands them to an [`Installer`] (the vehicle's
-//! hot-swap, implemented in tcu-core) and reports the outcome honestly:
+//! hot-swap, implemented by the `tcu` binary) and reports the outcome honestly:
 //! `closed`+`success` only after the new version passed probation.
 //!
-//! Independent of tcu-core: tcu-core depends on this crate, never the
-//! reverse. See [`client`] for the behaviour (soft updates, confirmation,
+//! Depends on the engine only for its shared helpers (atomic writes, safe
+//! file names, backoff); the binary that installs through it depends on
+//! this crate, never the reverse. See [`client`] for the behaviour (soft updates, confirmation,
 //! cancels, installedBase), [`wake`] for polling on demand, [`swu`] and
 //! [`publish`] for the rollout tooling.
 
 mod action;
 mod artifacts;
-pub mod backoff;
+pub use tcu_engine::backoff;
 mod cancel;
 pub mod client;
 mod confirm;

@@ -6,7 +6,6 @@
 //! runs on another thread.
 
 use crate::OtaError;
-use crate::backoff::Jitter;
 use crate::client::{ClientConfig, OtaEvent, OtaState};
 use crate::ddi::{ConfigData, Execution, Feedback, Finished, Poll};
 use crate::download::{self, Limits};
@@ -16,6 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
+use tcu_engine::backoff::Jitter;
 
 /// A feedback reached the server, or the action is gone there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

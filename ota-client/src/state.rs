@@ -90,14 +90,7 @@ impl StateFile {
             std::fs::create_dir_all(dir)?;
         }
         let text = serde_json::to_vec_pretty(state).map_err(std::io::Error::other)?;
-        let tmp = self.path.with_extension("tmp");
-        {
-            use std::io::Write;
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(&text)?;
-            f.sync_all()?;
-        }
-        std::fs::rename(&tmp, &self.path)
+        tcu_engine::fsutil::write_atomic(&self.path, &text)
     }
 
     /// Forgets the action.

@@ -154,9 +154,7 @@ pub fn write(
         }
     }
     write_member(&mut buf, 0, "TRAILER!!!", &[])?;
-    let tmp = out.with_extension("swu.tmp");
-    std::fs::write(&tmp, &buf)?;
-    std::fs::rename(&tmp, out)
+    tcu_engine::fsutil::write_atomic(out, &buf)
 }
 
 /// Reads the members of a newc cpio archive (`070701` or `070702`).

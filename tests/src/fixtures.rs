@@ -320,7 +320,7 @@ fn missing_plugins(dir: &Path) -> Vec<&'static str> {
 /// dependencies of this crate), and files that exist may be stale: the
 /// copies in `target/<profile>/` have been seen older than the libraries
 /// cargo had since rebuilt into `deps/`. So this runs
-/// `cargo build -p tcu-plugin-... -p tcu-core` for the same profile once per process
+/// `cargo build -p tcu-plugin-... -p tcu-cli` for the same profile once per process
 /// (a no-op taking a fraction of a second when all is fresh), then checks
 /// that the six files are there.
 ///
@@ -354,7 +354,7 @@ pub fn workspace_plugins_dir() -> PathBuf {
             cmd.arg("-p").arg(package);
         }
         // The `tcu` binary lands in the same directory; the CLI tests run it.
-        cmd.arg("-p").arg("tcu-core");
+        cmd.arg("-p").arg("tcu-cli");
         // Cargo sets these for the test process; build scripts that watch
         // them (ring's watches CARGO_MANIFEST_DIR) would see a change and
         // rebuild, flip-flopping with the outer `cargo test` every run.
@@ -378,8 +378,8 @@ pub fn workspace_plugins_dir() -> PathBuf {
         }
         // This crate too, so that features unify as in `cargo test -p
         // tcu-integration-tests` (its dependencies turn on features, e.g.
-        // `bitflags/std`, shared with tcu-core's); otherwise each side
-        // rebuilds tcu-core and the MQTT stack for the other.
+        // `bitflags/std`, shared with the binary's); otherwise each side
+        // rebuilds the binary and the MQTT stack for the other.
         cmd.arg("-p").arg("tcu-integration-tests");
         // Tests run from `debug` are built by the `test`/`dev` profiles,
         // from `release` by `release`/`bench`; any other directory is a

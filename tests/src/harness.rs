@@ -2,25 +2,24 @@
 //! workspace, the default configuration with test overrides, virtual time.
 
 use std::sync::Arc;
-use tcu_core::app::build_vehicle;
-use tcu_core::catalog::{Catalog, Value};
-use tcu_core::config::{Config, Overrides};
-use tcu_core::sim::Vehicle;
-use tcu_core::world::driver::DriverProfile;
+use tcu_engine::build::build_vehicle;
+use tcu_engine::catalog::{Catalog, Value};
+use tcu_engine::config::{VehicleConfig, VehicleOverrides};
+use tcu_engine::sim::Vehicle;
+use tcu_engine::world::driver::DriverProfile;
 
 /// A vehicle with the six workspace plugins, `seed`, the default initial
 /// signals overridden by `signals`, and `driver`. Panics if a plugin is
 /// rejected: the real plugins must always load.
 pub fn vehicle(seed: u64, driver: DriverProfile, signals: &[(&str, Value)]) -> Vehicle {
     let catalog = Catalog::builtin();
-    let cli = Overrides {
+    let cli = VehicleOverrides {
         seed: Some(seed),
         plugins_dir: Some(crate::fixtures::workspace_plugins_dir()),
         driver: Some(driver),
         ..Default::default()
     };
-    let mut config =
-        Config::build(None, &Overrides::default(), &cli, &catalog).expect("default config");
+    let mut config = VehicleConfig::defaults_with(&cli, &catalog).expect("default config");
     for (path, value) in signals {
         config.signals.insert((*path).to_owned(), *value);
     }

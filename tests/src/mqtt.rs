@@ -9,6 +9,7 @@
 //! when started as root (`user root`: its default would switch to the
 //! `mosquitto` user, which cannot write the test's temporary directory).
 
+use crate::process::Running;
 use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -146,71 +147,17 @@ impl Drop for Mosquitto {
     }
 }
 
-/// A `tcu run` child process; output goes to a file.
-#[derive(Debug)]
-pub struct TcuProcess {
-    /// The child.
-    pub child: Child,
-    log: PathBuf,
-}
-
-impl TcuProcess {
-    /// Runs `tcu run --headless --config <config> <args>` with output in `dir`.
-    pub fn spawn(dir: &Path, config: &str, args: &[&str]) -> Self {
-        let exe = crate::fixtures::workspace_plugins_dir().join("tcu");
-        let conf = dir.join("tcu.toml");
-        std::fs::write(&conf, config).expect("writing tcu.toml");
-        let log = dir.join("tcu.log");
-        let out = std::fs::File::create(&log).expect("creating tcu.log");
-        let err = out.try_clone().expect("cloning log handle");
-        let child = Command::new(exe)
-            .args(["run", "--headless", "--config"])
-            .arg(&conf)
-            .args(args)
-            .env("RUST_LOG", "info,rumqttd=warn")
-            .env("NO_COLOR", "1")
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .expect("starting tcu");
-        Self { child, log }
-    }
-
-    /// Output so far.
-    pub fn output(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Waits for a line containing `needle`; returns that line.
-    pub fn wait_line(&self, needle: &str, timeout: Duration) -> Option<String> {
-        let mut found = None;
-        wait_for(timeout, || {
-            found = self
-                .output()
-                .lines()
-                .find(|l| l.contains(needle))
-                .map(str::to_owned);
-            found.is_some()
-        });
-        found
-    }
-
-    /// Whether it is still running.
-    pub fn running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
-    }
-
-    /// SIGKILL, and wait.
-    pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for TcuProcess {
-    fn drop(&mut self) {
-        self.kill();
-    }
+/// Starts `tcu run --headless --config <dir>/tcu.toml <args>` with `config`
+/// written to that file, as a [`Running`] process (output captured, killed
+/// by PID when dropped).
+pub fn spawn_tcu_run(dir: &Path, config: &str, args: &[&str]) -> Running {
+    let conf = dir.join("tcu.toml");
+    std::fs::write(&conf, config).expect("writing tcu.toml");
+    let mut cmd = crate::process::tcu_command();
+    cmd.args(["run", "--headless", "--config"])
+        .arg(&conf)
+        .args(args);
+    Running::start(cmd)
 }
 
 /// A message received by [`Subscriber`].

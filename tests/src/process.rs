@@ -77,6 +77,17 @@ impl Running {
     /// Waits up to `timeout` for a line containing `needle`; panics with the
     /// output so far when none comes.
     pub fn wait_for(&self, needle: &str, timeout: Duration) -> String {
+        self.wait_line(needle, timeout).unwrap_or_else(|| {
+            panic!(
+                "no line with {needle:?} within {timeout:?}; output:\n{}",
+                self.output()
+            )
+        })
+    }
+
+    /// Waits up to `timeout` for a line containing `needle`; `None` when
+    /// none comes.
+    pub fn wait_line(&self, needle: &str, timeout: Duration) -> Option<String> {
         let start = Instant::now();
         loop {
             if let Some(l) = self
@@ -86,15 +97,18 @@ impl Running {
                 .iter()
                 .find(|l| l.contains(needle))
             {
-                return l.clone();
+                return Some(l.clone());
             }
-            assert!(
-                start.elapsed() < timeout,
-                "no line with {needle:?} within {timeout:?}; output:\n{}",
-                self.output()
-            );
+            if start.elapsed() >= timeout {
+                return None;
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Whether it is still running.
+    pub fn running(&mut self) -> bool {
+        !self.exited()
     }
 
     /// Waits (bounded) for the process to exit by itself.

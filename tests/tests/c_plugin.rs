@@ -1,7 +1,7 @@
 //! A subsystem written in C against `tcu_plugin.h`, compiled by the test
 //! setup with the system C compiler, loads beside the Rust plugins and ticks.
 
-use tcu_core::catalog::Value;
+use tcu_engine::catalog::Value;
 use tcu_integration_tests::fixtures;
 use tcu_integration_tests::harness::get;
 
@@ -14,16 +14,15 @@ fn a_plugin_written_in_c_loads_and_ticks() {
         std::fs::copy(src.join(&file), tmp.path().join(&file)).unwrap();
     }
     fixtures::build_c("range", tmp.path());
-    let catalog = tcu_core::catalog::Catalog::builtin();
-    let cli = tcu_core::config::Overrides {
+    let catalog = tcu_engine::catalog::Catalog::builtin();
+    let cli = tcu_engine::config::VehicleOverrides {
         plugins_dir: Some(tmp.path().to_owned()),
-        driver: Some(tcu_core::world::driver::DriverProfile::Idle),
+        driver: Some(tcu_engine::world::driver::DriverProfile::Idle),
         ..Default::default()
     };
-    let config =
-        tcu_core::config::Config::build(None, &Default::default(), &cli, &catalog).unwrap();
+    let config = tcu_engine::config::VehicleConfig::defaults_with(&cli, &catalog).unwrap();
     let (mut v, rejected) =
-        tcu_core::app::build_vehicle(&config, std::sync::Arc::new(catalog)).unwrap();
+        tcu_engine::build::build_vehicle(&config, std::sync::Arc::new(catalog)).unwrap();
     assert!(rejected.is_empty(), "{rejected:?}");
     let names: Vec<&str> = v.plugins().iter().map(|p| p.name()).collect();
     assert!(names.contains(&"range"), "{names:?}");

@@ -158,7 +158,7 @@ fn config_generate_prints_the_default_config() {
     assert!(out.status.success());
     assert_eq!(
         String::from_utf8(out.stdout).unwrap(),
-        tcu_core::config::DEFAULT_TOML
+        tcu_cli::config::DEFAULT_TOML
     );
 }
 

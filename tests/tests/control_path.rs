@@ -5,11 +5,11 @@
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, mpsc};
 use std::time::Duration;
-use tcu_core::catalog::Value;
-use tcu_core::control::{self, ControlMsg};
-use tcu_core::sim::clock::VirtualClock;
-use tcu_core::sim::{RunSettings, run};
-use tcu_core::world::driver::DriverProfile;
+use tcu_engine::catalog::Value;
+use tcu_engine::control::{self, ControlMsg};
+use tcu_engine::sim::clock::VirtualClock;
+use tcu_engine::sim::{RunSettings, run};
+use tcu_engine::world::driver::DriverProfile;
 use tcu_integration_tests::harness::{get, vehicle};
 
 const SETPOINT: &str = "Vehicle.Cabin.HVAC.Station.Row1.Driver.Temperature";

@@ -1,15 +1,15 @@
 //! Vehicle-level physics with the six real plugin libraries loaded: the
 //! couplings between subsystems that no single plugin test can show.
 
-use tcu_core::catalog::Value;
-use tcu_core::world::driver::DriverProfile;
+use tcu_engine::catalog::Value;
+use tcu_engine::world::driver::DriverProfile;
 use tcu_integration_tests::harness::{get, run_for, set, vehicle};
 
 const SOC: &str = "Vehicle.Powertrain.TractionBattery.StateOfCharge.Current";
 const SPEED: &str = "Vehicle.Speed";
 const ABS_ENGAGED: &str = "Vehicle.ADAS.ABS.IsEngaged";
 
-fn pedals(v: &mut tcu_core::sim::Vehicle, accel: f64, brake: f64) {
+fn pedals(v: &mut tcu_engine::sim::Vehicle, accel: f64, brake: f64) {
     set(v, "Sim.Driver.AcceleratorPedal", Value::Float(accel));
     set(v, "Sim.Driver.BrakePedal", Value::Float(brake));
 }
@@ -132,7 +132,7 @@ const SEATS: [&str; 5] = [
     "Row2.PassengerSide",
 ];
 
-fn deployed(v: &tcu_core::sim::Vehicle, seat: &str) -> bool {
+fn deployed(v: &tcu_engine::sim::Vehicle, seat: &str) -> bool {
     get(v, &format!("Vehicle.Cabin.Seat.{seat}.Airbag.IsDeployed")) >= 0.5
 }
 

@@ -1,7 +1,7 @@
 //! Same seed, same trace: two vehicles built alike give identical signal
 //! values at every tick; another seed gives another trace.
 
-use tcu_core::world::driver::DriverProfile;
+use tcu_engine::world::driver::DriverProfile;
 use tcu_integration_tests::harness::vehicle;
 
 fn trace(seed: u64, seconds: f64) -> Vec<Vec<u64>> {

@@ -9,13 +9,13 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, mpsc};
 use std::time::Duration;
-use tcu_core::app::build_vehicle;
-use tcu_core::catalog::Catalog;
-use tcu_core::config::{Config, Overrides};
-use tcu_core::sim::Vehicle;
-use tcu_core::swap::store::{ManifestState, Store};
-use tcu_core::swap::{SwapOutcome, SwapPolicy, prepare, sign};
-use tcu_core::world::driver::DriverProfile;
+use tcu_engine::build::build_vehicle;
+use tcu_engine::catalog::Catalog;
+use tcu_engine::config::{VehicleConfig, VehicleOverrides};
+use tcu_engine::sim::Vehicle;
+use tcu_engine::swap::store::{ManifestState, Store};
+use tcu_engine::swap::{SwapOutcome, SwapPolicy, prepare, sign};
+use tcu_engine::world::driver::DriverProfile;
 use tcu_integration_tests::{fixtures, variants};
 
 const SOC: &str = "Vehicle.Powertrain.TractionBattery.StateOfCharge.Current";
@@ -23,9 +23,9 @@ const BRAKING_ENERGY: &str = "Vehicle.Powertrain.AccumulatedBrakingEnergy";
 const CANARY: u32 = 20;
 const PROBATION_S: u64 = 3;
 
-fn config(store: Option<&Path>, allow_unsigned: bool, keys: Vec<String>) -> Config {
+fn config(store: Option<&Path>, allow_unsigned: bool, keys: Vec<String>) -> VehicleConfig {
     let catalog = Catalog::builtin();
-    let cli = Overrides {
+    let cli = VehicleOverrides {
         seed: Some(7),
         plugins_dir: Some(fixtures::workspace_plugins_dir()),
         driver: Some(DriverProfile::Demo),
@@ -33,14 +33,14 @@ fn config(store: Option<&Path>, allow_unsigned: bool, keys: Vec<String>) -> Conf
         allow_unsigned: Some(allow_unsigned),
         ..Default::default()
     };
-    let mut c = Config::build(None, &Overrides::default(), &cli, &catalog).unwrap();
+    let mut c = VehicleConfig::defaults_with(&cli, &catalog).unwrap();
     c.hotswap.canary_ticks = CANARY;
     c.hotswap.probation = Duration::from_secs(PROBATION_S);
     c.hotswap.trusted_keys = keys;
     c
 }
 
-fn vehicle(c: &Config) -> Vehicle {
+fn vehicle(c: &VehicleConfig) -> Vehicle {
     let (v, rejected) = build_vehicle(c, Arc::new(Catalog::builtin())).unwrap();
     assert!(rejected.is_empty(), "{rejected:?}");
     v
@@ -61,9 +61,13 @@ fn version(v: &Vehicle, subsystem: &str) -> String {
 /// Requests a swap of `libs` and steps until its outcome arrives (bounded),
 /// returning it with the largest per-tick change of the state of charge
 /// seen meanwhile.
-fn swap_and_wait(v: &mut Vehicle, c: &Config, libs: &[(&str, PathBuf)]) -> (SwapOutcome, f64) {
+fn swap_and_wait(
+    v: &mut Vehicle,
+    c: &VehicleConfig,
+    libs: &[(&str, PathBuf)],
+) -> (SwapOutcome, f64) {
     let policy = SwapPolicy::from_config(&c.hotswap).unwrap();
-    let store = tcu_core::app::open_store(c).unwrap();
+    let store = tcu_engine::build::open_store(c).unwrap();
     let requests: Vec<(String, PathBuf)> = libs
         .iter()
         .map(|(s, p)| ((*s).to_owned(), p.clone()))
@@ -397,12 +401,12 @@ fn reload_swaps_only_the_libraries_that_changed_in_the_plugin_directory() {
     let mut c = config(None, true, vec![]);
     c.plugins_dir = Some(dir.clone());
     let mut v = vehicle(&c);
-    let (control, mut inbox) = tcu_core::control::channel();
-    let mut reloader = tcu_core::swap::watch::Reloader::new(
+    let (control, mut inbox) = tcu_engine::control::channel();
+    let mut reloader = tcu_engine::reload::Reloader::new(
         &dir,
         SwapPolicy::from_config(&c.hotswap).unwrap(),
         Arc::new(Catalog::builtin()),
-        tcu_core::app::open_store(&c).unwrap(),
+        tcu_engine::build::open_store(&c).unwrap(),
     )
     .unwrap();
     assert_eq!(reloader.reload(&control).unwrap(), 0, "nothing changed yet");

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
-use tcu_core::swap::store::{ManifestState, Store};
+use tcu_engine::swap::store::{ManifestState, Store};
 use tcu_integration_tests::process::Running;
 use tcu_integration_tests::{fixtures, variants};
 

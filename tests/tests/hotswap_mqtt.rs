@@ -9,7 +9,7 @@
 use std::time::Duration;
 use tcu_integration_tests::mqtt::{Mosquitto, Subscriber, mosquitto_available};
 use tcu_integration_tests::process::Running;
-use tcu_integration_tests::{fixtures, variants};
+use tcu_integration_tests::variants;
 
 const VIN: &str = "WTCUZ000000000042";
 
@@ -36,20 +36,18 @@ fn a_swap_leaves_no_telemetry_gap_and_is_published() {
         ),
     )
     .unwrap();
-    let mut cmd = std::process::Command::new(fixtures::workspace_plugins_dir().join("tcu"));
-    cmd.env_remove("RUST_LOG")
-        .env("NO_COLOR", "1")
-        .args([
-            "run",
-            "--headless",
-            "--allow-unsigned",
-            "--duration",
-            "5s",
-            "--config",
-        ])
-        .arg(&config)
-        .arg("--watch")
-        .arg(&watch);
+    let mut cmd = tcu_integration_tests::process::tcu_command();
+    cmd.args([
+        "run",
+        "--headless",
+        "--allow-unsigned",
+        "--duration",
+        "5s",
+        "--config",
+    ])
+    .arg(&config)
+    .arg("--watch")
+    .arg(&watch);
     let mut tcu = Running::start(cmd);
     tcu.wait_for(
         "watching for rebuilt plugin libraries",

@@ -4,13 +4,13 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tcu_core::bus::Bus;
-use tcu_core::catalog::Catalog;
-use tcu_core::plugin::{LoadError, load_dir};
-use tcu_core::sim::Vehicle;
-use tcu_core::world::World;
-use tcu_core::world::driver::DriverProfile;
-use tcu_core::world::dynamics::VehicleParams;
+use tcu_engine::bus::Bus;
+use tcu_engine::catalog::Catalog;
+use tcu_engine::plugin::{LoadError, load_dir};
+use tcu_engine::sim::Vehicle;
+use tcu_engine::world::World;
+use tcu_engine::world::driver::DriverProfile;
+use tcu_engine::world::dynamics::VehicleParams;
 use tcu_integration_tests::fixtures;
 
 /// Copies the six real plugins into `dir`.
@@ -144,7 +144,7 @@ fn each_broken_library_gets_its_typed_error_and_the_good_ones_still_run() {
 fn inspect_reads_a_descriptor_and_reports_bad_files() {
     let tmp = tempfile::tempdir().unwrap();
     let good: PathBuf = fixtures::build_c("range", tmp.path());
-    let info = tcu_core::plugin::inspect(&good).unwrap();
+    let info = tcu_engine::plugin::inspect(&good).unwrap();
     assert_eq!(
         (info.name.as_str(), info.version.as_str(), info.abi_version),
         ("range", "1.0.0", 1)
@@ -155,9 +155,9 @@ fn inspect_reads_a_descriptor_and_reports_bad_files() {
     // without a vehicle.
     let bad = fixtures::build_c("abi_mismatch", tmp.path());
     assert!(matches!(
-        tcu_core::plugin::inspect(&bad),
+        tcu_engine::plugin::inspect(&bad),
         Err(LoadError::AbiMismatch { .. })
     ));
-    let missing = tcu_core::plugin::inspect(&tmp.path().join("libnothing.so")).unwrap_err();
+    let missing = tcu_engine::plugin::inspect(&tmp.path().join("libnothing.so")).unwrap_err();
     assert!(matches!(missing, LoadError::NotALibrary { .. }));
 }

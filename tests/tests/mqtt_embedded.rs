@@ -4,7 +4,7 @@
 
 use serde_json::json;
 use std::time::Duration;
-use tcu_integration_tests::mqtt::{Subscriber, TcuProcess};
+use tcu_integration_tests::mqtt::{Subscriber, spawn_tcu_run};
 
 const VIN: &str = "WTCUZ000000000001";
 
@@ -15,7 +15,7 @@ fn the_embedded_broker_serves_telemetry_status_and_commands() {
         "[mqtt]\nembedded_listen = \"127.0.0.1:0\"\npublish_period = \"200ms\"\noutbox_dir = \"{}\"\n",
         dir.path().join("outbox").display()
     );
-    let tcu = TcuProcess::spawn(dir.path(), &config, &[]);
+    let tcu = spawn_tcu_run(dir.path(), &config, &[]);
     let line = tcu
         .wait_line("embedded MQTT broker listening on", Duration::from_secs(30))
         .unwrap_or_else(|| panic!("no broker address logged:\n{}", tcu.output()));

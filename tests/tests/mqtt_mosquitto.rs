@@ -6,10 +6,10 @@ use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
-use tcu_core::catalog::Catalog;
+use tcu_engine::catalog::Catalog;
 use tcu_integration_tests::fixtures;
 use tcu_integration_tests::mqtt::{
-    Mosquitto, Pki, Subscriber, TcuProcess, make_pki, mosquitto_available, wait_for,
+    Mosquitto, Pki, Subscriber, make_pki, mosquitto_available, spawn_tcu_run, wait_for,
 };
 
 const VIN: &str = "WTCUZ000000000001";
@@ -30,9 +30,9 @@ fn config(vin: &str, broker: &str, dir: &Path, extra: &str) -> String {
 }
 
 /// `tcu` with VIN [`VIN`] and the default test config, on `broker`.
-fn spawn_default(dir: &Path, broker: &Mosquitto) -> TcuProcess {
+fn spawn_default(dir: &Path, broker: &Mosquitto) -> tcu_integration_tests::process::Running {
     let url = format!("mqtt://127.0.0.1:{}", broker.port);
-    TcuProcess::spawn(dir, &config(VIN, &url, dir, ""), &[])
+    spawn_tcu_run(dir, &config(VIN, &url, dir, ""), &[])
 }
 
 fn telemetry_topic(vin: &str) -> String {
@@ -73,7 +73,7 @@ fn telemetry_has_vss_keys_of_all_six_subsystems_and_seq_steps_by_one() {
     }
     let plugins = fixtures::workspace_plugins_dir();
     for file in fixtures::WORKSPACE_PLUGIN_FILES {
-        let info = tcu_core::plugin::inspect(&plugins.join(file)).unwrap();
+        let info = tcu_engine::plugin::inspect(&plugins.join(file)).unwrap();
         for decl in &info.writes {
             assert!(
                 signals.contains_key(&decl.path),
@@ -160,8 +160,8 @@ fn a_20_s_broker_outage_at_qos1_loses_no_seq_silently() {
     let dir_s = dir.path().join("s");
     std::fs::create_dir_all(&dir_b).unwrap();
     std::fs::create_dir_all(&dir_s).unwrap();
-    let tcu_b = TcuProcess::spawn(&dir_b, &config(big, &url, &dir_b, ""), &[]);
-    let tcu_s = TcuProcess::spawn(
+    let tcu_b = spawn_tcu_run(&dir_b, &config(big, &url, &dir_b, ""), &[]);
+    let tcu_s = spawn_tcu_run(
         &dir_s,
         &config(small, &url, &dir_s, "outbox_max_bytes = 65536"),
         &[],
@@ -284,8 +284,8 @@ fn mutual_tls_connects_with_the_client_certificate_and_is_refused_without() {
         pki.client.0.display(),
         pki.client.1.display()
     );
-    let tcu_with = TcuProcess::spawn(&d1, &config(with, &url, &d1, &certs), &[]);
-    let tcu_without = TcuProcess::spawn(
+    let tcu_with = spawn_tcu_run(&d1, &config(with, &url, &d1, &certs), &[]);
+    let tcu_without = spawn_tcu_run(
         &d2,
         &config(
             without,
@@ -413,7 +413,7 @@ fn the_legacy_profile_publishes_the_legacy_layout() {
         "",
     )
     .replace("publish_period = \"200ms\"\n", "");
-    let tcu = TcuProcess::spawn(dir.path(), &cfg, &["--profile", "legacy"]);
+    let tcu = spawn_tcu_run(dir.path(), &cfg, &["--profile", "legacy"]);
     let msgs = sub.collect(&topic, Duration::from_secs(20), |m| !m.is_empty());
     let m = msgs
         .first()

@@ -2,9 +2,9 @@
 //! boundary, reported once, and disables only that plugin.
 
 use std::sync::Arc;
-use tcu_core::app::build_vehicle;
-use tcu_core::catalog::Catalog;
-use tcu_core::config::{Config, Overrides};
+use tcu_engine::build::build_vehicle;
+use tcu_engine::catalog::Catalog;
+use tcu_engine::config::{VehicleConfig, VehicleOverrides};
 use tcu_integration_tests::fixtures;
 
 #[test]
@@ -16,12 +16,12 @@ fn a_panic_in_tick_disables_that_plugin_and_the_car_keeps_running() {
         std::fs::copy(src.join(&file), tmp.path().join(&file)).unwrap();
     }
     fixtures::build_panicky("panic_in_tick", tmp.path());
-    let cli = Overrides {
+    let cli = VehicleOverrides {
         plugins_dir: Some(tmp.path().to_owned()),
         ..Default::default()
     };
     let catalog = Catalog::builtin();
-    let config = Config::build(None, &Overrides::default(), &cli, &catalog).unwrap();
+    let config = VehicleConfig::defaults_with(&cli, &catalog).unwrap();
     let (mut v, rejected) = build_vehicle(&config, Arc::new(catalog)).unwrap();
     assert!(rejected.is_empty(), "{rejected:?}");
     assert_eq!(v.plugins().len(), 7);

@@ -3,8 +3,8 @@
 //! work end to end.
 
 use std::path::PathBuf;
-use tcu_core::scenario::{self, RunOptions, ScenarioReport};
 use tcu_integration_tests::{fixtures, variants};
+use tcu_scenario::{self as scenario, RunOptions, ScenarioReport};
 
 fn opts() -> RunOptions {
     RunOptions {

@@ -2,8 +2,8 @@
 //! expectation fails with a message naming what, when, expected and actual,
 //! and malformed files are errors with a position.
 
-use tcu_core::scenario::{self, CaseStatus, RunOptions, ScenarioReport};
 use tcu_integration_tests::fixtures;
+use tcu_scenario::{self as scenario, CaseStatus, RunOptions, ScenarioReport};
 
 fn run(text: &str, trace: bool) -> ScenarioReport {
     let dir = tempfile::tempdir().expect("tempdir");

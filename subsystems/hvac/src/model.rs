@@ -50,7 +50,7 @@ const MAX_SUBSTEPS: f64 = 3600.0;
 const DEFAULT_AMBIENT_C: f64 = 20.0;
 /// Temperatures this close to 0 C are flushed to 0: a cabin decaying toward
 /// an ambient of exactly 0 C would otherwise pass through denormal floats,
-/// which are 20x slower (MEASURED.md trap 6).
+/// which are 20x slower (`docs/ARCHITECTURE.md`, measured limits).
 const FLUSH_C: f64 = 1e-12;
 
 /// Input slots, in the order of [`Hvac::READS`].

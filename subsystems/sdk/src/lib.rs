@@ -12,6 +12,8 @@
 //! path, and state that survives a hot swap goes through `snapshot`/`restore`.
 
 pub mod abi;
+#[cfg(feature = "catalog")]
+pub mod catalog;
 mod glue;
 pub mod physics;
 pub mod rng;

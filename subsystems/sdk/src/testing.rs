@@ -1,20 +1,18 @@
 //! Checks a plugin's unit tests make against the signal catalog.
 //!
-//! The core loads its catalog from `tcu-core/catalog` (`vss.tsv`, then
-//! `overlay.tsv` for the simulator's own signals); a plugin whose
-//! declarations disagree with it is refused at load time. These functions
-//! read the same files, embedded at build time, so a plugin's tests catch a
-//! wrong path, datatype or range without linking the core.
+//! The host builds its catalog from [`crate::catalog`] (VSS rows, then the
+//! simulator's own `Sim.` rows); a plugin whose declarations disagree with
+//! it is refused at load time. These functions read the same rows through
+//! the same reader, so a plugin's tests catch a wrong path, datatype or
+//! range without linking the host.
 //!
 //! Behind the `testing` feature: plugins enable it in their
 //! `[dev-dependencies]`, so their libraries do not carry the catalog.
 
 use crate::Subsystem;
 use crate::abi::{TcuSignalDecl, datatype_name};
+use crate::catalog;
 use core::ffi::CStr;
-
-const VSS: &str = include_str!("../../../tcu-core/catalog/vss.tsv");
-const OVERLAY: &str = include_str!("../../../tcu-core/catalog/overlay.tsv");
 
 /// The path a declaration names.
 ///
@@ -44,16 +42,15 @@ pub struct CatalogEntry {
 /// The catalog row of `path` (columns: path, type, datatype, unit, min, max,
 /// ...), or `None` when the catalog does not have the signal.
 pub fn catalog_entry(path: &str) -> Option<CatalogEntry> {
-    // The first line of each file names the columns.
-    let mut rows = VSS.lines().skip(1).chain(OVERLAY.lines().skip(1));
-    rows.find_map(|line| {
-        let cols: Vec<&str> = line.split('\t').collect();
-        (cols.len() >= 6 && cols[0] == path).then(|| CatalogEntry {
-            datatype: cols[2],
-            min: cols[4].parse().ok(),
-            max: cols[5].parse().ok(),
+    [catalog::VSS_TSV, catalog::OVERLAY_TSV]
+        .into_iter()
+        .flat_map(|text| catalog::rows(text).expect("the shipped catalog reads"))
+        .find(|row| row.path == path)
+        .map(|row| CatalogEntry {
+            datatype: row.datatype,
+            min: row.min,
+            max: row.max,
         })
-    })
 }
 
 /// Asserts that every signal `T` reads or writes is in the catalog, with the

@@ -1,0 +1,161 @@
+//! The `tcu` binary's configuration: the default TOML embedded in the
+//! binary, an optional file on top, then `TCU_*` environment variables,
+//! then CLI flags.
+//!
+//! Each section lives with the crate that uses it: `[vehicle]`, `[run]`,
+//! `[hotswap]` and `[signals]` with the engine ([`tcu_engine::config`]),
+//! `[mqtt]` with the link ([`tcu_link::config`]), `[ota]` here (the OTA
+//! glue is the binary's). This module only layers them: it splits every
+//! layer into its sections, hands each to its owner, and puts the results
+//! together in [`Config`]. Errors name the file and the field or line.
+
+mod ota;
+
+pub use ota::{DEFAULT_HW_REVISION, OtaConfig, RawOta};
+pub use tcu_engine::config::{ConfigError, validate_vin};
+pub use tcu_link::config::{MqttConfig, Profile};
+
+use ota::resolve_ota;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+use tcu_engine::catalog::Catalog;
+use tcu_engine::config::{
+    DEFAULT_LAYER, RawHotswap, RawRun, RawVehicle, RawVehicleLayer, VehicleConfig, VehicleLayers,
+    VehicleOverrides, parse_layer,
+};
+use tcu_link::config::RawMqtt;
+
+/// The default configuration, as shipped: every section's defaults in the
+/// order `tcu config generate` prints them.
+pub const DEFAULT_TOML: &str = concat!(
+    include_str!("../../../engine/config/vehicle.toml"),
+    include_str!("../../../link/config/mqtt.toml"),
+    include_str!("../../config/ota.toml"),
+);
+
+/// What one layer says; every field optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// `[vehicle]`
+    #[serde(default)]
+    pub vehicle: RawVehicle,
+    /// `[run]`
+    #[serde(default)]
+    pub run: RawRun,
+    /// `[hotswap]`
+    #[serde(default)]
+    pub hotswap: RawHotswap,
+    /// `[signals]`: initial actuator values.
+    #[serde(default)]
+    pub signals: BTreeMap<String, toml::Value>,
+    /// `[mqtt]`
+    #[serde(default)]
+    pub mqtt: RawMqtt,
+    /// `[ota]`
+    #[serde(default)]
+    pub ota: RawOta,
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The vehicle: VIN, tick rate, seed, plugins, driver, initial values,
+    /// hot-swap policy.
+    pub vehicle: VehicleConfig,
+    /// The MQTT link.
+    pub mqtt: MqttConfig,
+    /// OTA client (hawkBit DDI).
+    pub ota: OtaConfig,
+}
+
+/// Overrides from the environment or the command line.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// The vehicle's fields (VIN, seed, plugins, tick rate, driver, store,
+    /// unsigned libraries).
+    pub vehicle: VehicleOverrides,
+    /// MQTT broker URL (`TCU_BROKER`, `--broker`).
+    pub broker: Option<String>,
+    /// Telemetry profile (`TCU_PROFILE`, `--profile`).
+    pub profile: Option<Profile>,
+}
+
+impl Overrides {
+    /// Reads the engine's variables (see [`VehicleOverrides::from_env`]),
+    /// `TCU_BROKER` and `TCU_PROFILE` through `get`.
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            vehicle: VehicleOverrides::from_env(&get)?,
+            broker: get("TCU_BROKER"),
+            profile: get("TCU_PROFILE")
+                .map(|s| {
+                    s.parse()
+                        .map_err(|e| ConfigError::invalid("environment", "TCU_PROFILE", e))
+                })
+                .transpose()?,
+        })
+    }
+}
+
+impl Config {
+    /// Builds the configuration from the default, an optional file, the
+    /// process environment and CLI overrides.
+    pub fn load(
+        file: Option<&Path>,
+        cli: &Overrides,
+        catalog: &Catalog,
+    ) -> Result<Self, ConfigError> {
+        let env = Overrides::from_env(|k| std::env::var(k).ok())?;
+        Self::build(file, &env, cli, catalog)
+    }
+
+    /// As [`Config::load`] with the environment layer given explicitly.
+    pub fn build(
+        file: Option<&Path>,
+        env: &Overrides,
+        cli: &Overrides,
+        catalog: &Catalog,
+    ) -> Result<Self, ConfigError> {
+        let mut layers = vec![(
+            DEFAULT_LAYER.to_owned(),
+            parse_layer::<RawConfig>(DEFAULT_LAYER, DEFAULT_TOML)?,
+        )];
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
+            let name = path.display().to_string();
+            layers.push((name.clone(), parse_layer(&name, &text)?));
+        }
+        let mut vehicle = VehicleLayers::default();
+        let mut mqtt = tcu_link::config::Layered::default();
+        let mut ota_layers = Vec::new();
+        for (name, layer) in layers {
+            ota_layers.push((name.clone(), layer.ota));
+            mqtt.merge(&name, layer.mqtt);
+            vehicle.merge(
+                &name,
+                RawVehicleLayer {
+                    vehicle: layer.vehicle,
+                    run: layer.run,
+                    hotswap: layer.hotswap,
+                    signals: layer.signals,
+                },
+            )?;
+        }
+        for (layer_name, o) in [("environment", env), ("command line", cli)] {
+            vehicle.apply(layer_name, &o.vehicle);
+            mqtt.apply(layer_name, o.broker.clone(), o.profile);
+        }
+        let vehicle = vehicle.resolve(catalog)?;
+        let mqtt = mqtt.resolve(&vehicle.vin)?;
+        let ota = resolve_ota(ota_layers, &vehicle.vin, vehicle.hotswap.store.as_deref())?;
+        Ok(Self { vehicle, mqtt, ota })
+    }
+}
+
+#[cfg(test)]
+mod tests;

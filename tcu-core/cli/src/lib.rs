@@ -1,0 +1,11 @@
+//! The `tcu` binary's library: configuration layering (each section comes
+//! from the crate that uses it), the wiring of a real-time run (engine,
+//! MQTT link, OTA client, `--watch`, dashboard), and the OTA installer glue
+//! where the engine meets the OTA client. `main.rs` only parses the
+//! command line and calls in here.
+
+pub mod app;
+pub mod config;
+pub mod ota;
+pub mod rollout;
+pub mod watch;

@@ -1,0 +1,345 @@
+//! The `tcu` command: parses the command line and calls into `tcu_cli`.
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tcu_cli::config::{Config, DEFAULT_TOML, Overrides};
+use tcu_dashboard::LogSink;
+use tcu_engine::catalog::Catalog;
+use tcu_engine::config::VehicleOverrides;
+use tcu_engine::swap::sign;
+use tcu_engine::world::driver::DriverProfile;
+
+/// Vehicle TCU simulator and SDV digital twin.
+#[derive(Debug, Parser)]
+#[command(name = "tcu", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run one vehicle in real time.
+    Run(RunArgs),
+    /// Work with subsystem plugin libraries.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+    /// Configuration helpers.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Run scenario files.
+    #[command(subcommand)]
+    Scenario(ScenarioCommand),
+    /// OTA rollout tooling: bundle a plugin, publish it to a server.
+    #[command(subcommand)]
+    Ota(OtaCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ScenarioCommand {
+    /// Run scenario files; exit code 0 all passed, 1 an expectation failed,
+    /// 2 a scenario could not be run.
+    Run(ScenarioArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum OtaCommand {
+    /// Bundle a plugin library (and its signature) as an SWU for upload.
+    Package {
+        /// The plugin library.
+        #[arg(long)]
+        plugin: PathBuf,
+        /// Its signature (default: PLUGIN.sig when it exists).
+        #[arg(long)]
+        sig: Option<PathBuf>,
+        /// Bundle version (default: the plugin's version).
+        #[arg(long)]
+        version: Option<String>,
+        /// Hardware revision the bundle fits (repeat for several); goosebit
+        /// assigns it only to devices reporting one of them (`[ota]
+        /// hw_revision`).
+        #[arg(long = "hw-revision", value_name = "REV", default_value = tcu_cli::config::DEFAULT_HW_REVISION)]
+        hw_revisions: Vec<String>,
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Upload a bundle to a goosebit server and assign it to a device.
+    Publish {
+        /// Server base URL.
+        #[arg(long)]
+        server: String,
+        /// The bundle (from `tcu ota package`).
+        #[arg(long)]
+        bundle: PathBuf,
+        /// Device (controller id) to assign it to.
+        #[arg(long)]
+        device: String,
+        /// Management user.
+        #[arg(long, env = "TCU_OTA_USER", default_value = "admin")]
+        user: String,
+        /// Management password.
+        #[arg(long, env = "TCU_OTA_PASSWORD", hide_env_values = true)]
+        password: String,
+    },
+}
+
+/// Arguments of `tcu scenario run`.
+#[derive(Debug, Clone, clap::Args)]
+struct ScenarioArgs {
+    /// Scenario files (TOML).
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Write JUnit XML here.
+    #[arg(long)]
+    junit: Option<PathBuf>,
+    /// Write the CSV trace (time,signal,value) here.
+    #[arg(long)]
+    trace: Option<PathBuf>,
+    /// Run on the wall clock instead of virtual time.
+    #[arg(long)]
+    realtime: bool,
+    /// Directory of subsystem libraries (default: next to this executable).
+    #[arg(long)]
+    plugins: Option<PathBuf>,
+}
+
+impl From<ScenarioArgs> for tcu_scenario::files::Args {
+    fn from(a: ScenarioArgs) -> Self {
+        Self {
+            paths: a.paths,
+            junit: a.junit,
+            trace: a.trace,
+            realtime: a.realtime,
+            plugins: a.plugins,
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    /// Configuration file (TOML); see `tcu config generate`.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// No dashboard: print a status line every second.
+    #[arg(long)]
+    headless: bool,
+    /// Stop after this much time (e.g. `30s`, `5m`).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    duration: Option<std::time::Duration>,
+    /// Vehicle identification number.
+    #[arg(long)]
+    vin: Option<String>,
+    /// Directory of subsystem libraries (default: next to this executable).
+    #[arg(long)]
+    plugins: Option<PathBuf>,
+    /// Seed of every random source.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Who drives: demo or idle.
+    #[arg(long)]
+    driver: Option<DriverProfile>,
+    /// Plugin store directory (installed versions and the active manifest).
+    #[arg(long)]
+    store: Option<PathBuf>,
+    /// Accept plugin libraries without a signature (development only).
+    #[arg(long)]
+    allow_unsigned: bool,
+    /// Hot-swap rebuilt plugin libraries written into this directory.
+    #[arg(long, value_name = "DIR")]
+    watch: Option<PathBuf>,
+    /// MQTT broker (`mqtt://host:1883`, `mqtts://host:8883`); default: embedded.
+    #[arg(long)]
+    broker: Option<String>,
+    /// Telemetry layout: default or legacy.
+    #[arg(long)]
+    profile: Option<tcu_cli::config::Profile>,
+    /// Take OTA rollouts from this hawkBit DDI server (overrides [ota] server).
+    #[arg(long, env = "TCU_OTA_SERVER", value_name = "URL")]
+    ota_server: Option<String>,
+    /// Poll the OTA server at this interval instead of the server's (development).
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    ota_poll: Option<std::time::Duration>,
+}
+
+#[derive(Debug, Subcommand)]
+enum PluginCommand {
+    /// Print a library's descriptor without running its code.
+    Inspect {
+        /// The library file.
+        file: PathBuf,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a new ed25519 key pair: tcu-signing.key and tcu-signing.pub in
+    /// the current directory.
+    Keygen,
+    /// Sign a library: writes FILE.sig.
+    Sign {
+        /// Secret key file (from `tcu plugin keygen`).
+        #[arg(long)]
+        key: PathBuf,
+        /// The library file.
+        file: PathBuf,
+    },
+    /// Check FILE.sig; exits non-zero when missing or bad.
+    Verify {
+        /// Public key file (default: the configuration's trusted keys).
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// Configuration file whose [hotswap] trusted_keys to use.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The library file.
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print the default configuration.
+    Generate,
+}
+
+/// Sends tracing to stdout, or into the dashboard's event log while the
+/// dashboard owns the terminal.
+fn init_tracing(dashboard: Option<&LogSink>) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rumqttd=warn"));
+    let fmt = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
+    match dashboard {
+        Some(sink) => fmt.with_ansi(false).with_writer(sink.clone()).init(),
+        // Colours only for a terminal: logs piped to a file or a journal stay plain.
+        None => fmt
+            .with_ansi(std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+            .init(),
+    }
+}
+
+fn run(args: RunArgs) -> Result<()> {
+    let dashboard = (!args.headless && std::io::stdout().is_terminal()).then(LogSink::new);
+    init_tracing(dashboard.as_ref());
+    let catalog = Catalog::builtin();
+    let cli = Overrides {
+        vehicle: VehicleOverrides {
+            vin: args.vin,
+            seed: args.seed,
+            plugins_dir: args.plugins,
+            tick_rate_hz: None,
+            driver: args.driver,
+            allow_unsigned: args.allow_unsigned.then_some(true),
+            store: args.store,
+        },
+        broker: args.broker,
+        profile: args.profile,
+    };
+    let mut config = Config::load(args.config.as_deref(), &cli, &catalog)?;
+    if let Some(url) = args.ota_server {
+        anyhow::ensure!(
+            url.starts_with("http://") || url.starts_with("https://"),
+            "--ota-server: `{url}` is not an http:// or https:// URL"
+        );
+        config.ota.server = Some(url.trim_end_matches('/').to_owned());
+    }
+    if let Some(d) = args.ota_poll {
+        anyhow::ensure!(!d.is_zero(), "--ota-poll: must be above zero");
+        config.ota.poll_interval = Some(d);
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))
+        .context("installing the SIGINT/SIGTERM handler")?;
+    let watch = args.watch.as_deref();
+    match dashboard {
+        Some(log) => {
+            tcu_cli::app::run_dashboard(&config, args.duration, &stop, log, watch).map(drop)?
+        }
+        None => tcu_cli::app::run_headless(&config, args.duration, &stop, watch).map(drop)?,
+    }
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().command {
+        Command::Run(args) => run(args),
+        Command::Plugin(PluginCommand::Inspect { file, json }) => {
+            let info = tcu_engine::plugin::inspect(&file)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&info)?);
+            } else {
+                print!("{}", tcu_cli::app::describe_plugin(&info, &file));
+            }
+            Ok(())
+        }
+        Command::Plugin(PluginCommand::Keygen) => {
+            let (key, public) = (
+                PathBuf::from("tcu-signing.key"),
+                PathBuf::from("tcu-signing.pub"),
+            );
+            sign::keygen(&key, &public)?;
+            println!(
+                "wrote {} (secret, keep it safe) and {} (add it to [hotswap] trusted_keys)",
+                key.display(),
+                public.display()
+            );
+            Ok(())
+        }
+        Command::Plugin(PluginCommand::Sign { key, file }) => {
+            let sig = sign::sign_file(&key, &file)?;
+            println!("wrote {}", sig.display());
+            Ok(())
+        }
+        Command::Plugin(PluginCommand::Verify { key, config, file }) => {
+            let keys = match key {
+                Some(k) => vec![sign::read_public_key(&k)?],
+                None => {
+                    let config = Config::load(
+                        config.as_deref(),
+                        &Overrides::default(),
+                        &Catalog::builtin(),
+                    )?;
+                    sign::trusted_keys(&config.vehicle.hotswap.trusted_keys)?
+                }
+            };
+            sign::verify_file(&file, &keys)?;
+            println!("{}: good signature", file.display());
+            Ok(())
+        }
+        Command::Scenario(ScenarioCommand::Run(args)) => {
+            std::process::exit(tcu_scenario::files::run(&args.into()))
+        }
+        Command::Ota(cmd) => ota(cmd),
+        Command::Config(ConfigCommand::Generate) => {
+            print!("{DEFAULT_TOML}");
+            Ok(())
+        }
+    }
+}
+
+fn ota(cmd: OtaCommand) -> Result<()> {
+    let done = match cmd {
+        OtaCommand::Package {
+            plugin,
+            sig,
+            version,
+            hw_revisions,
+            out,
+        } => tcu_cli::rollout::package(&plugin, sig, version, &hw_revisions, &out)?,
+        OtaCommand::Publish {
+            server,
+            bundle,
+            device,
+            user,
+            password,
+        } => tcu_cli::rollout::publish(&server, &bundle, &device, &user, &password)?,
+    };
+    println!("{done}");
+    Ok(())
+}

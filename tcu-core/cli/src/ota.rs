@@ -1,0 +1,224 @@
+//! The vehicle's side of OTA: the [`Installer`] of the DDI client, which
+//! turns the verified artifacts of an action into one hot-swap transaction
+//! and waits for its final outcome (after probation), and a tick hook that
+//! raises the client's state changes as `ota.state` events and keeps the
+//! installed versions current for the client's configData. The hook also
+//! carries the client's [`Waker`], which the dashboard's "poll OTA now" key
+//! uses.
+
+use crate::config::Config;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, mpsc};
+use tcu_engine::catalog::Catalog;
+use tcu_engine::control::{ControlHandle, ControlMsg};
+use tcu_engine::sim::{Event, TickHook, Vehicle};
+use tcu_engine::swap::store::Store;
+use tcu_engine::swap::{SwapOutcome, SwapPolicy, prepare};
+use tcu_ota_client::{Client, ClientConfig, InstallError, Installer, OtaEvent, Waker};
+
+/// Running subsystem versions, shared between the tick thread and the
+/// client.
+pub type Versions = Arc<Mutex<BTreeMap<String, String>>>;
+
+/// Installs through the hot-swap transaction.
+#[derive(Debug)]
+pub struct VehicleInstaller {
+    policy: SwapPolicy,
+    catalog: Arc<Catalog>,
+    store: Store,
+    control: ControlHandle,
+    versions: Versions,
+}
+
+impl VehicleInstaller {
+    /// An installer sending swaps to `control`.
+    pub fn new(
+        policy: SwapPolicy,
+        catalog: Arc<Catalog>,
+        store: Store,
+        control: ControlHandle,
+        versions: Versions,
+    ) -> Self {
+        Self {
+            policy,
+            catalog,
+            store,
+            control,
+            versions,
+        }
+    }
+}
+
+impl Installer for VehicleInstaller {
+    fn install(
+        &mut self,
+        chunks: Vec<(String, PathBuf)>,
+    ) -> Result<Vec<(String, String)>, InstallError> {
+        let prepared = prepare(&chunks, &self.policy, &self.catalog, &self.store);
+        let (tx, rx) = mpsc::channel();
+        self.control
+            .send(ControlMsg::Swap {
+                prepared,
+                reply: Some(Box::new(move |o| {
+                    let _ = tx.send(o);
+                })),
+            })
+            .map_err(|e| InstallError::Interrupted(e.to_string()))?;
+        match rx.recv() {
+            Ok(SwapOutcome::Passed(changes)) => {
+                Ok(changes.into_iter().map(|c| (c.subsystem, c.to)).collect())
+            }
+            Ok(SwapOutcome::Rejected(e)) => Err(InstallError::Failed(format!(
+                "swap rejected ({}): {e}",
+                e.kind()
+            ))),
+            Ok(SwapOutcome::RolledBack { changes, reason }) => {
+                let what: Vec<String> = changes
+                    .iter()
+                    .map(|c| format!("{} {} back to {}", c.subsystem, c.to, c.from))
+                    .collect();
+                Err(InstallError::Failed(format!(
+                    "rolled back during probation ({}): {reason}",
+                    what.join(", ")
+                )))
+            }
+            Err(_) => Err(InstallError::Interrupted(
+                "the vehicle stopped before the swap finished".into(),
+            )),
+        }
+    }
+
+    fn installed_versions(&self) -> BTreeMap<String, String> {
+        self.versions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// The running versions of `vehicle`.
+pub fn versions_of(vehicle: &Vehicle) -> BTreeMap<String, String> {
+    vehicle
+        .plugins()
+        .iter()
+        .map(|p| (p.name().to_owned(), p.library().info().version.clone()))
+        .collect()
+}
+
+/// Raises the client's state changes as `ota.state` events, and refreshes
+/// the shared versions after every plugin event.
+#[derive(Debug)]
+pub struct OtaHook {
+    events: mpsc::Receiver<OtaEvent>,
+    versions: Versions,
+    waker: Waker,
+}
+
+impl OtaHook {
+    /// A hook fed by `events`, for the client that `waker` wakes.
+    pub fn new(events: mpsc::Receiver<OtaEvent>, versions: Versions, waker: Waker) -> Self {
+        Self {
+            events,
+            versions,
+            waker,
+        }
+    }
+
+    /// Makes the client poll now (on the user's behalf).
+    pub fn waker(&self) -> Waker {
+        self.waker.clone()
+    }
+}
+
+impl TickHook for OtaHook {
+    fn before_tick(&mut self, vehicle: &mut Vehicle) {
+        while let Ok(e) = self.events.try_recv() {
+            let mut fields = BTreeMap::new();
+            let state = serde_json::to_value(e.state)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            fields.insert("state".to_owned(), state);
+            if let Some(a) = &e.action {
+                fields.insert("action".to_owned(), a.clone());
+            }
+            if let Some((n, of)) = e.progress {
+                fields.insert("bytes".to_owned(), n.to_string());
+                fields.insert("of".to_owned(), of.to_string());
+            }
+            let versions = self
+                .versions
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .map(|(s, v)| format!("{s}={v}"))
+                .collect::<Vec<_>>()
+                .join(",");
+            fields.insert("versions".to_owned(), versions);
+            vehicle.raise_with("ota.state", e.detail, fields);
+        }
+    }
+
+    fn after_tick(&mut self, vehicle: &Vehicle, events: &[Event]) {
+        if events.iter().any(|e| e.kind.starts_with("plugin.")) {
+            *self.versions.lock().unwrap_or_else(|p| p.into_inner()) = versions_of(vehicle);
+        }
+    }
+}
+
+/// The client configuration from the vehicle's.
+pub fn client_config(config: &Config, server: &str) -> ClientConfig {
+    let o = &config.ota;
+    let mut c = ClientConfig::new(server, &o.tenant, &o.controller_id, o.staging_dir.clone());
+    c.auth = o.auth.clone();
+    c.ca_file = o.ca_file.clone();
+    c.poll_override = o.poll_interval;
+    c.action_poll = o.action_poll_interval;
+    c.limits.max_size = o.max_artifact_size;
+    c.seed = tcu_sdk::rng::derive_seed(config.vehicle.seed, "ota");
+    c.soft_updates = o.soft_updates;
+    c.confirmation = o.confirm;
+    c.attributes = BTreeMap::from([
+        ("VIN".to_owned(), config.vehicle.vin.clone()),
+        // hawkBit's usual key, and the one goosebit files the device's
+        // hardware revision under.
+        ("hwRevision".to_owned(), o.hw_revision.clone()),
+        ("hw_revision".to_owned(), o.hw_revision.clone()),
+        (
+            "abiVersion".to_owned(),
+            tcu_sdk::abi::TCU_ABI_VERSION.to_string(),
+        ),
+    ]);
+    c
+}
+
+/// Starts the client on a thread of its own when a server is configured.
+/// Returns the hook to run in the tick loop.
+pub fn start(
+    config: &Config,
+    vehicle: &Vehicle,
+    policy: SwapPolicy,
+    catalog: Arc<Catalog>,
+    store: Store,
+    control: ControlHandle,
+    stop: Arc<AtomicBool>,
+) -> Result<Option<OtaHook>, tcu_ota_client::OtaError> {
+    let Some(server) = &config.ota.server else {
+        return Ok(None);
+    };
+    let versions: Versions = Arc::new(Mutex::new(versions_of(vehicle)));
+    let installer = VehicleInstaller::new(policy, catalog, store, control, versions.clone());
+    let (tx, rx) = mpsc::channel();
+    let mut client = Client::new(client_config(config, server), installer)?.with_events(tx);
+    let waker = client.waker();
+    std::thread::Builder::new()
+        .name("tcu-ota".into())
+        .spawn(move || client.run(&stop))
+        .map_err(|e| tcu_ota_client::OtaError::Io {
+            what: "starting the OTA thread".into(),
+            message: e.to_string(),
+        })?;
+    Ok(Some(OtaHook::new(rx, versions, waker)))
+}

@@ -1,0 +1,82 @@
+//! `tcu ota package` and `tcu ota publish`: bundling a plugin library (and
+//! its signature) as an SWU, and handing a bundle to a management server.
+
+use std::path::{Path, PathBuf};
+use tcu_engine::plugin::LoadError;
+use tcu_engine::swap::sign;
+use tcu_ota_client::OtaError;
+use tcu_ota_client::publish::{Goosebit, ManagementApi};
+
+/// A rollout step failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RolloutError {
+    /// The library's descriptor could not be read.
+    #[error(transparent)]
+    Inspect(#[from] LoadError),
+    /// The bundle could not be written.
+    #[error("writing {path}: {source}")]
+    Write {
+        /// The bundle file.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The management server refused or failed.
+    #[error(transparent)]
+    Server(#[from] OtaError),
+}
+
+/// Bundles `plugin` (with `sig`, or `PLUGIN.sig` when it exists) into the
+/// SWU `out`, versioned `version` (default: the plugin's own) for
+/// `hw_revisions`; returns what was written, for the user.
+pub fn package(
+    plugin: &Path,
+    sig: Option<PathBuf>,
+    version: Option<String>,
+    hw_revisions: &[String],
+    out: &Path,
+) -> Result<String, RolloutError> {
+    let info = tcu_engine::plugin::inspect(plugin)?;
+    let sig = sig.or_else(|| Some(sign::sig_path(plugin)).filter(|p| p.is_file()));
+    let version = version.unwrap_or_else(|| info.version.clone());
+    tcu_ota_client::swu::write(
+        out,
+        &version,
+        hw_revisions,
+        &[tcu_ota_client::swu::Image {
+            name: info.name.clone(),
+            version: info.version.clone(),
+            file: plugin.to_owned(),
+            sig: sig.clone(),
+        }],
+    )
+    .map_err(|source| RolloutError::Write {
+        path: out.to_owned(),
+        source,
+    })?;
+    Ok(format!(
+        "wrote {} ({} {}, {})",
+        out.display(),
+        info.name,
+        info.version,
+        if sig.is_some() { "signed" } else { "unsigned" }
+    ))
+}
+
+/// Uploads `bundle` to the goosebit server at `server` and assigns it to
+/// `device`; returns what was done, for the user.
+pub fn publish(
+    server: &str,
+    bundle: &Path,
+    device: &str,
+    user: &str,
+    password: &str,
+) -> Result<String, RolloutError> {
+    let mut api = Goosebit::login(server, user, password)?;
+    let id = api.upload(bundle)?;
+    api.assign(device, &id)?;
+    Ok(format!(
+        "uploaded {} as software {id}; assigned to {device}",
+        bundle.display()
+    ))
+}

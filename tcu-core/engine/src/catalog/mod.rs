@@ -1,0 +1,300 @@
+//! The signal catalog: which signals exist, their kind, datatype, unit and
+//! range.
+//!
+//! The project ships the VSS 5.0 rows it uses (`catalog/vss.tsv` of the
+//! SDK, copied verbatim from the COVESA catalog) and a small overlay of its
+//! own (`catalog/overlay.tsv`, everything under the separate `Sim.` branch) for
+//! what VSS lacks: driver demands, environment, crash pulse, per-wheel brake
+//! pressure, zone temperatures, power draws. Both files use the VSS TSV
+//! columns. Values outside a signal's min/max (or its datatype's range) are
+//! rejected wherever they enter the bus.
+
+mod datatype;
+
+pub use datatype::{DataType, Value};
+
+use std::collections::HashMap;
+use std::fmt;
+
+/// Index of a signal in a [`Catalog`]; also its slot on the bus.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SignalId(pub u32);
+
+impl SignalId {
+    /// The slot index.
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// VSS node type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignalKind {
+    /// Measured by the vehicle; written by exactly one producer.
+    Sensor,
+    /// Settable from outside (commands, scenarios, the dashboard).
+    Actuator,
+    /// A fixed property of the vehicle.
+    Attribute,
+}
+
+impl SignalKind {
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "sensor" => Self::Sensor,
+            "actuator" => Self::Actuator,
+            "attribute" => Self::Attribute,
+            _ => return None,
+        })
+    }
+
+    /// The VSS spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sensor => "sensor",
+            Self::Actuator => "actuator",
+            Self::Attribute => "attribute",
+        }
+    }
+}
+
+/// One row of the catalog.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignalMeta {
+    /// Dotted path, e.g. `Vehicle.Speed`.
+    pub path: String,
+    /// Sensor, actuator or attribute.
+    pub kind: SignalKind,
+    /// Datatype.
+    pub datatype: DataType,
+    /// Unit as VSS spells it, if any.
+    pub unit: Option<String>,
+    /// Lower bound from the catalog, if any.
+    pub min: Option<f64>,
+    /// Upper bound from the catalog, if any.
+    pub max: Option<f64>,
+    /// Description.
+    pub description: String,
+    /// True for the project's own overlay signals.
+    pub overlay: bool,
+}
+
+/// Why a value was refused for a signal.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RangeError {
+    /// NaN or infinite.
+    #[error("{value} is not a finite number")]
+    NotFinite {
+        /// The value.
+        value: f64,
+    },
+    /// Fractional value for an integer or boolean signal.
+    #[error("{value} is not a whole number, and the signal is {datatype}")]
+    NotWhole {
+        /// The value.
+        value: f64,
+        /// The signal's datatype.
+        datatype: DataType,
+    },
+    /// Outside min/max.
+    #[error("{value} is outside [{min}, {max}]")]
+    OutOfRange {
+        /// The value.
+        value: f64,
+        /// Effective lower bound.
+        min: f64,
+        /// Effective upper bound.
+        max: f64,
+    },
+}
+
+/// True for a whole number. Every finite `f64` of magnitude 2^53 or more is
+/// whole; below that a round trip through `i64` truncates exactly. This runs
+/// for every integral output of every plugin on every tick, and `fract()`
+/// compiles to a libm call on baseline x86-64 while the casts are single
+/// instructions.
+#[inline]
+pub(crate) fn is_whole(value: f64) -> bool {
+    value.abs() >= 9_007_199_254_740_992.0 || (value as i64) as f64 == value
+}
+
+impl SignalMeta {
+    /// Effective bounds: the catalog's, narrowed by the datatype's.
+    pub fn bounds(&self) -> (f64, f64) {
+        let (tmin, tmax) = self.datatype.limits();
+        (
+            self.min.map_or(tmin, |m| m.max(tmin)),
+            self.max.map_or(tmax, |m| m.min(tmax)),
+        )
+    }
+
+    /// Checks a wire value (f64 slot) against datatype and bounds.
+    pub fn check(&self, value: f64) -> Result<f64, RangeError> {
+        if !value.is_finite() {
+            return Err(RangeError::NotFinite { value });
+        }
+        if self.datatype.is_integral() && !is_whole(value) {
+            return Err(RangeError::NotWhole {
+                value,
+                datatype: self.datatype,
+            });
+        }
+        let (min, max) = self.bounds();
+        if value < min || value > max {
+            return Err(RangeError::OutOfRange { value, min, max });
+        }
+        Ok(value)
+    }
+
+    /// Clamps a value into bounds, rounding for integral types; used for
+    /// initial values, never for data that arrives from outside.
+    pub fn clamp(&self, value: f64) -> f64 {
+        let (min, max) = self.bounds();
+        let v = if self.datatype.is_integral() {
+            value.round()
+        } else {
+            value
+        };
+        v.clamp(min, max)
+    }
+}
+
+/// A catalog file could not be read.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{file}:{line}: {message}")]
+pub struct CatalogError {
+    /// File name.
+    pub file: String,
+    /// 1-based line.
+    pub line: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// All signals the simulator knows.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    signals: Vec<SignalMeta>,
+    index: HashMap<String, SignalId>,
+}
+
+use tcu_sdk::catalog::{OVERLAY_TSV, VSS_TSV};
+
+impl Catalog {
+    /// The catalog shipped with the project (VSS subset + overlay).
+    pub fn builtin() -> Self {
+        // The embedded files are validated by tests; failing here is a build defect.
+        #[allow(clippy::expect_used)]
+        Self::from_sources(&[
+            ("catalog/vss.tsv", VSS_TSV, false),
+            ("catalog/overlay.tsv", OVERLAY_TSV, true),
+        ])
+        .expect("embedded catalog is valid")
+    }
+
+    /// Builds a catalog from TSV sources `(file name, text, is_overlay)`.
+    pub fn from_sources(sources: &[(&str, &str, bool)]) -> Result<Self, CatalogError> {
+        let mut signals = Vec::new();
+        let mut index = HashMap::new();
+        for (file, text, overlay) in sources {
+            for meta in parse_tsv(file, text, *overlay)? {
+                let id = SignalId(signals.len() as u32);
+                if index.insert(meta.path.clone(), id).is_some() {
+                    return Err(CatalogError {
+                        file: (*file).to_owned(),
+                        line: 0,
+                        message: format!("signal `{}` is defined twice", meta.path),
+                    });
+                }
+                signals.push(meta);
+            }
+        }
+        Ok(Self { signals, index })
+    }
+
+    /// Looks a signal up by path.
+    pub fn id(&self, path: &str) -> Option<SignalId> {
+        self.index.get(path).copied()
+    }
+
+    /// Metadata of a signal.
+    pub fn meta(&self, id: SignalId) -> &SignalMeta {
+        &self.signals[id.index()]
+    }
+
+    /// Looks a signal up by path and returns its metadata.
+    pub fn get(&self, path: &str) -> Option<&SignalMeta> {
+        self.id(path).map(|id| self.meta(id))
+    }
+
+    /// Number of signals.
+    pub fn len(&self) -> usize {
+        self.signals.len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.signals.is_empty()
+    }
+
+    /// All signals with their ids, in catalog order.
+    pub fn iter(&self) -> impl Iterator<Item = (SignalId, &SignalMeta)> {
+        self.signals
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (SignalId(i as u32), m))
+    }
+}
+
+impl fmt::Display for SignalId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// Parses one TSV file in the VSS column layout (read by
+/// [`tcu_sdk::catalog::rows`]) and checks what the bus needs: overlay rows
+/// under `Sim.` and only there, known types and supported datatypes.
+pub fn parse_tsv(file: &str, text: &str, overlay: bool) -> Result<Vec<SignalMeta>, CatalogError> {
+    let err = |line: usize, message: String| CatalogError {
+        file: file.to_owned(),
+        line,
+        message,
+    };
+    let rows = tcu_sdk::catalog::rows(text).map_err(|e| err(e.line, e.message))?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let (n, path) = (row.line, row.path);
+        if overlay != path.starts_with("Sim.") {
+            return Err(err(
+                n,
+                format!("`{path}`: overlay signals live under `Sim.`, VSS signals never do"),
+            ));
+        }
+        let kind = SignalKind::parse(row.kind)
+            .ok_or_else(|| err(n, format!("`{path}`: unknown type `{}`", row.kind)))?;
+        let datatype = DataType::parse(row.datatype).ok_or_else(|| {
+            err(
+                n,
+                format!(
+                    "`{path}`: datatype `{}` is not supported by the bus",
+                    row.datatype
+                ),
+            )
+        })?;
+        out.push(SignalMeta {
+            path: path.to_owned(),
+            kind,
+            datatype,
+            unit: (!row.unit.is_empty()).then(|| row.unit.to_owned()),
+            min: row.min,
+            max: row.max,
+            description: row.description.to_owned(),
+            overlay,
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;

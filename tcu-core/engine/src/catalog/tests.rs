@@ -1,0 +1,88 @@
+//! Tests of the catalog files and their parser.
+
+use super::*;
+use tcu_sdk::catalog::HEADER;
+
+#[test]
+fn builtin_catalog_parses_and_has_both_parts() {
+    let c = Catalog::builtin();
+    assert!(c.get("Vehicle.Speed").is_some_and(|m| !m.overlay));
+    assert!(c.get("Sim.Road.Friction").is_none());
+    assert!(
+        c.get("Sim.Environment.RoadFriction")
+            .is_some_and(|m| m.overlay)
+    );
+}
+
+/// Every shipped VSS row must be a verbatim row of the VSS 5.0 catalog
+/// (the whole catalog is kept in `subsystems/sdk/catalog/upstream`).
+#[test]
+fn shipped_vss_rows_match_the_vss_5_catalog() {
+    let full = include_str!("../../../../subsystems/sdk/catalog/upstream/vss-5.0.tsv");
+    let rows: std::collections::HashSet<&str> = full.lines().collect();
+    for (i, line) in VSS_TSV.lines().enumerate().skip(1) {
+        assert!(
+            rows.contains(line),
+            "catalog/vss.tsv line {} is not a VSS 5.0 row: {line}",
+            i + 1
+        );
+    }
+}
+
+#[test]
+fn malformed_rows_are_reported_with_file_and_line() {
+    let text = format!(
+        "{HEADER}\nVehicle.Speed\tsensor\tfloat\tkm/h\t\t\t\tok\nVehicle.X\tsensor\tstring\t\t\t\t\tbad\n"
+    );
+    let e = parse_tsv("x.tsv", &text, false).unwrap_err();
+    assert_eq!((e.file.as_str(), e.line), ("x.tsv", 3));
+    assert!(e.message.contains("string"), "{e}");
+
+    let text = format!("{HEADER}\nSim.A\tsensor\tfloat\t\t5\t1\t\tinverted\n");
+    let e = parse_tsv("o.tsv", &text, true).unwrap_err();
+    assert!(e.to_string().starts_with("o.tsv:2:"), "{e}");
+
+    let text = format!("{HEADER}\nVehicle.A\tsensor\tfloat\n");
+    assert!(
+        parse_tsv("v.tsv", &text, false)
+            .unwrap_err()
+            .message
+            .contains("8 tab-separated")
+    );
+
+    let text = format!("{HEADER}\nVehicle.A\tsensor\tfloat\t\t\t\t\tx\n");
+    assert!(
+        parse_tsv("o.tsv", &text, true)
+            .unwrap_err()
+            .message
+            .contains("Sim.")
+    );
+}
+
+#[test]
+fn check_enforces_datatype_and_bounds() {
+    let c = Catalog::builtin();
+    let soc = c
+        .get("Vehicle.Powertrain.TractionBattery.StateOfCharge.Current")
+        .unwrap();
+    assert!(soc.check(50.0).is_ok());
+    assert!(matches!(
+        soc.check(100.5),
+        Err(RangeError::OutOfRange { .. })
+    ));
+    assert!(matches!(
+        soc.check(f64::NAN),
+        Err(RangeError::NotFinite { .. })
+    ));
+    let fan = c
+        .get("Vehicle.Cabin.HVAC.Station.Row1.Driver.FanSpeed")
+        .unwrap();
+    assert!(matches!(fan.check(50.5), Err(RangeError::NotWhole { .. })));
+    assert!(fan.check(101.0).is_err());
+    let rpm = c.get("Vehicle.Powertrain.ElectricMotor.Speed").unwrap();
+    assert!(
+        rpm.check(-3000.0).is_ok(),
+        "int32 has no catalog bounds but allows negatives"
+    );
+    assert!(rpm.check(3e9).is_err(), "beyond int32");
+}

@@ -1,0 +1,157 @@
+//! The control path: the one way the outside world changes a running
+//! vehicle. MQTT commands, dashboard keys and scenario steps all become a
+//! [`ControlMsg`] sent through a [`ControlHandle`]; the tick loop applies
+//! pending messages between two ticks through [`ControlInbox`], so a change
+//! reaches the plugins on the next tick and never races one.
+//!
+//! A `Set` is all or nothing (see [`Bus::set_actuators`]); its outcome goes
+//! back through the message's reply callback, which runs on the tick thread
+//! and must only hand the result on (send it to a channel), never block.
+
+use crate::bus::SetErrors;
+use crate::catalog::Value;
+use crate::sim::{TickHook, Vehicle};
+use crate::swap::{PreparedSwap, SwapError, SwapOutcome};
+use std::fmt;
+use std::sync::mpsc;
+
+#[cfg(doc)]
+use crate::bus::Bus;
+
+pub use crate::reply::Reply;
+
+/// A change requested by the outside world.
+pub enum ControlMsg {
+    /// Set actuators, all or nothing.
+    Set {
+        /// Paths and values.
+        set: Vec<(String, Value)>,
+        /// Receives `Ok` or the reason for each refused path.
+        reply: Option<Reply<Result<(), SetErrors>>>,
+    },
+    /// Run a plugin's named command (`reset`, `set_soc`, ...).
+    PluginCommand {
+        /// Subsystem name.
+        subsystem: String,
+        /// Command name.
+        name: String,
+        /// Its argument.
+        value: f64,
+        /// Receives `Ok` or what went wrong.
+        reply: Option<Reply<Result<(), String>>>,
+    },
+    /// Hot-swap subsystem libraries (prepared off the tick thread with
+    /// [`crate::swap::prepare`]; a preparation error is passed on so that it
+    /// is reported like any other rejection).
+    Swap {
+        /// The prepared transaction.
+        prepared: Result<PreparedSwap, SwapError>,
+        /// Receives the final outcome, after probation.
+        reply: Option<Reply<SwapOutcome>>,
+    },
+}
+
+impl fmt::Debug for ControlMsg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Set { set, .. } => f.debug_struct("Set").field("set", set).finish(),
+            Self::PluginCommand {
+                subsystem,
+                name,
+                value,
+                ..
+            } => f
+                .debug_struct("PluginCommand")
+                .field("subsystem", subsystem)
+                .field("name", name)
+                .field("value", value)
+                .finish(),
+            Self::Swap { prepared, .. } => {
+                f.debug_struct("Swap").field("prepared", prepared).finish()
+            }
+        }
+    }
+}
+
+/// The sending side; cheap to clone, one per producer.
+#[derive(Debug, Clone)]
+pub struct ControlHandle(mpsc::Sender<ControlMsg>);
+
+/// The vehicle has stopped: nobody applies control messages any more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the vehicle is not running")]
+pub struct Stopped;
+
+impl ControlHandle {
+    /// Queues a message for the next tick boundary.
+    pub fn send(&self, msg: ControlMsg) -> Result<(), Stopped> {
+        self.0.send(msg).map_err(|_| Stopped)
+    }
+
+    /// Queues an all-or-nothing write without waiting for its outcome.
+    pub fn set(&self, set: Vec<(String, Value)>) -> Result<(), Stopped> {
+        self.send(ControlMsg::Set { set, reply: None })
+    }
+}
+
+/// The receiving side, owned by the tick loop.
+#[derive(Debug)]
+pub struct ControlInbox(mpsc::Receiver<ControlMsg>);
+
+/// A connected handle and inbox.
+pub fn channel() -> (ControlHandle, ControlInbox) {
+    let (tx, rx) = mpsc::channel();
+    (ControlHandle(tx), ControlInbox(rx))
+}
+
+impl ControlInbox {
+    /// Applies every pending message to `vehicle`; returns how many.
+    pub fn apply_pending(&mut self, vehicle: &mut Vehicle) -> usize {
+        let mut n = 0;
+        while let Ok(msg) = self.0.try_recv() {
+            apply(vehicle, msg);
+            n += 1;
+        }
+        n
+    }
+}
+
+impl TickHook for ControlInbox {
+    fn before_tick(&mut self, vehicle: &mut Vehicle) {
+        self.apply_pending(vehicle);
+    }
+}
+
+/// Applies one message now.
+pub fn apply(vehicle: &mut Vehicle, msg: ControlMsg) {
+    match msg {
+        ControlMsg::Set { set, reply } => {
+            let result = vehicle.bus_mut().set_actuators(&set);
+            if let Err(errors) = &result {
+                tracing::debug!(?errors, "control write refused");
+            }
+            if let Some(reply) = reply {
+                reply(result);
+            }
+        }
+        ControlMsg::PluginCommand {
+            subsystem,
+            name,
+            value,
+            reply,
+        } => {
+            let result = match vehicle
+                .plugins_mut()
+                .iter_mut()
+                .find(|p| p.name() == subsystem)
+            {
+                None => Err(format!("no subsystem `{subsystem}` is loaded")),
+                Some(p) => p.command(&name, value).map_err(|e| e.to_string()),
+            };
+            if let Some(reply) = reply {
+                reply(result);
+            }
+        }
+        ControlMsg::Swap { prepared, reply } => vehicle.request_swap(prepared, reply),
+    }
+}

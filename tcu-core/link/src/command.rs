@@ -1,0 +1,209 @@
+//! Commands received on `cmd/req`: parsing and the checks the bus cannot
+//! make, and the responses sent on `cmd/res`.
+//!
+//! A request is `{"id": "...", "set": {"<VSS path>": value, ...}}`. What is
+//! checked here: the payload size, that it is a JSON object, that it has a
+//! non-empty string `id` and a non-empty object `set` and nothing else, and
+//! that every value is a number or a boolean. Whether each path exists, is an
+//! actuator and is in range is the bus's decision, made all or nothing on the
+//! tick thread (`Bus::set_actuators`). A refused request names the `id` when
+//! it could be read; reasons that concern the request rather than a path are
+//! keyed by `payload`, `id`, `set` or the unknown field's name (none of which
+//! can be confused with a VSS path).
+
+use serde_json::{Map, Value as Json, json};
+use tcu_engine::bus::SetErrors;
+use tcu_engine::catalog::Value;
+
+/// Largest accepted request payload.
+pub const MAX_COMMAND_BYTES: usize = 16 * 1024;
+
+/// A request that passed the checks of this module.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Command {
+    /// Correlation id.
+    pub id: String,
+    /// Paths and values, in the order given.
+    pub set: Vec<(String, Value)>,
+}
+
+/// A request refused before it reached the bus.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refusal {
+    /// The id, when it could be read.
+    pub id: Option<String>,
+    /// Reasons.
+    pub errors: SetErrors,
+}
+
+fn refuse(id: Option<String>, key: &str, reason: impl Into<String>) -> Refusal {
+    let mut errors = SetErrors::new();
+    errors.insert(key.to_owned(), reason.into());
+    Refusal { id, errors }
+}
+
+fn readable_id(doc: &Json) -> Option<String> {
+    doc.get("id")
+        .and_then(Json::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+/// Parses and checks a request payload.
+pub fn parse(payload: &[u8]) -> Result<Command, Refusal> {
+    if payload.len() > MAX_COMMAND_BYTES {
+        // Still try to name the request: the id is what the sender waits on.
+        let id = serde_json::from_slice::<Json>(payload)
+            .ok()
+            .as_ref()
+            .and_then(readable_id);
+        return Err(refuse(
+            id,
+            "payload",
+            format!(
+                "{} bytes is over the limit of {MAX_COMMAND_BYTES}",
+                payload.len()
+            ),
+        ));
+    }
+    let doc: Json = serde_json::from_slice(payload)
+        .map_err(|e| refuse(None, "payload", format!("malformed JSON: {e}")))?;
+    let Json::Object(obj) = &doc else {
+        return Err(refuse(None, "payload", "expected a JSON object"));
+    };
+    let id = readable_id(&doc);
+    let mut errors = SetErrors::new();
+    for key in obj.keys().filter(|k| !matches!(k.as_str(), "id" | "set")) {
+        errors.insert(
+            key.clone(),
+            "unknown field (expected `id` and `set`)".into(),
+        );
+    }
+    match obj.get("id") {
+        None => {
+            errors.insert("id".into(), "missing".into());
+        }
+        Some(Json::String(s)) if !s.is_empty() => {}
+        Some(_) => {
+            errors.insert("id".into(), "must be a non-empty string".into());
+        }
+    }
+    let mut set = Vec::new();
+    match obj.get("set") {
+        None => {
+            errors.insert("set".into(), "missing".into());
+        }
+        Some(Json::Object(m)) if !m.is_empty() => {
+            for (path, v) in m {
+                match to_value(v) {
+                    Some(v) => set.push((path.clone(), v)),
+                    None => {
+                        errors.insert(path.clone(), "expected a number or a boolean".into());
+                    }
+                }
+            }
+        }
+        Some(_) => {
+            errors.insert(
+                "set".into(),
+                "must be a non-empty object of path: value".into(),
+            );
+        }
+    }
+    match (id, errors.is_empty()) {
+        (Some(id), true) => Ok(Command { id, set }),
+        (id, _) => Err(Refusal { id, errors }),
+    }
+}
+
+fn to_value(v: &Json) -> Option<Value> {
+    match v {
+        Json::Bool(b) => Some(Value::Bool(*b)),
+        Json::Number(n) => n
+            .as_i64()
+            .map(Value::Int)
+            .or_else(|| n.as_f64().map(Value::Float)),
+        _ => None,
+    }
+}
+
+/// The `cmd/res` payload for an outcome.
+pub fn response(id: Option<&str>, outcome: &Result<(), SetErrors>) -> Vec<u8> {
+    let doc = match outcome {
+        Ok(()) => json!({"id": id, "status": "accepted"}),
+        Err(errors) => {
+            let errors: Map<String, Json> = errors
+                .iter()
+                .map(|(k, v)| (k.clone(), Json::String(v.clone())))
+                .collect();
+            json!({"id": id, "status": "rejected", "errors": errors})
+        }
+    };
+    serde_json::to_vec(&doc).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_well_formed_request_parses_with_typed_values() {
+        let c = parse(br#"{"id":"a1","set":{"X.Temp":22.5,"X.Fan":40,"X.AC":true}}"#).unwrap();
+        assert_eq!(c.id, "a1");
+        assert_eq!(
+            c.set,
+            vec![
+                ("X.AC".into(), Value::Bool(true)),
+                ("X.Fan".into(), Value::Int(40)),
+                ("X.Temp".into(), Value::Float(22.5)),
+            ]
+        );
+    }
+
+    #[test]
+    fn malformed_json_is_refused_without_an_id() {
+        let r = parse(b"{\"id\": \"x\", ").unwrap_err();
+        assert_eq!(r.id, None);
+        assert!(r.errors["payload"].starts_with("malformed JSON"), "{r:?}");
+    }
+
+    #[test]
+    fn unknown_fields_and_bad_values_are_refused_with_the_id() {
+        let r = parse(br#"{"id":"b","set":{"P":"hot"},"extra":1}"#).unwrap_err();
+        assert_eq!(r.id.as_deref(), Some("b"));
+        assert!(r.errors["extra"].contains("unknown field"));
+        assert!(r.errors["P"].contains("number or a boolean"));
+    }
+
+    #[test]
+    fn missing_id_or_empty_set_is_refused() {
+        let r = parse(br#"{"set":{"P":1}}"#).unwrap_err();
+        assert_eq!(r.errors["id"], "missing");
+        let r = parse(br#"{"id":"c","set":{}}"#).unwrap_err();
+        assert!(r.errors.contains_key("set"));
+    }
+
+    #[test]
+    fn oversized_payload_is_refused_and_still_named() {
+        let big = format!(
+            r#"{{"id":"big","set":{{"P":1}},"pad":"{}"}}"#,
+            "x".repeat(MAX_COMMAND_BYTES)
+        );
+        let r = parse(big.as_bytes()).unwrap_err();
+        assert_eq!(r.id.as_deref(), Some("big"));
+        assert!(r.errors["payload"].contains("over the limit"));
+    }
+
+    #[test]
+    fn responses_have_the_contract_shape() {
+        let ok: Json = serde_json::from_slice(&response(Some("a"), &Ok(()))).unwrap();
+        assert_eq!(ok, json!({"id": "a", "status": "accepted"}));
+        let mut e = SetErrors::new();
+        e.insert("P".into(), "bad".into());
+        let no: Json = serde_json::from_slice(&response(None, &Err(e))).unwrap();
+        assert_eq!(
+            no,
+            json!({"id": null, "status": "rejected", "errors": {"P": "bad"}})
+        );
+    }
+}

@@ -1,0 +1,224 @@
+//! Wire formats: topics and the JSON payloads of telemetry (both profiles),
+//! events, status and command responses.
+//!
+//! Telemetry holds every signal that has been written at least once, keyed
+//! by its VSS path, typed by its datatype (booleans as `true`/`false`,
+//! integers without a fraction). The legacy layout groups the same values by
+//! the subsystem that writes them, under the proof of concept's names, and
+//! keeps the full VSS path as the key inside each group.
+
+use crate::config::MqttConfig;
+use serde_json::{Map, Value as Json, json};
+use std::time::SystemTime;
+use tcu_engine::bus::Bus;
+use tcu_engine::catalog::{SignalId, Value};
+use tcu_engine::sim::Vehicle;
+
+/// The topics of one vehicle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topics {
+    /// Periodic snapshot.
+    pub telemetry: String,
+    /// Discrete events.
+    pub events: String,
+    /// Retained `online`/`offline`.
+    pub status: String,
+    /// Command requests (subscribed).
+    pub cmd_req: String,
+    /// Command responses.
+    pub cmd_res: String,
+}
+
+impl Topics {
+    /// Topics under `root` (already expanded); `legacy_vin` moves telemetry
+    /// to the legacy `device/{VIN}/telemetry`.
+    pub fn new(root: &str, legacy_vin: Option<&str>) -> Self {
+        Self {
+            telemetry: match legacy_vin {
+                Some(vin) => format!("device/{vin}/telemetry"),
+                None => format!("{root}/telemetry"),
+            },
+            events: format!("{root}/events"),
+            status: format!("{root}/status"),
+            cmd_req: format!("{root}/cmd/req"),
+            cmd_res: format!("{root}/cmd/res"),
+        }
+    }
+
+    /// Topics of a configuration.
+    pub fn for_config(config: &MqttConfig, vin: &str) -> Self {
+        let legacy = (config.profile == crate::config::Profile::Legacy).then_some(vin);
+        Self::new(&config.topic_root, legacy)
+    }
+}
+
+/// RFC 3339 wall-clock time with milliseconds.
+pub fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+fn json_value(v: Value) -> Json {
+    match v {
+        Value::Bool(b) => Json::Bool(b),
+        Value::Int(i) => Json::from(i),
+        // NaN or infinite becomes null rather than invalid JSON.
+        Value::Float(x) => serde_json::Number::from_f64(x).map_or(Json::Null, Json::Number),
+    }
+}
+
+/// Builds telemetry snapshots; knows which signals to include.
+#[derive(Debug, Clone)]
+pub struct TelemetryEncoder {
+    vin: String,
+    legacy: bool,
+    /// Legacy group of every signal (by index), if a plugin writes it.
+    groups: Vec<Option<&'static str>>,
+}
+
+/// The proof of concept's name of a subsystem.
+fn legacy_group(plugin: &str) -> Option<&'static str> {
+    Some(match plugin {
+        "battery" => "Battery",
+        "abs" => "ABS",
+        "engine" => "Engine",
+        "hvac" => "AirConditioning",
+        "airbag" => "Airbag",
+        "heated-seats" => "HeatSeats",
+        _ => return None,
+    })
+}
+
+impl TelemetryEncoder {
+    /// An encoder for `vehicle`'s catalog and plugins.
+    pub fn new(vehicle: &Vehicle, vin: &str, legacy: bool) -> Self {
+        let mut groups = vec![None; vehicle.bus().catalog().len()];
+        for p in vehicle.plugins() {
+            if let Some(g) = legacy_group(p.name()) {
+                for id in p.library().writes() {
+                    groups[id.index()] = Some(g);
+                }
+            }
+        }
+        Self {
+            vin: vin.to_owned(),
+            legacy,
+            groups,
+        }
+    }
+
+    /// The snapshot payload.
+    pub fn encode(&self, bus: &Bus, seq: u64, now: SystemTime) -> Vec<u8> {
+        let ts = rfc3339(now);
+        let written = bus
+            .catalog()
+            .iter()
+            .filter(|(id, _)| bus.is_written(*id))
+            .map(|(id, meta)| (id, meta.path.as_str()));
+        let doc = if self.legacy {
+            let mut top = Map::new();
+            for name in [
+                "Battery",
+                "ABS",
+                "Engine",
+                "AirConditioning",
+                "Airbag",
+                "HeatSeats",
+            ] {
+                top.insert(name.to_owned(), Json::Object(Map::new()));
+            }
+            for (id, path) in written {
+                if let Some(Some(Json::Object(m))) = self.groups[id.index()].map(|g| top.get_mut(g))
+                {
+                    m.insert(path.to_owned(), json_value(bus.value(id)));
+                }
+            }
+            top.insert("Timestamp".into(), Json::String(ts));
+            top.insert("DeviceID".into(), Json::String(self.vin.clone()));
+            Json::Object(top)
+        } else {
+            let signals: Map<String, Json> = written
+                .map(|(id, path): (SignalId, &str)| (path.to_owned(), json_value(bus.value(id))))
+                .collect();
+            json!({"vin": self.vin, "seq": seq, "ts": ts, "signals": signals})
+        };
+        serde_json::to_vec(&doc).unwrap_or_default()
+    }
+}
+
+/// An event payload: `{"ts", "type", "t", "detail", ...extra}`.
+pub fn event(
+    kind: &str,
+    t: Option<f64>,
+    detail: &str,
+    extra: Map<String, Json>,
+    now: SystemTime,
+) -> Vec<u8> {
+    let mut m = Map::new();
+    m.insert("ts".into(), Json::String(rfc3339(now)));
+    m.insert("type".into(), Json::String(kind.to_owned()));
+    if let Some(t) = t {
+        m.insert("t".into(), json!(t));
+    }
+    m.insert("detail".into(), Json::String(detail.to_owned()));
+    m.extend(extra);
+    serde_json::to_vec(&Json::Object(m)).unwrap_or_default()
+}
+
+/// The retained status: `online` with plugin versions, or `offline`.
+pub fn status(online: bool, vin: &str, plugins: &[(String, String)], now: SystemTime) -> Vec<u8> {
+    let plugins: Map<String, Json> = plugins
+        .iter()
+        .map(|(n, v)| (n.clone(), Json::String(v.clone())))
+        .collect();
+    let state = if online { "online" } else { "offline" };
+    serde_json::to_vec(
+        &json!({"status": state, "vin": vin, "ts": rfc3339(now), "plugins": plugins}),
+    )
+    .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topics_follow_the_contract() {
+        let t = Topics::new("vehicle/V1", None);
+        assert_eq!(t.telemetry, "vehicle/V1/telemetry");
+        assert_eq!(t.cmd_req, "vehicle/V1/cmd/req");
+        assert_eq!(
+            Topics::new("vehicle/V1", Some("V1")).telemetry,
+            "device/V1/telemetry"
+        );
+    }
+
+    #[test]
+    fn events_carry_type_ts_and_extra_fields() {
+        let mut extra = Map::new();
+        extra.insert("count".into(), json!(3));
+        let v: Json = serde_json::from_slice(&event(
+            "outbox.dropped",
+            None,
+            "x",
+            extra,
+            SystemTime::UNIX_EPOCH,
+        ))
+        .unwrap();
+        assert_eq!(v["type"], "outbox.dropped");
+        assert_eq!(v["count"], 3);
+        assert_eq!(v["ts"], "1970-01-01T00:00:00.000Z");
+    }
+
+    #[test]
+    fn status_has_state_and_plugins() {
+        let v: Json = serde_json::from_slice(&status(
+            true,
+            "V",
+            &[("abs".into(), "1.0.0".into())],
+            SystemTime::UNIX_EPOCH,
+        ))
+        .unwrap();
+        assert_eq!(v["status"], "online");
+        assert_eq!(v["plugins"]["abs"], "1.0.0");
+    }
+}

@@ -1,0 +1,153 @@
+//! The tick-thread side of the link: a [`TickHook`] that turns the bus into
+//! a telemetry snapshot every publish period (in simulated time) and the
+//! tick's events into event messages, and hands them to the link's task
+//! through a bounded channel without ever waiting.
+//!
+//! If the channel is full (the link's task is stalled), the message is
+//! counted as lost, and the count and the lost telemetry sequence numbers
+//! are handed over with the next message that fits, so the link publishes
+//! them as an `outbox.dropped` event: a loss is never silent.
+
+use crate::encode::{self, TelemetryEncoder, Topics};
+use crate::outbox::{Dropped, Msg};
+use serde_json::Map;
+use std::time::{Duration, SystemTime};
+use tcu_engine::sim::{Event, TickHook, Vehicle};
+use tokio::sync::mpsc;
+
+/// What the tick thread hands to the link.
+#[derive(Debug)]
+pub enum Frame {
+    /// A message for the outbox.
+    Publish(Msg),
+    /// Messages the hook could not hand over.
+    Lost(Dropped),
+    /// A new retained `online` status (the plugin versions changed).
+    Status(Vec<u8>),
+}
+
+/// The hook. Build it with [`crate::start`].
+#[derive(Debug)]
+pub struct MqttHook {
+    tx: mpsc::Sender<Frame>,
+    topics: Topics,
+    vin: String,
+    legacy: bool,
+    telemetry_qos: u8,
+    period: Duration,
+    every_ticks: u64,
+    encoder: Option<TelemetryEncoder>,
+    seq: u64,
+    lost: Dropped,
+}
+
+impl MqttHook {
+    pub(super) fn new(
+        tx: mpsc::Sender<Frame>,
+        topics: Topics,
+        vin: &str,
+        legacy: bool,
+        telemetry_qos: u8,
+        period: Duration,
+    ) -> Self {
+        Self {
+            tx,
+            topics,
+            vin: vin.to_owned(),
+            legacy,
+            telemetry_qos,
+            period,
+            every_ticks: 0,
+            encoder: None,
+            seq: 0,
+            lost: Dropped::default(),
+        }
+    }
+
+    /// Telemetry messages produced so far (the last seq).
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    fn send(&mut self, msg: Msg) {
+        if self.lost.count > 0 {
+            let lost = std::mem::take(&mut self.lost);
+            if let Err(e) = self.tx.try_send(Frame::Lost(lost))
+                && let Frame::Lost(l) = e.into_inner()
+            {
+                self.lost = l;
+            }
+        }
+        if let Err(e) = self.tx.try_send(Frame::Publish(msg))
+            && let Frame::Publish(m) = e.into_inner()
+        {
+            self.lost.count += 1;
+            if let Some(s) = m.seq {
+                self.lost.seqs.push((s, s));
+            }
+        }
+    }
+
+    /// Publishes events raised outside the tick loop (the plugin loads
+    /// logged before the run starts).
+    pub fn publish_events(&mut self, events: &[Event]) {
+        for e in events {
+            // Structured fields (subsystem, from, to, reason, ...) go in as
+            // top-level keys beside `type` and `detail`.
+            let fields: Map<String, serde_json::Value> = e
+                .fields
+                .iter()
+                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                .collect();
+            let payload = encode::event(&e.kind, Some(e.t), &e.detail, fields, SystemTime::now());
+            let msg = Msg {
+                topic: self.topics.events.clone(),
+                payload,
+                qos: 1,
+                seq: None,
+            };
+            self.send(msg);
+        }
+    }
+}
+
+impl TickHook for MqttHook {
+    fn after_tick(&mut self, vehicle: &Vehicle, events: &[Event]) {
+        if !events.is_empty() {
+            self.publish_events(events);
+            if events
+                .iter()
+                .any(|e| matches!(e.kind.as_str(), "plugin.swapped" | "plugin.rollback"))
+            {
+                let plugins: Vec<(String, String)> = vehicle
+                    .plugins()
+                    .iter()
+                    .map(|p| (p.name().to_owned(), p.library().info().version.clone()))
+                    .collect();
+                let status = crate::encode::status(true, &self.vin, &plugins, SystemTime::now());
+                // A swap is rare; should the channel be full, the next swap
+                // or reconnect brings the versions up to date.
+                let _ = self.tx.try_send(Frame::Status(status));
+            }
+        }
+        if self.every_ticks == 0 {
+            self.every_ticks = ((self.period.as_secs_f64() / vehicle.dt()).round() as u64).max(1);
+        }
+        if !vehicle.ticks().is_multiple_of(self.every_ticks) {
+            return;
+        }
+        let (vin, legacy) = (&self.vin, self.legacy);
+        let encoder = self
+            .encoder
+            .get_or_insert_with(|| TelemetryEncoder::new(vehicle, vin, legacy));
+        self.seq += 1;
+        let payload = encoder.encode(vehicle.bus(), self.seq, SystemTime::now());
+        let msg = Msg {
+            topic: self.topics.telemetry.clone(),
+            payload,
+            qos: self.telemetry_qos,
+            seq: Some(self.seq),
+        };
+        self.send(msg);
+    }
+}

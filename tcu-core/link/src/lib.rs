@@ -1,0 +1,167 @@
+//! Telemetry, events, status and commands over MQTT (the contract is in
+//! `docs/ARCHITECTURE.md` and the README's MQTT section).
+//!
+//! - [`options`]: broker URL, credentials, TLS (custom CA, client
+//!   certificate), last will → rumqttc options;
+//! - [`encode`]: topics and payloads (telemetry in both profiles, events,
+//!   status);
+//! - [`command`]: `cmd/req` parsing and the `cmd/res` answer;
+//! - [`outbox`] + [`spill`]: the bounded, disk-backed queue every message
+//!   waits in until the broker has it;
+//! - [`hook`]: the tick hook feeding the link without blocking the tick;
+//! - [`link`]: the task that owns the client, reconnects and delivers;
+//! - [`broker`]: the embedded broker used when none is configured.
+//!
+//! [`start`] assembles them: it returns the hook for the tick loop and a
+//! handle that reports metrics and stops the link.
+
+pub mod broker;
+pub mod command;
+pub mod config;
+pub mod encode;
+mod error;
+pub mod hook;
+pub mod link;
+mod metrics;
+pub mod msg;
+pub mod options;
+pub mod outbox;
+pub mod spill;
+pub mod url;
+
+pub use error::MqttError;
+pub use hook::MqttHook;
+pub use metrics::Metrics;
+pub use url::BrokerUrl;
+
+use crate::config::{MqttConfig, Profile};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tcu_engine::control::ControlHandle;
+use tcu_engine::sim::Vehicle;
+
+/// Frames the hook may queue before it counts them as lost.
+const FRAME_CAP: usize = 1024;
+
+/// A running link.
+#[derive(Debug)]
+pub struct MqttHandle {
+    metrics: Arc<Metrics>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    /// Where it publishes.
+    pub broker: BrokerUrl,
+}
+
+impl MqttHandle {
+    /// The counters.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Stops the link: delivers what it can within a couple of seconds,
+    /// publishes `offline`, disconnects; the rest stays in the outbox dir.
+    pub fn shutdown(mut self) {
+        self.stop_and_join();
+    }
+
+    fn stop_and_join(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for MqttHandle {
+    fn drop(&mut self) {
+        self.stop_and_join();
+    }
+}
+
+/// Starts the link for `vehicle` as configured (and the embedded broker if
+/// no broker is set). Commands are applied through `control`.
+pub fn start(
+    config: &MqttConfig,
+    vin: &str,
+    vehicle: &Vehicle,
+    control: Option<ControlHandle>,
+) -> Result<(MqttHook, MqttHandle), MqttError> {
+    let url = match &config.broker {
+        Some(b) => BrokerUrl::parse(b)?,
+        None => {
+            let addr = broker::start(config.embedded_listen)?;
+            tracing::info!(
+                "embedded MQTT broker listening on {addr} (try: mosquitto_sub -h {} -p {} -t 'vehicle/#' -v)",
+                addr.ip(),
+                addr.port()
+            );
+            BrokerUrl {
+                host: addr.ip().to_string(),
+                port: addr.port(),
+                tls: false,
+            }
+        }
+    };
+    let topics = encode::Topics::for_config(config, vin);
+    let plugins: Vec<(String, String)> = vehicle
+        .plugins()
+        .iter()
+        .map(|p| (p.name().to_owned(), p.library().info().version.clone()))
+        .collect();
+    let offline = encode::status(false, vin, &plugins, SystemTime::now());
+    let options = options::mqtt_options(config, &url, &topics.status, offline.clone())?;
+    let (client, eventloop) = rumqttc::AsyncClient::new(options, link::REQUEST_CAP);
+    let metrics = Arc::new(Metrics::default());
+    let parts = link::LinkParts {
+        topics: topics.clone(),
+        online_status: encode::status(true, vin, &plugins, SystemTime::now()),
+        offline_status: offline,
+        outbox: outbox::Outbox::new(
+            Some(&config.outbox_dir),
+            config.outbox_max_bytes,
+            link::MEM_CAP,
+        ),
+        control,
+        metrics: metrics.clone(),
+    };
+    let (frame_tx, frame_rx) = tokio::sync::mpsc::channel(FRAME_CAP);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| MqttError::Runtime(e.to_string()))?;
+    let thread = std::thread::Builder::new()
+        .name("tcu-mqtt".into())
+        .spawn(move || {
+            runtime.block_on(link::run(
+                client,
+                eventloop,
+                parts,
+                frame_rx,
+                stop_rx,
+                Duration::from_secs(2),
+            ));
+        })
+        .map_err(|e| MqttError::Runtime(e.to_string()))?;
+    tracing::info!(broker = %url, client_id = %config.client_id, telemetry = %topics.telemetry, "MQTT link started");
+    let hook = MqttHook::new(
+        frame_tx,
+        topics,
+        vin,
+        config.profile == Profile::Legacy,
+        config.qos,
+        config.publish_period,
+    );
+    Ok((
+        hook,
+        MqttHandle {
+            metrics,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+            broker: url,
+        },
+    ))
+}

@@ -1,0 +1,412 @@
+//! The link's task: owns the outbox and the rumqttc client, runs on its own
+//! thread with a single-threaded tokio runtime.
+//!
+//! Two tasks share that runtime. The *poll* task only drives
+//! `EventLoop::poll` (rumqttc makes progress nowhere else) and forwards each
+//! event; on an error it waits a backoff with jitter (0.25 s doubling to
+//! 5 s, each wait drawn from the upper half of its step) before polling again, which reconnects. The *logic* task
+//! takes frames from the tick hook, command outcomes and the forwarded
+//! events, and never awaits the client: it uses `try_publish`, so it can
+//! not deadlock against a full request channel.
+//!
+//! Delivery: the outbox owns every message until it is acknowledged. At most
+//! [`WINDOW`] messages are handed to the client at once; rumqttc reports the
+//! packet id of each publish it writes (in the order they were handed), and
+//! a PUBACK with that id completes it (QoS 0: being written completes it).
+//! When the link drops, whatever was handed and not completed goes back to
+//! the front of the outbox. Sessions are clean, so rumqttc never replays on
+//! its own; and since both tasks share one thread, the logic task never
+//! sees "connected" while the poll task is between an error and the next
+//! CONNACK (it drains the request channel right before reconnecting).
+
+use crate::command;
+use crate::encode::{self, Topics};
+use crate::hook::Frame;
+use crate::metrics::Metrics;
+use crate::outbox::{Dropped, Msg, Outbox};
+use rumqttc::{AsyncClient, Event, EventLoop, Outgoing, Packet, QoS};
+use serde_json::{Map, json};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime};
+use tcu_engine::backoff::{Backoff, Jitter};
+use tcu_engine::bus::SetErrors;
+use tcu_engine::control::{ControlHandle, ControlMsg};
+use tokio::sync::{mpsc, oneshot};
+
+/// Longest wait between reconnection attempts (before jitter).
+pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// Messages handed to the client and not yet complete, at most.
+pub const WINDOW: usize = 100;
+/// Capacity of rumqttc's request channel (`docs/ARCHITECTURE.md`, measured
+/// limits: it is the `cap` argument, and 10 costs throughput).
+pub const REQUEST_CAP: usize = 1000;
+/// Frames (or client events) taken from their channel at once: under a
+/// burst, one wake-up of each side and one pump per batch instead of per
+/// message.
+const FRAME_BATCH: usize = 256;
+/// Messages the outbox keeps in memory while the link is up.
+pub const MEM_CAP: usize = 4096;
+
+type PollResult = Result<Event, String>;
+
+/// What the link needs besides the client.
+#[derive(Debug)]
+pub struct LinkParts {
+    /// Topics.
+    pub topics: Topics,
+    /// Retained status payload sent on every connect.
+    pub online_status: Vec<u8>,
+    /// Retained status payload sent on a clean stop.
+    pub offline_status: Vec<u8>,
+    /// The outbox.
+    pub outbox: Outbox,
+    /// Where commands go (`None`: commands are refused).
+    pub control: Option<ControlHandle>,
+    /// Shared counters.
+    pub metrics: Arc<Metrics>,
+}
+
+struct Link {
+    client: AsyncClient,
+    parts: LinkParts,
+    /// Handed to the client, publish not yet reported written (`None`: a
+    /// status publish that is not the outbox's).
+    handed: VecDeque<Option<Msg>>,
+    /// Written with QoS 1, waiting for PUBACK, in order.
+    inflight: VecDeque<(u16, Msg)>,
+    connected: bool,
+    replies: mpsc::UnboundedSender<(Option<String>, Result<(), SetErrors>)>,
+    /// Losses not yet published.
+    pending_drop: Dropped,
+}
+
+async fn poll_loop(mut eventloop: EventLoop, tx: mpsc::Sender<PollResult>, metrics: Arc<Metrics>) {
+    let mut backoff = Backoff::new(Duration::from_millis(250), MAX_BACKOFF);
+    // The spread only has to differ between cars, not be reproducible.
+    let mut jitter = Jitter::new(
+        u64::from(std::process::id())
+            ^ SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64),
+    );
+    loop {
+        match eventloop.poll().await {
+            Ok(ev) => {
+                if matches!(ev, Event::Incoming(Packet::ConnAck(_))) {
+                    backoff.reset();
+                }
+                let disconnect = matches!(ev, Event::Outgoing(Outgoing::Disconnect));
+                if tx.send(Ok(ev)).await.is_err() || disconnect {
+                    return;
+                }
+            }
+            Err(e) => {
+                metrics.connected.store(false, Ordering::Relaxed);
+                if tx.send(Err(e.to_string())).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(backoff.next_delay(&mut jitter)).await;
+                // Anything handed over since the error belongs to the old
+                // session; the outbox has it back already.
+                eventloop.clean();
+                eventloop.pending.clear();
+            }
+        }
+    }
+}
+
+impl Link {
+    fn pump(&mut self) {
+        if self.connected && self.pending_drop.count > 0 {
+            self.publish_drop_report();
+        }
+        while self.connected && self.handed.len() + self.inflight.len() < WINDOW {
+            let Some(msg) = self.parts.outbox.pop() else {
+                break;
+            };
+            let qos = if msg.qos == 0 {
+                QoS::AtMostOnce
+            } else {
+                QoS::AtLeastOnce
+            };
+            match self
+                .client
+                .try_publish(msg.topic.clone(), qos, false, msg.payload.clone())
+            {
+                Ok(()) => self.handed.push_back(Some(msg)),
+                Err(_) => {
+                    self.parts.outbox.requeue([msg]);
+                    break;
+                }
+            }
+        }
+        self.parts.metrics.outbox.store(
+            self.parts.outbox.len() + (self.handed.len() + self.inflight.len()) as u64,
+            Ordering::Relaxed,
+        );
+    }
+
+    fn push(&mut self, msg: Msg) {
+        self.parts.outbox.push(msg);
+        if let Some(d) = self.parts.outbox.take_dropped() {
+            self.report_dropped(d);
+        }
+    }
+
+    /// Records a loss; the report is published once the link is up.
+    fn report_dropped(&mut self, d: Dropped) {
+        self.parts
+            .metrics
+            .dropped
+            .fetch_add(d.count, Ordering::Relaxed);
+        tracing::warn!(count = d.count, seqs = ?d.seqs, "outbox full: oldest messages dropped");
+        self.pending_drop.merge(d);
+    }
+
+    /// Queues the pending loss report at the front of the outbox, where the
+    /// size limit cannot drop it (a report that could itself be dropped
+    /// would make the loss silent again).
+    fn publish_drop_report(&mut self) {
+        let d = std::mem::take(&mut self.pending_drop);
+        let mut extra = Map::new();
+        extra.insert("count".into(), json!(d.count));
+        extra.insert("telemetry_seqs".into(), json!(d.seqs));
+        let detail = format!(
+            "{} message(s) dropped: outbox full or link stalled",
+            d.count
+        );
+        let payload = encode::event("outbox.dropped", None, &detail, extra, SystemTime::now());
+        let topic = self.parts.topics.events.clone();
+        self.parts.outbox.requeue([Msg {
+            topic,
+            payload,
+            qos: 1,
+            seq: None,
+        }]);
+    }
+
+    fn on_connack(&mut self) {
+        self.connected = true;
+        self.parts.metrics.connected.store(true, Ordering::Relaxed);
+        tracing::info!("MQTT connected");
+        let _ = self
+            .client
+            .try_subscribe(self.parts.topics.cmd_req.clone(), QoS::AtLeastOnce);
+        let status = self.parts.online_status.clone();
+        if self
+            .client
+            .try_publish(
+                self.parts.topics.status.clone(),
+                QoS::AtLeastOnce,
+                true,
+                status,
+            )
+            .is_ok()
+        {
+            self.handed.push_back(None);
+        }
+        self.parts.outbox.set_online(true);
+    }
+
+    fn on_disconnect(&mut self, why: &str) {
+        if why.is_empty() {
+            tracing::debug!("MQTT link closed");
+        } else if self.connected {
+            tracing::warn!("MQTT link lost: {why}; queueing to the outbox");
+        } else {
+            tracing::debug!("MQTT connect failed: {why}");
+        }
+        self.connected = false;
+        let back: Vec<Msg> = self
+            .inflight
+            .drain(..)
+            .map(|(_, m)| m)
+            .chain(self.handed.drain(..).flatten())
+            .collect();
+        self.parts.outbox.requeue(back);
+        self.parts.outbox.set_online(false);
+    }
+
+    fn complete(&mut self) {
+        self.parts.metrics.published.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn on_event(&mut self, ev: PollResult) {
+        match ev {
+            Err(e) => self.on_disconnect(&e),
+            Ok(Event::Incoming(Packet::ConnAck(_))) => self.on_connack(),
+            Ok(Event::Outgoing(Outgoing::Publish(pkid))) => match self.handed.pop_front() {
+                Some(Some(m)) if m.qos == 0 => self.complete(),
+                Some(Some(m)) => self.inflight.push_back((pkid, m)),
+                _ => {}
+            },
+            Ok(Event::Incoming(Packet::PubAck(ack))) => {
+                if let Some(i) = self.inflight.iter().position(|(p, _)| *p == ack.pkid) {
+                    self.inflight.remove(i);
+                    self.complete();
+                }
+            }
+            Ok(Event::Incoming(Packet::Publish(p))) if p.topic == self.parts.topics.cmd_req => {
+                self.on_command(&p.payload)
+            }
+            Ok(_) => {}
+        }
+    }
+
+    fn on_command(&mut self, payload: &[u8]) {
+        match command::parse(payload) {
+            Err(refusal) => {
+                tracing::info!(id = ?refusal.id, errors = ?refusal.errors, "command refused");
+                self.respond(refusal.id.as_deref(), &Err(refusal.errors));
+            }
+            Ok(cmd) => {
+                let Some(control) = &self.parts.control else {
+                    let mut e = SetErrors::new();
+                    e.insert("payload".into(), "this TCU takes no commands".into());
+                    return self.respond(Some(&cmd.id), &Err(e));
+                };
+                let tx = self.replies.clone();
+                let id = cmd.id.clone();
+                let msg = ControlMsg::Set {
+                    set: cmd.set,
+                    reply: Some(Box::new(move |r| {
+                        let _ = tx.send((Some(id), r));
+                    })),
+                };
+                if control.send(msg).is_err() {
+                    let mut e = SetErrors::new();
+                    e.insert("payload".into(), "the vehicle is not running".into());
+                    self.respond(Some(&cmd.id), &Err(e));
+                }
+            }
+        }
+    }
+
+    fn respond(&mut self, id: Option<&str>, outcome: &Result<(), SetErrors>) {
+        let payload = command::response(id, outcome);
+        let topic = self.parts.topics.cmd_res.clone();
+        self.push(Msg {
+            topic,
+            payload,
+            qos: 1,
+            seq: None,
+        });
+    }
+
+    fn on_frame(&mut self, frame: Frame) {
+        match frame {
+            Frame::Publish(m) => self.push(m),
+            Frame::Lost(d) => self.report_dropped(d),
+            Frame::Status(status) => {
+                self.parts.online_status = status;
+                if self.connected
+                    && self
+                        .client
+                        .try_publish(
+                            self.parts.topics.status.clone(),
+                            QoS::AtLeastOnce,
+                            true,
+                            self.parts.online_status.clone(),
+                        )
+                        .is_ok()
+                {
+                    self.handed.push_back(None);
+                }
+            }
+        }
+    }
+}
+
+/// Runs the link until `stop` fires; then, within about `grace`, sends what
+/// the outbox holds if connected, publishes the retained `offline` status,
+/// disconnects, and leaves the rest on disk.
+pub async fn run(
+    client: AsyncClient,
+    eventloop: EventLoop,
+    parts: LinkParts,
+    mut frames: mpsc::Receiver<Frame>,
+    mut stop: oneshot::Receiver<()>,
+    grace: Duration,
+) {
+    let (ev_tx, mut events) = mpsc::channel::<PollResult>(1024);
+    let (reply_tx, mut replies) = mpsc::unbounded_channel();
+    let metrics = parts.metrics.clone();
+    let poller = tokio::spawn(poll_loop(eventloop, ev_tx, metrics));
+    let mut link = Link {
+        client,
+        parts,
+        handed: VecDeque::new(),
+        inflight: VecDeque::new(),
+        connected: false,
+        replies: reply_tx,
+        pending_drop: Dropped::default(),
+    };
+    if let Some(e) = link.parts.outbox.disk_error() {
+        tracing::warn!("outbox is in memory only: {e}");
+    }
+    let (mut frames_open, mut events_open) = (true, true);
+    let mut batch = Vec::with_capacity(FRAME_BATCH);
+    let mut evs = Vec::with_capacity(FRAME_BATCH);
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            n = frames.recv_many(&mut batch, FRAME_BATCH), if frames_open => {
+                if n == 0 {
+                    frames_open = false;
+                }
+                for f in batch.drain(..) {
+                    link.on_frame(f);
+                }
+            }
+            n = events.recv_many(&mut evs, FRAME_BATCH), if events_open => {
+                if n == 0 {
+                    events_open = false;
+                }
+                for ev in evs.drain(..) {
+                    link.on_event(ev);
+                }
+            }
+            Some((id, r)) = replies.recv() => link.respond(id.as_deref(), &r),
+        }
+        link.pump();
+    }
+    // Stop: take what the hook still had, try to deliver for a while.
+    while let Ok(f) = frames.try_recv() {
+        link.on_frame(f);
+    }
+    let deadline = tokio::time::Instant::now() + grace;
+    link.pump();
+    while link.connected
+        && !(link.parts.outbox.is_empty() && link.handed.is_empty() && link.inflight.is_empty())
+    {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Some(ev)) => link.on_event(ev),
+            _ => break,
+        }
+        link.pump();
+    }
+    if link.connected {
+        let offline = link.parts.offline_status.clone();
+        let _ = link.client.try_publish(
+            link.parts.topics.status.clone(),
+            QoS::AtLeastOnce,
+            true,
+            offline,
+        );
+        let _ = link.client.try_disconnect();
+        let until = tokio::time::Instant::now() + Duration::from_millis(500);
+        while let Ok(Some(ev)) = tokio::time::timeout_at(until, events.recv()).await {
+            if matches!(ev, Ok(Event::Outgoing(Outgoing::Disconnect)) | Err(_)) {
+                break;
+            }
+        }
+    }
+    link.on_disconnect("");
+    link.parts
+        .metrics
+        .outbox
+        .store(link.parts.outbox.len(), Ordering::Relaxed);
+    poller.abort();
+}
