@@ -118,17 +118,36 @@ impl Config {
         cli: &Overrides,
         catalog: &Catalog,
     ) -> Result<Self, ConfigError> {
+        let file = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?;
+                Some((path.display().to_string(), text))
+            }
+            None => None,
+        };
+        let file = file
+            .as_ref()
+            .map(|(name, text)| (name.as_str(), text.as_str()));
+        Self::from_layers(file, env, cli, catalog)
+    }
+
+    /// As [`Config::build`] with the file's content given as `(name, text)`
+    /// (the entry point of the configuration fuzz target).
+    pub fn from_layers(
+        file: Option<(&str, &str)>,
+        env: &Overrides,
+        cli: &Overrides,
+        catalog: &Catalog,
+    ) -> Result<Self, ConfigError> {
         let mut layers = vec![(
             DEFAULT_LAYER.to_owned(),
             parse_layer::<RawConfig>(DEFAULT_LAYER, DEFAULT_TOML)?,
         )];
-        if let Some(path) = file {
-            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                path: path.to_owned(),
-                source,
-            })?;
-            let name = path.display().to_string();
-            layers.push((name.clone(), parse_layer(&name, &text)?));
+        if let Some((name, text)) = file {
+            layers.push((name.to_owned(), parse_layer(name, text)?));
         }
         let mut vehicle = VehicleLayers::default();
         let mut mqtt = tcu_link::config::Layered::default();

@@ -1,0 +1,26 @@
+//! `cmd/req` payloads from the broker: parsed, validated against the
+//! catalog on a vehicle's bus, answered. Nothing may panic.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use std::sync::{Arc, OnceLock};
+use tcu_engine::bus::Bus;
+use tcu_engine::catalog::Catalog;
+
+fn catalog() -> Arc<Catalog> {
+    static CATALOG: OnceLock<Arc<Catalog>> = OnceLock::new();
+    CATALOG.get_or_init(|| Arc::new(Catalog::builtin())).clone()
+}
+
+fuzz_target!(|data: &[u8]| {
+    match tcu_link::command::parse(data) {
+        Ok(cmd) => {
+            let mut bus = Bus::new(catalog());
+            let outcome = bus.set_actuators(&cmd.set);
+            let _ = tcu_link::command::response(Some(&cmd.id), &outcome);
+        }
+        Err(refusal) => {
+            let _ = tcu_link::command::response(refusal.id.as_deref(), &Err(refusal.errors));
+        }
+    }
+});
