@@ -3,14 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use std::sync::{Arc, OnceLock};
 use tcu_engine::bus::Bus;
-use tcu_engine::catalog::Catalog;
-
-fn catalog() -> Arc<Catalog> {
-    static CATALOG: OnceLock<Arc<Catalog>> = OnceLock::new();
-    CATALOG.get_or_init(|| Arc::new(Catalog::builtin())).clone()
-}
+use tcu_fuzz::catalog;
 
 fuzz_target!(|data: &[u8]| {
     match tcu_link::command::parse(data) {
