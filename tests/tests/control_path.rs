@@ -1,7 +1,9 @@
 //! The control path: all-or-nothing writes, replies with a reason per path,
-//! plugin commands, and the tick loop applying queued messages between
-//! ticks so the plugins see them on the next tick.
+//! plugin commands, the vehicle's limits on actuators VSS leaves open, and
+//! the tick loop applying queued messages between ticks so the plugins see
+//! them on the next tick.
 
+use serde_json::json;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, mpsc};
 use std::time::Duration;
@@ -88,4 +90,43 @@ fn queued_messages_are_applied_between_ticks_and_answered() {
     drop(v);
     drop(inbox);
     assert!(handle.set(vec![]).is_err(), "a stopped vehicle says so");
+}
+
+/// A `cmd/req` as the MQTT link handles it (parsed, queued as a control
+/// message, applied between two ticks, answered on `cmd/res`), minus the
+/// socket: a cabin setpoint of 900 °C is refused with the signal and the
+/// vehicle's limits, and nothing changes.
+#[test]
+fn a_900_degree_setpoint_command_is_refused_naming_the_signal_and_its_limits() {
+    let mut v = vehicle(3, DriverProfile::Idle, &[]);
+    let before = get(&v, SETPOINT);
+    let payload = json!({"id": "hot", "set": {SETPOINT: 900.0}}).to_string();
+    let cmd = tcu_link::command::parse(payload.as_bytes()).expect("a well-formed request");
+    let (handle, mut inbox) = control::channel();
+    let (tx, rx) = mpsc::channel();
+    handle
+        .send(ControlMsg::Set {
+            set: cmd.set,
+            reply: Some(Box::new(move |r| tx.send(r).unwrap())),
+        })
+        .unwrap();
+    let settings = RunSettings {
+        duration: Some(Duration::from_millis(20)),
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    run(
+        &mut v,
+        &mut VirtualClock::default(),
+        &settings,
+        &stop,
+        &mut inbox,
+    );
+    let outcome = rx.recv().expect("the command is answered");
+    let res: serde_json::Value =
+        serde_json::from_slice(&tcu_link::command::response(Some(&cmd.id), &outcome)).unwrap();
+    assert_eq!(
+        res,
+        json!({"id": "hot", "status": "rejected", "errors": {SETPOINT: "900 is outside [16, 28]"}})
+    );
+    assert_eq!(get(&v, SETPOINT), before, "nothing written");
 }

@@ -168,3 +168,47 @@ fn realtime_runs_on_the_wall_clock_and_virtual_time_does_not() {
     // Two simulated seconds take two seconds of wall time.
     assert!(wall >= std::time::Duration::from_millis(1900), "{wall:?}");
 }
+
+/// `tcu scenario run scenarios/` runs the directory as a test runner would:
+/// every `.toml` directly inside it, sorted by name, and nothing else (not
+/// other files, not subdirectories).
+#[test]
+fn a_directory_runs_every_toml_file_in_it_sorted_by_name_not_recursively() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let named = |name: &str| PASSING.replace("name = \"passes\"", &format!("name = \"{name}\""));
+    write(dir.path(), "b.toml", &named("second"));
+    write(dir.path(), "a.toml", &named("first"));
+    write(dir.path(), "notes.txt", "not a scenario");
+    std::fs::create_dir(dir.path().join("deeper")).expect("mkdir");
+    write(&dir.path().join("deeper"), "c.toml", &named("nested"));
+    let out = tcu(&[dir.path()]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    let first = t
+        .find("ok    first")
+        .unwrap_or_else(|| panic!("a.toml not run: {t}"));
+    let second = t
+        .find("ok    second")
+        .unwrap_or_else(|| panic!("b.toml not run: {t}"));
+    assert!(first < second, "not sorted by name: {t}");
+    assert_eq!(t.matches("ok    ").count(), 2, "{t}");
+    assert!(!t.contains("nested"), "ran a subdirectory: {t}");
+}
+
+#[test]
+fn an_empty_scenario_directory_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).expect("mkdir");
+    write(&empty, "README.md", "no scenarios here");
+    let out = tcu(&[&empty]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{t}");
+    assert!(
+        t.contains(&format!(
+            "{}: no .toml scenario files in the directory",
+            empty.display()
+        )),
+        "{t}"
+    );
+}

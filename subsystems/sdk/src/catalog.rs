@@ -8,14 +8,24 @@
 //! (and checks every plugin's declarations against it); plugin tests read
 //! the same rows through [`crate::testing`], so both agree by construction.
 //!
+//! `catalog/limits.tsv` is the vehicle's own overlay on top of both, the way
+//! a production vehicle narrows the standard catalog: a min and a max for
+//! signals VSS leaves open (a cabin setpoint has no range in VSS, and a car
+//! does not accept 900 °C), each with a note saying where the limit comes
+//! from. Columns: path, min, max, note.
+//!
 //! Behind the `catalog` feature: plugin libraries do not carry it.
 
 /// The VSS rows.
 pub const VSS_TSV: &str = include_str!("../catalog/vss.tsv");
 /// The simulator's own rows (`Sim.`).
 pub const OVERLAY_TSV: &str = include_str!("../catalog/overlay.tsv");
+/// The vehicle's limits on signals of the two files above.
+pub const LIMITS_TSV: &str = include_str!("../catalog/limits.tsv");
 /// The header line every catalog file starts with.
 pub const HEADER: &str = "path\ttype\tdatatype\tunit\tmin\tmax\tallowed\tdescription";
+/// The header line of the limits file.
+pub const LIMITS_HEADER: &str = "path\tmin\tmax\tnote";
 
 /// One row, as written (numbers parsed, nothing else interpreted).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -49,44 +59,86 @@ pub struct RowError {
     pub message: String,
 }
 
-/// Reads every row of one catalog file: the header first, then eight
-/// tab-separated columns per non-empty line, min and max numbers (or
-/// empty) with min not above max.
-pub fn rows(text: &str) -> Result<Vec<Row<'_>>, RowError> {
-    let err = |line: usize, message: String| RowError { line, message };
+/// One row of the limits file: the vehicle's own bounds of a signal.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limit<'a> {
+    /// 1-based line in its file.
+    pub line: usize,
+    /// VSS path of the signal limited.
+    pub path: &'a str,
+    /// Lowest value the vehicle accepts.
+    pub min: f64,
+    /// Highest value the vehicle accepts.
+    pub max: f64,
+    /// Where the limit comes from.
+    pub note: &'a str,
+}
+
+fn err(line: usize, message: String) -> RowError {
+    RowError { line, message }
+}
+
+/// The non-empty lines after `header` (which must come first), each split
+/// into exactly `N` tab-separated fields, with their 1-based line.
+fn records<'a, const N: usize>(
+    text: &'a str,
+    header: &str,
+) -> Result<Vec<(usize, [&'a str; N])>, RowError> {
     let mut lines = text.lines().enumerate();
     match lines.next() {
-        Some((_, h)) if h == HEADER => {}
-        _ => return Err(err(1, format!("expected the header `{HEADER}`"))),
+        Some((_, h)) if h == header => {}
+        _ => return Err(err(1, format!("expected the header `{header}`"))),
     }
     let mut out = Vec::new();
     for (i, line) in lines {
-        let n = i + 1;
         if line.trim().is_empty() {
             continue;
         }
         let cols: Vec<&str> = line.split('\t').collect();
-        let [path, kind, datatype, unit, min, max, allowed, description] = cols[..] else {
-            return Err(err(
-                n,
-                format!("expected 8 tab-separated columns, found {}", cols.len()),
-            ));
-        };
-        let num = |s: &str, what: &str| -> Result<Option<f64>, RowError> {
-            if s.is_empty() {
-                Ok(None)
-            } else {
-                s.parse::<f64>()
-                    .map(Some)
-                    .map_err(|_| err(n, format!("`{path}`: {what} `{s}` is not a number")))
-            }
-        };
-        let (min, max) = (num(min, "min")?, num(max, "max")?);
-        if let (Some(a), Some(b)) = (min, max)
-            && a > b
-        {
-            return Err(err(n, format!("`{path}`: min {a} is above max {b}")));
+        let found = cols.len();
+        let cols = <[&str; N]>::try_from(cols).map_err(|_| {
+            err(
+                i + 1,
+                format!("expected {N} tab-separated columns, found {found}"),
+            )
+        })?;
+        out.push((i + 1, cols));
+    }
+    Ok(out)
+}
+
+/// A min or max column: a finite number, or `None` when empty.
+fn bound(line: usize, path: &str, what: &str, s: &str) -> Result<Option<f64>, RowError> {
+    if s.is_empty() {
+        return Ok(None);
+    }
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(Some(v)),
+        _ => Err(err(
+            line,
+            format!("`{path}`: {what} `{s}` is not a finite number"),
+        )),
+    }
+}
+
+fn ordered(line: usize, path: &str, min: Option<f64>, max: Option<f64>) -> Result<(), RowError> {
+    match (min, max) {
+        (Some(a), Some(b)) if a > b => {
+            Err(err(line, format!("`{path}`: min {a} is above max {b}")))
         }
+        _ => Ok(()),
+    }
+}
+
+/// Reads every row of one catalog file: the header first, then eight
+/// tab-separated columns per non-empty line, min and max numbers (or
+/// empty) with min not above max.
+pub fn rows(text: &str) -> Result<Vec<Row<'_>>, RowError> {
+    let mut out = Vec::new();
+    for (n, [path, kind, datatype, unit, min, max, allowed, description]) in records(text, HEADER)?
+    {
+        let (min, max) = (bound(n, path, "min", min)?, bound(n, path, "max", max)?);
+        ordered(n, path, min, max)?;
         out.push(Row {
             line: n,
             path,
@@ -97,6 +149,34 @@ pub fn rows(text: &str) -> Result<Vec<Row<'_>>, RowError> {
             max,
             allowed,
             description,
+        });
+    }
+    Ok(out)
+}
+
+/// Reads every row of the limits file: the header first, then four
+/// tab-separated columns per non-empty line; min and max are both required,
+/// min not above max, and the note says where the limit comes from.
+pub fn limits(text: &str) -> Result<Vec<Limit<'_>>, RowError> {
+    let mut out = Vec::new();
+    for (n, [path, min, max, note]) in records(text, LIMITS_HEADER)? {
+        let (Some(min), Some(max)) = (bound(n, path, "min", min)?, bound(n, path, "max", max)?)
+        else {
+            return Err(err(n, format!("`{path}`: a limit needs both min and max")));
+        };
+        ordered(n, path, Some(min), Some(max))?;
+        if note.trim().is_empty() {
+            return Err(err(
+                n,
+                format!("`{path}`: the note saying where the limit comes from is empty"),
+            ));
+        }
+        out.push(Limit {
+            line: n,
+            path,
+            min,
+            max,
+            note,
         });
     }
     Ok(out)
@@ -125,5 +205,37 @@ mod tests {
         let e = rows(&text).unwrap_err();
         assert!(e.message.contains("min 5 is above max 1"), "{e:?}");
         assert_eq!(rows("nope").unwrap_err().line, 1);
+    }
+
+    #[test]
+    fn the_shipped_limits_read_and_each_has_its_note() {
+        let l = limits(LIMITS_TSV).unwrap();
+        assert!(!l.is_empty());
+        assert!(l.iter().all(|l| l.min <= l.max && !l.note.is_empty()));
+    }
+
+    #[test]
+    fn bad_limits_name_their_line() {
+        let text = format!("{LIMITS_HEADER}\nA\t1\t2\tok\nB\t\t2\twhy\n");
+        let e = limits(&text).unwrap_err();
+        assert_eq!(e.line, 3);
+        assert!(e.message.contains("needs both min and max"), "{e:?}");
+        let text = format!("{LIMITS_HEADER}\nA\t3\t2\tinverted\n");
+        assert!(
+            limits(&text)
+                .unwrap_err()
+                .message
+                .contains("min 3 is above max 2")
+        );
+        let text = format!("{LIMITS_HEADER}\nA\t1\t2\t \n");
+        assert!(limits(&text).unwrap_err().message.contains("note"));
+        let text = format!("{LIMITS_HEADER}\nA\t1\tinf\tx\n");
+        assert!(
+            limits(&text)
+                .unwrap_err()
+                .message
+                .contains("not a finite number")
+        );
+        assert_eq!(limits(HEADER).unwrap_err().line, 1);
     }
 }

@@ -91,7 +91,9 @@ enum OtaCommand {
 /// Arguments of `tcu scenario run`.
 #[derive(Debug, Clone, clap::Args)]
 struct ScenarioArgs {
-    /// Scenario files (TOML).
+    /// Scenario files (TOML), or directories: a directory runs every `.toml`
+    /// file directly inside it, sorted by name (subdirectories are not
+    /// searched); one without any is an error.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
     /// Write JUnit XML here.

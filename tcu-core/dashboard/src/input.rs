@@ -9,6 +9,11 @@
 //! (`Vehicle.Cabin.HVAC.IsAirConditioningActive`), so `a` toggles it for every
 //! zone; setpoint and fan are per zone.
 //!
+//! Relative keys (setpoint, fan, seat heating, ambient, friction) stop at
+//! the signal's limits in the catalog the bus checks against, and say so in
+//! the event log when a press would have gone past them: the dashboard never
+//! sends a value the car refuses, and never keeps its own copy of a limit.
+//!
 //! Terminals report key presses, not releases, so the pedals are levels:
 //! each press of throttle or brake adds 10 % and releases the other pedal;
 //! space releases both. The first pedal press takes the car over from the
@@ -21,7 +26,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-use tcu_engine::catalog::Value;
+use tcu_engine::catalog::{Catalog, Value};
 use tcu_engine::control::{ControlHandle, ControlMsg};
 
 /// Peak deceleration of the crash the dashboard triggers, g.
@@ -167,6 +172,9 @@ pub struct Controller {
     clock: Arc<ClockControl>,
     shared: Arc<Shared>,
     requests: Option<RequestHandler>,
+    /// The limits the keys are held to: the catalog `tcu run` builds its
+    /// vehicle from.
+    catalog: Catalog,
     /// Selected seat, index into [`SEATS`].
     pub seat: usize,
     /// Selected HVAC zone, index into [`ZONES`].
@@ -212,6 +220,7 @@ impl Controller {
             clock,
             shared,
             requests,
+            catalog: Catalog::builtin(),
             seat: 0,
             zone: 0,
             pedals: None,
@@ -241,13 +250,13 @@ impl Controller {
                     "Vehicle.Cabin.HVAC.Station.{}.Temperature",
                     ZONES[self.zone].0
                 );
-                let v = (self.base(snap, &path) + delta).clamp(10.0, 35.0);
+                let v = self.within_limits(&path, self.base(snap, &path) + delta);
                 self.set(vec![(path, Value::Float(v))]);
             }
             Action::Fan(delta) => {
                 let path = format!("Vehicle.Cabin.HVAC.Station.{}.FanSpeed", ZONES[self.zone].0);
-                let v = (self.base(snap, &path) as i64 + delta).clamp(0, 100);
-                self.set(vec![(path, Value::Int(v))]);
+                let v = self.within_limits(&path, (self.base(snap, &path) as i64 + delta) as f64);
+                self.set(vec![(path, Value::Int(v as i64))]);
             }
             Action::ToggleAc => {
                 let path = "Vehicle.Cabin.HVAC.IsAirConditioningActive";
@@ -256,12 +265,13 @@ impl Controller {
             }
             Action::Ambient(delta) => {
                 let path = "Sim.Environment.AirTemperature";
-                let v = (self.base(snap, path) + delta).clamp(-40.0, 60.0);
+                let v = self.within_limits(path, self.base(snap, path) + delta);
                 self.set(vec![(path.into(), Value::Float(v))]);
             }
             Action::Friction(delta) => {
                 let path = "Sim.Environment.RoadFriction";
-                let v = ((self.base(snap, path) + delta).clamp(0.05, 1.2) * 100.0).round() / 100.0;
+                let v = (self.within_limits(path, self.base(snap, path) + delta) * 100.0).round()
+                    / 100.0;
                 self.set(vec![(path.into(), Value::Float(v))]);
             }
             Action::CycleFault => {
@@ -317,8 +327,8 @@ impl Controller {
             return;
         }
         let path = format!("Vehicle.Cabin.Seat.{}.HeatingCooling", SEATS[self.seat].0);
-        let v = (self.base(snap, &path) as i64 + delta).clamp(-100, 100);
-        self.set(vec![(path, Value::Int(v))]);
+        let v = self.within_limits(&path, (self.base(snap, &path) as i64 + delta) as f64);
+        self.set(vec![(path, Value::Int(v as i64))]);
     }
 
     fn request(&mut self, request: Request) {
@@ -328,6 +338,26 @@ impl Controller {
                 "dashboard: {request:?} is not configured in this build"
             )),
         }
+    }
+
+    /// `value` held within the catalog limits of `path` (rounded for an
+    /// integer signal); a press that would have gone past them is logged.
+    fn within_limits(&self, path: &str, value: f64) -> f64 {
+        let Some(meta) = self.catalog.get(path) else {
+            return value;
+        };
+        let held = meta.clamp(value);
+        if held != value {
+            let (min, max) = meta.bounds();
+            let unit = meta
+                .unit
+                .as_deref()
+                .map_or_else(String::new, |u| format!(" {u}"));
+            self.shared.log(format!(
+                "dashboard: {path} stays within its limits [{min}, {max}]{unit}"
+            ));
+        }
+        held
     }
 
     /// The current value of `path` as the base of a relative change.
@@ -360,5 +390,40 @@ impl Controller {
         if self.control.send(msg).is_err() {
             self.shared.log("dashboard: the vehicle is not running");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ClockControl;
+    use std::sync::atomic::AtomicBool;
+    use tcu_engine::control;
+
+    const SETPOINT: &str = "Vehicle.Cabin.HVAC.Station.Row1.Driver.Temperature";
+
+    #[test]
+    fn the_setpoint_keys_stop_at_the_vehicle_limits_and_say_so() {
+        // The inbox stays open: the messages are sent, nobody applies them.
+        let (handle, _inbox) = control::channel();
+        let shared = Arc::new(Shared::default());
+        let clock = Arc::new(ClockControl::new(Arc::new(AtomicBool::new(false))));
+        let mut c = Controller::new(handle, clock, shared.clone(), None);
+        let mut snap = Snapshot::default();
+        snap.set(SETPOINT, 27.5);
+        for _ in 0..3 {
+            c.handle(Action::Setpoint(0.5), &snap);
+        }
+        assert_eq!(c.sent[SETPOINT].0, 28.0, "sent above the limit");
+        let log = shared.frame().log;
+        assert!(
+            log.iter()
+                .any(|l| l.contains(SETPOINT) && l.contains("[16, 28]")),
+            "{log:?}"
+        );
+        c.sent.clear();
+        snap.set(SETPOINT, 16.0);
+        c.handle(Action::Setpoint(-0.5), &snap);
+        assert_eq!(c.sent[SETPOINT].0, 16.0, "sent below the limit");
     }
 }

@@ -417,3 +417,28 @@ pub fn validate_vin(vin: &str) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_900_degree_setpoint_in_signals_is_refused_naming_the_signal_and_its_limits() {
+        let mut layers = VehicleLayers::default();
+        let defaults = parse_layer(DEFAULT_LAYER, DEFAULT_TOML).expect("defaults parse");
+        layers
+            .merge(DEFAULT_LAYER, defaults)
+            .expect("defaults merge");
+        let path = "Vehicle.Cabin.HVAC.Station.Row1.Driver.Temperature";
+        let file = parse_layer("car.toml", &format!("[signals]\n\"{path}\" = 900.0\n"))
+            .expect("the file parses");
+        layers.merge("car.toml", file).expect("the file merges");
+        let e = layers
+            .resolve(&Catalog::builtin())
+            .expect_err("900 °C must be refused");
+        assert_eq!(
+            e.to_string(),
+            format!("config car.toml: `signals.\"{path}\"`: 900 is outside [16, 28]")
+        );
+    }
+}

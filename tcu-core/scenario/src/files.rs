@@ -2,17 +2,23 @@
 //! console summary per file, traces and JUnit written where asked, one exit
 //! code for the lot. The binary only parses its arguments into [`Args`].
 //!
+//! A directory stands for every `.toml` file directly inside it, sorted by
+//! name, as a test runner takes a directory of tests; subdirectories are not
+//! entered. A directory without one is an error naming it.
+//!
 //! With several scenario files, `--trace FILE` writes one trace per scenario
 //! next to FILE, named `<FILE stem>.<scenario file stem>.csv`.
 
 use super::junit;
 use super::runner::{CaseStatus, RunOptions, ScenarioReport, exit_code, run_file};
+use super::source::ScenarioError;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// What to run and where the outputs go.
 #[derive(Debug, Clone, Default)]
 pub struct Args {
-    /// Scenario files (TOML).
+    /// Scenario files (TOML), or directories of them.
     pub paths: Vec<PathBuf>,
     /// Write JUnit XML here.
     pub junit: Option<PathBuf>,
@@ -22,6 +28,32 @@ pub struct Args {
     pub realtime: bool,
     /// Directory of subsystem libraries (default: next to this executable).
     pub plugins: Option<PathBuf>,
+}
+
+/// The scenario files `path` stands for: itself, or for a directory every
+/// `.toml` file directly inside it, sorted by name. A directory that cannot
+/// be listed or holds no `.toml` file is an error naming it.
+pub fn expand(path: &Path) -> Result<Vec<PathBuf>, ScenarioError> {
+    if !path.is_dir() {
+        return Ok(vec![path.to_owned()]);
+    }
+    let unreadable =
+        |e: std::io::Error| ScenarioError::whole(path, format!("cannot read the directory: {e}"));
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(path).map_err(unreadable)? {
+        let file = entry.map_err(unreadable)?.path();
+        if file.extension().is_some_and(|e| e == "toml") && file.is_file() {
+            files.push(file);
+        }
+    }
+    if files.is_empty() {
+        return Err(ScenarioError::whole(
+            path,
+            "no .toml scenario files in the directory",
+        ));
+    }
+    files.sort();
+    Ok(files)
 }
 
 fn trace_path(base: &Path, scenario: &Path, several: bool) -> PathBuf {
@@ -88,15 +120,29 @@ pub fn run(args: &Args) -> i32 {
     if args.realtime {
         eprintln!("running on the wall clock");
     }
-    let several = args.paths.len() > 1;
+    let files: Vec<Result<PathBuf, ScenarioError>> = args
+        .paths
+        .iter()
+        .flat_map(|p| match expand(p) {
+            Ok(files) => files.into_iter().map(Ok).collect(),
+            Err(e) => vec![Err(e)],
+        })
+        .collect();
+    let several = files.len() > 1;
     let mut reports = Vec::new();
     let mut io_error = false;
-    for path in &args.paths {
-        let report = run_file(path, &opts);
+    for file in files {
+        let report = match file {
+            Ok(path) => run_file(&path, &opts),
+            Err(e) => {
+                let (file, name) = (e.file.clone(), e.file.display().to_string());
+                ScenarioReport::errored(&file, name, e, Duration::ZERO)
+            }
+        };
         // A closed pipe (`| head`) must not abort the run.
         let _ = std::io::Write::write_all(&mut std::io::stdout(), summary(&report).as_bytes());
         if let (Some(base), Some(trace)) = (&args.trace, &report.trace) {
-            let out = trace_path(base, path, several);
+            let out = trace_path(base, &report.file, several);
             if let Err(e) = std::fs::write(&out, trace) {
                 eprintln!("error: writing trace {}: {e}", out.display());
                 io_error = true;

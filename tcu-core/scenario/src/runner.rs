@@ -85,7 +85,8 @@ pub struct ScenarioReport {
 }
 
 impl ScenarioReport {
-    fn errored(file: &Path, name: String, error: ScenarioError, wall: Duration) -> Self {
+    /// The report of a scenario that could not be run.
+    pub(crate) fn errored(file: &Path, name: String, error: ScenarioError, wall: Duration) -> Self {
         Self {
             file: file.to_owned(),
             name,

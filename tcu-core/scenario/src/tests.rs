@@ -205,3 +205,32 @@ fn wheels_and_seats_are_named() {
         Action::Fault(Fault::NoisyWheel(2, 20.0))
     );
 }
+
+/// Every way a scenario puts a value on an actuator (`[signals]`, a `set`
+/// step, a ramp's target, a command meant to be accepted) refuses a cabin
+/// setpoint of 900 °C at the value, naming the signal and the vehicle's
+/// limits.
+#[test]
+fn a_900_degree_setpoint_in_a_scenario_is_refused_naming_the_signal_and_its_limits() {
+    let sp = "Vehicle.Cabin.HVAC.Station.Row1.Driver.Temperature";
+    let want = format!("`{sp}`: value 900 is outside [16, 28]");
+    for (body, line) in [
+        (format!("[signals]\n\"{sp}\" = 900.0\n"), 4),
+        (
+            format!("[[step]]\nat = 1.0\nset = {{ \"{sp}\" = 900.0 }}\n"),
+            5,
+        ),
+        (
+            format!("[[step]]\nat = 1.0\nramp = {{ signal = \"{sp}\", to = 900.0, over = 2.0 }}\n"),
+            5,
+        ),
+        (
+            format!("[[step]]\nat = 1.0\ncommand = {{ set = {{ \"{sp}\" = 900.0 }} }}\n"),
+            5,
+        ),
+    ] {
+        let e = err(&format!("{HEAD}{body}"));
+        assert_eq!(e.message, want, "{body}");
+        assert_eq!(e.pos.map(|p| p.line), Some(line), "{body}");
+    }
+}

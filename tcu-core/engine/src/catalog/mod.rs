@@ -6,8 +6,13 @@
 //! own (`catalog/overlay.tsv`, everything under the separate `Sim.` branch) for
 //! what VSS lacks: driver demands, environment, crash pulse, per-wheel brake
 //! pressure, zone temperatures, power draws. Both files use the VSS TSV
-//! columns. Values outside a signal's min/max (or its datatype's range) are
-//! rejected wherever they enter the bus.
+//! columns. On top of both, `catalog/limits.tsv` gives the vehicle's own
+//! min and max to signals VSS leaves open (a cabin setpoint has no range in
+//! VSS), each with a note of where it comes from; a limit only ever narrows.
+//! After it every actuator has finite limits, so whatever sets one (a
+//! command, a scenario step, `[signals]`, the dashboard, the twin) is held to
+//! the same bounds by this one catalog. Values outside a signal's min/max (or
+//! its datatype's range) are rejected wherever they enter the bus.
 
 mod datatype;
 
@@ -73,6 +78,9 @@ pub struct SignalMeta {
     pub min: Option<f64>,
     /// Upper bound from the catalog, if any.
     pub max: Option<f64>,
+    /// Where min and max come from when the vehicle's limits set them
+    /// (`catalog/limits.tsv`); `None` when they are the VSS or overlay row's.
+    pub limit_note: Option<String>,
     /// Description.
     pub description: String,
     /// True for the project's own overlay signals.
@@ -178,10 +186,11 @@ pub struct Catalog {
     index: HashMap<String, SignalId>,
 }
 
-use tcu_sdk::catalog::{OVERLAY_TSV, VSS_TSV};
+use tcu_sdk::catalog::{LIMITS_TSV, OVERLAY_TSV, VSS_TSV};
 
 impl Catalog {
-    /// The catalog shipped with the project (VSS subset + overlay).
+    /// The catalog shipped with the project (VSS subset + overlay), with the
+    /// vehicle's limits applied.
     pub fn builtin() -> Self {
         // The embedded files are validated by tests; failing here is a build defect.
         #[allow(clippy::expect_used)]
@@ -189,7 +198,55 @@ impl Catalog {
             ("catalog/vss.tsv", VSS_TSV, false),
             ("catalog/overlay.tsv", OVERLAY_TSV, true),
         ])
+        .and_then(|mut c| c.apply_limits("catalog/limits.tsv", LIMITS_TSV).map(|()| c))
         .expect("embedded catalog is valid")
+    }
+
+    /// Applies a limits file (path, min, max, note): each row sets the min
+    /// and max of a signal of the catalog. A limit may only narrow what the
+    /// signal's row and datatype allow, must hold whole numbers for an
+    /// integer or boolean signal, and may be given once per signal.
+    pub fn apply_limits(&mut self, file: &str, text: &str) -> Result<(), CatalogError> {
+        let err = |line: usize, message: String| CatalogError {
+            file: file.to_owned(),
+            line,
+            message,
+        };
+        let limits = tcu_sdk::catalog::limits(text).map_err(|e| err(e.line, e.message))?;
+        let mut seen = std::collections::HashSet::new();
+        for l in limits {
+            let (n, path) = (l.line, l.path);
+            let id = self
+                .id(path)
+                .ok_or_else(|| err(n, format!("`{path}`: no such signal in the catalog")))?;
+            if !seen.insert(id) {
+                return Err(err(n, format!("`{path}`: limited twice")));
+            }
+            let meta = &mut self.signals[id.index()];
+            let (lo, hi) = meta.bounds();
+            if l.min < lo || l.max > hi {
+                return Err(err(
+                    n,
+                    format!(
+                        "`{path}`: [{}, {}] is wider than the signal's [{lo}, {hi}]; a limit only narrows",
+                        l.min, l.max
+                    ),
+                ));
+            }
+            if meta.datatype.is_integral() && !(is_whole(l.min) && is_whole(l.max)) {
+                return Err(err(
+                    n,
+                    format!(
+                        "`{path}`: [{}, {}] are not whole numbers, and the signal is {}",
+                        l.min, l.max, meta.datatype
+                    ),
+                ));
+            }
+            meta.min = Some(l.min);
+            meta.max = Some(l.max);
+            meta.limit_note = Some(l.note.to_owned());
+        }
+        Ok(())
     }
 
     /// Builds a catalog from TSV sources `(file name, text, is_overlay)`.
@@ -289,6 +346,7 @@ pub fn parse_tsv(file: &str, text: &str, overlay: bool) -> Result<Vec<SignalMeta
             unit: (!row.unit.is_empty()).then(|| row.unit.to_owned()),
             min: row.min,
             max: row.max,
+            limit_note: None,
             description: row.description.to_owned(),
             overlay,
         });

@@ -86,3 +86,61 @@ fn check_enforces_datatype_and_bounds() {
     );
     assert!(rpm.check(3e9).is_err(), "beyond int32");
 }
+
+/// VSS leaves some actuators without a range (the cabin setpoints, the
+/// switches); the vehicle's own limits close every one, so nothing from
+/// outside can set a value the car would not accept.
+#[test]
+fn every_actuator_has_a_finite_min_and_max_after_the_overlay() {
+    let c = Catalog::builtin();
+    let actuators: Vec<&SignalMeta> = c
+        .iter()
+        .map(|(_, m)| m)
+        .filter(|m| m.kind == SignalKind::Actuator)
+        .collect();
+    assert!(actuators.len() >= 20, "{} actuators", actuators.len());
+    for m in actuators {
+        assert!(
+            m.min.is_some_and(f64::is_finite) && m.max.is_some_and(f64::is_finite),
+            "actuator {} has no finite limits: min {:?}, max {:?}",
+            m.path,
+            m.min,
+            m.max
+        );
+    }
+}
+
+#[test]
+fn a_limit_only_narrows_a_known_signal_once_and_names_its_line() {
+    use tcu_sdk::catalog::LIMITS_HEADER;
+    let apply = |rows: &str| {
+        let mut c = Catalog::builtin();
+        c.apply_limits("l.tsv", &format!("{LIMITS_HEADER}\n{rows}"))
+            .map(|()| c)
+    };
+    let fan = "Vehicle.Cabin.HVAC.Station.Row1.Driver.FanSpeed";
+    let c = apply(&format!("{fan}\t0\t80\tquiet blower\n")).unwrap();
+    let m = c.get(fan).unwrap();
+    assert_eq!((m.min, m.max), (Some(0.0), Some(80.0)));
+    assert_eq!(m.limit_note.as_deref(), Some("quiet blower"));
+    assert!(m.check(90.0).is_err());
+
+    let e = apply("Vehicle.Nope\t0\t1\tx\n").unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "l.tsv:2: `Vehicle.Nope`: no such signal in the catalog"
+    );
+    let e = apply(&format!("{fan}\t0\t80\ta\n{fan}\t0\t90\tb\n")).unwrap_err();
+    assert_eq!(
+        (e.line, e.message.contains("limited twice")),
+        (3, true),
+        "{e}"
+    );
+    let e = apply(&format!("{fan}\t0\t120\twide\n")).unwrap_err();
+    assert!(
+        e.message.contains("wider than the signal's [0, 100]"),
+        "{e}"
+    );
+    let e = apply(&format!("{fan}\t0\t50.5\thalf\n")).unwrap_err();
+    assert!(e.message.contains("not whole numbers"), "{e}");
+}
