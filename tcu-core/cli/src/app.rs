@@ -319,7 +319,7 @@ impl TickHook for LogEvents {
         for e in events {
             if matches!(
                 e.kind.as_str(),
-                "fault" | "plugin.rejected" | "plugin.rollback"
+                "fault" | "plugin.rejected" | "plugin.rollback" | "plugin.rollback_failed"
             ) {
                 tracing::warn!(kind = %e.kind, t = e.t, "{}", e.detail);
             } else {

@@ -12,6 +12,8 @@ pub mod detect;
 pub mod faults;
 mod order;
 mod runner;
+#[cfg(test)]
+mod swap_tests;
 
 pub use order::{Node, execution_order};
 pub use runner::{Hooks, RunOutcome, RunSettings, StatusEvery, TickHook, run};

@@ -368,7 +368,10 @@ impl SwapEngine {
         bus: &mut Bus,
         raised: &mut Vec<Raised>,
     ) {
-        for prev in p.previous {
+        let mut rolled_back = Vec::new();
+        let mut kept = Vec::new();
+        let mut errors = Vec::new();
+        for (prev, change) in p.previous.into_iter().zip(p.changes) {
             let Some(slot) = plugins.iter_mut().find(|x| x.name() == prev.subsystem) else {
                 continue;
             };
@@ -391,6 +394,12 @@ impl SwapEngine {
                     let from = slot.library().info().version.clone();
                     let to = inst.library().info().version.clone();
                     *slot = inst;
+                    // The subsystem runs what it ran before the commit again:
+                    // its store entry, or the plugin directory's library.
+                    match p.prev_active.get(&prev.subsystem) {
+                        Some(entry) => self.active.insert(prev.subsystem.clone(), entry.clone()),
+                        None => self.active.remove(&prev.subsystem),
+                    };
                     raised.push((
                         "plugin.rollback",
                         format!("{} {from} -> {to}: {reason}", prev.subsystem),
@@ -401,24 +410,50 @@ impl SwapEngine {
                             ("reason", &reason),
                         ]),
                     ));
+                    rolled_back.push(change);
                 }
-                Err(e) => raised.push((
-                    "fault",
-                    format!(
-                        "rolling {} back failed: {e}; the new version stays",
-                        prev.subsystem
-                    ),
-                    fields(&[("subsystem", &prev.subsystem)]),
-                )),
+                Err(e) => {
+                    // The new version keeps running, and stays in the active
+                    // set: every record says what actually runs.
+                    raised.push((
+                        "plugin.rollback_failed",
+                        format!(
+                            "rolling {} {} back to {} failed: {e}; {} keeps running",
+                            change.subsystem, change.to, change.from, change.to
+                        ),
+                        fields(&[
+                            ("subsystem", &change.subsystem),
+                            ("running", &change.to),
+                            ("wanted", &change.from),
+                            ("reason", &reason),
+                            ("error", &e),
+                        ]),
+                    ));
+                    errors.push(format!("{} {}: {e}", change.subsystem, change.from));
+                    kept.push(change);
+                }
             }
         }
-        self.active = p.prev_active.clone();
-        self.write_manifest(ManifestState::Good, p.prev_active);
-        if let Some(reply) = p.reply {
-            reply(SwapOutcome::RolledBack {
-                changes: p.changes,
-                reason,
-            });
+        if kept.is_empty() {
+            self.write_manifest(ManifestState::Good, p.prev_active);
+            if let Some(reply) = p.reply {
+                reply(SwapOutcome::RolledBack {
+                    changes: rolled_back,
+                    reason,
+                });
+            }
+        } else {
+            // What runs did not pass probation: a restart goes back to the
+            // last good set.
+            self.write_manifest(ManifestState::RollbackFailed, p.prev_active);
+            if let Some(reply) = p.reply {
+                reply(SwapOutcome::RollbackFailed {
+                    rolled_back,
+                    kept,
+                    reason,
+                    error: errors.join("; "),
+                });
+            }
         }
     }
 

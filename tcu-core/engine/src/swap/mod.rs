@@ -22,9 +22,13 @@
 //!    the snapshots taken at commit.
 //!
 //! Every rejection, commit and rollback becomes an event (`plugin.rejected`,
-//! `plugin.swapped`, `plugin.rollback`, `plugin.probation_passed`) with the
-//! subsystem, versions and reason, and the plugin store's manifest records
-//! the active set (see [`store`]) so a restart resumes with a known-good set.
+//! `plugin.swapped`, `plugin.rollback`, `plugin.rollback_failed`,
+//! `plugin.probation_passed`) with the subsystem, versions and reason, and
+//! the plugin store's manifest records the set that runs (see [`store`]) so
+//! a restart resumes with a known-good set. A rollback that cannot restore a
+//! previous version says so everywhere: the new version keeps running, the
+//! outcome is [`SwapOutcome::RollbackFailed`], the event
+//! `plugin.rollback_failed`, and the manifest names what runs.
 
 mod engine;
 mod prepare;
@@ -164,5 +168,19 @@ pub enum SwapOutcome {
         changes: Vec<Change>,
         /// Why.
         reason: String,
+    },
+    /// Committed, failed probation, and rolling back failed for at least
+    /// one subsystem: those keep running their new version (`kept`, each
+    /// still on its `to`). The manifest records that set as
+    /// [`store::ManifestState::RollbackFailed`].
+    RollbackFailed {
+        /// What was undone (back on `from`).
+        rolled_back: Vec<Change>,
+        /// What could not be undone (still on `to`).
+        kept: Vec<Change>,
+        /// Why probation failed.
+        reason: String,
+        /// Why restoring the previous versions failed, per subsystem.
+        error: String,
     },
 }

@@ -10,9 +10,11 @@
 //! library in the plugin directory; the rest come from there. It is always
 //! replaced whole (temp file, fsync, rename, fsync of the directory), so a
 //! reader sees the old or the new one, never half of either. Its `state`
-//! tells a restart what is known to be good: `good` (use `active`) or
+//! tells a restart what is known to be good: `good` (use `active`),
 //! `probation` (a swap was committed but had not proved itself when the
-//! process stopped: use `previous`). Library files are staged before the
+//! process stopped: use `previous`) or `rollback_failed` (a swap failed
+//! probation and its previous versions could not be restored, so `active`
+//! is what ran: use `previous`). Library files are staged before the
 //! manifest names them, so a process killed in the middle of a swap restarts
 //! with the set the manifest names, whole.
 
@@ -39,12 +41,15 @@ pub type PluginSet = BTreeMap<String, Entry>;
 
 /// Whether the active set has proved itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum ManifestState {
     /// `active` passed probation (or was restored to a good set).
     Good,
     /// `active` was committed and is on probation; `previous` is the last good set.
     Probation,
+    /// `active` failed probation and could not be rolled back (at least in
+    /// part), so it is what runs; `previous` is the last good set.
+    RollbackFailed,
 }
 
 /// The active-set record.
@@ -209,10 +214,14 @@ impl Store {
             return Ok((PluginSet::new(), Vec::new()));
         };
         let mut warnings = Vec::new();
-        if m.state == ManifestState::Probation {
+        if m.state != ManifestState::Good {
+            let why = if m.state == ManifestState::Probation {
+                "had not passed probation when the TCU stopped"
+            } else {
+                "failed probation and could not be rolled back"
+            };
             warnings.push(format!(
-                "the last swap had not passed probation when the TCU stopped; \
-                 going back to the previous set ({})",
+                "the last swap {why}; going back to the previous set ({})",
                 describe(&m.previous)
             ));
             m.active = m.previous.clone();
