@@ -37,10 +37,13 @@ struct Candidate {
     subsystem: String,
     instance: PluginInstance,
     entry: Entry,
+    /// Ran in shadow since the last tick boundary.
+    ran: bool,
 }
 
 struct Canary {
     candidates: Vec<Candidate>,
+    /// Ticks in which every candidate ran in shadow.
     done: u32,
     failure: Option<SwapError>,
     reply: Option<Reply<SwapOutcome>>,
@@ -152,9 +155,11 @@ impl SwapEngine {
         if c.failure.is_some() {
             return;
         }
-        if let Some(cand) = c.candidates.iter_mut().find(|x| x.subsystem == name)
-            && let Err(e) = cand.instance.tick_shadow(dt, bus)
-        {
+        let Some(cand) = c.candidates.iter_mut().find(|x| x.subsystem == name) else {
+            return;
+        };
+        cand.ran = true;
+        if let Err(e) = cand.instance.tick_shadow(dt, bus) {
             c.failure = Some(SwapError::Canary {
                 subsystem: cand.subsystem.clone(),
                 version: cand.entry.version.clone(),
@@ -199,7 +204,14 @@ impl SwapEngine {
                 let targets = c.targets(plugins);
                 reject(e, c.reply.take(), raised, &targets);
             } else {
-                c.done += 1;
+                // A tick counts only when every candidate really ran on
+                // this tick's live inputs.
+                if c.candidates.iter().all(|x| x.ran) {
+                    c.done += 1;
+                }
+                for cand in &mut c.candidates {
+                    cand.ran = false;
+                }
                 if c.done >= self.settings.canary_ticks {
                     changed |= self.commit(c, tick, plugins, bus, raised);
                 } else {
@@ -568,6 +580,7 @@ fn begin(
             subsystem: name,
             instance,
             entry: staged.entry,
+            ran: false,
         });
     }
     Ok(out)
