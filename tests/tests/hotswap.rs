@@ -14,7 +14,7 @@ use tcu_engine::catalog::Catalog;
 use tcu_engine::config::{VehicleConfig, VehicleOverrides};
 use tcu_engine::sim::Vehicle;
 use tcu_engine::swap::store::{ManifestState, Store};
-use tcu_engine::swap::{SwapOutcome, SwapPolicy, prepare, sign};
+use tcu_engine::swap::{SwapOutcome, SwapPolicy, prepare, prepare_one, sign};
 use tcu_engine::world::driver::DriverProfile;
 use tcu_integration_tests::{fixtures, variants};
 
@@ -421,4 +421,31 @@ fn reload_swaps_only_the_libraries_that_changed_in_the_plugin_directory() {
     let swapped = kinds(&mut v, "plugin.swapped");
     assert_eq!(swapped, vec!["battery 1.0.0 -> 2.0.0".to_owned()]);
     assert_eq!(reloader.reload(&control).unwrap(), 0, "the new baseline");
+}
+
+#[test]
+fn a_library_whose_subsystem_name_would_leave_the_store_is_refused_naming_it_and_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Two levels down, so that `../../` from `libs/` would land in `tmp`.
+    let store_dir = tmp.path().join("stores/one");
+    let lib = fixtures::build_c("escaping_name", &tmp.path().join("c"));
+    let c = config(Some(&store_dir), true, vec![]);
+    let store = tcu_engine::build::open_store(&c).unwrap();
+    let policy = SwapPolicy::from_config(&c.hotswap).unwrap();
+    // As `--watch` and the reload key prepare: the descriptor names the
+    // subsystem.
+    let e = prepare_one(None, &lib, &policy, &Catalog::builtin(), &store).unwrap_err();
+    assert_eq!(e.kind(), "unsafe_name", "{e}");
+    let message = e.to_string();
+    assert!(
+        message.contains("`../../escaped`") && message.contains(&lib.display().to_string()),
+        "{message}"
+    );
+    let beside: Vec<_> = std::fs::read_dir(tmp.path().join("stores"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(beside, ["one"], "nothing written outside the store");
+    let staged = std::fs::read_dir(store_dir.join("libs")).unwrap().count();
+    assert_eq!(staged, 0, "nothing staged");
 }

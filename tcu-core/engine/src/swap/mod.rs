@@ -52,6 +52,10 @@ pub enum SwapError {
     /// Signature policy refused it.
     #[error(transparent)]
     Signature(#[from] sign::SignError),
+    /// The plugin store refused it (a name that cannot be a file name
+    /// there) or could not store it.
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
     /// The plugin host refused it (ABI, unknown signal, type mismatch, create
     /// failed or panicked, ...).
     #[error(transparent)]
@@ -114,6 +118,8 @@ impl SwapError {
             Self::Io(_) => "io",
             Self::Signature(sign::SignError::Unsigned { .. }) => "unsigned",
             Self::Signature(_) => "bad_signature",
+            Self::Store(store::StoreError::UnsafeName { .. }) => "unsafe_name",
+            Self::Store(_) => "io",
             Self::Load(e) => e.kind(),
             Self::WrongSubsystem { .. } => "wrong_subsystem",
             Self::Incompatible { .. } => "incompatible_signals",

@@ -2,7 +2,7 @@
 //! staging into the store, opening with the host's checks.
 
 use super::sign::{self, SignError};
-use super::store::{Store, sha256_hex};
+use super::store::{self, Store, sha256_hex};
 use super::{PreparedSwap, Staged, SwapError};
 use crate::catalog::Catalog;
 use crate::config::HotswapConfig;
@@ -74,9 +74,10 @@ pub fn prepare_one(
             found: info.name,
         });
     }
-    let entry = store
-        .stage(&info.name, &info.version, &bytes, sig.as_deref())
-        .map_err(|e| SwapError::Io(e.to_string()))?;
+    // The name becomes part of a file name in the store: refused here
+    // against the file it came from.
+    store::check_name("subsystem name", &info.name, path)?;
+    let entry = store.stage(&info.name, &info.version, &bytes, sig.as_deref())?;
     let staged_path = store.path_of(&entry);
     let library = PluginLibrary::open(&staged_path, catalog)
         .map_err(|e| SwapError::Load(e.with_path(path)))?;
