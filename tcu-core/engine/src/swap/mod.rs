@@ -4,10 +4,11 @@
 //! nothing, in two halves:
 //!
 //! 1. [`prepare`] (any thread, never the tick thread): read the file, check
-//!    its ed25519 signature against the trusted keys, read its descriptor
-//!    without running its code (ABI version, subsystem name), copy it into the
-//!    plugin store under a name of its own (the loader caches by path), and
-//!    open it there with the catalog checks of the plugin host.
+//!    its ed25519 signature against the trusted keys, open a private copy of
+//!    the bytes just checked with the plugin host's checks (ABI version,
+//!    catalog signals; opening runs only the library's ELF initialisers),
+//!    check the subsystem it provides, and copy it into the plugin store
+//!    under a name of its own.
 //! 2. [`SwapEngine`] (inside [`crate::sim::Vehicle`], between ticks): check
 //!    the declared signals against the running bus (every signal the old
 //!    version wrote is still written; new ones are free), create the new
@@ -116,8 +117,7 @@ impl SwapError {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Io(_) => "io",
-            Self::Signature(sign::SignError::Unsigned { .. }) => "unsigned",
-            Self::Signature(_) => "bad_signature",
+            Self::Signature(e) => e.kind(),
             Self::Store(store::StoreError::UnsafeName { .. }) => "unsafe_name",
             Self::Store(_) => "io",
             Self::Load(e) => e.kind(),
