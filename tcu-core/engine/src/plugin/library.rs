@@ -58,7 +58,7 @@ fn private_copy(path: &Path, bytes: &[u8]) -> Result<(std::fs::File, PathBuf), L
 }
 
 /// Reads the library file at `path`.
-fn read(path: &Path) -> Result<Vec<u8>, LoadError> {
+pub(super) fn read(path: &Path) -> Result<Vec<u8>, LoadError> {
     std::fs::read(path).map_err(|e| LoadError::NotALibrary {
         path: path.to_owned(),
         reason: e.to_string(),

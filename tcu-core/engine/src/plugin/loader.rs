@@ -1,7 +1,7 @@
 //! Loading every plugin in a directory: each library is admitted or rejected
 //! on its own, so one bad file never stops the others.
 
-use super::library::{Mapped, map};
+use super::library::{Mapped, map, read};
 use super::{LoadError, PluginInstance, PluginLibrary};
 use crate::bus::{Bus, Writer};
 use std::path::{Path, PathBuf};
@@ -114,10 +114,7 @@ fn no_check(_: &Path, _: &[u8]) -> Result<(), LoadError> {
 
 /// Reads `path`, checks its bytes and maps it.
 fn map_checked(path: &Path, check: CheckBytes<'_>) -> Result<Mapped, LoadError> {
-    let bytes = std::fs::read(path).map_err(|e| LoadError::NotALibrary {
-        path: path.to_owned(),
-        reason: e.to_string(),
-    })?;
+    let bytes = read(path)?;
     check(path, &bytes)?;
     map(path, &bytes)
 }
