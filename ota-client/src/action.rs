@@ -240,6 +240,10 @@ impl<I: Installer> Client<I> {
                 success: false,
                 details: vec![reason, old_keeps_running()],
             }),
+            Err(InstallError::RollbackFailed(reason)) => self.core.finish(Outcome {
+                success: false,
+                details: vec![reason],
+            }),
             Err(InstallError::Interrupted(reason)) => {
                 tracing::warn!(action = %id, "installation interrupted ({reason}); its outcome is reported after the restart");
                 Ok(())

@@ -69,6 +69,9 @@ use tcu_engine::backoff::{Backoff, Jitter};
 pub enum InstallError {
     /// Refused or rolled back; the old versions keep running.
     Failed(String),
+    /// Failed, and rolling back failed too: the message says which new
+    /// versions keep running.
+    RollbackFailed(String),
     /// The installer could not finish (the vehicle stopped): the outcome is
     /// not known and is decided after the restart.
     Interrupted(String),

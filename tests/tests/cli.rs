@@ -152,6 +152,68 @@ fn plugin_inspect_of_a_bad_file_fails_naming_it() {
     );
 }
 
+/// Runs `cmd` to its end, at most `limit` (then kills it by its PID and
+/// fails): (exit code, or `None` when a signal ended it; stderr).
+fn run_bounded(mut cmd: Command, limit: Duration) -> (Option<i32>, String) {
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting tcu");
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waiting for tcu") {
+            break status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{cmd:?} still running after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    let mut stderr = child.stderr.take().expect("stderr is piped");
+    std::io::Read::read_to_string(&mut stderr, &mut err).expect("reading stderr");
+    (status.code(), err)
+}
+
+#[test]
+fn plugin_inspect_of_a_library_that_crashes_when_loaded_fails_naming_it_and_tcu_survives() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lib = fixtures::build_c("crash_on_load", tmp.path());
+    let mut cmd = tcu();
+    cmd.args(["plugin", "inspect"]).arg(&lib);
+    let (code, err) = run_bounded(cmd, Duration::from_secs(30));
+    // The library's constructor ran in a process of its own: `tcu` itself
+    // exits normally with an error, it is not killed.
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains(&lib.display().to_string()) && err.contains("crashed"),
+        "{err}"
+    );
+}
+
+#[test]
+fn plugin_inspect_of_a_library_that_hangs_when_loaded_times_out_naming_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lib = fixtures::build_c("hang_on_load", tmp.path());
+    let mut cmd = tcu();
+    cmd.args(["plugin", "inspect", "--timeout", "1s"]).arg(&lib);
+    let start = Instant::now();
+    let (code, err) = run_bounded(cmd, Duration::from_secs(30));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains(&lib.display().to_string()) && err.contains("did not finish within 1s"),
+        "{err}"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
 #[test]
 fn config_generate_prints_the_default_config() {
     let out = tcu().args(["config", "generate"]).output().unwrap();

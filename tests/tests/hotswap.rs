@@ -14,8 +14,9 @@ use tcu_engine::catalog::Catalog;
 use tcu_engine::config::{VehicleConfig, VehicleOverrides};
 use tcu_engine::sim::Vehicle;
 use tcu_engine::swap::store::{ManifestState, Store};
-use tcu_engine::swap::{SwapOutcome, SwapPolicy, prepare, sign};
+use tcu_engine::swap::{SwapOutcome, SwapPolicy, prepare, prepare_one, sign};
 use tcu_engine::world::driver::DriverProfile;
+use tcu_integration_tests::signed::signed_plugins_dir;
 use tcu_integration_tests::{fixtures, variants};
 
 const SOC: &str = "Vehicle.Powertrain.TractionBattery.StateOfCharge.Current";
@@ -328,7 +329,8 @@ fn signatures_are_required_unless_unsigned_is_allowed() {
     let (other_key, other_pub) = (dir.join("o.key"), dir.join("o.pub"));
     sign::keygen(&other_key, &other_pub).unwrap();
     let v2 = variants::battery_variant("v2", &dir.join("v2.so"));
-    let strict = config(None, false, vec![public.display().to_string()]);
+    let mut strict = config(None, false, vec![public.display().to_string()]);
+    strict.plugins_dir = Some(signed_plugins_dir(&key, &dir.join("plugins")));
     let mut v = vehicle(&strict);
     run(&mut v, 1.0);
 
@@ -421,4 +423,117 @@ fn reload_swaps_only_the_libraries_that_changed_in_the_plugin_directory() {
     let swapped = kinds(&mut v, "plugin.swapped");
     assert_eq!(swapped, vec!["battery 1.0.0 -> 2.0.0".to_owned()]);
     assert_eq!(reloader.reload(&control).unwrap(), 0, "the new baseline");
+}
+
+#[test]
+fn a_library_whose_subsystem_name_would_leave_the_store_is_refused_naming_it_and_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Two levels down, so that `../../` from `libs/` would land in `tmp`.
+    let store_dir = tmp.path().join("stores/one");
+    let lib = fixtures::build_c("escaping_name", &tmp.path().join("c"));
+    let c = config(Some(&store_dir), true, vec![]);
+    let store = tcu_engine::build::open_store(&c).unwrap();
+    let policy = SwapPolicy::from_config(&c.hotswap).unwrap();
+    // As `--watch` and the reload key prepare: the descriptor names the
+    // subsystem.
+    let e = prepare_one(None, &lib, &policy, &Catalog::builtin(), &store).unwrap_err();
+    assert_eq!(e.kind(), "unsafe_name", "{e}");
+    let message = e.to_string();
+    assert!(
+        message.contains("`../../escaped`") && message.contains(&lib.display().to_string()),
+        "{message}"
+    );
+    let beside: Vec<_> = std::fs::read_dir(tmp.path().join("stores"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(beside, ["one"], "nothing written outside the store");
+    let staged = std::fs::read_dir(store_dir.join("libs")).unwrap().count();
+    assert_eq!(staged, 0, "nothing staged");
+}
+
+fn rejected_kinds(rejected: &[tcu_engine::plugin::Rejection]) -> Vec<(String, &'static str)> {
+    let mut out: Vec<_> = rejected
+        .iter()
+        .map(|r| {
+            let file = r.path.file_name().unwrap().to_string_lossy().into_owned();
+            assert!(
+                r.error.to_string().contains(&r.path.display().to_string()),
+                "the refusal names the file: {}",
+                r.error
+            );
+            (file, r.error.kind())
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn with_trusted_keys_every_library_loaded_at_start_must_verify_or_is_refused_naming_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (key, public) = (dir.join("k.key"), dir.join("k.pub"));
+    sign::keygen(&key, &public).unwrap();
+    let (other_key, other_pub) = (dir.join("o.key"), dir.join("o.pub"));
+    sign::keygen(&other_key, &other_pub).unwrap();
+    let plugins = signed_plugins_dir(&key, &dir.join("plugins"));
+    // The battery unsigned, the ABS signed by a key nobody trusts.
+    std::fs::remove_file(sign::sig_path(&plugins.join("libtcu_plugin_battery.so"))).unwrap();
+    sign::sign_file(&other_key, &plugins.join("libtcu_plugin_abs.so")).unwrap();
+    let keys = vec![public.display().to_string()];
+    let catalog = Arc::new(Catalog::builtin());
+
+    let mut strict = config(None, false, keys.clone());
+    strict.plugins_dir = Some(plugins.clone());
+    let (v, rejected) = build_vehicle(&strict, catalog.clone()).unwrap();
+    assert_eq!(
+        rejected_kinds(&rejected),
+        [
+            ("libtcu_plugin_abs.so".to_owned(), "bad_signature"),
+            ("libtcu_plugin_battery.so".to_owned(), "unsigned"),
+        ]
+    );
+    let running: Vec<&str> = v.plugins().iter().map(|p| p.name()).collect();
+    assert_eq!(running.len(), 4, "{running:?}");
+    assert!(!running.contains(&"battery") && !running.contains(&"abs"));
+
+    // allow_unsigned lets the unsigned battery run; a bad signature never.
+    let mut relaxed = config(None, true, keys.clone());
+    relaxed.plugins_dir = Some(plugins.clone());
+    let (v, rejected) = build_vehicle(&relaxed, catalog.clone()).unwrap();
+    assert_eq!(
+        rejected_kinds(&rejected),
+        [("libtcu_plugin_abs.so".to_owned(), "bad_signature")]
+    );
+    assert_eq!(version(&v, "battery"), "1.0.0");
+
+    // The store after a restart: an unsigned v2 went in while unsigned
+    // libraries were allowed; with signatures required again, the restart
+    // refuses it (naming the store's file) and runs the plugin directory's
+    // signed battery instead.
+    sign::sign_file(&key, &plugins.join("libtcu_plugin_battery.so")).unwrap();
+    sign::sign_file(&key, &plugins.join("libtcu_plugin_abs.so")).unwrap();
+    let store_dir = dir.join("store");
+    let mut dev = config(Some(&store_dir), true, keys.clone());
+    dev.plugins_dir = Some(plugins.clone());
+    let mut v = vehicle(&dev);
+    let v2 = variants::battery_variant("v2", &dir.join("v2.so"));
+    let (o, _) = swap_and_wait(&mut v, &dev, &[("battery", v2)]);
+    assert!(matches!(o, SwapOutcome::Passed(_)), "{o:?}");
+    v.swap_engine().flush_store();
+    drop(v);
+    let mut strict = config(Some(&store_dir), false, keys);
+    strict.plugins_dir = Some(plugins);
+    let (mut v, rejected) = build_vehicle(&strict, catalog).unwrap();
+    assert!(rejected.is_empty(), "{rejected:?}");
+    assert_eq!(version(&v, "battery"), "1.0.0");
+    assert!(v.swap_engine().active().is_empty());
+    let warnings = kinds(&mut v, "plugin.store");
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains(&store_dir.join("libs").display().to_string())
+            && warnings[0].contains("unsigned"),
+        "{warnings:?}"
+    );
 }

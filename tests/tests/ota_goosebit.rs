@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use tcu_integration_tests::goosebit::{self, Goosebit};
 use tcu_integration_tests::mqtt::{Mosquitto, Subscriber, mosquitto_available};
 use tcu_integration_tests::process::Running;
+use tcu_integration_tests::signed::signed_plugins_dir;
 use tcu_integration_tests::variants;
 use tcu_ota_client::publish::{self, ManagementApi};
 
@@ -122,9 +123,12 @@ fn goosebit_rollout_of_a_signed_battery_v2_finishes_on_the_new_version() {
     std::fs::write(
         &config,
         format!(
-            "[hotswap]\ncanary_ticks = 20\nprobation = \"2s\"\ntrusted_keys = [\"{}\"]\n\n\
+            "[vehicle]\nplugins_dir = \"{}\"\n\n\
+             [hotswap]\ncanary_ticks = 20\nprobation = \"2s\"\ntrusted_keys = [\"{}\"]\n\n\
              [ota]\naction_poll_interval = \"500ms\"\nhw_revision = \"bench-7\"\n\n\
              [mqtt]\nbroker = \"mqtt://127.0.0.1:{}\"\npublish_period = \"100ms\"\noutbox_dir = \"{}\"\n",
+            // With trusted keys, the libraries loaded at start must verify too.
+            signed_plugins_dir(&key, &tmp.path().join("plugins")).display(),
             public.display(),
             broker.port,
             tmp.path().join("outbox").display()

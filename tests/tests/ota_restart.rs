@@ -17,6 +17,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 use tcu_integration_tests::ddi_fake::{ActionSpec, ActionStatus, DdiFake, FakeArtifact, FakeChunk};
 use tcu_integration_tests::process::Running;
+use tcu_integration_tests::signed::signed_plugins_dir;
 use tcu_integration_tests::variants;
 
 const VIN: &str = "WTCUZ000000000001";
@@ -96,8 +97,15 @@ fn a_tcu_killed_mid_action_resumes_the_download_and_reports_an_interrupted_proba
     std::fs::write(
         &config,
         format!(
-            "[hotswap]\ncanary_ticks = 20\nprobation = \"120s\"\ntrusted_keys = [\"{}\"]\n\n\
+            "[vehicle]\nplugins_dir = \"{}\"\n\n\
+             [hotswap]\ncanary_ticks = 20\nprobation = \"120s\"\ntrusted_keys = [\"{}\"]\n\n\
              [ota]\naction_poll_interval = \"200ms\"\n\n[mqtt]\nenabled = false\n",
+            // With trusted keys, the libraries loaded at start must verify too.
+            signed_plugins_dir(
+                &tmp.path().join("keys/tcu-signing.key"),
+                &tmp.path().join("plugins")
+            )
+            .display(),
             public.display()
         ),
     )

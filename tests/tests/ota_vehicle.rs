@@ -12,6 +12,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 use tcu_integration_tests::ddi_fake::{ActionSpec, ActionStatus, DdiFake, FakeArtifact, FakeChunk};
 use tcu_integration_tests::process::Running;
+use tcu_integration_tests::signed::signed_plugins_dir;
 use tcu_integration_tests::variants;
 
 const VIN: &str = "WTCUZ000000000001";
@@ -96,7 +97,9 @@ fn signed_rollout_swaps_the_battery_and_bad_signatures_leave_it_running() {
     std::fs::write(
         &config,
         format!(
-            "[hotswap]\ncanary_ticks = 20\nprobation = \"2s\"\ntrusted_keys = [\"{}\"]\n\n[ota]\naction_poll_interval = \"200ms\"\n",
+            "[vehicle]\nplugins_dir = \"{}\"\n\n[hotswap]\ncanary_ticks = 20\nprobation = \"2s\"\ntrusted_keys = [\"{}\"]\n\n[ota]\naction_poll_interval = \"200ms\"\n",
+            // With trusted keys, the libraries loaded at start must verify too.
+            signed_plugins_dir(&key, &tmp.path().join("plugins")).display(),
             public.display()
         ),
     )

@@ -1,7 +1,6 @@
 //! Running one vehicle in real time, headless or with the dashboard: the
 //! engine's vehicle wired to the MQTT link, the OTA client, `--watch` and
-//! the dashboard's keys. The commands of the `tcu` binary that are more
-//! than argument parsing live here too.
+//! the dashboard's keys.
 
 use crate::config::Config;
 use crate::watch::WatchError;
@@ -9,7 +8,6 @@ use std::path::Path;
 use std::sync::Arc;
 use tcu_engine::build::{BuildError, build_vehicle, default_plugins_dir, open_store};
 use tcu_engine::catalog::Catalog;
-use tcu_engine::plugin;
 use tcu_engine::sim::{Event, Hooks, StatusEvery, TickHook, Vehicle};
 use tcu_engine::swap::SwapPolicy;
 use tcu_engine::swap::sign::SignError;
@@ -319,7 +317,7 @@ impl TickHook for LogEvents {
         for e in events {
             if matches!(
                 e.kind.as_str(),
-                "fault" | "plugin.rejected" | "plugin.rollback"
+                "fault" | "plugin.rejected" | "plugin.rollback" | "plugin.rollback_failed"
             ) {
                 tracing::warn!(kind = %e.kind, t = e.t, "{}", e.detail);
             } else {
@@ -327,25 +325,4 @@ impl TickHook for LogEvents {
             }
         }
     }
-}
-
-/// Text rendering of a plugin's descriptor for `tcu plugin inspect`.
-pub fn describe_plugin(info: &plugin::PluginInfo, path: &Path) -> String {
-    use std::fmt::Write;
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{}: {} {} (ABI {})",
-        path.display(),
-        info.name,
-        info.version,
-        info.abi_version
-    );
-    for (title, list) in [("reads", &info.reads), ("writes", &info.writes)] {
-        let _ = writeln!(out, "  {title} ({}):", list.len());
-        for d in list {
-            let _ = writeln!(out, "    {} : {}", d.path, d.datatype);
-        }
-    }
-    out
 }

@@ -170,13 +170,25 @@ struct RunArgs {
 
 #[derive(Debug, Subcommand)]
 enum PluginCommand {
-    /// Print a library's descriptor without running its code.
+    /// Print a library's descriptor. Opening the library runs its
+    /// initialisers, so it is opened in a short-lived child process: a
+    /// library that crashes or hangs there cannot harm this one.
     Inspect {
         /// The library file.
         file: PathBuf,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
+        /// Give up (and kill the child process) after this long.
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+        timeout: std::time::Duration,
+    },
+    /// What `inspect` runs in its child process: open FILE here, print its
+    /// descriptor as JSON.
+    #[command(name = tcu_cli::inspect::CHILD_SUBCOMMAND, hide = true)]
+    InspectInThisProcess {
+        /// The library file.
+        file: PathBuf,
     },
     /// Write a new ed25519 key pair: tcu-signing.key and tcu-signing.pub in
     /// the current directory.
@@ -271,14 +283,33 @@ fn run(args: RunArgs) -> Result<()> {
 fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Run(args) => run(args),
-        Command::Plugin(PluginCommand::Inspect { file, json }) => {
-            let info = tcu_engine::plugin::inspect(&file)?;
+        Command::Plugin(PluginCommand::Inspect {
+            file,
+            json,
+            timeout,
+        }) => {
+            let me = std::env::current_exe().context("finding the tcu executable")?;
+            let info = tcu_cli::inspect::inspect_isolated(&me, &file, timeout)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&info)?);
             } else {
-                print!("{}", tcu_cli::app::describe_plugin(&info, &file));
+                print!("{}", tcu_cli::inspect::describe_plugin(&info, &file));
             }
             Ok(())
+        }
+        Command::Plugin(PluginCommand::InspectInThisProcess { file }) => {
+            // Only the loader's message goes back to the parent, which
+            // reports it as its own error.
+            match tcu_engine::plugin::inspect(&file) {
+                Ok(info) => {
+                    println!("{}", serde_json::to_string(&info)?);
+                    Ok(())
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    std::process::exit(2)
+                }
+            }
         }
         Command::Plugin(PluginCommand::Keygen) => {
             let (key, public) = (

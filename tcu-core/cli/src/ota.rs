@@ -84,6 +84,27 @@ impl Installer for VehicleInstaller {
                     what.join(", ")
                 )))
             }
+            Ok(SwapOutcome::RollbackFailed {
+                rolled_back,
+                kept,
+                reason,
+                error,
+            }) => {
+                let back: Vec<String> = rolled_back
+                    .iter()
+                    .map(|c| format!(", {} back to {}", c.subsystem, c.from))
+                    .collect();
+                let running: Vec<String> = kept
+                    .iter()
+                    .map(|c| format!("{} {}", c.subsystem, c.to))
+                    .collect();
+                Err(InstallError::RollbackFailed(format!(
+                    "failed during probation ({reason}) and rolling back failed ({error}): \
+                     the new {} keeps running{}",
+                    running.join(", "),
+                    back.concat()
+                )))
+            }
             Err(_) => Err(InstallError::Interrupted(
                 "the vehicle stopped before the swap finished".into(),
             )),

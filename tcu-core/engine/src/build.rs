@@ -7,11 +7,11 @@
 use crate::bus::{Bus, BusError};
 use crate::catalog::Catalog;
 use crate::config::VehicleConfig;
-use crate::plugin::{self, LoadReport, PluginLibrary, Rejection};
+use crate::plugin::{self, LoadError, LoadReport, PluginLibrary, Rejection};
 use crate::sim::Vehicle;
 use crate::swap::sign::SignError;
 use crate::swap::store::{Store, StoreError};
-use crate::swap::{SwapEngine, SwapSettings};
+use crate::swap::{SwapEngine, SwapPolicy, SwapSettings};
 use crate::world::World;
 use crate::world::dynamics::VehicleParams;
 use std::path::{Path, PathBuf};
@@ -60,11 +60,43 @@ pub fn open_store(config: &VehicleConfig) -> Result<Store, BuildError> {
     })
 }
 
+/// The start-up rule for signatures, the same as for swaps: with trusted
+/// keys configured (`[hotswap] trusted_keys`), every library a vehicle runs
+/// must be signed by one of them, or be unsigned while `[hotswap]
+/// allow_unsigned` says unsigned libraries may run; a bad signature is
+/// never accepted. A refused library is a [`LoadError::Refused`] naming the
+/// file, checked on the bytes that are then loaded, before any of its code
+/// runs. Without trusted keys nothing is checked (development).
+pub fn start_check(policy: &SwapPolicy) -> impl Fn(&Path, &[u8]) -> Result<(), LoadError> + '_ {
+    move |path, bytes| {
+        if policy.keys.is_empty() {
+            return Ok(());
+        }
+        policy.check(path, bytes).map(drop).map_err(|e| {
+            let message = e.to_string();
+            // The signature errors start with the file, which the load
+            // error names already.
+            let reason = message
+                .strip_prefix(&format!("{}: ", path.display()))
+                .unwrap_or(&message)
+                .to_owned();
+            LoadError::Refused {
+                path: path.to_owned(),
+                kind: e.kind(),
+                reason,
+            }
+        })
+    }
+}
+
 /// Builds a vehicle: bus, world (which claims its sensors first), initial
 /// actuator values, then every plugin of the directory, with the plugin
 /// store's known-good versions in place of the directory's where it has
-/// any. Bad plugins are returned as rejections; the vehicle runs without
-/// them.
+/// any. Every library, the directory's and the store's, passes
+/// [`start_check`] first. Bad plugins are returned as rejections; the
+/// vehicle runs without them. A store version that is refused is dropped
+/// with a warning (`plugin.store` event) and the directory's library runs
+/// in its place.
 pub fn build_vehicle(
     config: &VehicleConfig,
     catalog: Arc<Catalog>,
@@ -73,12 +105,27 @@ pub fn build_vehicle(
         .plugins_dir
         .clone()
         .unwrap_or_else(default_plugins_dir);
+    let policy = SwapPolicy::from_config(&config.hotswap)?;
+    let check = start_check(&policy);
     let store = open_store(config)?;
-    let (active, warnings) = if store.is_persistent() {
+    let (mut active, mut warnings) = if store.is_persistent() {
         store.known_good()?
     } else {
         Default::default()
     };
+    active.retain(|name, entry| {
+        let path = store.path_of(entry);
+        let checked = std::fs::read(&path)
+            .map_err(|e| format!("{}: {e}", path.display()))
+            .and_then(|bytes| check(&path, &bytes).map_err(|e| e.to_string()));
+        match checked {
+            Ok(()) => true,
+            Err(e) => {
+                warnings.push(format!("{e}; using the plugin directory's {name}"));
+                false
+            }
+        }
+    });
     for w in &warnings {
         tracing::warn!("plugin store: {w}");
     }
@@ -87,7 +134,7 @@ pub fn build_vehicle(
         .map(|(name, entry)| (name.clone(), store.path_of(entry)))
         .collect();
     let (mut vehicle, rejected) = build_vehicle_with(config, catalog, |bus| {
-        plugin::load_dir_with(&dir, &overrides, bus, config.seed).map_err(|source| {
+        plugin::load_dir_checked(&dir, &overrides, bus, config.seed, &check).map_err(|source| {
             BuildError::PluginDir {
                 path: dir.clone(),
                 source,
@@ -101,8 +148,23 @@ pub fn build_vehicle(
     Ok((vehicle, rejected))
 }
 
+/// Opens the plugin directory of `config` once, for vehicles built with
+/// [`build_vehicle_shared`], every library passing [`start_check`] first.
+pub fn open_plugins(
+    config: &VehicleConfig,
+    catalog: &Catalog,
+) -> Result<(Vec<Arc<PluginLibrary>>, Vec<Rejection>), BuildError> {
+    let dir = config
+        .plugins_dir
+        .clone()
+        .unwrap_or_else(default_plugins_dir);
+    let policy = SwapPolicy::from_config(&config.hotswap)?;
+    plugin::open_dir_checked(&dir, catalog, &start_check(&policy))
+        .map_err(|source| BuildError::PluginDir { path: dir, source })
+}
+
 /// Builds a vehicle whose plugins are new instances of `libs`, libraries
-/// opened once (see [`plugin::open_dir`]) and shared with every other
+/// opened once (see [`open_plugins`]) and shared with every other
 /// vehicle built from them: each vehicle has its own bus, world, plugin
 /// state and hot-swap engine (staging in a scratch store), nothing else is
 /// shared. A library the vehicle cannot admit (a second writer of a signal,

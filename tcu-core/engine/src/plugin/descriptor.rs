@@ -3,25 +3,26 @@
 
 use super::LoadError;
 use crate::catalog::{Catalog, DataType, SignalId};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::ffi::{CStr, c_char};
 use std::path::Path;
 use tcu_sdk::abi::{self, TcuPluginDescriptor, TcuSignalDecl};
 
 /// One declared signal.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SignalDecl {
     /// VSS path.
     pub path: String,
     /// VSS datatype name, or `unknown(N)` for a code the host does not know.
     pub datatype: String,
-    /// The raw `TCU_TYPE_*` code.
+    /// The raw `TCU_TYPE_*` code (not in the JSON form; 0 when read back
+    /// from it).
     #[serde(skip)]
     pub code: u32,
 }
 
 /// What a library declares about itself.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PluginInfo {
     /// Subsystem name.
     pub name: String,

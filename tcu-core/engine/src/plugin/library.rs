@@ -26,21 +26,23 @@ unsafe impl Send for PluginLibrary {}
 // SAFETY: as above; `PluginLibrary` has no interior mutability.
 unsafe impl Sync for PluginLibrary {}
 
-/// Copies `path` into an anonymous in-memory file and returns it (kept open
-/// for the rest of the process) with the path the loader can open it by.
+/// Writes `bytes` (the content of `path`) into an anonymous in-memory file
+/// and returns it (kept open for the rest of the process) with the path the
+/// loader can open it by.
 ///
 /// Loading from a private copy makes a running plugin immune to its file
 /// being overwritten in place (`cp new.so plugins/`), which would otherwise
-/// change the code under the running process and kill it with SIGBUS. Each
-/// copy is a distinct inode, so the loader never confuses two versions.
-fn private_copy(path: &Path) -> Result<(std::fs::File, PathBuf), LoadError> {
+/// change the code under the running process and kill it with SIGBUS, and
+/// makes what runs exactly the bytes the caller read (and checked: see
+/// [`PluginLibrary::open_bytes`]). Each copy is a distinct inode, so the
+/// loader never confuses two versions.
+fn private_copy(path: &Path, bytes: &[u8]) -> Result<(std::fs::File, PathBuf), LoadError> {
     use std::io::Write;
     use std::os::fd::FromRawFd;
     let fail = |reason: String| LoadError::NotALibrary {
         path: path.to_owned(),
         reason,
     };
-    let bytes = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
     // SAFETY: the name is a valid NUL-terminated string; flags are valid.
     let fd = unsafe { libc::memfd_create(c"tcu-plugin".as_ptr(), libc::MFD_CLOEXEC) };
     if fd < 0 {
@@ -51,25 +53,47 @@ fn private_copy(path: &Path) -> Result<(std::fs::File, PathBuf), LoadError> {
     }
     // SAFETY: `fd` is a fresh descriptor owned by nobody else.
     let mut file = unsafe { std::fs::File::from_raw_fd(fd) };
-    file.write_all(&bytes).map_err(|e| fail(e.to_string()))?;
+    file.write_all(bytes).map_err(|e| fail(e.to_string()))?;
     Ok((file, PathBuf::from(format!("/proc/self/fd/{fd}"))))
 }
 
-fn open_raw(path: &Path) -> Result<(libloading::Library, *const TcuPluginDescriptor), LoadError> {
-    open_at(path, path)
+/// Reads the library file at `path`.
+pub(super) fn read(path: &Path) -> Result<Vec<u8>, LoadError> {
+    std::fs::read(path).map_err(|e| LoadError::NotALibrary {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })
 }
 
-/// Opens the library at `load_from`, reporting errors against `path`.
-fn open_at(
-    path: &Path,
-    load_from: &Path,
-) -> Result<(libloading::Library, *const TcuPluginDescriptor), LoadError> {
+/// A library mapped from a private copy, its descriptor read, not yet
+/// checked against the catalog. Its handle is never closed, even when the
+/// library is not used after all: mapping it ran its initialisers.
+pub(super) struct Mapped {
+    desc: *const TcuPluginDescriptor,
+    info: PluginInfo,
+    handle: ManuallyDrop<libloading::Library>,
+}
+
+impl Mapped {
+    /// What the descriptor declares.
+    pub(super) fn info(&self) -> &PluginInfo {
+        &self.info
+    }
+}
+
+/// Maps `bytes` (the content of `path`) and reads its descriptor, errors
+/// reported against `path`.
+///
+/// Mapping runs the library's ELF initialisers (the C runtime's, a Rust
+/// library's standard-library set-up, and any constructor its author wrote);
+/// no entry point of the descriptor is called.
+pub(super) fn map(path: &Path, bytes: &[u8]) -> Result<Mapped, LoadError> {
     use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
+    let (copy, load_from) = private_copy(path, bytes)?;
     // RTLD_NOW: an unresolved symbol fails here, not in the middle of a tick.
-    // SAFETY: opening runs the library's ELF initialisers; TCU plugins have
-    // none beyond the C runtime's, which is the one piece of code we accept
-    // running before the checks.
-    let lib = unsafe { Library::open(Some(load_from), RTLD_NOW | RTLD_LOCAL) }.map_err(|e| {
+    // SAFETY: opening runs the library's ELF initialisers; that is the one
+    // piece of its code run before the checks (the module docs say so).
+    let lib = unsafe { Library::open(Some(&load_from), RTLD_NOW | RTLD_LOCAL) }.map_err(|e| {
         LoadError::NotALibrary {
             path: path.to_owned(),
             reason: e.to_string().replace(
@@ -78,51 +102,73 @@ fn open_at(
             ),
         }
     })?;
-    let lib: libloading::Library = lib.into();
+    // The loader holds its own mapping; the descriptor stays open so the
+    // `/proc/self/fd` name is never reused for another file.
+    std::mem::forget(copy);
+    // Never closed from here on, whatever happens below: code of it ran.
+    let handle = ManuallyDrop::new(libloading::Library::from(lib));
     // For a data symbol, the symbol's value is the address of the data.
     // SAFETY: we only take the address; nothing is called.
-    let desc = unsafe { lib.get::<*const TcuPluginDescriptor>(abi::DESCRIPTOR_SYMBOL) }
+    let desc = unsafe { handle.get::<*const TcuPluginDescriptor>(abi::DESCRIPTOR_SYMBOL) }
         .map(|s| *s)
         .map_err(|_| LoadError::SymbolMissing {
             path: path.to_owned(),
         })?;
-    Ok((lib, desc))
+    // SAFETY: `desc` points into the library, which stays mapped.
+    let info = unsafe { descriptor::read(path, desc) }?;
+    Ok(Mapped { desc, info, handle })
 }
 
-/// Reads a library's descriptor without running any of its code, then closes
-/// it again (safe: none of its code ran).
+/// Reads a library's descriptor. The library is mapped from a private copy
+/// (which runs its ELF initialisers, see [`map`]; none of its entry points
+/// is called) and never unloaded again, because code of it ran: a caller
+/// that must not run a library's code at all reads the descriptor in a
+/// process of its own (`tcu plugin inspect` does).
 pub fn inspect(path: &Path) -> Result<PluginInfo, LoadError> {
-    let (lib, desc) = open_raw(path)?;
-    // SAFETY: `desc` is the address of the exported descriptor, mapped while `lib` lives.
-    let info = unsafe { descriptor::read(path, desc) };
-    drop(lib);
-    info
+    Ok(map(path, &read(path)?)?.info)
 }
 
 impl PluginLibrary {
     /// Opens a private in-memory copy of `path` and checks its descriptor
-    /// against the ABI and `catalog`. No code of the library runs.
+    /// against the ABI and `catalog` (see [`PluginLibrary::open_bytes`]).
     pub fn open(path: &Path, catalog: &Catalog) -> Result<Self, LoadError> {
-        let (copy, load_from) = private_copy(path)?;
-        let (lib, desc) = open_at(path, &load_from)?;
-        // The loader holds its own mapping; the descriptor stays open so the
-        // `/proc/self/fd` name is never reused for another file.
-        std::mem::forget(copy);
-        // SAFETY: `desc` points into `lib`, which is kept mapped below.
-        let info = unsafe { descriptor::read(path, desc) }?;
-        let reads = descriptor::resolve(path, &info, catalog, &info.reads)?;
-        let writes = descriptor::resolve(path, &info, catalog, &info.writes)?;
-        // SAFETY: the library is never unloaded from here on, so the
-        // descriptor lives for the rest of the process.
-        let desc: &'static TcuPluginDescriptor = unsafe { &*desc };
+        Self::open_bytes(path, &read(path)?, catalog)
+    }
+
+    /// Opens `bytes`, the content of `path` as the caller read it (and
+    /// perhaps verified it), from a private in-memory copy, and checks its
+    /// descriptor against the ABI and `catalog`. Only the library's ELF
+    /// initialisers run; no entry point is called.
+    pub fn open_bytes(path: &Path, bytes: &[u8], catalog: &Catalog) -> Result<Self, LoadError> {
+        Self::from_mapped(path, map(path, bytes)?, catalog)
+    }
+
+    /// Checks a mapped library against `catalog`.
+    pub(super) fn from_mapped(
+        path: &Path,
+        m: Mapped,
+        catalog: &Catalog,
+    ) -> Result<Self, LoadError> {
+        let reads = descriptor::resolve(path, &m.info, catalog, &m.info.reads)?;
+        let writes = descriptor::resolve(path, &m.info, catalog, &m.info.writes)?;
+        // SAFETY: the library is never unloaded, so the descriptor lives
+        // for the rest of the process.
+        let desc: &'static TcuPluginDescriptor = unsafe { &*m.desc };
         Ok(Self {
             path: path.to_owned(),
-            info,
+            info: m.info,
             desc,
             reads,
             writes,
-            _handle: Some(ManuallyDrop::new(lib)),
+            _handle: Some(m.handle),
         })
+    }
+
+    /// The same library reported under another path (a library opened from
+    /// the bytes of one file and then staged under another name).
+    pub fn relabel(mut self, path: &Path) -> Self {
+        path.clone_into(&mut self.path);
+        self
     }
 
     /// Wraps a descriptor linked into this process (benchmarks, tests of the

@@ -1,6 +1,7 @@
 //! Loading every plugin in a directory: each library is admitted or rejected
 //! on its own, so one bad file never stops the others.
 
+use super::library::{Mapped, map, read};
 use super::{LoadError, PluginInstance, PluginLibrary};
 use crate::bus::{Bus, Writer};
 use std::path::{Path, PathBuf};
@@ -101,6 +102,23 @@ pub fn admit_shared(
     Ok(instance)
 }
 
+/// A check of a library's bytes before it is opened (opening runs its
+/// initialisers): called with the file and its content; an error, usually
+/// [`LoadError::Refused`], refuses the library. The bytes that pass are the
+/// bytes that are loaded.
+pub type CheckBytes<'a> = &'a dyn Fn(&Path, &[u8]) -> Result<(), LoadError>;
+
+fn no_check(_: &Path, _: &[u8]) -> Result<(), LoadError> {
+    Ok(())
+}
+
+/// Reads `path`, checks its bytes and maps it.
+fn map_checked(path: &Path, check: CheckBytes<'_>) -> Result<Mapped, LoadError> {
+    let bytes = read(path)?;
+    check(path, &bytes)?;
+    map(path, &bytes)
+}
+
 /// Opens every library in `dir` once, for vehicles to share (see
 /// [`admit_shared`]); each bad file is reported in the rejections. Fails
 /// only when the directory itself cannot be read.
@@ -108,10 +126,20 @@ pub fn open_dir(
     dir: &Path,
     catalog: &crate::catalog::Catalog,
 ) -> std::io::Result<(Vec<Arc<PluginLibrary>>, Vec<Rejection>)> {
+    open_dir_checked(dir, catalog, &no_check)
+}
+
+/// As [`open_dir`], each file's bytes passing `check` before it is opened.
+pub fn open_dir_checked(
+    dir: &Path,
+    catalog: &crate::catalog::Catalog,
+    check: CheckBytes<'_>,
+) -> std::io::Result<(Vec<Arc<PluginLibrary>>, Vec<Rejection>)> {
     let mut libs = Vec::new();
     let mut rejected = Vec::new();
     for path in find_libraries(dir)? {
-        match PluginLibrary::open(&path, catalog) {
+        match map_checked(&path, check).and_then(|m| PluginLibrary::from_mapped(&path, m, catalog))
+        {
             Ok(lib) => libs.push(Arc::new(lib)),
             Err(error) => rejected.push(Rejection { path, error }),
         }
@@ -122,14 +150,7 @@ pub fn open_dir(
 /// Loads every library in `dir`. Fails only when the directory itself cannot
 /// be read; each bad library is reported in [`LoadReport::rejected`].
 pub fn load_dir(dir: &Path, bus: &mut Bus, seed: u64) -> std::io::Result<LoadReport> {
-    let mut report = LoadReport::default();
-    for path in find_libraries(dir)? {
-        match admit(&path, bus, seed, &report.plugins) {
-            Ok(p) => report.plugins.push(p),
-            Err(error) => report.rejected.push(Rejection { path, error }),
-        }
-    }
-    Ok(report)
+    load_dir_checked(dir, &Default::default(), bus, seed, &no_check)
 }
 
 /// As [`load_dir`], with some subsystems taken from other files: a library of
@@ -142,22 +163,46 @@ pub fn load_dir_with(
     bus: &mut Bus,
     seed: u64,
 ) -> std::io::Result<LoadReport> {
+    load_dir_checked(dir, overrides, bus, seed, &no_check)
+}
+
+/// As [`load_dir_with`], every file's bytes (the directory's and the
+/// overrides') passing `check` before the file is opened. A library of
+/// `dir` is opened once: to learn its subsystem, then, unless overridden,
+/// to run it.
+pub fn load_dir_checked(
+    dir: &Path,
+    overrides: &std::collections::BTreeMap<String, PathBuf>,
+    bus: &mut Bus,
+    seed: u64,
+    check: CheckBytes<'_>,
+) -> std::io::Result<LoadReport> {
     let mut report = LoadReport::default();
-    let mut paths = Vec::new();
+    let mut admit_one =
+        |path: &Path, mapped: Result<Mapped, LoadError>, report: &mut LoadReport| {
+            let admitted = mapped
+                .and_then(|m| PluginLibrary::from_mapped(path, m, bus.catalog()))
+                .and_then(|lib| admit_library(lib, bus, seed, &report.plugins));
+            match admitted {
+                Ok(p) => report.plugins.push(p),
+                Err(error) => report.rejected.push(Rejection {
+                    path: path.to_owned(),
+                    error,
+                }),
+            }
+        };
     for path in find_libraries(dir)? {
-        // Reading the descriptor runs no plugin code; a file that cannot be
-        // read is kept so that admit() reports why.
-        let replaced = super::inspect(&path).is_ok_and(|info| overrides.contains_key(&info.name));
-        if !replaced {
-            paths.push(path);
+        let mapped = map_checked(&path, check);
+        if mapped
+            .as_ref()
+            .is_ok_and(|m| overrides.contains_key(&m.info().name))
+        {
+            continue;
         }
+        admit_one(&path, mapped, &mut report);
     }
-    paths.extend(overrides.values().cloned());
-    for path in paths {
-        match admit(&path, bus, seed, &report.plugins) {
-            Ok(p) => report.plugins.push(p),
-            Err(error) => report.rejected.push(Rejection { path, error }),
-        }
+    for path in overrides.values() {
+        admit_one(path, map_checked(path, check), &mut report);
     }
     Ok(report)
 }

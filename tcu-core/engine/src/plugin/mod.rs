@@ -2,15 +2,23 @@
 //! the catalog before running any of their code, creates instances and drives
 //! them through the C ABI.
 //!
-//! Loading order of checks, each with its own [`LoadError`]: the file must
-//! open as a shared library, export the descriptor symbol, carry our ABI
-//! version and a descriptor at least as large as ours, name only catalog
-//! signals with the catalog's datatypes, and write nothing another component
-//! writes. Only then is `create` called (a failure or a panic there is also
-//! typed). A library that ran code is never unloaded: its handle is leaked on
-//! purpose, because unloading Rust code that may have registered destructors
-//! or handed out pointers is unsound. Every version must therefore come from
-//! its own file name (the dynamic loader caches by path).
+//! Loading order of checks, each with its own [`LoadError`]: the caller's
+//! check of the file's bytes, if any (the signature, when trusted keys are
+//! configured: see `crate::build`), then the file must open as a shared
+//! library, export the descriptor symbol, carry our ABI version and a
+//! descriptor at least as large as ours, name only catalog signals with the
+//! catalog's datatypes, and write nothing another component writes. Only
+//! then is `create` called (a failure or a panic there is also typed).
+//!
+//! What runs when: opening a library (to load it, or only to read its
+//! descriptor with [`inspect`]) maps it, which runs its ELF initialisers:
+//! the C runtime's, a Rust library's standard-library set-up, and any
+//! constructor its author wrote. None of its entry points runs before the
+//! checks pass. A library is therefore never unloaded once opened: its
+//! handle is leaked on purpose, because unloading code that ran (and may
+//! have registered destructors or handed out pointers) is unsound. Each is
+//! loaded from a private in-memory copy of the bytes read, so every version
+//! is a file of its own to the dynamic loader, which caches by path.
 
 mod descriptor;
 mod instance;
@@ -21,8 +29,8 @@ pub use descriptor::{PluginInfo, SignalDecl};
 pub use instance::{PluginInstance, TickError};
 pub use library::{PluginLibrary, inspect};
 pub use loader::{
-    LoadReport, Rejection, admit, admit_library, admit_shared, find_libraries, load_dir,
-    load_dir_with, open_dir,
+    CheckBytes, LoadReport, Rejection, admit, admit_library, admit_shared, find_libraries,
+    load_dir, load_dir_checked, load_dir_with, open_dir, open_dir_checked,
 };
 
 use std::path::PathBuf;
@@ -132,6 +140,17 @@ pub enum LoadError {
         /// The plugin's message.
         message: String,
     },
+    /// Refused before it was opened by the caller's check of its bytes
+    /// (with trusted keys configured: its signature).
+    #[error("loading plugin {path}: refused: {reason}")]
+    Refused {
+        /// File.
+        path: PathBuf,
+        /// Short name of the refusal (`unsigned`, `bad_signature`).
+        kind: &'static str,
+        /// Why.
+        reason: String,
+    },
     /// `create` panicked (caught at the boundary).
     #[error("loading plugin {path} ({plugin}): create panicked: {message}")]
     Panic {
@@ -159,6 +178,7 @@ impl LoadError {
             | Self::SecondWriter { path, .. }
             | Self::DuplicateSubsystem { path, .. }
             | Self::CreateFailed { path, .. }
+            | Self::Refused { path, .. }
             | Self::Panic { path, .. } => *path = new.to_owned(),
         }
         self
@@ -177,6 +197,7 @@ impl LoadError {
             Self::SecondWriter { .. } => "second_writer",
             Self::DuplicateSubsystem { .. } => "duplicate_subsystem",
             Self::CreateFailed { .. } => "create_failed",
+            Self::Refused { kind, .. } => kind,
             Self::Panic { .. } => "panic",
         }
     }

@@ -12,6 +12,8 @@ pub mod detect;
 pub mod faults;
 mod order;
 mod runner;
+#[cfg(test)]
+mod swap_tests;
 
 pub use order::{Node, execution_order};
 pub use runner::{Hooks, RunOutcome, RunSettings, StatusEvery, TickHook, run};
@@ -216,6 +218,10 @@ impl Vehicle {
         driver::apply(self.driver, t, &mut self.bus);
         self.world.step(&mut self.bus, self.dt);
         for i in 0..self.plugins.len() {
+            // A candidate runs in shadow on this tick's inputs whatever the
+            // live instance does: replacing a disabled instance (or one
+            // whose tick fails) needs a canary that really ran.
+            self.swap.shadow(self.plugins[i].name(), self.dt, &self.bus);
             if self.plugins[i].is_poisoned() {
                 continue;
             }
@@ -233,7 +239,6 @@ impl Vehicle {
                 );
                 continue;
             }
-            self.swap.shadow(self.plugins[i].name(), self.dt, &self.bus);
             if let Err(e) = self.plugins[i].tick(self.dt, &mut self.bus) {
                 self.swap.live_error(self.plugins[i].name(), &e);
                 self.faults += 1;

@@ -37,10 +37,13 @@ struct Candidate {
     subsystem: String,
     instance: PluginInstance,
     entry: Entry,
+    /// Ran in shadow since the last tick boundary.
+    ran: bool,
 }
 
 struct Canary {
     candidates: Vec<Candidate>,
+    /// Ticks in which every candidate ran in shadow.
     done: u32,
     failure: Option<SwapError>,
     reply: Option<Reply<SwapOutcome>>,
@@ -152,9 +155,11 @@ impl SwapEngine {
         if c.failure.is_some() {
             return;
         }
-        if let Some(cand) = c.candidates.iter_mut().find(|x| x.subsystem == name)
-            && let Err(e) = cand.instance.tick_shadow(dt, bus)
-        {
+        let Some(cand) = c.candidates.iter_mut().find(|x| x.subsystem == name) else {
+            return;
+        };
+        cand.ran = true;
+        if let Err(e) = cand.instance.tick_shadow(dt, bus) {
             c.failure = Some(SwapError::Canary {
                 subsystem: cand.subsystem.clone(),
                 version: cand.entry.version.clone(),
@@ -199,7 +204,14 @@ impl SwapEngine {
                 let targets = c.targets(plugins);
                 reject(e, c.reply.take(), raised, &targets);
             } else {
-                c.done += 1;
+                // A tick counts only when every candidate really ran on
+                // this tick's live inputs.
+                if c.candidates.iter().all(|x| x.ran) {
+                    c.done += 1;
+                }
+                for cand in &mut c.candidates {
+                    cand.ran = false;
+                }
                 if c.done >= self.settings.canary_ticks {
                     changed |= self.commit(c, tick, plugins, bus, raised);
                 } else {
@@ -368,7 +380,10 @@ impl SwapEngine {
         bus: &mut Bus,
         raised: &mut Vec<Raised>,
     ) {
-        for prev in p.previous {
+        let mut rolled_back = Vec::new();
+        let mut kept = Vec::new();
+        let mut errors = Vec::new();
+        for (prev, change) in p.previous.into_iter().zip(p.changes) {
             let Some(slot) = plugins.iter_mut().find(|x| x.name() == prev.subsystem) else {
                 continue;
             };
@@ -391,6 +406,12 @@ impl SwapEngine {
                     let from = slot.library().info().version.clone();
                     let to = inst.library().info().version.clone();
                     *slot = inst;
+                    // The subsystem runs what it ran before the commit again:
+                    // its store entry, or the plugin directory's library.
+                    match p.prev_active.get(&prev.subsystem) {
+                        Some(entry) => self.active.insert(prev.subsystem.clone(), entry.clone()),
+                        None => self.active.remove(&prev.subsystem),
+                    };
                     raised.push((
                         "plugin.rollback",
                         format!("{} {from} -> {to}: {reason}", prev.subsystem),
@@ -401,24 +422,50 @@ impl SwapEngine {
                             ("reason", &reason),
                         ]),
                     ));
+                    rolled_back.push(change);
                 }
-                Err(e) => raised.push((
-                    "fault",
-                    format!(
-                        "rolling {} back failed: {e}; the new version stays",
-                        prev.subsystem
-                    ),
-                    fields(&[("subsystem", &prev.subsystem)]),
-                )),
+                Err(e) => {
+                    // The new version keeps running, and stays in the active
+                    // set: every record says what actually runs.
+                    raised.push((
+                        "plugin.rollback_failed",
+                        format!(
+                            "rolling {} {} back to {} failed: {e}; {} keeps running",
+                            change.subsystem, change.to, change.from, change.to
+                        ),
+                        fields(&[
+                            ("subsystem", &change.subsystem),
+                            ("running", &change.to),
+                            ("wanted", &change.from),
+                            ("reason", &reason),
+                            ("error", &e),
+                        ]),
+                    ));
+                    errors.push(format!("{} {}: {e}", change.subsystem, change.from));
+                    kept.push(change);
+                }
             }
         }
-        self.active = p.prev_active.clone();
-        self.write_manifest(ManifestState::Good, p.prev_active);
-        if let Some(reply) = p.reply {
-            reply(SwapOutcome::RolledBack {
-                changes: p.changes,
-                reason,
-            });
+        if kept.is_empty() {
+            self.write_manifest(ManifestState::Good, p.prev_active);
+            if let Some(reply) = p.reply {
+                reply(SwapOutcome::RolledBack {
+                    changes: rolled_back,
+                    reason,
+                });
+            }
+        } else {
+            // What runs did not pass probation: a restart goes back to the
+            // last good set.
+            self.write_manifest(ManifestState::RollbackFailed, p.prev_active);
+            if let Some(reply) = p.reply {
+                reply(SwapOutcome::RollbackFailed {
+                    rolled_back,
+                    kept,
+                    reason,
+                    error: errors.join("; "),
+                });
+            }
         }
     }
 
@@ -533,6 +580,7 @@ fn begin(
             subsystem: name,
             instance,
             entry: staged.entry,
+            ran: false,
         });
     }
     Ok(out)

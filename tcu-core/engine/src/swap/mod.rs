@@ -4,10 +4,11 @@
 //! nothing, in two halves:
 //!
 //! 1. [`prepare`] (any thread, never the tick thread): read the file, check
-//!    its ed25519 signature against the trusted keys, read its descriptor
-//!    without running its code (ABI version, subsystem name), copy it into the
-//!    plugin store under a name of its own (the loader caches by path), and
-//!    open it there with the catalog checks of the plugin host.
+//!    its ed25519 signature against the trusted keys, open a private copy of
+//!    the bytes just checked with the plugin host's checks (ABI version,
+//!    catalog signals; opening runs only the library's ELF initialisers),
+//!    check the subsystem it provides, and copy it into the plugin store
+//!    under a name of its own.
 //! 2. [`SwapEngine`] (inside [`crate::sim::Vehicle`], between ticks): check
 //!    the declared signals against the running bus (every signal the old
 //!    version wrote is still written; new ones are free), create the new
@@ -22,9 +23,13 @@
 //!    the snapshots taken at commit.
 //!
 //! Every rejection, commit and rollback becomes an event (`plugin.rejected`,
-//! `plugin.swapped`, `plugin.rollback`, `plugin.probation_passed`) with the
-//! subsystem, versions and reason, and the plugin store's manifest records
-//! the active set (see [`store`]) so a restart resumes with a known-good set.
+//! `plugin.swapped`, `plugin.rollback`, `plugin.rollback_failed`,
+//! `plugin.probation_passed`) with the subsystem, versions and reason, and
+//! the plugin store's manifest records the set that runs (see [`store`]) so
+//! a restart resumes with a known-good set. A rollback that cannot restore a
+//! previous version says so everywhere: the new version keeps running, the
+//! outcome is [`SwapOutcome::RollbackFailed`], the event
+//! `plugin.rollback_failed`, and the manifest names what runs.
 
 mod engine;
 mod prepare;
@@ -48,6 +53,10 @@ pub enum SwapError {
     /// Signature policy refused it.
     #[error(transparent)]
     Signature(#[from] sign::SignError),
+    /// The plugin store refused it (a name that cannot be a file name
+    /// there) or could not store it.
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
     /// The plugin host refused it (ABI, unknown signal, type mismatch, create
     /// failed or panicked, ...).
     #[error(transparent)]
@@ -108,8 +117,9 @@ impl SwapError {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Io(_) => "io",
-            Self::Signature(sign::SignError::Unsigned { .. }) => "unsigned",
-            Self::Signature(_) => "bad_signature",
+            Self::Signature(e) => e.kind(),
+            Self::Store(store::StoreError::UnsafeName { .. }) => "unsafe_name",
+            Self::Store(_) => "io",
             Self::Load(e) => e.kind(),
             Self::WrongSubsystem { .. } => "wrong_subsystem",
             Self::Incompatible { .. } => "incompatible_signals",
@@ -164,5 +174,19 @@ pub enum SwapOutcome {
         changes: Vec<Change>,
         /// Why.
         reason: String,
+    },
+    /// Committed, failed probation, and rolling back failed for at least
+    /// one subsystem: those keep running their new version (`kept`, each
+    /// still on its `to`). The manifest records that set as
+    /// [`store::ManifestState::RollbackFailed`].
+    RollbackFailed {
+        /// What was undone (back on `from`).
+        rolled_back: Vec<Change>,
+        /// What could not be undone (still on `to`).
+        kept: Vec<Change>,
+        /// Why probation failed.
+        reason: String,
+        /// Why restoring the previous versions failed, per subsystem.
+        error: String,
     },
 }

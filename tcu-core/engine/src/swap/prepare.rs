@@ -1,12 +1,13 @@
-//! The first half of a swap, off the tick thread: signature, descriptor,
-//! staging into the store, opening with the host's checks.
+//! The first half of a swap, off the tick thread: signature, opening with
+//! the host's checks (from a private copy of the verified bytes), staging
+//! into the store.
 
 use super::sign::{self, SignError};
-use super::store::{Store, sha256_hex};
+use super::store::{self, Store};
 use super::{PreparedSwap, Staged, SwapError};
 use crate::catalog::Catalog;
 use crate::config::HotswapConfig;
-use crate::plugin::{self, PluginLibrary};
+use crate::plugin::PluginLibrary;
 use ed25519_dalek::VerifyingKey;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -28,6 +29,29 @@ impl SwapPolicy {
             allow_unsigned: h.allow_unsigned,
         })
     }
+
+    /// Whether `bytes`, the content of `lib`, may run: `Some` with the
+    /// signature file's content when a trusted key signed them, `None` when
+    /// they are unsigned (or signed while no key is trusted) and unsigned
+    /// libraries are allowed; an error otherwise. A bad signature is never
+    /// allowed.
+    pub fn check(&self, lib: &Path, bytes: &[u8]) -> Result<Option<Vec<u8>>, SignError> {
+        match sign::verify_bytes(lib, bytes, &self.keys) {
+            Ok(()) => {
+                let sig = sign::sig_path(lib);
+                std::fs::read(&sig).map(Some).map_err(|e| SignError::Io {
+                    path: sig,
+                    message: e.to_string(),
+                })
+            }
+            Err(SignError::Unsigned { .. } | SignError::NoTrustedKeys { .. })
+                if self.allow_unsigned =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
 }
 
 /// Prepares one library. `subsystem`: the subsystem it must provide (`None`:
@@ -41,47 +65,27 @@ pub fn prepare_one(
 ) -> Result<Staged, SwapError> {
     let bytes = std::fs::read(path)
         .map_err(|e| SwapError::Io(format!("reading {}: {e}", path.display())))?;
-    let sig = match sign::verify_bytes(path, &bytes, &policy.keys) {
-        Ok(()) => Some(std::fs::read(sign::sig_path(path)).map_err(|e| {
-            SwapError::Io(format!("reading the signature of {}: {e}", path.display()))
-        })?),
-        Err(SignError::Unsigned { .. }) if policy.allow_unsigned => None,
-        Err(SignError::NoTrustedKeys { .. }) if policy.allow_unsigned => None,
-        Err(e) => return Err(e.into()),
-    };
-    // The descriptor is read from a copy named by content, never from the
-    // caller's path: a file rewritten in place must not hit the loader's
-    // cache of an older version.
-    let sha = sha256_hex(&bytes);
-    let incoming_dir = store.dir().join("incoming");
-    std::fs::create_dir_all(&incoming_dir)
-        .map_err(|e| SwapError::Io(format!("creating {}: {e}", incoming_dir.display())))?;
-    let incoming = incoming_dir.join(format!(
-        "{}.{}",
-        &sha[..16],
-        std::env::consts::DLL_EXTENSION
-    ));
-    crate::fsutil::write_atomic(&incoming, &bytes).map_err(|e| SwapError::Io(e.to_string()))?;
-    let inspected = plugin::inspect(&incoming).map_err(|e| SwapError::Load(e.with_path(path)));
-    let _ = std::fs::remove_file(&incoming);
-    let info = inspected?;
+    let sig = policy.check(path, &bytes)?;
+    // Opened from a private copy of the bytes just checked, never from the
+    // caller's path again: what runs is what was verified.
+    let library = PluginLibrary::open_bytes(path, &bytes, catalog)?;
+    let info = library.info();
     if let Some(expected) = subsystem
         && expected != info.name
     {
         return Err(SwapError::WrongSubsystem {
             path: path.to_owned(),
             expected: expected.to_owned(),
-            found: info.name,
+            found: info.name.clone(),
         });
     }
-    let entry = store
-        .stage(&info.name, &info.version, &bytes, sig.as_deref())
-        .map_err(|e| SwapError::Io(e.to_string()))?;
-    let staged_path = store.path_of(&entry);
-    let library = PluginLibrary::open(&staged_path, catalog)
-        .map_err(|e| SwapError::Load(e.with_path(path)))?;
+    // The name becomes part of a file name in the store: refused here
+    // against the file it came from.
+    store::check_name("subsystem name", &info.name, path)?;
+    let entry = store.stage(&info.name, &info.version, &bytes, sig.as_deref())?;
+    let library = library.relabel(&store.path_of(&entry));
     Ok(Staged {
-        subsystem: info.name,
+        subsystem: library.name().to_owned(),
         library,
         entry,
     })

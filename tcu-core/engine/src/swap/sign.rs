@@ -54,6 +54,17 @@ pub enum SignError {
     },
 }
 
+impl SignError {
+    /// Short machine-readable name: `unsigned` for a library without a
+    /// signature file, `bad_signature` for every other failure.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Unsigned { .. } => "unsigned",
+            _ => "bad_signature",
+        }
+    }
+}
+
 fn io(path: &Path, e: std::io::Error) -> SignError {
     SignError::Io {
         path: path.to_owned(),

@@ -10,9 +10,11 @@
 //! library in the plugin directory; the rest come from there. It is always
 //! replaced whole (temp file, fsync, rename, fsync of the directory), so a
 //! reader sees the old or the new one, never half of either. Its `state`
-//! tells a restart what is known to be good: `good` (use `active`) or
+//! tells a restart what is known to be good: `good` (use `active`),
 //! `probation` (a swap was committed but had not proved itself when the
-//! process stopped: use `previous`). Library files are staged before the
+//! process stopped: use `previous`) or `rollback_failed` (a swap failed
+//! probation and its previous versions could not be restored, so `active`
+//! is what ran: use `previous`). Library files are staged before the
 //! manifest names them, so a process killed in the middle of a swap restarts
 //! with the set the manifest names, whole.
 
@@ -39,12 +41,15 @@ pub type PluginSet = BTreeMap<String, Entry>;
 
 /// Whether the active set has proved itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum ManifestState {
     /// `active` passed probation (or was restored to a good set).
     Good,
     /// `active` was committed and is on probation; `previous` is the last good set.
     Probation,
+    /// `active` failed probation and could not be rolled back (at least in
+    /// part), so it is what runs; `previous` is the last good set.
+    RollbackFailed,
 }
 
 /// The active-set record.
@@ -73,18 +78,50 @@ impl Default for Manifest {
 
 /// A store operation failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("plugin store {path}: {message}")]
-pub struct StoreError {
-    /// The file or directory involved.
-    pub path: PathBuf,
-    /// What failed.
-    pub message: String,
+pub enum StoreError {
+    /// A file or directory could not be read or written.
+    #[error("plugin store {path}: {message}")]
+    Io {
+        /// The file or directory involved.
+        path: PathBuf,
+        /// What failed.
+        message: String,
+    },
+    /// A name from outside (a library's subsystem name, a manifest's file
+    /// name) would not stay one plain file name inside the store.
+    #[error(
+        "{file}: {what} `{name}` cannot name a file in the plugin store \
+         (one plain name: letters, digits and `.-_+`, no `/`, `\\`, `..` or leading dot)"
+    )]
+    UnsafeName {
+        /// What the name is (`subsystem name`, `file name of battery`).
+        what: String,
+        /// The name as found.
+        name: String,
+        /// Where it was found (the library, the manifest).
+        file: PathBuf,
+    },
 }
 
 fn err(path: &Path, e: impl std::fmt::Display) -> StoreError {
-    StoreError {
+    StoreError::Io {
         path: path.to_owned(),
         message: e.to_string(),
+    }
+}
+
+/// Refuses `name` (found in `file`) unless it is one plain file name that
+/// cannot leave the directory it is joined to: exactly what
+/// [`fsutil::sanitize_file_name`] keeps unchanged.
+pub fn check_name(what: &str, name: &str, file: &Path) -> Result<(), StoreError> {
+    if fsutil::sanitize_file_name(name).is_ok_and(|clean| clean == name) {
+        Ok(())
+    } else {
+        Err(StoreError::UnsafeName {
+            what: what.to_owned(),
+            name: name.to_owned(),
+            file: file.to_owned(),
+        })
     }
 }
 
@@ -154,6 +191,8 @@ impl Store {
         bytes: &[u8],
         sig: Option<&[u8]>,
     ) -> Result<Entry, StoreError> {
+        let libs = self.dir.join("libs");
+        check_name("subsystem name", subsystem, &libs)?;
         let sha256 = sha256_hex(bytes);
         let clean = fsutil::sanitize_file_name(version).map_err(|m| err(&self.dir, m))?;
         let file = format!(
@@ -167,7 +206,6 @@ impl Store {
             sha256,
         };
         let dest = self.path_of(&entry);
-        let libs = self.dir.join("libs");
         std::fs::create_dir_all(&libs).map_err(|e| err(&libs, e))?;
         let present = std::fs::read(&dest).is_ok_and(|b| sha256_hex(&b) == entry.sha256);
         if !present {
@@ -179,16 +217,20 @@ impl Store {
         Ok(entry)
     }
 
-    /// Reads the manifest; `None` when there is none yet.
+    /// Reads the manifest; `None` when there is none yet. Every file name
+    /// in it must be a plain name inside `libs/` ([`check_name`]).
     pub fn manifest(&self) -> Result<Option<Manifest>, StoreError> {
         let path = self.manifest_path();
-        match std::fs::read(&path) {
+        let m: Manifest = match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| err(&path, format!("unreadable manifest: {e}"))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(err(&path, e)),
+                .map_err(|e| err(&path, format!("unreadable manifest: {e}")))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(err(&path, e)),
+        };
+        for (name, entry) in m.active.iter().chain(&m.previous) {
+            check_name(&format!("file name of {name}"), &entry.file, &path)?;
         }
+        Ok(Some(m))
     }
 
     /// Replaces the manifest atomically (no-op for a scratch store).
@@ -209,10 +251,14 @@ impl Store {
             return Ok((PluginSet::new(), Vec::new()));
         };
         let mut warnings = Vec::new();
-        if m.state == ManifestState::Probation {
+        if m.state != ManifestState::Good {
+            let why = if m.state == ManifestState::Probation {
+                "had not passed probation when the TCU stopped"
+            } else {
+                "failed probation and could not be rolled back"
+            };
             warnings.push(format!(
-                "the last swap had not passed probation when the TCU stopped; \
-                 going back to the previous set ({})",
+                "the last swap {why}; going back to the previous set ({})",
                 describe(&m.previous)
             ));
             m.active = m.previous.clone();
@@ -336,6 +382,59 @@ mod tests {
         let (set, warnings) = store.known_good().unwrap();
         assert!(set.is_empty());
         assert!(warnings[0].contains("does not match"), "{warnings:?}");
+    }
+
+    #[test]
+    fn a_subsystem_name_that_would_leave_the_store_is_refused_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("store")).unwrap();
+        for name in ["../../escaped", "a/b", "..", ".hidden", "", "nul\0byte"] {
+            let e = store.stage(name, "1.0.0", b"bytes", None).unwrap_err();
+            assert!(e.to_string().contains(&format!("`{name}`")), "{e}");
+        }
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, ["store"], "nothing written beside the store");
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("store/libs"))
+                .unwrap()
+                .count(),
+            0
+        );
+    }
+
+    #[test]
+    fn a_manifest_file_name_that_would_leave_the_store_is_refused_naming_it_and_the_manifest() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let good = store.stage("battery", "1.0.0", b"one", None).unwrap();
+        for file in ["../../../etc/passwd", "/etc/passwd", "..", "sub/lib.so"] {
+            let evil = Entry {
+                file: file.into(),
+                ..good.clone()
+            };
+            let m = Manifest {
+                active: [("battery".to_owned(), evil.clone())].into(),
+                ..Manifest::default()
+            };
+            store.write_manifest(&m).unwrap();
+            let e = store.known_good().unwrap_err().to_string();
+            assert!(
+                e.contains(&format!("`{file}`")) && e.contains("manifest.json"),
+                "{e}"
+            );
+            // Also in `previous`, which a restart after probation uses.
+            let m = Manifest {
+                state: ManifestState::Probation,
+                previous: [("battery".to_owned(), evil)].into(),
+                ..Manifest::default()
+            };
+            store.write_manifest(&m).unwrap();
+            let e = store.manifest().unwrap_err().to_string();
+            assert!(e.contains(&format!("`{file}`")), "{e}");
+        }
     }
 
     #[test]
