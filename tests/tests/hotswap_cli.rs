@@ -210,3 +210,47 @@ fn a_restart_after_sigkill_resumes_with_a_known_good_set() {
         }
     }
 }
+
+#[test]
+fn with_trusted_keys_an_unsigned_library_stops_tcu_run_naming_it_unless_the_config_lets_it_start_without()
+ {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (key, public) = (dir.join("k.key"), dir.join("k.pub"));
+    tcu_engine::swap::sign::keygen(&key, &public).unwrap();
+    let plugins = tcu_integration_tests::signed::signed_plugins_dir(&key, &dir.join("plugins"));
+    let battery = plugins.join("libtcu_plugin_battery.so");
+    std::fs::remove_file(tcu_engine::swap::sign::sig_path(&battery)).unwrap();
+    let run = |extra: &str| {
+        let config = dir.join("tcu.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[vehicle]\nplugins_dir = \"{}\"\n[hotswap]\ntrusted_keys = [\"{}\"]\n{extra}[mqtt]\nenabled = false\n",
+                plugins.display(),
+                public.display()
+            ),
+        )
+        .unwrap();
+        let out = tcu()
+            .args(["run", "--headless", "--duration", "300ms", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.success(), text)
+    };
+    let (ok, text) = run("");
+    assert!(!ok, "started with an unsigned library:\n{text}");
+    assert!(
+        text.contains("refusing to start") && text.contains("libtcu_plugin_battery.so"),
+        "{text}"
+    );
+    let (ok, text) = run("run_without_refused = true\n");
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("plugin rejected") && text.contains("libtcu_plugin_battery.so"),
+        "{text}"
+    );
+}

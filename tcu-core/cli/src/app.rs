@@ -30,6 +30,11 @@ pub enum RunError {
     /// The OTA client could not be started.
     #[error("[ota] {0}")]
     Ota(#[from] tcu_ota_client::OtaError),
+    /// With trusted keys, libraries failed their signature check at start.
+    #[error(
+        "refusing to start: {0} failed the signature check ([hotswap] run_without_refused = true starts without them)"
+    )]
+    Refused(String),
     /// The plugin directory could not be read for the reload key.
     #[error("reading plugin directory {dir}: {source}")]
     Reload {
@@ -38,6 +43,32 @@ pub enum RunError {
         /// Cause.
         source: std::io::Error,
     },
+}
+
+/// Stops a run whose plugin directory held libraries that failed their
+/// signature check, unless `[hotswap] run_without_refused` lets the vehicle
+/// start without them (they are then reported like any rejection).
+fn refuse_unverified(
+    config: &Config,
+    rejected: &[tcu_engine::plugin::Rejection],
+) -> Result<(), RunError> {
+    if config.vehicle.hotswap.run_without_refused {
+        return Ok(());
+    }
+    let refused: Vec<String> = rejected
+        .iter()
+        .filter_map(|r| match &r.error {
+            tcu_engine::plugin::LoadError::Refused { path, reason, .. } => {
+                Some(format!("{} ({reason})", path.display()))
+            }
+            _ => None,
+        })
+        .collect();
+    if refused.is_empty() {
+        Ok(())
+    } else {
+        Err(RunError::Refused(refused.join(", ")))
+    }
 }
 
 /// Runs one vehicle in real time without a dashboard until `duration` or
@@ -53,6 +84,7 @@ pub fn run_headless(
     let policy = SwapPolicy::from_config(&config.vehicle.hotswap)?;
     let store = open_store(&config.vehicle)?;
     let (mut vehicle, rejected) = build_vehicle(&config.vehicle, catalog.clone())?;
+    refuse_unverified(config, &rejected)?;
     let (control, mut inbox) = tcu_engine::control::channel();
     let _watcher = match watch {
         Some(dir) => Some(crate::watch::start(
@@ -155,6 +187,7 @@ pub fn run_dashboard(
     let store = open_store(&config.vehicle).map_err(RunError::from)?;
     let (mut vehicle, rejected) =
         build_vehicle(&config.vehicle, catalog.clone()).map_err(RunError::from)?;
+    refuse_unverified(config, &rejected)?;
     for r in &rejected {
         tracing::warn!(kind = r.error.kind(), "plugin rejected: {}", r.error);
     }

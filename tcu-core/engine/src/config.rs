@@ -105,6 +105,8 @@ pub struct RawHotswap {
     pub trusted_keys: Option<Vec<String>>,
     /// Accept unsigned libraries.
     pub allow_unsigned: Option<bool>,
+    /// Start without a library whose signature check failed.
+    pub run_without_refused: Option<bool>,
     /// Plugin store directory.
     pub store: Option<PathBuf>,
 }
@@ -120,6 +122,10 @@ pub struct HotswapConfig {
     pub trusted_keys: Vec<String>,
     /// Accept libraries without a signature file.
     pub allow_unsigned: bool,
+    /// With trusted keys: start without a library that fails its signature
+    /// check at start (it is reported and left out) instead of refusing to
+    /// start.
+    pub run_without_refused: bool,
     /// Plugin store directory.
     pub store: Option<PathBuf>,
 }
@@ -261,6 +267,7 @@ pub struct VehicleLayers {
     probation: Option<(String, String)>,
     trusted_keys: Option<Vec<String>>,
     allow_unsigned: Option<bool>,
+    run_without_refused: Option<bool>,
     store: Option<PathBuf>,
 }
 
@@ -273,6 +280,7 @@ impl VehicleLayers {
         self.probation = h.probation.map_or(self.probation.take(), src);
         self.trusted_keys = h.trusted_keys.or(self.trusted_keys.take());
         self.allow_unsigned = h.allow_unsigned.or(self.allow_unsigned);
+        self.run_without_refused = h.run_without_refused.or(self.run_without_refused);
         self.store = h.store.or(self.store.take());
         self.vin = layer.vehicle.vin.map_or(self.vin.take(), src);
         self.tick_rate = layer
@@ -342,6 +350,7 @@ impl VehicleLayers {
             probation,
             trusted_keys: self.trusted_keys.unwrap_or_default(),
             allow_unsigned: self.allow_unsigned.unwrap_or(false),
+            run_without_refused: self.run_without_refused.unwrap_or(false),
             store: self.store,
         };
         let mut checked = BTreeMap::new();
