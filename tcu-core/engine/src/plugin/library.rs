@@ -171,6 +171,27 @@ impl PluginLibrary {
         self
     }
 
+    /// Runs the checks [`PluginLibrary::open`] makes of a descriptor (ABI
+    /// version and size first, every pointer, the declared signals against
+    /// `catalog`) on one in memory, calling none of its functions; the entry
+    /// point of the descriptor fuzz target.
+    ///
+    /// # Safety
+    /// The descriptor's string and declaration pointers must each be null or
+    /// valid for what the ABI says they point at (NUL-terminated strings,
+    /// `n_reads` / `n_writes` declarations).
+    pub unsafe fn check_descriptor(
+        desc: &TcuPluginDescriptor,
+        catalog: &Catalog,
+    ) -> Result<PluginInfo, LoadError> {
+        let path = PathBuf::from("<memory>");
+        // SAFETY: the caller vouches for the pointers inside.
+        let info = unsafe { descriptor::read(&path, desc) }?;
+        descriptor::resolve(&path, &info, catalog, &info.reads)?;
+        descriptor::resolve(&path, &info, catalog, &info.writes)?;
+        Ok(info)
+    }
+
     /// Wraps a descriptor linked into this process (benchmarks, tests of the
     /// host without a file), with the same checks as [`PluginLibrary::open`].
     pub fn from_static(
