@@ -71,7 +71,7 @@ fn main() {
     let sha256 = hex::encode(sha2::Sha256::digest(&data));
     let url = serve(Arc::new(data));
     let dir = tempfile::tempdir().unwrap();
-    let http = Http::new(&Auth::None, None, Duration::from_secs(30)).unwrap();
+    let http = Http::new(&url, &Auth::None, None, Duration::from_secs(30)).unwrap();
     let limits = Limits::default();
     let expected = Expected {
         size: Some(SIZE as u64),

@@ -9,5 +9,6 @@ pub mod fixtures;
 pub mod goosebit;
 pub mod harness;
 pub mod mqtt;
+pub mod ota_recorder;
 pub mod process;
 pub mod variants;
