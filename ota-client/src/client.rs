@@ -445,3 +445,26 @@ impl<I: Installer> Client<I> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn controller_urls_escape_each_segment() {
+        let mut c = ClientConfig::new("http://h:8080/", "DEFAULT", "VIN1", PathBuf::from("/x"));
+        assert_eq!(c.base_url(), "http://h:8080/DEFAULT/controller/v1/VIN1");
+        assert_eq!(
+            c.controller_url(&["deploymentBase", "7", "feedback"]),
+            "http://h:8080/DEFAULT/controller/v1/VIN1/deploymentBase/7/feedback"
+        );
+        c.tenant = "a/b".into();
+        c.controller_id = "x?y#z".into();
+        assert_eq!(
+            c.controller_url(&["cancelAction", "1 2"]),
+            "http://h:8080/a%2Fb/controller/v1/x%3Fy%23z/cancelAction/1%202"
+        );
+        let prefixed = ClientConfig::new("https://h/hawkbit", "T", "C", PathBuf::from("/x"));
+        assert_eq!(prefixed.base_url(), "https://h/hawkbit/T/controller/v1/C");
+    }
+}

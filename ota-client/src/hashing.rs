@@ -163,13 +163,14 @@ fn write(
     for (buf, n) in rx {
         // On an error, dropping `rx` makes the reader stop at its next send.
         out.write_all(&buf[..n])?;
+        // The hasher gets the buffer before the sync waits for the disk.
+        if to_hasher.send((buf, n)).is_err() {
+            break;
+        }
         unsynced += n;
         if unsynced >= SYNC_EVERY {
             unsynced = 0;
             out.sync_data()?;
-        }
-        if to_hasher.send((buf, n)).is_err() {
-            break;
         }
     }
     Ok(out)

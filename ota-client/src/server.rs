@@ -393,11 +393,11 @@ pub(crate) fn post_feedback(
 
 /// Where an action's files go (for tests and tools): `action-<id>` for a
 /// plain id (every id the client accepts from a server is one), else
-/// `action-x<hex of the id>`, so that two ids never share a directory and
-/// none leaves the staging directory.
+/// `action.<hex of the id>` (a `.` is in no plain id), so that two ids
+/// never share a directory and none leaves the staging directory.
 pub fn action_dir(staging: &Path, id: &str) -> PathBuf {
     match ddi::check_id(id) {
         Ok(()) => staging.join(format!("action-{id}")),
-        Err(_) => staging.join(format!("action-x{}", hex::encode(id.as_bytes()))),
+        Err(_) => staging.join(format!("action.{}", hex::encode(id.as_bytes()))),
     }
 }
