@@ -27,7 +27,7 @@ use tcu_ota_client::download::{self, Expected, Limits};
 use tcu_ota_client::http::{Auth, Http};
 
 const SIZE: usize = 50 * 1024 * 1024;
-const ROUNDS: usize = 9;
+const ROUNDS: usize = 15;
 
 /// A static file server: every GET gets the whole file.
 fn serve(data: Arc<Vec<u8>>) -> String {

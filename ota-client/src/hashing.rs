@@ -7,10 +7,11 @@
 //! The channels are bounded, so at most `2 * DEPTH + 3` buffers of
 //! `BUFFER` bytes exist at once.
 //!
-//! The writer also syncs the file every `SYNC_EVERY` bytes while the
-//! download goes on: the final fsync then has only the tail to write, and
-//! the disk works while the socket is read instead of after it (a 50 MiB
-//! fsync at the end cost as long as a third of the transfer).
+//! A fourth thread syncs the file every `SYNC_EVERY` bytes while the
+//! download goes on, without holding up the writer: the final fsync then
+//! has only the tail to write, and the disk works while the socket is read
+//! instead of after it (a 50 MiB fsync at the end cost as long as a third
+//! of the transfer).
 
 use crate::ddi::Hashes;
 use sha1::Digest as _;
@@ -21,8 +22,7 @@ use std::time::{Duration, Instant};
 
 /// Bytes of one buffer between the socket, the writer and the hasher.
 const BUFFER: usize = 512 * 1024;
-/// Buffers queued for each of the writer and the hasher (the writer's
-/// queue covers one sync of `SYNC_EVERY`).
+/// Buffers queued for each of the writer and the hasher.
 const DEPTH: usize = 8;
 /// Bytes written between two syncs of the file.
 const SYNC_EVERY: usize = 8 << 20;
@@ -124,15 +124,19 @@ pub(crate) fn transfer(
     progress: &mut dyn FnMut(u64),
     stopped: &dyn Fn() -> bool,
 ) -> std::io::Result<Transfer> {
+    let synced = out.try_clone()?;
     std::thread::scope(|s| {
         let (to_writer, writer_rx) = mpsc::sync_channel::<(Vec<u8>, usize)>(DEPTH);
         let (to_hasher, hasher_rx) = mpsc::sync_channel::<(Vec<u8>, usize)>(DEPTH);
         let (spare_tx, spare_rx) = mpsc::channel::<Vec<u8>>();
-        let writer = std::thread::Builder::new()
-            .name("ota-download-write".into())
-            .spawn_scoped(s, move || write(out, writer_rx, to_hasher))?;
-        let hashing = std::thread::Builder::new()
-            .name("ota-download-hash".into())
+        // One pending request is enough: a sync writes all that is there.
+        let (to_syncer, syncer_rx) = mpsc::sync_channel::<()>(1);
+        let spawn = |name: &str| std::thread::Builder::new().name(name.into());
+        let syncer =
+            spawn("ota-download-sync").spawn_scoped(s, move || sync(&synced, syncer_rx))?;
+        let writer = spawn("ota-download-write")
+            .spawn_scoped(s, move || write(out, writer_rx, to_hasher, to_syncer))?;
+        let hashing = spawn("ota-download-hash")
             .spawn_scoped(s, move || hash(hasher, hasher_rx, spare_tx))?;
         let mut read = 0u64;
         let pumped = pump(
@@ -143,37 +147,47 @@ pub(crate) fn transfer(
             |what: &str| std::io::Error::other(format!("the download's {what} thread panicked"));
         let written = writer.join().map_err(|_| panicked("writer"))?;
         let hasher = hashing.join().map_err(|_| panicked("hasher"))?;
+        let synced = syncer.join().map_err(|_| panicked("sync"))?;
         Ok(Transfer {
             pumped,
             read,
-            written,
+            written: synced.and(written),
             hasher,
         })
     })
 }
 
-/// Writes every buffer to `out` (syncing every `SYNC_EVERY` bytes) and
-/// passes it on to the hasher.
+/// Writes every buffer to `out`, passes it on to the hasher, and asks for
+/// a sync every `SYNC_EVERY` bytes (without waiting for it).
 fn write(
     mut out: File,
     rx: mpsc::Receiver<(Vec<u8>, usize)>,
     to_hasher: mpsc::SyncSender<(Vec<u8>, usize)>,
+    to_syncer: mpsc::SyncSender<()>,
 ) -> std::io::Result<File> {
     let mut unsynced = 0usize;
     for (buf, n) in rx {
         // On an error, dropping `rx` makes the reader stop at its next send.
         out.write_all(&buf[..n])?;
-        // The hasher gets the buffer before the sync waits for the disk.
         if to_hasher.send((buf, n)).is_err() {
             break;
         }
         unsynced += n;
         if unsynced >= SYNC_EVERY {
             unsynced = 0;
-            out.sync_data()?;
+            // Full: a sync is pending and will take these bytes too.
+            let _ = to_syncer.try_send(());
         }
     }
     Ok(out)
+}
+
+/// Syncs the file's data whenever asked, until the writer is done.
+fn sync(file: &File, rx: mpsc::Receiver<()>) -> std::io::Result<()> {
+    for () in rx {
+        file.sync_data()?;
+    }
+    Ok(())
 }
 
 /// Hashes every buffer and gives it back for reuse.
