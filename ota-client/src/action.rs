@@ -4,9 +4,9 @@
 //! action with its outcome. Each step is persisted before it is announced.
 
 use crate::OtaError;
-use crate::client::{Client, InstallError, Installer, OtaState, SoftUpdates};
+use crate::client::{Client, InstallChunk, InstallError, Installer, OtaState, SoftUpdates};
 use crate::ddi::{DeploymentBase, Execution, Feedback, Finished, Handling, Window};
-use crate::download::DownloadError;
+use crate::download::{DownloadError, check_plain_name};
 use crate::server::Delivery;
 use crate::state::{ActionState, Outcome, Stage, Target};
 use std::collections::{BTreeMap, BTreeSet};
@@ -20,7 +20,12 @@ impl<I: Installer> Client<I> {
         }
         let db: DeploymentBase = self.core.get_json(href, "deploymentBase")?;
         let id = db.id.clone();
-        if self.core.last_closed.as_deref() == Some(id.as_str()) {
+        let refused = self
+            .core
+            .current
+            .as_ref()
+            .is_some_and(|a| a.id == id && a.stage == Stage::ReportRefused);
+        if refused || self.core.last_closed.as_deref() == Some(id.as_str()) {
             tracing::debug!(action = %id, "already closed; the server has not caught up yet");
             return Ok(());
         }
@@ -52,6 +57,7 @@ impl<I: Installer> Client<I> {
                         stage: Stage::Downloading,
                         targets: vec![],
                         outcome: None,
+                        feedback_refusals: 0,
                     });
                     return self.core.finish(Outcome {
                         success: false,
@@ -65,6 +71,7 @@ impl<I: Installer> Client<I> {
                 stage: Stage::Downloading,
                 targets,
                 outcome: None,
+                feedback_refusals: 0,
             });
             self.core.save();
             let fb = Feedback::new(
@@ -170,7 +177,11 @@ impl<I: Installer> Client<I> {
         let mut chunks = Vec::new();
         for t in &a.targets {
             match &t.library {
-                Some(p) => chunks.push((t.subsystem.clone(), p.clone())),
+                Some(p) => chunks.push(InstallChunk {
+                    subsystem: t.subsystem.clone(),
+                    version: t.version.clone(),
+                    library: p.clone(),
+                }),
                 None => {
                     let reason = format!("no library was downloaded for {}", t.subsystem);
                     return self.core.finish(Outcome {
@@ -292,6 +303,9 @@ fn chunk_targets(db: &DeploymentBase) -> Result<Vec<Target>, String> {
             .subsystem()
             .ok_or("a chunk has neither part nor name")?
             .to_owned();
+        // The name becomes a directory of the action: nothing is made of
+        // one that could lead elsewhere.
+        check_plain_name(&sub).map_err(|e| format!("chunk name {e}"))?;
         if !seen.insert(sub.clone()) {
             return Err(format!("subsystem `{sub}` appears in two chunks"));
         }

@@ -31,9 +31,13 @@ impl Core {
         let root = self.action_dir(&id);
         let mut done_files = 0u64;
         let mut targets = Vec::new();
-        let feedback_url = format!("{}/deploymentBase/{id}/feedback", self.cfg.base_url());
+        let feedback_url = self
+            .cfg
+            .controller_url(&["deploymentBase", &id, "feedback"]);
         for chunk in &db.deployment.chunks {
             let sub = chunk.subsystem().unwrap_or("unnamed").to_owned();
+            download::check_plain_name(&sub)
+                .map_err(|e| DownloadError::Io(format!("chunk name {e}")))?;
             let dir = root.join(download::sanitize_file_name(&sub).map_err(DownloadError::Io)?);
             std::fs::create_dir_all(&dir)
                 .map_err(|e| DownloadError::Io(format!("creating {}: {e}", dir.display())))?;

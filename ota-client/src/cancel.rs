@@ -12,7 +12,7 @@ use crate::client::OtaState;
 use crate::ddi::{CancelBase, DeploymentBase, Execution, Feedback, Finished};
 use crate::download::DownloadError;
 use crate::server::{Core, get_poll, post_feedback};
-use crate::state::Target;
+use crate::state::{Stage, Target};
 use crate::{OtaError, sleep_unless};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,18 +29,22 @@ impl Core {
     pub(crate) fn handle_cancel(&mut self, href: &str, installing: bool) -> Result<(), OtaError> {
         let c: CancelBase = self.get_json(href, "cancelAction")?;
         let stop_id = c.cancel_action.stop_id;
-        let url = format!("{}/cancelAction/{}/feedback", self.cfg.base_url(), c.id);
-        let ours = self.current.as_ref().is_some_and(|a| a.id == stop_id);
-        if installing && ours {
+        let url = self
+            .cfg
+            .controller_url(&["cancelAction", &c.id, "feedback"]);
+        let ours = self.current.as_ref().filter(|a| a.id == stop_id);
+        let finished = ours.is_some_and(|a| a.stage == Stage::ReportRefused);
+        let ours = ours.is_some();
+        if (installing || finished) && ours {
             if self.rejected_cancels.insert(c.id.clone()) {
-                let fb = Feedback::new(
-                    Execution::Rejected,
-                    Finished::None,
-                    None,
-                    vec!["installation has already started; it cannot be canceled".into()],
-                );
+                let why = if finished {
+                    "the action has already finished; it cannot be canceled"
+                } else {
+                    "installation has already started; it cannot be canceled"
+                };
+                let fb = Feedback::new(Execution::Rejected, Finished::None, None, vec![why.into()]);
                 post_feedback(&self.http, &url, &fb, &self.cfg.limits)?;
-                tracing::info!(action = %stop_id, "cancel rejected: installation already started");
+                tracing::info!(action = %stop_id, "cancel rejected: {why}");
             }
             return Ok(());
         }
@@ -95,6 +99,7 @@ impl Core {
     ) -> Watched {
         let http = self.http.clone();
         let url = self.cfg.base_url();
+        let limit = self.cfg.limits.max_answer;
         let every = self.cfg.action_poll;
         let done = AtomicBool::new(false);
         let canceled = AtomicBool::new(false);
@@ -103,7 +108,7 @@ impl Core {
             let watch = || {
                 let quiet = || done.load(Ordering::Relaxed) || stop.load(Ordering::Relaxed);
                 while !sleep_unless(every, &quiet) {
-                    match get_poll(&http, &url) {
+                    match get_poll(&http, &url, limit) {
                         Ok(p) => {
                             if let Some(link) = p.links.cancel_action {
                                 tracing::info!("OTA: cancel requested while downloading");

@@ -77,15 +77,25 @@ pub enum InstallError {
     Interrupted(String),
 }
 
+/// One verified library of an action, as the server announced it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstallChunk {
+    /// The subsystem the chunk (or SWU image) names.
+    pub subsystem: String,
+    /// The version the chunk (or SWU image) declares, if any.
+    pub version: Option<String>,
+    /// The downloaded, hash-verified library (its `.sig` beside it).
+    pub library: PathBuf,
+}
+
 /// What installs verified artifacts: the vehicle's hot-swap.
 pub trait Installer: Send {
-    /// Installs `(subsystem, library)` pairs all together; blocks until the
-    /// new versions passed probation (`Ok` with `(subsystem, version)`) or
-    /// the transaction failed.
-    fn install(
-        &mut self,
-        chunks: Vec<(String, PathBuf)>,
-    ) -> Result<Vec<(String, String)>, InstallError>;
+    /// Installs the chunks all together; blocks until the new versions
+    /// passed probation (`Ok` with `(subsystem, version)`) or the
+    /// transaction failed. A chunk whose library disagrees with what the
+    /// chunk declares fails the whole call before anything is installed.
+    fn install(&mut self, chunks: Vec<InstallChunk>)
+    -> Result<Vec<(String, String)>, InstallError>;
     /// Running subsystem versions.
     fn installed_versions(&self) -> BTreeMap<String, String>;
 }
@@ -200,6 +210,9 @@ pub struct ClientConfig {
     pub soft_updates: SoftUpdates,
     /// Answer to a confirmation request.
     pub confirmation: Confirmation,
+    /// Tries of a closing feedback the server refuses (a 4xx other than
+    /// 410) before the client gives up reporting that action.
+    pub closing_feedback_tries: u32,
 }
 
 impl ClientConfig {
@@ -224,15 +237,33 @@ impl ClientConfig {
             seed: 1,
             soft_updates: SoftUpdates::Install,
             confirmation: Confirmation::Auto,
+            closing_feedback_tries: 3,
         }
     }
 
     /// `{server}/{tenant}/controller/v1/{controller}`.
     pub fn base_url(&self) -> String {
-        format!(
-            "{}/{}/controller/v1/{}",
-            self.server, self.tenant, self.controller_id
-        )
+        self.controller_url(&[])
+    }
+
+    /// `{server}/{tenant}/controller/v1/{controller}/{segments...}`, each
+    /// of tenant, controller and `segments` escaped as one path segment
+    /// (a `/`, `?` or `#` in one cannot change the URL's shape).
+    pub fn controller_url(&self, segments: &[&str]) -> String {
+        let mut all = vec![self.tenant.as_str(), "controller", "v1"];
+        all.push(&self.controller_id);
+        all.extend_from_slice(segments);
+        match reqwest::Url::parse(&self.server) {
+            Ok(mut url) if !url.cannot_be_a_base() => {
+                if let Ok(mut path) = url.path_segments_mut() {
+                    path.pop_if_empty().extend(all);
+                }
+                url.to_string()
+            }
+            // Not a URL: the client refuses such a server before it sends
+            // anything; this only names it in messages.
+            _ => format!("{}/{}", self.server, all.join("/")),
+        }
     }
 
     /// The state file inside the staging directory.
@@ -261,7 +292,7 @@ impl<I: Installer> std::fmt::Debug for Client<I> {
 impl<I: Installer> Client<I> {
     /// A client; loads the persisted action, if any.
     pub fn new(cfg: ClientConfig, installer: I) -> Result<Self, OtaError> {
-        let http = Http::new(&cfg.auth, cfg.ca_file.as_deref(), cfg.timeout)?;
+        let http = Http::new(&cfg.server, &cfg.auth, cfg.ca_file.as_deref(), cfg.timeout)?;
         std::fs::create_dir_all(&cfg.staging_dir).map_err(|e| OtaError::Config {
             field: "ota.staging_dir".into(),
             message: format!("creating {}: {e}", cfg.staging_dir.display()),
@@ -413,7 +444,30 @@ impl<I: Installer> Client<I> {
                 self.core.finish(outcome)
             }
             Stage::Finished => self.core.deliver_outcome(),
-            Stage::Downloading | Stage::Downloaded => Ok(()),
+            Stage::Downloading | Stage::Downloaded | Stage::ReportRefused => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn controller_urls_escape_each_segment() {
+        let mut c = ClientConfig::new("http://h:8080/", "DEFAULT", "VIN1", PathBuf::from("/x"));
+        assert_eq!(c.base_url(), "http://h:8080/DEFAULT/controller/v1/VIN1");
+        assert_eq!(
+            c.controller_url(&["deploymentBase", "7", "feedback"]),
+            "http://h:8080/DEFAULT/controller/v1/VIN1/deploymentBase/7/feedback"
+        );
+        c.tenant = "a/b".into();
+        c.controller_id = "x?y#z".into();
+        assert_eq!(
+            c.controller_url(&["cancelAction", "1 2"]),
+            "http://h:8080/a%2Fb/controller/v1/x%3Fy%23z/cancelAction/1%202"
+        );
+        let prefixed = ClientConfig::new("https://h/hawkbit", "T", "C", PathBuf::from("/x"));
+        assert_eq!(prefixed.base_url(), "https://h/hawkbit/T/controller/v1/C");
     }
 }

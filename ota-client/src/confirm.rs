@@ -64,7 +64,9 @@ impl Core {
         if consent == Consent::Denied && self.denied.contains(&id) {
             return Ok(()); // answered already; the server keeps it waiting
         }
-        let url = format!("{}/confirmationBase/{id}/feedback", self.cfg.base_url());
+        let url = self
+            .cfg
+            .controller_url(&["confirmationBase", &id, "feedback"]);
         let fb = ConfirmationFeedback::new(consent, vec![why.to_owned()]);
         post_feedback(&self.http, &url, &fb, &self.cfg.limits)?;
         self.awaiting_user = None;

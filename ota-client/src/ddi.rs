@@ -3,7 +3,17 @@
 //! confirmationBase) and what the device sends back (feedback,
 //! confirmation feedback, configData). Unknown fields are ignored everywhere:
 //! servers add fields, and goosebit sends fewer than hawkBit.
+//!
+//! Ids the server sends (action ids, cancel and stop ids) go into URLs and
+//! file names; they are checked as they are parsed ([`check_id`]), so an
+//! answer with an id like `../../x` or `5?y` is refused as a whole.
+//!
+//! [`parse_poll`], [`parse_deployment_base`], [`parse_cancel`] and
+//! [`parse_confirmation`] read an answer from bytes; they never panic,
+//! whatever the bytes (fuzz targets call them).
 
+use crate::OtaError;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -82,25 +92,82 @@ pub fn parse_sleep(text: &str) -> Option<Duration> {
     Some(Duration::from_secs(h * 3600 + m * 60 + s))
 }
 
-/// Accepts `"8"` and `8` (hawkBit sends strings, some servers numbers).
-fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+/// Longest id accepted.
+pub const MAX_ID_LEN: usize = 64;
+
+/// Whether `id` is a plain id: 1 to [`MAX_ID_LEN`] ASCII letters, digits,
+/// `-` or `_`. Such an id is one URL path segment and one file name as it
+/// is, with nothing to escape (hawkBit and goosebit use numbers).
+pub fn check_id(id: &str) -> Result<(), String> {
+    if id.is_empty() || id.len() > MAX_ID_LEN {
+        return Err(format!(
+            "id `{}` is not 1 to {MAX_ID_LEN} characters long",
+            id.escape_debug()
+        ));
+    }
+    if let Some(c) = id
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_')))
+    {
+        return Err(format!(
+            "id `{}` contains `{}`; only letters, digits, `-` and `_` are accepted",
+            id.escape_debug(),
+            c.escape_debug()
+        ));
+    }
+    Ok(())
+}
+
+/// A plain id ([`check_id`]); accepts `"8"` and `8` (hawkBit sends
+/// strings, some servers numbers).
+fn plain_id<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Id {
         S(String),
         N(i64),
     }
-    Ok(match Id::deserialize(d)? {
+    let id = match Id::deserialize(d)? {
         Id::S(s) => s,
         Id::N(n) => n.to_string(),
+    };
+    check_id(&id).map_err(serde::de::Error::custom)?;
+    Ok(id)
+}
+
+/// Parses the `what` answer (`poll`, `deploymentBase`, ...) from `bytes`.
+pub fn parse<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, OtaError> {
+    serde_json::from_slice(bytes).map_err(|e| OtaError::Parse {
+        what: what.into(),
+        message: e.to_string(),
     })
+}
+
+/// The poll answer (`GET {base}`).
+pub fn parse_poll(bytes: &[u8]) -> Result<Poll, OtaError> {
+    parse("poll", bytes)
+}
+
+/// A deploymentBase (or installedBase) answer.
+pub fn parse_deployment_base(bytes: &[u8]) -> Result<DeploymentBase, OtaError> {
+    parse("deploymentBase", bytes)
+}
+
+/// A cancelAction answer.
+pub fn parse_cancel(bytes: &[u8]) -> Result<CancelBase, OtaError> {
+    parse("cancelAction", bytes)
+}
+
+/// A confirmationBase answer.
+pub fn parse_confirmation(bytes: &[u8]) -> Result<ConfirmationBase, OtaError> {
+    parse("confirmationBase", bytes)
 }
 
 /// `GET deploymentBase/{id}`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct DeploymentBase {
     /// Action id.
-    #[serde(deserialize_with = "string_or_number")]
+    #[serde(deserialize_with = "plain_id")]
     pub id: String,
     /// What to do.
     pub deployment: Deployment,
@@ -238,7 +305,7 @@ impl Artifact {
 #[serde(rename_all = "camelCase")]
 pub struct CancelBase {
     /// Id of the cancel action.
-    #[serde(deserialize_with = "string_or_number")]
+    #[serde(deserialize_with = "plain_id")]
     pub id: String,
     /// What to stop.
     pub cancel_action: CancelAction,
@@ -249,7 +316,7 @@ pub struct CancelBase {
 #[serde(rename_all = "camelCase")]
 pub struct CancelAction {
     /// The action to stop.
-    #[serde(deserialize_with = "string_or_number")]
+    #[serde(deserialize_with = "plain_id")]
     pub stop_id: String,
 }
 
@@ -258,7 +325,7 @@ pub struct CancelAction {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct ConfirmationBase {
     /// Action id.
-    #[serde(deserialize_with = "string_or_number")]
+    #[serde(deserialize_with = "plain_id")]
     pub id: String,
     /// What the action would install (same shape as a deployment).
     #[serde(default)]
@@ -489,6 +556,66 @@ mod tests {
         assert_eq!(v["confirmation"], "denied");
         assert_eq!(v["code"], 0);
         assert!(v["timestamp"].as_u64().is_some_and(|t| t > 0));
+    }
+
+    #[test]
+    fn ids_that_would_change_a_url_or_a_path_are_refused() {
+        let bad = [
+            "../../x",
+            "5/../../evil",
+            "7?x=1",
+            "7#f",
+            "%2e%2e",
+            "a b",
+            "",
+            ".",
+            "x\\y",
+            "\0",
+        ];
+        for id in bad {
+            let body = serde_json::json!({"id": id, "deployment": {"chunks": []}}).to_string();
+            let e = parse_deployment_base(body.as_bytes())
+                .expect_err(id)
+                .to_string();
+            assert!(
+                e.contains("deploymentBase") && e.contains("id `"),
+                "{id}: {e}"
+            );
+            let body = serde_json::json!({"id": "1", "cancelAction": {"stopId": id}}).to_string();
+            assert!(parse_cancel(body.as_bytes()).is_err(), "stop id {id}");
+            let body = serde_json::json!({"id": id, "cancelAction": {"stopId": "1"}}).to_string();
+            assert!(parse_cancel(body.as_bytes()).is_err(), "cancel id {id}");
+            let body = serde_json::json!({ "id": id }).to_string();
+            assert!(
+                parse_confirmation(body.as_bytes()).is_err(),
+                "confirmation id {id}"
+            );
+        }
+        let long = "9".repeat(MAX_ID_LEN + 1);
+        assert!(check_id(&long).is_err());
+        for ok in ["8", "-3", "action_7-b", &"9".repeat(MAX_ID_LEN)] {
+            assert_eq!(check_id(ok), Ok(()), "{ok}");
+        }
+        let d = parse_deployment_base(br#"{"id":12,"deployment":{}}"#).expect("numeric id");
+        assert_eq!(d.id, "12");
+    }
+
+    #[test]
+    fn parsing_arbitrary_bytes_returns_errors() {
+        for bytes in [
+            &b""[..],
+            b"\xff\xfe",
+            b"{",
+            b"[]",
+            b"null",
+            b"{\"id\":1e999}",
+            b"{\"_links\":7}",
+        ] {
+            let _ = parse_poll(bytes);
+            assert!(parse_deployment_base(bytes).is_err());
+            assert!(parse_cancel(bytes).is_err());
+            assert!(parse_confirmation(bytes).is_err());
+        }
     }
 
     #[test]

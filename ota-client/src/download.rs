@@ -2,14 +2,21 @@
 //! interruption, bounded by a size limit, verified against the strongest
 //! hash the server gave (sha256, else sha1, else md5), then renamed into
 //! place. Retries are bounded: transient failures (connection errors,
-//! timeouts, 404, 5xx, a 416 or a hash mismatch) use `retries` with
-//! exponential backoff; 409 and 429 ("busy") wait and use `busy_retries`.
+//! timeouts, 404, 5xx, a 416) use `retries` with exponential backoff; 409
+//! and 429 ("busy") wait and use `busy_retries`. A complete download whose
+//! hash does not match is fetched again from the start once; a second
+//! mismatch fails the artifact at once, naming both digests: a server that
+//! serves the wrong bytes (or announces the wrong hash) will not change its
+//! mind on the next try.
+//!
+//! The bytes are written and hashed on a second thread (see
+//! [`crate::hashing`]), so the socket is read at full speed.
 
 use crate::ddi::Hashes;
+use crate::hashing::{Hasher, Pumped, hash_reader, transfer};
 use crate::http::Http;
-use sha1::Digest as _;
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tcu_engine::backoff::{Backoff, Jitter};
@@ -45,6 +52,22 @@ pub enum DownloadError {
         /// The last failure.
         last: String,
     },
+    /// Two complete downloads did not match the announced hash.
+    #[error(
+        "{file}: {hash} mismatch on {fetched} complete downloads: expected {expected}, got {actual}"
+    )]
+    HashMismatch {
+        /// File.
+        file: String,
+        /// Hash algorithm (`sha256`, `sha1`, `md5`).
+        hash: String,
+        /// What the server announced.
+        expected: String,
+        /// What the last download hashed to.
+        actual: String,
+        /// Complete downloads made.
+        fetched: u32,
+    },
     /// The server gave no hash at all.
     #[error("{file}: the server gave no hash to verify the artifact with")]
     NoHash {
@@ -74,11 +97,15 @@ pub struct Limits {
     pub backoff_base: Duration,
     /// Largest backoff step.
     pub backoff_max: Duration,
+    /// Largest answer body read from the DDI server (poll, deploymentBase,
+    /// cancel, feedback answers).
+    pub max_answer: u64,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Self {
+            max_answer: 1024 * 1024,
             max_size: 256 * 1024 * 1024,
             retries: 5,
             busy_retries: 10,
@@ -100,53 +127,39 @@ pub struct Expected {
 
 pub use tcu_engine::fsutil::sanitize_file_name;
 
+/// Refuses a name from outside that becomes a path component or is looked
+/// up as one (a chunk's subsystem, an SWU member or image): empty, or
+/// holding `/`, `\`, `..` or NUL. Nothing is made of such a name, rather
+/// than guessing what was meant; what else a name may hold is replaced by
+/// [`sanitize_file_name`] where it becomes a file name.
+pub fn check_plain_name(name: &str) -> Result<(), String> {
+    let why = if name.is_empty() {
+        Some("it is empty")
+    } else if name.contains('/') {
+        Some("it contains `/`")
+    } else if name.contains('\\') {
+        Some("it contains `\\`")
+    } else if name.contains("..") {
+        Some("it contains `..`")
+    } else if name.contains('\0') {
+        Some("it contains NUL")
+    } else {
+        None
+    };
+    match why {
+        Some(why) => Err(format!(
+            "`{}` is refused as a name: {why}",
+            name.escape_debug()
+        )),
+        None => Ok(()),
+    }
+}
+
 /// The `.part` file beside `dest`.
 pub fn part_path(dest: &Path) -> PathBuf {
     let mut s = dest.as_os_str().to_owned();
     s.push(".part");
     PathBuf::from(s)
-}
-
-/// One of the supported digests.
-enum Hasher {
-    Sha256(sha2::Sha256),
-    Sha1(sha1::Sha1),
-    Md5(md5::Md5),
-}
-
-impl Hasher {
-    /// The strongest hash present: its hasher, name and expected hex value.
-    fn strongest(h: &Hashes) -> Option<(Self, &'static str, String)> {
-        if let Some(x) = &h.sha256 {
-            Some((
-                Self::Sha256(sha2::Sha256::new()),
-                "sha256",
-                x.to_lowercase(),
-            ))
-        } else if let Some(x) = &h.sha1 {
-            Some((Self::Sha1(sha1::Sha1::new()), "sha1", x.to_lowercase()))
-        } else {
-            h.md5
-                .as_ref()
-                .map(|x| (Self::Md5(md5::Md5::new()), "md5", x.to_lowercase()))
-        }
-    }
-
-    fn update(&mut self, b: &[u8]) {
-        match self {
-            Self::Sha256(h) => h.update(b),
-            Self::Sha1(h) => h.update(b),
-            Self::Md5(h) => h.update(b),
-        }
-    }
-
-    fn finish(self) -> String {
-        match self {
-            Self::Sha256(h) => hex::encode(h.finalize()),
-            Self::Sha1(h) => hex::encode(h.finalize()),
-            Self::Md5(h) => hex::encode(h.finalize()),
-        }
-    }
 }
 
 /// Hex digest of a whole file with the strongest hash of `h`; `None` when
@@ -160,25 +173,18 @@ pub fn file_matches(path: &Path, h: &Hashes) -> Option<bool> {
     Some(hasher.finish() == want)
 }
 
-fn hash_reader(r: &mut impl Read, h: &mut Hasher) -> std::io::Result<u64> {
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut n = 0u64;
-    loop {
-        let k = r.read(&mut buf)?;
-        if k == 0 {
-            return Ok(n);
-        }
-        h.update(&buf[..k]);
-        n += k as u64;
-    }
-}
-
 /// One attempt's failure.
 enum Attempt {
     /// Counts against `retries`.
     Transient(String),
     /// Counts against `busy_retries`; wait this long.
     Busy(String, Duration),
+    /// Complete, but its digest is not the announced one.
+    Mismatch {
+        hash: &'static str,
+        expected: String,
+        actual: String,
+    },
     /// No retry.
     Fatal(DownloadError),
 }
@@ -223,7 +229,7 @@ pub fn fetch(
     }
     let part = part_path(dest);
     let mut backoff = Backoff::new(limits.backoff_base, limits.backoff_max);
-    let (mut transient, mut busy) = (0u32, 0u32);
+    let (mut transient, mut busy, mut mismatched) = (0u32, 0u32, 0u32);
     loop {
         if stopped() {
             return Err(DownloadError::Stopped);
@@ -236,6 +242,27 @@ pub fn fetch(
         };
         let wait = match failure {
             Attempt::Fatal(e) => return Err(e),
+            Attempt::Mismatch {
+                hash,
+                expected,
+                actual,
+            } => {
+                mismatched += 1;
+                tracing::warn!(
+                    file,
+                    "{hash} mismatch: expected {expected}, got {actual}; complete download {mismatched}"
+                );
+                if mismatched >= 2 {
+                    return Err(DownloadError::HashMismatch {
+                        file,
+                        hash: hash.into(),
+                        expected,
+                        actual,
+                        fetched: mismatched,
+                    });
+                }
+                backoff.next_delay(jitter)
+            }
             Attempt::Transient(why) => {
                 transient += 1;
                 tracing::warn!(file, attempt = transient, "download failed: {why}");
@@ -342,9 +369,9 @@ fn attempt(
         .truncate(false)
         .open(part)
         .map_err(|e| io("opening", e))?;
-    let mut done = if resumed {
+    let start = if resumed {
         // The bytes we already have go into the hash first.
-        let mut prefix = (&mut out).take(offset);
+        let mut prefix = std::io::Read::take(&mut out, offset);
         let n = hash_reader(&mut prefix, &mut hasher).map_err(|e| io("reading", e))?;
         if n != offset {
             return Err(Attempt::Transient("partial file changed under us".into()));
@@ -354,7 +381,7 @@ fn attempt(
         out.set_len(0).map_err(|e| io("truncating", e))?;
         0
     };
-    out.seek(SeekFrom::Start(done))
+    out.seek(SeekFrom::Start(start))
         .map_err(|e| io("seeking", e))?;
     let total = expected.size.or_else(|| {
         resp.content_length()
@@ -370,23 +397,22 @@ fn attempt(
             limit: limits.max_size,
         }));
     }
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        if stopped() {
-            return Err(Attempt::Fatal(DownloadError::Stopped));
-        }
-        let k = match resp.read(&mut buf) {
-            Ok(0) => break,
-            Ok(k) => k,
-            Err(e) => {
-                out.flush().map_err(|e| io("writing", e))?;
-                return Err(Attempt::Transient(format!(
-                    "connection lost after {done} bytes: {e}"
-                )));
-            }
-        };
-        done += k as u64;
-        if done > limit {
+    let t = transfer(
+        &mut resp,
+        out,
+        hasher,
+        start,
+        limit,
+        &mut |n| progress(n, total),
+        stopped,
+    )
+    .map_err(|e| io("downloading into", e))?;
+    let out = t.written.map_err(|e| io("writing", e))?;
+    let done = start + t.read;
+    match t.pumped {
+        Pumped::Complete => {}
+        Pumped::Stopped => return Err(Attempt::Fatal(DownloadError::Stopped)),
+        Pumped::TooLarge => {
             drop(out);
             let _ = std::fs::remove_file(part);
             return Err(Attempt::Fatal(DownloadError::TooLarge {
@@ -395,9 +421,11 @@ fn attempt(
                 limit,
             }));
         }
-        out.write_all(&buf[..k]).map_err(|e| io("writing", e))?;
-        hasher.update(&buf[..k]);
-        progress(done, total);
+        Pumped::Lost(e) => {
+            return Err(Attempt::Transient(format!(
+                "connection lost after {done} bytes: {e}"
+            )));
+        }
     }
     out.sync_all().map_err(|e| io("syncing", e))?;
     drop(out);
@@ -408,12 +436,15 @@ fn attempt(
             "connection closed after {done} of {size} bytes"
         )));
     }
-    let got = hasher.finish();
+    let got = t.hasher.finish();
     if got != want {
+        // Start from nothing next time: the bytes kept could be the bad ones.
         let _ = std::fs::remove_file(part);
-        return Err(Attempt::Transient(format!(
-            "{hash_name} mismatch: expected {want}, got {got}"
-        )));
+        return Err(Attempt::Mismatch {
+            hash: hash_name,
+            expected: want,
+            actual: got,
+        });
     }
     tcu_engine::fsutil::rename_durable(part, dest)
         .map_err(|e| Attempt::Fatal(DownloadError::Io(e.to_string())))?;
@@ -438,6 +469,25 @@ mod tests {
         assert_eq!(sanitize_file_name(".hidden").as_deref(), Ok("hidden"));
         assert!(sanitize_file_name("..").is_err());
         assert!(sanitize_file_name("dir/").is_err());
+    }
+
+    #[test]
+    fn names_that_could_leave_a_directory_are_refused() {
+        for bad in [
+            "", "a/b", "/abs", "..", "../x", "x/..", "a\\b", "lib..so", "a\0b",
+        ] {
+            let e = check_plain_name(bad).expect_err(bad);
+            assert!(e.contains("refused"), "{bad}: {e}");
+        }
+        for ok in [
+            "battery",
+            "heated-seats",
+            "libbattery.so",
+            "lib battery.so",
+            "TRAILER!!!",
+        ] {
+            assert_eq!(check_plain_name(ok), Ok(()), "{ok}");
+        }
     }
 
     #[test]

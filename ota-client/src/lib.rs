@@ -18,6 +18,7 @@ pub mod client;
 mod confirm;
 pub mod ddi;
 pub mod download;
+mod hashing;
 pub mod http;
 mod installed;
 pub mod publish;
@@ -27,7 +28,8 @@ pub mod swu;
 pub mod wake;
 
 pub use client::{
-    Client, ClientConfig, Confirmation, InstallError, Installer, OtaEvent, OtaState, SoftUpdates,
+    Client, ClientConfig, Confirmation, InstallChunk, InstallError, Installer, OtaEvent, OtaState,
+    SoftUpdates,
 };
 pub use http::Auth;
 pub use server::action_dir;
@@ -79,6 +81,14 @@ pub enum OtaError {
         what: String,
         /// Parser message.
         message: String,
+    },
+    /// An answer is longer than the client reads.
+    #[error("{what} is larger than {limit} bytes; not read")]
+    TooLarge {
+        /// Which answer.
+        what: String,
+        /// Bytes accepted.
+        limit: u64,
     },
     /// Local files.
     #[error("{what}: {message}")]

@@ -1,15 +1,16 @@
 //! The client's side of the conversation with the DDI server, without the
 //! installer: the poll (with `If-None-Match`), JSON fetches and feedback
 //! with bounded retries on 409/429, configData, the persisted action and
-//! its closing feedback, and the events the vehicle sees. Kept apart from
+//! its closing feedback, and the events the vehicle sees. Every answer is
+//! read bounded (`Limits::max_answer`). Kept apart from
 //! [`crate::client::Client`] so that polling can go on while the installer
 //! runs on another thread.
 
 use crate::OtaError;
 use crate::client::{ClientConfig, OtaEvent, OtaState};
-use crate::ddi::{ConfigData, Execution, Feedback, Finished, Poll};
+use crate::ddi::{self, ConfigData, Execution, Feedback, Finished, Poll};
 use crate::download::{self, Limits};
-use crate::http::Http;
+use crate::http::{Http, read_bounded};
 use crate::state::{ActionState, Outcome, Stage, StateFile};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -82,8 +83,7 @@ impl Core {
     }
 
     pub(crate) fn action_dir(&self, id: &str) -> PathBuf {
-        let safe = download::sanitize_file_name(id).unwrap_or_else(|_| "x".into());
-        self.cfg.staging_dir.join(format!("action-{safe}"))
+        action_dir(&self.cfg.staging_dir, id)
     }
 
     /// Forgets an action and its files.
@@ -103,7 +103,11 @@ impl Core {
             .poll_override
             .or(self.server_sleep)
             .unwrap_or(self.cfg.default_poll);
-        if self.current.is_some() || self.hurry {
+        let open = self
+            .current
+            .as_ref()
+            .is_some_and(|a| a.stage != Stage::ReportRefused);
+        if open || self.hurry {
             base.min(self.cfg.action_poll)
         } else {
             base
@@ -112,7 +116,12 @@ impl Core {
 
     pub(crate) fn poll(&mut self) -> Result<Poll, OtaError> {
         let etag = self.cached.as_ref().and(self.etag.as_deref());
-        match fetch_poll(&self.http, &self.cfg.base_url(), etag)? {
+        match fetch_poll(
+            &self.http,
+            &self.cfg.base_url(),
+            etag,
+            self.cfg.limits.max_answer,
+        )? {
             None => {
                 tracing::debug!("poll: not modified");
                 Ok(self.cached.clone().unwrap_or_default())
@@ -150,11 +159,12 @@ impl Core {
                     status,
                 });
             }
-            let body = resp.text().map_err(|e| OtaError::http(what, &e))?;
-            return serde_json::from_str(&body).map_err(|e| OtaError::Parse {
-                what: what.into(),
-                message: e.to_string(),
-            });
+            let body = read_bounded(
+                resp,
+                &format!("the {what} answer"),
+                self.cfg.limits.max_answer,
+            )?;
+            return ddi::parse(what, &body);
         }
     }
 
@@ -187,6 +197,7 @@ impl Core {
                 status,
             });
         }
+        read_bounded(resp, "the configData answer", self.cfg.limits.max_answer)?;
         tracing::info!("OTA: configData sent ({} attributes)", data.len());
         self.config_sent = Some(data);
         Ok(())
@@ -197,7 +208,7 @@ impl Core {
         id: &str,
         fb: &Feedback,
     ) -> Result<Delivery, OtaError> {
-        let url = format!("{}/deploymentBase/{id}/feedback", self.cfg.base_url());
+        let url = self.cfg.controller_url(&["deploymentBase", id, "feedback"]);
         let d = post_feedback(&self.http, &url, fb, &self.cfg.limits)?;
         if d == Delivery::Gone && fb.status.execution != Execution::Closed {
             tracing::warn!(action = %id, "410 Gone: the server dropped the action");
@@ -226,6 +237,13 @@ impl Core {
         self.deliver_outcome()
     }
 
+    /// Sends the closing feedback of the current action. A refusal for
+    /// good (a 4xx other than 410, or an answer too large to read) is
+    /// counted in the persisted state and returned as an error, so the
+    /// poll loop backs off before the next try; after
+    /// `closing_feedback_tries` refusals the client gives up: the action is
+    /// kept as `ReportRefused` (not sent again, not taken again, also after
+    /// a restart) and polling goes on.
     pub(crate) fn deliver_outcome(&mut self) -> Result<(), OtaError> {
         let Some(a) = self.current.clone() else {
             return Ok(());
@@ -244,21 +262,58 @@ impl Core {
             None,
             outcome.details.clone(),
         );
-        self.action_feedback(&a.id, &fb)?;
+        let state = if outcome.success {
+            OtaState::Succeeded
+        } else {
+            OtaState::Failed
+        };
+        match self.action_feedback(&a.id, &fb) {
+            Ok(_) => {}
+            Err(e) if refused_for_good(&e) => {
+                let tries = a.feedback_refusals.saturating_add(1);
+                let max = self.cfg.closing_feedback_tries.max(1);
+                let gave_up = tries >= max;
+                if let Some(c) = self.current.as_mut() {
+                    c.feedback_refusals = tries;
+                    if gave_up {
+                        c.stage = Stage::ReportRefused;
+                    }
+                }
+                self.save();
+                if !gave_up {
+                    tracing::warn!(action = %a.id, "OTA: closing feedback refused (try {tries} of {max}): {e}");
+                    return Err(e);
+                }
+                self.parked = None;
+                self.last_closed = Some(a.id.clone());
+                let detail = format!(
+                    "{}; the server refused this report {tries} times ({e}); it is not sent again",
+                    outcome.details.join("; ")
+                );
+                tracing::warn!(action = %a.id, "OTA: giving up the closing feedback: {e}");
+                self.emit(state, Some(a.id), detail, None);
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        }
         self.discard(&a);
         self.parked = None;
         self.last_closed = Some(a.id.clone());
-        self.emit(
-            if outcome.success {
-                OtaState::Succeeded
-            } else {
-                OtaState::Failed
-            },
-            Some(a.id),
-            outcome.details.join("; "),
-            None,
-        );
+        self.emit(state, Some(a.id), outcome.details.join("; "), None);
         Ok(())
+    }
+}
+
+/// Whether a feedback error will not go away by sending the same again
+/// soon: a 4xx other than the busy (409, 429), timeout (408) and gone (410)
+/// answers, or an answer too large to read.
+fn refused_for_good(e: &OtaError) -> bool {
+    match e {
+        OtaError::Status { status, .. } => {
+            (400..500).contains(status) && !matches!(status, 408 | 409 | 410 | 429)
+        }
+        OtaError::TooLarge { .. } => true,
+        _ => false,
     }
 }
 
@@ -268,6 +323,7 @@ fn fetch_poll(
     http: &Http,
     url: &str,
     etag: Option<&str>,
+    limit: u64,
 ) -> Result<Option<(Poll, Option<String>)>, OtaError> {
     let mut req = http.get(url);
     if let Some(tag) = etag {
@@ -282,12 +338,8 @@ fn fetch_poll(
                 .get(reqwest::header::ETAG)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
-            let body = resp.text().map_err(|e| OtaError::http("polling", &e))?;
-            let poll: Poll = serde_json::from_str(&body).map_err(|e| OtaError::Parse {
-                what: "poll".into(),
-                message: e.to_string(),
-            })?;
-            Ok(Some((poll, etag)))
+            let body = read_bounded(resp, "the poll answer", limit)?;
+            Ok(Some((ddi::parse_poll(&body)?, etag)))
         }
         status => Err(OtaError::Status {
             what: "polling".into(),
@@ -298,8 +350,8 @@ fn fetch_poll(
 
 /// A poll without `If-None-Match`, for a thread beside the main loop (it
 /// must not disturb the loop's ETag).
-pub(crate) fn get_poll(http: &Http, url: &str) -> Result<Poll, OtaError> {
-    Ok(fetch_poll(http, url, None)?
+pub(crate) fn get_poll(http: &Http, url: &str, limit: u64) -> Result<Poll, OtaError> {
+    Ok(fetch_poll(http, url, None, limit)?
         .map(|(p, _)| p)
         .unwrap_or_default())
 }
@@ -320,7 +372,10 @@ pub(crate) fn post_feedback(
             .map_err(|e| OtaError::http("sending feedback", &e))?;
         let status = resp.status().as_u16();
         match status {
-            200..=299 => return Ok(Delivery::Delivered),
+            200..=299 => {
+                read_bounded(resp, "the feedback answer", limits.max_answer)?;
+                return Ok(Delivery::Delivered);
+            }
             410 => return Ok(Delivery::Gone),
             409 | 429 if busy < limits.busy_retries => {
                 busy += 1;
@@ -336,8 +391,13 @@ pub(crate) fn post_feedback(
     }
 }
 
-/// Where an action's files go (for tests and tools).
+/// Where an action's files go (for tests and tools): `action-<id>` for a
+/// plain id (every id the client accepts from a server is one), else
+/// `action.<hex of the id>` (a `.` is in no plain id), so that two ids
+/// never share a directory and none leaves the staging directory.
 pub fn action_dir(staging: &Path, id: &str) -> PathBuf {
-    let safe = download::sanitize_file_name(id).unwrap_or_else(|_| "x".into());
-    staging.join(format!("action-{safe}"))
+    match ddi::check_id(id) {
+        Ok(()) => staging.join(format!("action-{id}")),
+        Err(_) => staging.join(format!("action.{}", hex::encode(id.as_bytes()))),
+    }
 }

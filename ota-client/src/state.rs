@@ -18,6 +18,12 @@ pub enum Stage {
     Installing,
     /// Outcome known; the closing feedback still has to reach the server.
     Finished,
+    /// Outcome known, but the server refused its closing feedback (a 4xx
+    /// other than 410) on every one of a few tries, so the client stopped
+    /// sending it. Kept so that neither this run nor one after a restart
+    /// sends it again or takes the action a second time while the server
+    /// still offers it; dropped once the server offers something else.
+    ReportRefused,
 }
 
 /// A subsystem the action installs.
@@ -52,6 +58,9 @@ pub struct ActionState {
     /// Set when `stage` is `Finished`.
     #[serde(default)]
     pub outcome: Option<Outcome>,
+    /// Times the server refused the closing feedback.
+    #[serde(default)]
+    pub feedback_refusals: u32,
 }
 
 /// The state file.
@@ -71,11 +80,15 @@ impl StateFile {
         &self.path
     }
 
-    /// The saved action; a missing file is none, an unreadable one is
-    /// reported and treated as none (the server still knows the action).
+    /// The saved action; a missing file is none, an unreadable one (or one
+    /// whose id is not a plain id) is reported and treated as none (the
+    /// server still knows the action).
     pub fn load(&self) -> Option<ActionState> {
         let text = std::fs::read_to_string(&self.path).ok()?;
-        match serde_json::from_str(&text) {
+        let state = serde_json::from_str::<ActionState>(&text)
+            .map_err(|e| e.to_string())
+            .and_then(|s| crate::ddi::check_id(&s.id).map(|()| s));
+        match state {
             Ok(s) => Some(s),
             Err(e) => {
                 tracing::warn!(file = %self.path.display(), "ignoring unreadable OTA state: {e}");
@@ -120,6 +133,7 @@ mod tests {
                 library: Some("/x/libbattery.so".into()),
             }],
             outcome: None,
+            feedback_refusals: 0,
         };
         f.save(&s).expect("save");
         assert_eq!(f.load(), Some(s));
@@ -133,6 +147,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let p = dir.path().join("s.json");
         std::fs::write(&p, "{not json").expect("write");
-        assert_eq!(StateFile::new(p).load(), None);
+        assert_eq!(StateFile::new(p.clone()).load(), None);
+        std::fs::write(&p, r#"{"id":"../x","stage":"finished","targets":[]}"#).expect("write");
+        assert_eq!(StateFile::new(p).load(), None, "an id that is not plain");
     }
 }

@@ -21,8 +21,16 @@
 //! the bundle fits (goosebit refuses to assign a bundle to a device whose
 //! configData `hw_revision` is not among them; without the list it takes
 //! the bundle as fit only for revision `default`).
+//!
+//! Names inside a bundle come from whoever built it: a member, an image's
+//! `filename` or `name` that is empty or holds `/`, `\`, `..` or NUL
+//! refuses the whole bundle, and two images that would land in one file
+//! too. [`parse_members`] reads the members from bytes and never panics,
+//! whatever the bytes (fuzz targets call it); [`cpio`] writes them.
 
+use crate::download::{check_plain_name, sanitize_file_name};
 use sha2::{Digest, Sha256};
+use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -76,6 +84,18 @@ fn write_member(out: &mut impl Write, ino: u32, name: &str, data: &[u8]) -> std:
     out.write_all(&[0u8; 3][..pad4(110 + namesize)])?;
     out.write_all(data)?;
     out.write_all(&[0u8; 3][..pad4(data.len())])
+}
+
+/// A `newc` cpio archive of `members` (name, bytes), in order, with its
+/// trailer.
+pub fn cpio(members: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut buf = Vec::new();
+    for (ino, (name, data)) in (1u32..).zip(members) {
+        // Writing into a Vec cannot fail.
+        let _ = write_member(&mut buf, ino, name, data);
+    }
+    let _ = write_member(&mut buf, 0, "TRAILER!!!", &[]);
+    buf
 }
 
 fn quote(s: &str) -> String {
@@ -140,62 +160,80 @@ pub fn write(
         loaded.push((img.clone(), name, bytes));
     }
     let desc = sw_description(version, hw_revisions, &loaded);
-    let mut buf = Vec::new();
-    let mut ino = 1;
-    write_member(&mut buf, ino, "sw-description", desc.as_bytes())?;
-    for (img, name, bytes) in &loaded {
-        ino += 1;
-        write_member(&mut buf, ino, name, bytes)?;
-        if let Some(sig) = &img.sig {
-            let s = std::fs::read(sig)
-                .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", sig.display())))?;
-            ino += 1;
-            write_member(&mut buf, ino, &format!("{name}.sig"), &s)?;
+    let mut members = vec![("sw-description".to_owned(), desc.into_bytes())];
+    for (img, name, bytes) in loaded {
+        let sig = img.sig.as_ref().map(|sig| {
+            std::fs::read(sig)
+                .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", sig.display())))
+        });
+        members.push((name.clone(), bytes));
+        if let Some(s) = sig {
+            members.push((format!("{name}.sig"), s?));
         }
     }
-    write_member(&mut buf, 0, "TRAILER!!!", &[])?;
-    tcu_engine::fsutil::write_atomic(out, &buf)
+    let refs: Vec<(&str, &[u8])> = members
+        .iter()
+        .map(|(n, b)| (n.as_str(), b.as_slice()))
+        .collect();
+    tcu_engine::fsutil::write_atomic(out, &cpio(&refs))
 }
 
-/// Reads the members of a newc cpio archive (`070701` or `070702`).
+/// Reads the members of the newc cpio archive at `path` (at most
+/// `max_size` bytes).
 pub fn read_members(path: &Path, max_size: u64) -> Result<Vec<(String, Vec<u8>)>, String> {
-    let mut f = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let f = std::fs::File::open(path).map_err(|e| e.to_string())?;
     let mut all = Vec::new();
-    Read::by_ref(&mut f)
-        .take(max_size.saturating_add(1))
+    f.take(max_size.saturating_add(1))
         .read_to_end(&mut all)
         .map_err(|e| e.to_string())?;
     if all.len() as u64 > max_size {
         return Err(format!("larger than {max_size} bytes"));
     }
+    parse_members(&all)
+}
+
+/// The members (name, bytes) of a newc cpio archive (`070701` or
+/// `070702`) up to its trailer. Every member name must be a plain name
+/// (see [`check_plain_name`]).
+pub fn parse_members(all: &[u8]) -> Result<Vec<(String, Vec<u8>)>, String> {
     let mut pos = 0usize;
     let mut out = Vec::new();
+    let end_of = |start: usize, len: usize| start.checked_add(len).ok_or("cpio sizes overflow");
     loop {
-        let header = all.get(pos..pos + 110).ok_or("truncated cpio header")?;
+        let header = all
+            .get(pos..end_of(pos, 110)?)
+            .ok_or("truncated cpio header")?;
         if &header[..5] != b"07070" || !matches!(header[5], b'1' | b'2') {
             return Err("not a newc cpio archive".into());
         }
         let field = |i: usize| -> Result<usize, String> {
-            let s =
-                std::str::from_utf8(&header[6 + i * 8..14 + i * 8]).map_err(|e| e.to_string())?;
+            let digits = &header[6 + i * 8..14 + i * 8];
+            if !digits.iter().all(u8::is_ascii_hexdigit) {
+                return Err("cpio header field is not hexadecimal".into());
+            }
+            let s = std::str::from_utf8(digits).map_err(|e| e.to_string())?;
             usize::from_str_radix(s, 16).map_err(|e| e.to_string())
         };
         let filesize = field(6)?;
         let namesize = field(11)?;
-        let name_start = pos + 110;
-        let name_bytes = all
-            .get(name_start..name_start + namesize.saturating_sub(1))
-            .ok_or("truncated cpio name")?;
+        let name_start = end_of(pos, 110)?;
+        let name_end = end_of(name_start, namesize)?;
+        let name_field = all.get(name_start..name_end).ok_or("truncated cpio name")?;
+        let Some((&0, name_bytes)) = name_field.split_last() else {
+            return Err("cpio name is not NUL-terminated".into());
+        };
         let name = String::from_utf8_lossy(name_bytes).into_owned();
-        let data_start = name_start + namesize + pad4(110 + namesize);
         if name == "TRAILER!!!" {
             return Ok(out);
         }
+        check_plain_name(&name).map_err(|e| format!("member {e}"))?;
+        let data_start = end_of(name_end, pad4(110 + namesize % 4))?;
+        let data_end = end_of(data_start, filesize)?;
         let data = all
-            .get(data_start..data_start + filesize)
+            .get(data_start..data_end)
             .ok_or_else(|| format!("truncated member {name}"))?;
         out.push((name, data.to_vec()));
-        pos = data_start + filesize + pad4(filesize);
+        pos = end_of(data_end, pad4(filesize))?;
     }
 }
 
@@ -264,11 +302,19 @@ pub fn unpack(bundle: &Path, dir: &Path, max_size: u64) -> Result<Vec<Unpacked>,
     }
     let desc = String::from_utf8_lossy(desc).into_owned();
     let mut out = Vec::new();
+    let mut written = BTreeSet::new();
     for img in parse_images(&desc)? {
         let get = |k: &str| img.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
         let file = get("filename").ok_or("an image has no filename")?;
-        let safe = crate::download::sanitize_file_name(&file)?;
+        check_plain_name(&file).map_err(|e| format!("image filename {e}"))?;
+        let safe = sanitize_file_name(&file)?;
+        if !written.insert(safe.clone()) {
+            return Err(format!(
+                "two images would be written to the same file {safe}"
+            ));
+        }
         let name = get("name").ok_or_else(|| format!("image {file} has no name"))?;
+        check_plain_name(&name).map_err(|e| format!("image {file}: name {e}"))?;
         let bytes = &members
             .iter()
             .find(|(n, _)| *n == file)
@@ -367,32 +413,124 @@ mod tests {
         assert_eq!(g[1][2], ("version".into(), "3.1.0".into()));
     }
 
-    #[test]
-    fn traversal_in_bundle_names_is_neutralised() {
+    /// A bundle whose sw-description lists `images` as (filename, name),
+    /// with `members` (name, bytes) after it.
+    fn crafted(images: &[(&str, &str)], members: &[(&str, &[u8])]) -> Vec<u8> {
+        let list: Vec<String> = images
+            .iter()
+            .map(|(f, n)| {
+                format!(
+                    "{{ filename = \"{}\"; name = \"{}\"; }}",
+                    quote(f),
+                    quote(n)
+                )
+            })
+            .collect();
+        let desc = format!("software = {{ images: ( {} ); }};", list.join(", "));
+        let mut all: Vec<(&str, &[u8])> = vec![("sw-description", desc.as_bytes())];
+        all.extend_from_slice(members);
+        cpio(&all)
+    }
+
+    fn unpack_bytes(bytes: &[u8]) -> (tempfile::TempDir, Result<Vec<Unpacked>, String>) {
         let dir = tempfile::tempdir().expect("tempdir");
-        let lib = dir.path().join("evil.so");
-        std::fs::write(&lib, b"x").expect("write");
-        let mut desc_images = vec![(
-            Image {
-                name: "battery".into(),
-                version: "1".into(),
-                file: lib,
-                sig: None,
-            },
-            "../../evil.so".to_owned(),
-            b"x".to_vec(),
-        )];
-        let desc = sw_description("1.0.0", &[], &desc_images);
-        let mut buf = Vec::new();
-        write_member(&mut buf, 1, "sw-description", desc.as_bytes()).expect("w");
-        let (_, name, bytes) = desc_images.remove(0);
-        write_member(&mut buf, 2, &name, &bytes).expect("w");
-        write_member(&mut buf, 0, "TRAILER!!!", &[]).expect("w");
-        let swu = dir.path().join("e.swu");
-        std::fs::write(&swu, buf).expect("write");
-        let into = dir.path().join("in");
+        let swu = dir.path().join("b.swu");
+        std::fs::write(&swu, bytes).expect("write");
+        let into = dir.path().join("stage");
         std::fs::create_dir(&into).expect("mkdir");
-        let u = unpack(&swu, &into, 1 << 20).expect("unpack");
-        assert_eq!(u[0].path, into.join("evil.so"));
+        let r = unpack(&swu, &into, 1 << 20);
+        (dir, r)
+    }
+
+    #[test]
+    fn bundle_names_that_could_escape_the_staging_directory_are_refused() {
+        type Case<'a> = (&'a [(&'a str, &'a str)], &'a [(&'a str, &'a [u8])], &'a str);
+        let cases: [Case<'_>; 6] = [
+            (
+                &[("../../evil.so", "battery")],
+                &[("../../evil.so", b"x")],
+                "`/`",
+            ),
+            (
+                &[("evil.so", "battery")],
+                &[("evil.so", b"x"), ("../x.sig", b"s")],
+                "`/`",
+            ),
+            (
+                &[("..\\evil.so", "battery")],
+                &[("..\\evil.so", b"x")],
+                "`\\`",
+            ),
+            (&[("lib..so", "battery")], &[("lib..so", b"x")], "`..`"),
+            (&[("a\0b", "battery")], &[("a\0b", b"x")], "NUL"),
+            (&[("ok.so", "../battery")], &[("ok.so", b"x")], "`/`"),
+        ];
+        for (images, members, why) in cases {
+            let (dir, r) = unpack_bytes(&crafted(images, members));
+            let e = r.expect_err(why);
+            assert!(e.contains("refused") && e.contains(why), "{images:?}: {e}");
+            let left: Vec<_> = walk(dir.path());
+            assert_eq!(
+                left,
+                [dir.path().join("b.swu")],
+                "nothing written: {left:?}"
+            );
+        }
+        // An empty member name.
+        let (_, r) = unpack_bytes(&cpio(&[("sw-description", b"images: ( );"), ("", b"x")]));
+        assert!(r.expect_err("empty").contains("empty"));
+    }
+
+    #[test]
+    fn two_images_landing_in_one_file_are_refused() {
+        let bytes = crafted(
+            &[("a b.so", "battery"), ("a_b.so", "abs")],
+            &[("a b.so", b"one"), ("a_b.so", b"two")],
+        );
+        let (_, r) = unpack_bytes(&bytes);
+        assert!(r.expect_err("collision").contains("same file a_b.so"));
+    }
+
+    fn walk(dir: &Path) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(dir).expect("read_dir") {
+            let p = e.expect("entry").path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn members_parse_from_bytes_and_broken_archives_are_errors() {
+        let good = cpio(&[("sw-description", b"d"), ("lib.so", b"12345")]);
+        let m = parse_members(&good).expect("parses");
+        assert_eq!(
+            m,
+            [
+                ("sw-description".into(), b"d".to_vec()),
+                ("lib.so".into(), b"12345".to_vec())
+            ]
+        );
+        // Every truncation is an error, never a panic (up to the trailer's
+        // name: its padding is not needed).
+        for n in 0..good.len() - 3 {
+            assert!(parse_members(&good[..n]).is_err(), "truncated at {n}");
+        }
+        // Sizes far beyond the data, and fields that are not hex.
+        let mut huge = good.clone();
+        huge[54..62].copy_from_slice(b"FFFFFFFF");
+        assert!(parse_members(&huge).is_err());
+        let mut name = good.clone();
+        name[94..102].copy_from_slice(b"FFFFFFFF");
+        assert!(parse_members(&name).is_err());
+        let mut signed = good.clone();
+        signed[54..62].copy_from_slice(b"+0000001");
+        assert!(parse_members(&signed).is_err());
+        assert!(parse_members(b"").is_err());
+        assert!(parse_members(&[b'0'; 200]).is_err());
     }
 }

@@ -2,6 +2,10 @@
 //! ephemeral port, for what goosebit lacks: several chunks, cancel,
 //! maintenance windows, soft updates, user confirmation (confirmationBase),
 //! installedBase, ETag/304, 409/429/410, and interrupted or slow downloads.
+//! It can also misbehave as a hostile or broken server would: refuse an
+//! action's closing feedback, answer with a huge body, announce an id that
+//! is not a plain id, serve downloads from another origin (a mirror), and
+//! require the device's authorization header.
 //!
 //! It keeps real state: an action is open until a `closed` feedback arrives
 //! (or a cancel is accepted), and every feedback is recorded. Faults are
@@ -74,6 +78,9 @@ pub struct ActionSpec {
     pub window: Option<String>,
     /// Offered as `confirmationBase` until the device confirms.
     pub confirm: bool,
+    /// The id the deploymentBase announces instead of the real one (a
+    /// server sending an id that is not a plain id).
+    pub announced_id: Option<String>,
 }
 
 impl ActionSpec {
@@ -85,6 +92,7 @@ impl ActionSpec {
             update: "forced".into(),
             window: None,
             confirm: false,
+            announced_id: None,
         }
     }
 }
@@ -115,6 +123,10 @@ struct Action {
     cancel_feedback: Vec<Value>,
     confirmed: bool,
     confirmation_feedback: Vec<Value>,
+    /// Closing feedbacks are answered with this status (and not recorded
+    /// as feedback: the action stays open).
+    refuse_closing: Option<u16>,
+    refused_closing: Vec<Value>,
 }
 
 /// A fault for the next matching request.
@@ -126,9 +138,24 @@ pub enum Fault {
     CutAfter(usize),
 }
 
+/// Answers that [`DdiFake::oversize_next`] can make huge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// `GET {base}`.
+    Poll,
+    /// `GET deploymentBase/{id}`.
+    DeploymentBase,
+    /// `GET cancelAction/{id}`.
+    CancelAction,
+    /// `POST deploymentBase/{id}/feedback`.
+    Feedback,
+}
+
 /// One request as received.
 #[derive(Debug, Clone)]
 pub struct Request {
+    /// The server URL it reached (the fake's, or its mirror's).
+    pub server: String,
     /// Method.
     pub method: String,
     /// Path and query.
@@ -157,6 +184,13 @@ struct State {
     throttle: Option<(usize, Duration)>,
     served_bytes: u64,
     completed_downloads: usize,
+    /// Download links point here instead of at the DDI server.
+    files_base: Option<String>,
+    /// The DDI server (not its mirror) answers 401 to requests without
+    /// this `Authorization` header.
+    required_authorization: Option<String>,
+    oversized: VecDeque<(Answer, usize, bool)>,
+    oversized_bytes_sent: u64,
 }
 
 /// The running fake; stops when dropped.
@@ -186,15 +220,29 @@ impl FakeHandle {
 impl DdiFake {
     /// Starts serving controller `controller`.
     pub fn start(controller: &str) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
         let state = Arc::new(Mutex::new(State {
             sleep: "00:00:30".into(),
             next_id: 1,
             want_config: true,
             ..Default::default()
         }));
+        Self::listen(controller, state, false)
+    }
+
+    /// A second server on another port (another origin) sharing this one's
+    /// state: from now on download links point at it. It records its
+    /// requests with its own URL in [`Request::server`] and never asks for
+    /// authorization.
+    pub fn file_mirror(&self) -> DdiFake {
+        let mirror = Self::listen(&self.controller, self.state.clone(), true);
+        self.with(|s| s.files_base = Some(mirror.url.clone()));
+        mirror
+    }
+
+    fn listen(controller: &str, state: Arc<Mutex<State>>, mirror: bool) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
         let stop = Arc::new(AtomicBool::new(false));
         let (st, sp, base, ctrl) = (
             state.clone(),
@@ -209,7 +257,7 @@ impl DdiFake {
                     match listener.accept() {
                         Ok((stream, _)) => {
                             let (st, base, ctrl) = (st.clone(), base.clone(), ctrl.clone());
-                            std::thread::spawn(move || serve(stream, &st, &base, &ctrl));
+                            std::thread::spawn(move || serve(stream, &st, &base, &ctrl, mirror));
                         }
                         Err(_) => std::thread::sleep(Duration::from_millis(5)),
                     }
@@ -259,6 +307,8 @@ impl DdiFake {
                     cancel_feedback: vec![],
                     confirmed: false,
                     confirmation_feedback: vec![],
+                    refuse_closing: None,
+                    refused_closing: vec![],
                 },
             );
             id
@@ -342,6 +392,36 @@ impl DdiFake {
     /// Queues a status for the next feedback POST.
     pub fn fault_feedback(&self, status: u16) {
         self.with(|s| s.feedback_faults.push_back(status));
+    }
+
+    /// Answers every closing feedback of action `id` with `status` from
+    /// now on; the action stays open (as on a server that refuses it).
+    pub fn refuse_closing(&self, id: u64, status: u16) {
+        self.with(|s| s.actions.get_mut(&id).unwrap().refuse_closing = Some(status));
+    }
+
+    /// Closing feedbacks of action `id` that were refused.
+    pub fn refused_closing(&self, id: u64) -> Vec<Value> {
+        self.with(|s| s.actions[&id].refused_closing.clone())
+    }
+
+    /// The DDI server answers 401 to every request whose `Authorization`
+    /// header is not `header` (its mirror asks for nothing).
+    pub fn require_authorization(&self, header: &str) {
+        self.with(|s| s.required_authorization = Some(header.into()));
+    }
+
+    /// The next `answer` is a body of `bytes` bytes (whitespace), with a
+    /// `Content-Length` when `declared`, else delimited by closing the
+    /// connection. It is written piece by piece until the client hangs up,
+    /// so the fake never holds it in memory either.
+    pub fn oversize_next(&self, answer: Answer, bytes: usize, declared: bool) {
+        self.with(|s| s.oversized.push_back((answer, bytes, declared)));
+    }
+
+    /// Bytes of oversized bodies the client took before hanging up.
+    pub fn oversized_bytes_sent(&self) -> u64 {
+        self.with(|s| s.oversized_bytes_sent)
     }
 
     /// Queues a status for the next poll.
@@ -457,7 +537,33 @@ fn json_response(stream: &mut TcpStream, status: u16, v: &Value) {
     );
 }
 
-fn serve(stream: TcpStream, state: &Mutex<State>, base: &str, controller: &str) {
+/// Writes `bytes` bytes of whitespace as the body of a 200 answer until the
+/// client hangs up; counts what it took.
+fn respond_oversized(stream: &mut TcpStream, state: &Mutex<State>, bytes: usize, declared: bool) {
+    let length = if declared {
+        format!("Content-Length: {bytes}\r\n")
+    } else {
+        String::new()
+    };
+    let head = format!(
+        "HTTP/1.1 200 X\r\nContent-Type: application/json\r\n{length}Connection: close\r\n\r\n"
+    );
+    if stream.write_all(head.as_bytes()).is_err() {
+        return;
+    }
+    let piece = [b' '; 64 * 1024];
+    let mut left = bytes;
+    while left > 0 {
+        let n = left.min(piece.len());
+        if stream.write_all(&piece[..n]).is_err() {
+            return;
+        }
+        left -= n;
+        state.lock().unwrap().oversized_bytes_sent += n as u64;
+    }
+}
+
+fn serve(stream: TcpStream, state: &Mutex<State>, base: &str, controller: &str, mirror: bool) {
     let _ = stream.set_nonblocking(false);
     let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
     let mut reader = BufReader::new(stream.try_clone().unwrap());
@@ -486,6 +592,7 @@ fn serve(stream: TcpStream, state: &Mutex<State>, base: &str, controller: &str) 
     let _ = reader.read_exact(&mut body);
     let mut stream = stream;
     let req = Request {
+        server: base.to_owned(),
         method: method.clone(),
         path: path.clone(),
         range: headers.get("range").cloned(),
@@ -494,17 +601,42 @@ fn serve(stream: TcpStream, state: &Mutex<State>, base: &str, controller: &str) 
     };
     let mut s = state.lock().unwrap();
     s.requests.push(req.clone());
+    if !mirror
+        && let Some(want) = &s.required_authorization
+        && req.authorization.as_ref() != Some(want)
+    {
+        return respond(&mut stream, 401, &[], b"");
+    }
     let prefix = format!("/{TENANT}/controller/v1/{controller}");
     let ddi_base = format!("{base}{prefix}");
     if let Some(rest) = path.strip_prefix("/files/") {
         drop(s);
         return serve_file(&mut stream, state, rest, &req);
     }
+    if mirror {
+        // A mirror serves files only.
+        return respond(&mut stream, 404, &[], b"");
+    }
     let Some(route) = path.strip_prefix(&prefix) else {
         return respond(&mut stream, 404, &[], b"");
     };
     let route = route.split('?').next().unwrap_or("").to_owned();
     let segs: Vec<&str> = route.trim_start_matches('/').split('/').collect();
+    let answer = match (method.as_str(), segs.as_slice()) {
+        ("GET", [""]) => Some(Answer::Poll),
+        ("GET", ["deploymentBase", _]) => Some(Answer::DeploymentBase),
+        ("GET", ["cancelAction", _]) => Some(Answer::CancelAction),
+        ("POST", ["deploymentBase", _, "feedback"]) => Some(Answer::Feedback),
+        _ => None,
+    };
+    if let Some(kind) = answer
+        && s.oversized.front().is_some_and(|(a, _, _)| *a == kind)
+        && let Some((_, bytes, declared)) = s.oversized.pop_front()
+    {
+        drop(s);
+        return respond_oversized(&mut stream, state, bytes, declared);
+    }
+    let files_base = s.files_base.clone().unwrap_or_else(|| base.to_owned());
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     match (method.as_str(), segs.as_slice()) {
         ("GET", [""]) => {
@@ -593,11 +725,16 @@ fn serve(stream: TcpStream, state: &Mutex<State>, base: &str, controller: &str) 
                 "installedBase" => ("deployment", "FINISHED"),
                 _ => ("confirmation", "WAIT_FOR_CONFIRMATION"),
             };
-            let dep = deployment_json(base, id, &a.spec);
+            let dep = deployment_json(&files_base, id, &a.spec);
+            let announced = a
+                .spec
+                .announced_id
+                .clone()
+                .unwrap_or_else(|| id.to_string());
             json_response(
                 &mut stream,
                 200,
-                &json!({"id": id.to_string(), key: dep,
+                &json!({"id": announced, key: dep,
                         "actionHistory": {"status": status, "messages": []}}),
             );
         }
@@ -626,6 +763,12 @@ fn serve(stream: TcpStream, state: &Mutex<State>, base: &str, controller: &str) 
             };
             if a.status != ActionStatus::Open {
                 return respond(&mut stream, 410, &[], b"");
+            }
+            if body["status"]["execution"] == "closed"
+                && let Some(code) = a.refuse_closing
+            {
+                a.refused_closing.push(body);
+                return respond(&mut stream, code, &[], b"");
             }
             if body["status"]["execution"] == "closed" {
                 a.status = ActionStatus::Closed {
@@ -660,8 +803,8 @@ fn serve(stream: TcpStream, state: &Mutex<State>, base: &str, controller: &str) 
 }
 
 /// The `deployment` object of an action (deploymentBase, installedBase and
-/// confirmationBase share it).
-fn deployment_json(base: &str, id: u64, spec: &ActionSpec) -> Value {
+/// confirmationBase share it); download links point at `files_base`.
+fn deployment_json(files_base: &str, id: u64, spec: &ActionSpec) -> Value {
     let chunks: Vec<Value> = spec
         .chunks
         .iter()
@@ -679,7 +822,7 @@ fn deployment_json(base: &str, id: u64, spec: &ActionSpec) -> Value {
                     };
                     json!({"filename": f.filename, "size": f.data.len(), "hashes": hashes,
                            "_links": {"download-http": {"href":
-                                format!("{base}/files/{id}/{}/{}", c.part, f.filename)}}})
+                                format!("{files_base}/files/{id}/{}/{}", c.part, f.filename)}}})
                 })
                 .collect();
             json!({"part": c.part, "version": c.version, "name": c.part,

@@ -9,6 +9,7 @@ pub mod fixtures;
 pub mod goosebit;
 pub mod harness;
 pub mod mqtt;
+pub mod ota_recorder;
 pub mod process;
 pub mod signed;
 pub mod variants;

@@ -9,132 +9,14 @@
 // Test code: a failed step should panic with its error.
 #![allow(clippy::unwrap_used)]
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tcu_integration_tests::ddi_fake::{
-    ActionSpec, ActionStatus, DdiFake, FakeArtifact, FakeChunk, Fault, TENANT,
+use tcu_integration_tests::ddi_fake::{ActionSpec, ActionStatus, DdiFake, FakeArtifact, Fault};
+use tcu_integration_tests::ota_recorder::{
+    DEVICE, Recorder, battery_action, chunk, config, lib_bytes, recorded_client, stop, wait_until,
 };
-use tcu_ota_client::{
-    Client, ClientConfig, Confirmation, InstallError, Installer, OtaState, SoftUpdates,
-};
-
-const DEVICE: &str = "WTCUZ000000000001";
-
-type Calls = Arc<Mutex<Vec<Vec<(String, PathBuf, Vec<u8>)>>>>;
-
-/// Records every install (with the bytes of each library) and answers as
-/// told.
-struct Recorder {
-    calls: Calls,
-    answer: Result<(), InstallError>,
-    versions: BTreeMap<String, String>,
-    during: Option<Box<dyn FnMut() + Send>>,
-    takes: Duration,
-}
-
-impl Recorder {
-    fn new() -> (Self, Calls) {
-        let calls = Calls::default();
-        (
-            Self {
-                calls: calls.clone(),
-                answer: Ok(()),
-                versions: BTreeMap::from([
-                    ("battery".to_owned(), "1.0.0".to_owned()),
-                    ("abs".to_owned(), "1.0.0".to_owned()),
-                ]),
-                during: None,
-                takes: Duration::ZERO,
-            },
-            calls,
-        )
-    }
-}
-
-impl Installer for Recorder {
-    fn install(
-        &mut self,
-        chunks: Vec<(String, PathBuf)>,
-    ) -> Result<Vec<(String, String)>, InstallError> {
-        let rec = chunks
-            .iter()
-            .map(|(s, p)| (s.clone(), p.clone(), std::fs::read(p).unwrap()))
-            .collect();
-        self.calls.lock().unwrap().push(rec);
-        if let Some(f) = self.during.as_mut() {
-            f();
-        }
-        std::thread::sleep(self.takes);
-        self.answer.clone()?;
-        Ok(chunks
-            .into_iter()
-            .map(|(s, _)| {
-                self.versions.insert(s.clone(), "2.0.0".into());
-                (s, "2.0.0".to_owned())
-            })
-            .collect())
-    }
-
-    fn installed_versions(&self) -> BTreeMap<String, String> {
-        self.versions.clone()
-    }
-}
-
-fn config(fake: &DdiFake, staging: &Path) -> ClientConfig {
-    let mut c = ClientConfig::new(fake.url(), TENANT, DEVICE, staging.to_owned());
-    c.action_poll = Duration::from_millis(50);
-    c.limits.retries = 2;
-    c.limits.busy_retries = 3;
-    c.limits.busy_wait = Duration::from_millis(10);
-    c.limits.backoff_base = Duration::from_millis(10);
-    c.limits.backoff_max = Duration::from_millis(40);
-    c.progress_every = Duration::from_millis(0);
-    c.timeout = Duration::from_secs(5);
-    c.attributes.insert("VIN".into(), DEVICE.into());
-    c
-}
-
-/// A client of `fake` staging in `dir`, with a recording installer, its
-/// configuration adjusted by `tweak`.
-fn recorded_client(
-    fake: &DdiFake,
-    dir: &Path,
-    tweak: impl FnOnce(&mut ClientConfig),
-) -> (Client<Recorder>, Calls) {
-    let (inst, calls) = Recorder::new();
-    let mut cfg = config(fake, dir);
-    tweak(&mut cfg);
-    (Client::new(cfg, inst).unwrap(), calls)
-}
-
-fn lib_bytes(tag: &str, len: usize) -> Vec<u8> {
-    tag.bytes().cycle().take(len).collect()
-}
-
-fn chunk(part: &str, files: Vec<FakeArtifact>) -> FakeChunk {
-    FakeChunk {
-        part: part.into(),
-        version: "2.0.0".into(),
-        artifacts: files,
-    }
-}
-
-fn battery_action() -> ActionSpec {
-    ActionSpec::forced(vec![chunk(
-        "battery",
-        vec![FakeArtifact::new(
-            "libbattery.so",
-            lib_bytes("battery-v2", 100_000),
-        )],
-    )])
-}
-
-fn stop() -> AtomicBool {
-    AtomicBool::new(false)
-}
+use tcu_ota_client::{Client, Confirmation, InstallError, OtaState, SoftUpdates};
 
 #[test]
 fn several_chunks_are_installed_in_one_transaction_and_closed_after_success() {
@@ -231,18 +113,6 @@ fn cancel_before_installation_is_accepted_and_files_are_removed() {
     assert!(!dir.exists(), "staged files removed");
     assert!(client.current().is_none());
     assert!(calls.lock().unwrap().is_empty());
-}
-
-/// Waits (bounded) until `f` holds.
-fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "{what}: not within 20 s"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 #[test]

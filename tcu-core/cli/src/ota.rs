@@ -5,6 +5,14 @@
 //! installed versions current for the client's configData. The hook also
 //! carries the client's [`Waker`], which the dashboard's "poll OTA now" key
 //! uses.
+//!
+//! Before anything is swapped, every library must be what its chunk says:
+//! the subsystem and version the chunk (or SWU image) declares must be the
+//! ones in the library's own descriptor. The descriptor is the one the
+//! hot-swap preparation read after it checked the signature, never one
+//! read earlier: opening a library runs its ELF initialisers, which an
+//! unverified download must not get to do. One disagreeing chunk refuses
+//! the whole action, naming both sides.
 
 use crate::config::Config;
 use std::collections::BTreeMap;
@@ -15,8 +23,10 @@ use tcu_engine::catalog::Catalog;
 use tcu_engine::control::{ControlHandle, ControlMsg};
 use tcu_engine::sim::{Event, TickHook, Vehicle};
 use tcu_engine::swap::store::Store;
-use tcu_engine::swap::{SwapOutcome, SwapPolicy, prepare};
-use tcu_ota_client::{Client, ClientConfig, InstallError, Installer, OtaEvent, Waker};
+use tcu_engine::swap::{PreparedSwap, SwapOutcome, SwapPolicy, prepare};
+use tcu_ota_client::{
+    Client, ClientConfig, InstallChunk, InstallError, Installer, OtaEvent, Waker,
+};
 
 /// Running subsystem versions, shared between the tick thread and the
 /// client.
@@ -54,9 +64,16 @@ impl VehicleInstaller {
 impl Installer for VehicleInstaller {
     fn install(
         &mut self,
-        chunks: Vec<(String, PathBuf)>,
+        chunks: Vec<InstallChunk>,
     ) -> Result<Vec<(String, String)>, InstallError> {
-        let prepared = prepare(&chunks, &self.policy, &self.catalog, &self.store);
+        let requests: Vec<(String, PathBuf)> = chunks
+            .iter()
+            .map(|c| (c.subsystem.clone(), c.library.clone()))
+            .collect();
+        let prepared = prepare(&requests, &self.policy, &self.catalog, &self.store);
+        if let Ok(p) = &prepared {
+            check_declared(&chunks, p).map_err(InstallError::Failed)?;
+        }
         let (tx, rx) = mpsc::channel();
         self.control
             .send(ControlMsg::Swap {
@@ -116,6 +133,46 @@ impl Installer for VehicleInstaller {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+}
+
+/// Refuses a prepared transaction in which a library is not what its
+/// chunk declares (subsystem, and version when the chunk gives one);
+/// the message names every disagreeing chunk and what its library says.
+pub fn check_declared(chunks: &[InstallChunk], prepared: &PreparedSwap) -> Result<(), String> {
+    let mut wrong = Vec::new();
+    for c in chunks {
+        let Some(lib) = prepared.libs.iter().find(|l| l.subsystem == c.subsystem) else {
+            wrong.push(format!("chunk `{}` has no prepared library", declared(c)));
+            continue;
+        };
+        let info = lib.library.info();
+        let version_ok = c.version.as_deref().is_none_or(|v| v == info.version);
+        if info.name != c.subsystem || !version_ok {
+            wrong.push(format!(
+                "chunk `{}`, library says `{} {}` ({})",
+                declared(c),
+                info.name,
+                info.version,
+                c.library.display()
+            ));
+        }
+    }
+    if wrong.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "refused before installing anything: {}",
+            wrong.join("; ")
+        ))
+    }
+}
+
+/// `battery 2.0.0`, or `battery` when the chunk declares no version.
+fn declared(c: &InstallChunk) -> String {
+    match &c.version {
+        Some(v) => format!("{} {v}", c.subsystem),
+        None => c.subsystem.clone(),
     }
 }
 
