@@ -1,18 +1,31 @@
 //! `tcu ota package` and `tcu ota publish`: bundling a plugin library (and
 //! its signature) as an SWU, and handing a bundle to a management server.
 
+use crate::inspect::{InspectError, inspect_isolated};
 use std::path::{Path, PathBuf};
-use tcu_engine::plugin::LoadError;
+use std::time::Duration;
 use tcu_engine::swap::sign;
 use tcu_ota_client::OtaError;
 use tcu_ota_client::publish::{Goosebit, ManagementApi};
+
+/// How long reading a library's descriptor may take.
+const INSPECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A rollout step failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RolloutError {
     /// The library's descriptor could not be read.
     #[error(transparent)]
-    Inspect(#[from] LoadError),
+    Inspect(#[from] InspectError),
+    /// The running executable, which reads the descriptor in a child
+    /// process, could not be found.
+    #[error("finding the tcu executable to inspect {path}: {source}")]
+    Executable {
+        /// The library.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
     /// The bundle could not be written.
     #[error("writing {path}: {source}")]
     Write {
@@ -36,7 +49,13 @@ pub fn package(
     hw_revisions: &[String],
     out: &Path,
 ) -> Result<String, RolloutError> {
-    let info = tcu_engine::plugin::inspect(plugin)?;
+    // Opening a library runs its initialisers: read its descriptor in a
+    // child process, as `tcu plugin inspect` does.
+    let exe = std::env::current_exe().map_err(|source| RolloutError::Executable {
+        path: plugin.to_owned(),
+        source,
+    })?;
+    let info = inspect_isolated(&exe, plugin, INSPECT_TIMEOUT)?;
     let sig = sig.or_else(|| Some(sign::sig_path(plugin)).filter(|p| p.is_file()));
     let version = version.unwrap_or_else(|| info.version.clone());
     tcu_ota_client::swu::write(
