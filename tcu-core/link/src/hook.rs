@@ -9,7 +9,7 @@
 //! them as an `outbox.dropped` event: a loss is never silent.
 
 use crate::encode::{self, TelemetryEncoder, Topics};
-use crate::outbox::{Dropped, Msg};
+use crate::outbox::{DropReason, Dropped, Msg};
 use serde_json::Map;
 use std::time::{Duration, SystemTime};
 use tcu_engine::sim::{Event, TickHook, Vehicle};
@@ -81,10 +81,7 @@ impl MqttHook {
         if let Err(e) = self.tx.try_send(Frame::Publish(msg))
             && let Frame::Publish(m) = e.into_inner()
         {
-            self.lost.count += 1;
-            if let Some(s) = m.seq {
-                self.lost.seqs.push((s, s));
-            }
+            self.lost.add(&m, DropReason::LinkStalled);
         }
     }
 

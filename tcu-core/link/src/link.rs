@@ -119,6 +119,7 @@ async fn poll_loop(mut eventloop: EventLoop, tx: mpsc::Sender<PollResult>, metri
 
 impl Link {
     fn pump(&mut self) {
+        self.collect_dropped();
         if self.connected && self.pending_drop.count > 0 {
             self.publish_drop_report();
         }
@@ -142,6 +143,8 @@ impl Link {
                 }
             }
         }
+        // Taking from the disk queue may have met damage.
+        self.collect_dropped();
         self.parts.metrics.outbox.store(
             self.parts.outbox.len() + (self.handed.len() + self.inflight.len()) as u64,
             Ordering::Relaxed,
@@ -150,6 +153,10 @@ impl Link {
 
     fn push(&mut self, msg: Msg) {
         self.parts.outbox.push(msg);
+        self.collect_dropped();
+    }
+
+    fn collect_dropped(&mut self) {
         if let Some(d) = self.parts.outbox.take_dropped() {
             self.report_dropped(d);
         }
@@ -161,7 +168,7 @@ impl Link {
             .metrics
             .dropped
             .fetch_add(d.count, Ordering::Relaxed);
-        tracing::warn!(count = d.count, seqs = ?d.seqs, "outbox full: oldest messages dropped");
+        tracing::warn!(count = d.count, seqs = ?d.seqs, "messages dropped: {}", d.describe());
         self.pending_drop.merge(d);
     }
 
@@ -173,10 +180,13 @@ impl Link {
         let mut extra = Map::new();
         extra.insert("count".into(), json!(d.count));
         extra.insert("telemetry_seqs".into(), json!(d.seqs));
-        let detail = format!(
-            "{} message(s) dropped: outbox full or link stalled",
-            d.count
-        );
+        let reasons: Map<String, serde_json::Value> = d
+            .reasons
+            .iter()
+            .map(|(r, n)| (r.as_str().to_owned(), json!(n)))
+            .collect();
+        extra.insert("reasons".into(), serde_json::Value::Object(reasons));
+        let detail = format!("{} message(s) dropped: {}", d.count, d.describe());
         let payload = encode::event("outbox.dropped", None, &detail, extra, SystemTime::now());
         let topic = self.parts.topics.events.clone();
         self.parts.outbox.requeue([Msg {
@@ -343,9 +353,10 @@ pub async fn run(
         replies: reply_tx,
         pending_drop: Dropped::default(),
     };
-    if let Some(e) = link.parts.outbox.disk_error() {
-        tracing::warn!("outbox is in memory only: {e}");
-    }
+    // What the outbox directory lost before this start (damaged records)
+    // is reported like any other loss; a disk error was logged when it
+    // happened.
+    link.collect_dropped();
     let (mut frames_open, mut events_open) = (true, true);
     let mut batch = Vec::with_capacity(FRAME_BATCH);
     let mut evs = Vec::with_capacity(FRAME_BATCH);
@@ -404,6 +415,7 @@ pub async fn run(
         }
     }
     link.on_disconnect("");
+    link.parts.outbox.persist();
     link.parts
         .metrics
         .outbox
