@@ -113,11 +113,12 @@ fn tcu_path(port: u16, payloads: &[Vec<u8>], round: &str, messages: usize) -> f6
     let metrics = Arc::new(Metrics::default());
     let parts = LinkParts {
         topics: Topics::new("vehicle/WTCUZ000000000001", None),
-        online_status: b"online".to_vec(),
-        offline_status: b"offline".to_vec(),
+        vin: "WTCUZ000000000001".into(),
+        plugins: Vec::new(),
         outbox: Outbox::new(Some(outbox_dir.path()), 1 << 30, link::MEM_CAP),
         control: None,
         metrics: metrics.clone(),
+        in_process_broker: false,
     };
     let (tx, rx) = tokio::sync::mpsc::channel(1024);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();

@@ -164,6 +164,16 @@ pub fn event(
     serde_json::to_vec(&Json::Object(m)).unwrap_or_default()
 }
 
+/// The name and version of every plugin `vehicle` runs, as the status
+/// lists them.
+pub fn plugin_versions(vehicle: &Vehicle) -> Vec<(String, String)> {
+    vehicle
+        .plugins()
+        .iter()
+        .map(|p| (p.name().to_owned(), p.library().info().version.clone()))
+        .collect()
+}
+
 /// The retained status: `online` with plugin versions, or `offline`.
 pub fn status(online: bool, vin: &str, plugins: &[(String, String)], now: SystemTime) -> Vec<u8> {
     let plugins: Map<String, Json> = plugins
