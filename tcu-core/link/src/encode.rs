@@ -3,9 +3,11 @@
 //!
 //! Telemetry holds every signal that has been written at least once, keyed
 //! by its VSS path, typed by its datatype (booleans as `true`/`false`,
-//! integers without a fraction). The legacy layout groups the same values by
-//! the subsystem that writes them, under the proof of concept's names, and
-//! keeps the full VSS path as the key inside each group.
+//! integers without a fraction). The legacy layout ([`legacy`]) is the proof
+//! of concept's: its groups, nesting and field names, mapped from the
+//! catalog's signals.
+
+pub mod legacy;
 
 use crate::config::MqttConfig;
 use serde_json::{Map, Value as Json, json};
@@ -57,7 +59,7 @@ pub fn rfc3339(t: SystemTime) -> String {
     humantime::format_rfc3339_millis(t).to_string()
 }
 
-fn json_value(v: Value) -> Json {
+pub(crate) fn json_value(v: Value) -> Json {
     match v {
         Value::Bool(b) => Json::Bool(b),
         Value::Int(i) => Json::from(i),
@@ -70,76 +72,33 @@ fn json_value(v: Value) -> Json {
 #[derive(Debug, Clone)]
 pub struct TelemetryEncoder {
     vin: String,
-    legacy: bool,
-    /// Legacy group of every signal (by index), if a plugin writes it.
-    groups: Vec<Option<&'static str>>,
-}
-
-/// The proof of concept's name of a subsystem.
-fn legacy_group(plugin: &str) -> Option<&'static str> {
-    Some(match plugin {
-        "battery" => "Battery",
-        "abs" => "ABS",
-        "engine" => "Engine",
-        "hvac" => "AirConditioning",
-        "airbag" => "Airbag",
-        "heated-seats" => "HeatSeats",
-        _ => return None,
-    })
+    /// The legacy layout, when that is the profile.
+    legacy: Option<legacy::Layout>,
 }
 
 impl TelemetryEncoder {
-    /// An encoder for `vehicle`'s catalog and plugins.
+    /// An encoder for `vehicle`'s catalog.
     pub fn new(vehicle: &Vehicle, vin: &str, legacy: bool) -> Self {
-        let mut groups = vec![None; vehicle.bus().catalog().len()];
-        for p in vehicle.plugins() {
-            if let Some(g) = legacy_group(p.name()) {
-                for id in p.library().writes() {
-                    groups[id.index()] = Some(g);
-                }
-            }
-        }
         Self {
             vin: vin.to_owned(),
-            legacy,
-            groups,
+            legacy: legacy.then(|| legacy::Layout::new(vehicle.bus().catalog())),
         }
     }
 
     /// The snapshot payload.
     pub fn encode(&self, bus: &Bus, seq: u64, now: SystemTime) -> Vec<u8> {
         let ts = rfc3339(now);
-        let written = bus
-            .catalog()
-            .iter()
-            .filter(|(id, _)| bus.is_written(*id))
-            .map(|(id, meta)| (id, meta.path.as_str()));
-        let doc = if self.legacy {
-            let mut top = Map::new();
-            for name in [
-                "Battery",
-                "ABS",
-                "Engine",
-                "AirConditioning",
-                "Airbag",
-                "HeatSeats",
-            ] {
-                top.insert(name.to_owned(), Json::Object(Map::new()));
+        let doc = match &self.legacy {
+            Some(layout) => layout.encode(bus, ts, &self.vin),
+            None => {
+                let signals: Map<String, Json> = bus
+                    .catalog()
+                    .iter()
+                    .filter(|(id, _)| bus.is_written(*id))
+                    .map(|(id, meta): (SignalId, _)| (meta.path.clone(), json_value(bus.value(id))))
+                    .collect();
+                json!({"vin": self.vin, "seq": seq, "ts": ts, "signals": signals})
             }
-            for (id, path) in written {
-                if let Some(Some(Json::Object(m))) = self.groups[id.index()].map(|g| top.get_mut(g))
-                {
-                    m.insert(path.to_owned(), json_value(bus.value(id)));
-                }
-            }
-            top.insert("Timestamp".into(), Json::String(ts));
-            top.insert("DeviceID".into(), Json::String(self.vin.clone()));
-            Json::Object(top)
-        } else {
-            let signals: Map<String, Json> = written
-                .map(|(id, path): (SignalId, &str)| (path.to_owned(), json_value(bus.value(id))))
-                .collect();
-            json!({"vin": self.vin, "seq": seq, "ts": ts, "signals": signals})
         };
         serde_json::to_vec(&doc).unwrap_or_default()
     }
