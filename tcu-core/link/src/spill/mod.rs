@@ -228,7 +228,17 @@ impl Spill {
                 tracing::warn!(path = %path.display(), "outbox: not a regular file; left alone");
                 continue;
             }
-            let (data, oversized) = read_capped(&path)?;
+            let (data, oversized) = match read_capped(&path) {
+                Ok(read) => read,
+                Err(e) => {
+                    // Its records show as a gap in the serials (counted
+                    // below); moved aside so that no later start sends
+                    // what was reported lost.
+                    tracing::error!(segment = %path.display(), "outbox: segment unreadable ({e}); its messages are lost");
+                    let _ = fs::rename(&path, path.with_extension("log.unreadable"));
+                    continue;
+                }
+            };
             let mut scan = scan_segment(&data);
             if oversized {
                 scan.push(Scanned::Damaged {
