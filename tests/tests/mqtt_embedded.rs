@@ -98,3 +98,25 @@ fn a_bad_broker_url_or_an_unreadable_certificate_stops_the_run_with_a_clear_erro
         "{e}"
     );
 }
+
+#[test]
+fn a_healthy_run_with_the_embedded_broker_logs_no_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[mqtt]\nembedded_listen = \"127.0.0.1:0\"\noutbox_dir = \"{}\"\n",
+        dir.path().join("outbox").display()
+    );
+    let mut tcu = spawn_tcu_run(dir.path(), &config, &["--duration", "3s"]);
+    let status = tcu.wait_exit(Duration::from_secs(30));
+    let out = tcu.output();
+    assert!(status.success(), "{out}");
+    assert!(
+        out.contains("MQTT connected"),
+        "the link never connected:\n{out}"
+    );
+    let errors: Vec<&str> = out.lines().filter(|l| l.contains(" ERROR ")).collect();
+    assert!(
+        errors.is_empty(),
+        "a healthy run logged errors: {errors:#?}"
+    );
+}

@@ -400,7 +400,7 @@ fn commands_are_applied_or_rejected_with_a_reason_and_the_tcu_keeps_running() {
 }
 
 #[test]
-fn the_legacy_profile_publishes_the_legacy_layout() {
+fn the_legacy_profile_publishes_the_proof_of_concepts_nesting_and_names() {
     require_mosquitto();
     let dir = tempfile::tempdir().unwrap();
     let broker = Mosquitto::start(dir.path(), "");
@@ -411,30 +411,79 @@ fn the_legacy_profile_publishes_the_legacy_layout() {
         &format!("mqtt://127.0.0.1:{}", broker.port),
         dir.path(),
         "",
-    )
-    .replace("publish_period = \"200ms\"\n", "");
-    let tcu = spawn_tcu_run(dir.path(), &cfg, &["--profile", "legacy"]);
-    let msgs = sub.collect(&topic, Duration::from_secs(20), |m| !m.is_empty());
-    let m = msgs
-        .first()
-        .unwrap_or_else(|| panic!("nothing on {topic}:\n{}", tcu.output()));
-    assert_eq!(m["DeviceID"], VIN);
-    assert!(m["Timestamp"].as_str().is_some());
-    for group in [
-        "Battery",
-        "ABS",
-        "Engine",
-        "AirConditioning",
-        "Airbag",
-        "HeatSeats",
-    ] {
-        let g = m[group]
-            .as_object()
-            .unwrap_or_else(|| panic!("no {group}: {m}"));
-        assert!(!g.is_empty(), "{group} is empty");
-    }
-    assert!(
-        m["Battery"]["Vehicle.Powertrain.TractionBattery.StateOfCharge.Current"].is_number(),
-        "{m}"
     );
+    let tcu = spawn_tcu_run(dir.path(), &cfg, &["--profile", "legacy"]);
+    // The second snapshot: every plugin has run by then.
+    let msgs = sub.collect(&topic, Duration::from_secs(20), |m| m.len() >= 2);
+    let m = msgs
+        .get(1)
+        .unwrap_or_else(|| panic!("not two messages on {topic}:\n{}", tcu.output()));
+    assert_eq!(m["DeviceID"], VIN);
+    assert!(m["Timestamp"].as_str().is_some(), "{m}");
+    let number = |path: &str| {
+        let v = path.split('.').fold(m, |v, k| &v[k]);
+        assert!(v.is_number(), "{path} is not a number: {v}\n{m}");
+    };
+    let boolean = |path: &str| {
+        let v = path.split('.').fold(m, |v, k| &v[k]);
+        assert!(v.is_boolean(), "{path} is not a boolean: {v}\n{m}");
+    };
+    let text = |path: &str| {
+        let v = path.split('.').fold(m, |v, k| &v[k]);
+        assert!(v.is_string(), "{path} is not a string: {v}\n{m}");
+    };
+    let null = |path: &str| {
+        let v = path.split('.').fold(m, |v, k| &v[k]);
+        let parent = path.rsplit_once('.').map(|(p, _)| p).unwrap_or_default();
+        let parent = parent.split('.').fold(m, |v, k| &v[k]);
+        let key = path.rsplit('.').next().unwrap_or_default();
+        assert!(
+            v.is_null() && parent.get(key).is_some(),
+            "{path} should be present and null: {v}\n{m}"
+        );
+    };
+    for z in 1..=3 {
+        text(&format!("AirConditioning.Zone{z}.State"));
+        number(&format!("AirConditioning.Zone{z}.Temperature"));
+        null(&format!("AirConditioning.Zone{z}.Humidity"));
+    }
+    for s in 1..=5 {
+        text(&format!("Airbag.Seat{s}.State"));
+        for f in [
+            "Triggered",
+            "Active",
+            "SeatbeltFastened",
+            "PassengerPresent",
+        ] {
+            boolean(&format!("Airbag.Seat{s}.{f}"));
+        }
+    }
+    for s in 1..=3 {
+        text(&format!("HeatSeats.HeatedSeat{s}.State"));
+        number(&format!("HeatSeats.HeatedSeat{s}.Temperature"));
+    }
+    number("ABS.BrakePedalPressure");
+    number("ABS.BrakeActualPressure");
+    boolean("ABS.TractionControl");
+    for w in 1..=4 {
+        number(&format!("ABS.Wheel{w}.Speed"));
+        number(&format!("ABS.Wheel{w}.Pressure"));
+        null(&format!("ABS.Wheel{w}.FluidTemperature"));
+        number(&format!("ABS.Wheel{w}.DiskTemperature"));
+    }
+    number("Battery.BatteryTemperature");
+    number("Battery.EnergyAdded");
+    number("Battery.StateOfCharge");
+    number("Engine.Speed");
+    // No group publishes VSS paths any more.
+    for (group, fields) in m.as_object().unwrap() {
+        if let Some(fields) = fields.as_object() {
+            for key in fields.keys() {
+                assert!(
+                    !key.starts_with("Vehicle.") && !key.starts_with("Sim."),
+                    "{group} still publishes the VSS path {key}"
+                );
+            }
+        }
+    }
 }

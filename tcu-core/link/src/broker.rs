@@ -13,6 +13,7 @@
 use crate::error::MqttError;
 use rumqttd::{Broker, Config, ConnectionSettings, RouterConfig, ServerSettings};
 use std::collections::HashMap;
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
@@ -77,13 +78,44 @@ pub fn start(listen: SocketAddr) -> Result<SocketAddr, MqttError> {
         .map_err(|e| MqttError::Embedded(format!("starting its thread: {e}")))?;
     // The listener is bound on a server thread; wait until it answers.
     let deadline = Instant::now() + Duration::from_secs(5);
-    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+    while let Err(e) = probe(addr) {
         if Instant::now() > deadline {
             return Err(MqttError::Embedded(format!(
-                "not listening on {addr} after 5 s"
+                "not answering on {addr} after 5 s: {e}"
             )));
         }
         std::thread::sleep(Duration::from_millis(20));
     }
     Ok(addr)
+}
+
+/// CONNECT of MQTT 3.1.1: clean session, keepalive 5 s, client id
+/// `tcu-probe`, no will, no credentials.
+const PROBE_CONNECT: &[u8] = &[
+    0x10, 21, // CONNECT, remaining length
+    0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 5, // protocol, level, flags, keepalive
+    0, 9, b't', b'c', b'u', b'-', b'p', b'r', b'o', b'b', b'e',
+];
+/// CONNACK, session not present, accepted.
+const PROBE_CONNACK: [u8; 4] = [0x20, 2, 0, 0];
+
+/// Whether the broker accepts an MQTT connection. A bare TCP connect would
+/// do, but rumqttd logs every connection that closes before its CONNECT as
+/// an error; a complete handshake closed after the CONNACK is logged as an
+/// ordinary disconnect. No DISCONNECT is sent: rumqttd logs that as an error
+/// too.
+fn probe(addr: SocketAddr) -> std::io::Result<()> {
+    let timeout = Duration::from_millis(500);
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(200))?;
+    s.set_read_timeout(Some(timeout))?;
+    s.set_write_timeout(Some(timeout))?;
+    s.write_all(PROBE_CONNECT)?;
+    let mut ack = [0u8; 4];
+    s.read_exact(&mut ack)?;
+    if ack != PROBE_CONNACK {
+        return Err(std::io::Error::other(format!(
+            "unexpected answer to CONNECT: {ack:02x?}"
+        )));
+    }
+    Ok(())
 }

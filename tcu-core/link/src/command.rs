@@ -10,6 +10,10 @@
 //! it could be read; reasons that concern the request rather than a path are
 //! keyed by `payload`, `id`, `set` or the unknown field's name (none of which
 //! can be confused with a VSS path).
+//!
+//! [`parse`] is a pure function of the payload's bytes that returns a
+//! refusal for anything it cannot take and never panics: a fuzz target can
+//! call it as it is.
 
 use serde_json::{Map, Value as Json, json};
 use tcu_engine::bus::SetErrors;
@@ -192,6 +196,46 @@ mod tests {
         let r = parse(big.as_bytes()).unwrap_err();
         assert_eq!(r.id.as_deref(), Some("big"));
         assert!(r.errors["payload"].contains("over the limit"));
+    }
+
+    #[test]
+    fn arbitrary_payloads_are_refused_not_panicked_on() {
+        // A small deterministic generator: the same inputs on every run.
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let pieces: [&[u8]; 12] = [
+            b"{",
+            b"}",
+            b"[",
+            b"]",
+            b"\"id\"",
+            b"\"set\"",
+            b":",
+            b",",
+            b"1e999",
+            b"-0",
+            b"\"\\u0000\"",
+            b"true",
+        ];
+        for _ in 0..5000 {
+            let mut p = Vec::new();
+            for _ in 0..next() % 40 {
+                if next() % 3 == 0 {
+                    p.push(next() as u8);
+                } else {
+                    p.extend_from_slice(pieces[(next() % 12) as usize]);
+                }
+            }
+            let _ = parse(&p);
+        }
+        // Nesting far deeper than any request: refused, not a stack overflow.
+        let deep = format!("{}{}", "[".repeat(8000), "]".repeat(8000));
+        assert!(parse(deep.as_bytes()).is_err());
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! them as an `outbox.dropped` event: a loss is never silent.
 
 use crate::encode::{self, TelemetryEncoder, Topics};
-use crate::outbox::{Dropped, Msg};
+use crate::outbox::{DropReason, Dropped, Msg};
 use serde_json::Map;
 use std::time::{Duration, SystemTime};
 use tcu_engine::sim::{Event, TickHook, Vehicle};
@@ -22,8 +22,9 @@ pub enum Frame {
     Publish(Msg),
     /// Messages the hook could not hand over.
     Lost(Dropped),
-    /// A new retained `online` status (the plugin versions changed).
-    Status(Vec<u8>),
+    /// The plugin versions changed (a swap or a rollback): name, version.
+    /// The link rebuilds its statuses and its last will from them.
+    Plugins(Vec<(String, String)>),
 }
 
 /// The hook. Build it with [`crate::start`].
@@ -39,6 +40,8 @@ pub struct MqttHook {
     encoder: Option<TelemetryEncoder>,
     seq: u64,
     lost: Dropped,
+    /// The plugin versions the link was last told.
+    versions: Vec<(String, String)>,
 }
 
 impl MqttHook {
@@ -49,6 +52,7 @@ impl MqttHook {
         legacy: bool,
         telemetry_qos: u8,
         period: Duration,
+        versions: Vec<(String, String)>,
     ) -> Self {
         Self {
             tx,
@@ -61,12 +65,18 @@ impl MqttHook {
             encoder: None,
             seq: 0,
             lost: Dropped::default(),
+            versions,
         }
     }
 
     /// Telemetry messages produced so far (the last seq).
     pub fn seq(&self) -> u64 {
         self.seq
+    }
+
+    /// Frames handed over that the link has not taken yet.
+    pub fn pending_frames(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
     }
 
     fn send(&mut self, msg: Msg) {
@@ -81,10 +91,7 @@ impl MqttHook {
         if let Err(e) = self.tx.try_send(Frame::Publish(msg))
             && let Frame::Publish(m) = e.into_inner()
         {
-            self.lost.count += 1;
-            if let Some(s) = m.seq {
-                self.lost.seqs.push((s, s));
-            }
+            self.lost.add(&m, DropReason::LinkStalled);
         }
     }
 
@@ -115,19 +122,14 @@ impl TickHook for MqttHook {
     fn after_tick(&mut self, vehicle: &Vehicle, events: &[Event]) {
         if !events.is_empty() {
             self.publish_events(events);
-            if events
-                .iter()
-                .any(|e| matches!(e.kind.as_str(), "plugin.swapped" | "plugin.rollback"))
-            {
-                let plugins: Vec<(String, String)> = vehicle
-                    .plugins()
-                    .iter()
-                    .map(|p| (p.name().to_owned(), p.library().info().version.clone()))
-                    .collect();
-                let status = crate::encode::status(true, &self.vin, &plugins, SystemTime::now());
-                // A swap is rare; should the channel be full, the next swap
-                // or reconnect brings the versions up to date.
-                let _ = self.tx.try_send(Frame::Status(status));
+            // Whatever the event (swap, rollback, a failed rollback), the
+            // link learns the versions that run now.
+            if events.iter().any(|e| e.kind.starts_with("plugin.")) {
+                let now = encode::plugin_versions(vehicle);
+                // Should the channel be full, the next plugin event retries.
+                if now != self.versions && self.tx.try_send(Frame::Plugins(now.clone())).is_ok() {
+                    self.versions = now;
+                }
             }
         }
         if self.every_ticks == 0 {

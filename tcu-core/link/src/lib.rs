@@ -89,6 +89,7 @@ pub fn start(
     vehicle: &Vehicle,
     control: Option<ControlHandle>,
 ) -> Result<(MqttHook, MqttHandle), MqttError> {
+    let in_process_broker = config.broker.is_none();
     let url = match &config.broker {
         Some(b) => BrokerUrl::parse(b)?,
         None => {
@@ -106,19 +107,20 @@ pub fn start(
         }
     };
     let topics = encode::Topics::for_config(config, vin);
-    let plugins: Vec<(String, String)> = vehicle
-        .plugins()
-        .iter()
-        .map(|p| (p.name().to_owned(), p.library().info().version.clone()))
-        .collect();
-    let offline = encode::status(false, vin, &plugins, SystemTime::now());
-    let options = options::mqtt_options(config, &url, &topics.status, offline.clone())?;
-    let (client, eventloop) = rumqttc::AsyncClient::new(options, link::REQUEST_CAP);
+    let plugins = encode::plugin_versions(vehicle);
+    // A broker inside this process dies with it: a will could never be
+    // delivered.
+    let will = (!in_process_broker).then(|| {
+        let offline = encode::status(false, vin, &plugins, SystemTime::now());
+        options::status_will(&topics.status, offline)
+    });
+    let options = options::mqtt_options(config, &url, will)?;
+    let (client, eventloop) = rumqttc::AsyncClient::new(options, options::REQUEST_CAP);
     let metrics = Arc::new(Metrics::default());
     let parts = link::LinkParts {
         topics: topics.clone(),
-        online_status: encode::status(true, vin, &plugins, SystemTime::now()),
-        offline_status: offline,
+        vin: vin.to_owned(),
+        plugins: plugins.clone(),
         outbox: outbox::Outbox::new(
             Some(&config.outbox_dir),
             config.outbox_max_bytes,
@@ -126,6 +128,7 @@ pub fn start(
         ),
         control,
         metrics: metrics.clone(),
+        in_process_broker,
     };
     let (frame_tx, frame_rx) = tokio::sync::mpsc::channel(FRAME_CAP);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
@@ -154,6 +157,7 @@ pub fn start(
         config.profile == Profile::Legacy,
         config.qos,
         config.publish_period,
+        plugins,
     );
     Ok((
         hook,

@@ -4,10 +4,12 @@
 //! Two tasks share that runtime. The *poll* task only drives
 //! `EventLoop::poll` (rumqttc makes progress nowhere else) and forwards each
 //! event; on an error it waits a backoff with jitter (0.25 s doubling to
-//! 5 s, each wait drawn from the upper half of its step) before polling again, which reconnects. The *logic* task
-//! takes frames from the tick hook, command outcomes and the forwarded
-//! events, and never awaits the client: it uses `try_publish`, so it can
-//! not deadlock against a full request channel.
+//! 5 s, each wait drawn from the upper half of its step) before polling
+//! again, which reconnects, and puts the latest last will into the options
+//! of that connection first. The *logic* task takes frames from the tick
+//! hook, command outcomes and the forwarded events, and never awaits the
+//! client: it uses `try_publish`, so it can not deadlock against a full
+//! request channel.
 //!
 //! Delivery: the outbox owns every message until it is acknowledged. At most
 //! [`WINDOW`] messages are handed to the client at once; rumqttc reports the
@@ -18,13 +20,21 @@
 //! its own; and since both tasks share one thread, the logic task never
 //! sees "connected" while the poll task is between an error and the next
 //! CONNACK (it drains the request channel right before reconnecting).
+//!
+//! The retained status and the last will list the plugin versions the hook
+//! last reported, so after a swap the next connection's will is current.
+//! With the embedded broker (in this process) there is no will, since it
+//! could never be delivered, and the link closes without DISCONNECT after
+//! its `offline` status is acknowledged: rumqttd logs a clean DISCONNECT as
+//! an error on its side.
 
 use crate::command;
 use crate::encode::{self, Topics};
 use crate::hook::Frame;
 use crate::metrics::Metrics;
+pub use crate::options::{REQUEST_CAP, WINDOW};
 use crate::outbox::{Dropped, Msg, Outbox};
-use rumqttc::{AsyncClient, Event, EventLoop, Outgoing, Packet, QoS};
+use rumqttc::{AsyncClient, Event, EventLoop, LastWill, Outgoing, Packet, QoS};
 use serde_json::{Map, json};
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -33,21 +43,19 @@ use std::time::{Duration, SystemTime};
 use tcu_engine::backoff::{Backoff, Jitter};
 use tcu_engine::bus::SetErrors;
 use tcu_engine::control::{ControlHandle, ControlMsg};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 /// Longest wait between reconnection attempts (before jitter).
 pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
-/// Messages handed to the client and not yet complete, at most.
-pub const WINDOW: usize = 100;
-/// Capacity of rumqttc's request channel (`docs/ARCHITECTURE.md`, measured
-/// limits: it is the `cap` argument, and 10 costs throughput).
-pub const REQUEST_CAP: usize = 1000;
 /// Frames (or client events) taken from their channel at once: under a
 /// burst, one wake-up of each side and one pump per batch instead of per
 /// message.
 const FRAME_BATCH: usize = 256;
 /// Messages the outbox keeps in memory while the link is up.
 pub const MEM_CAP: usize = 4096;
+/// How long a stop waits for the `offline` status to be acknowledged and
+/// the connection to close.
+const CLOSE_WAIT: Duration = Duration::from_millis(500);
 
 type PollResult = Result<Event, String>;
 
@@ -56,33 +64,51 @@ type PollResult = Result<Event, String>;
 pub struct LinkParts {
     /// Topics.
     pub topics: Topics,
-    /// Retained status payload sent on every connect.
-    pub online_status: Vec<u8>,
-    /// Retained status payload sent on a clean stop.
-    pub offline_status: Vec<u8>,
+    /// The VIN, for the status payloads.
+    pub vin: String,
+    /// Name and version of every plugin, as the status lists them.
+    pub plugins: Vec<(String, String)>,
     /// The outbox.
     pub outbox: Outbox,
     /// Where commands go (`None`: commands are refused).
     pub control: Option<ControlHandle>,
     /// Shared counters.
     pub metrics: Arc<Metrics>,
+    /// The broker runs inside this process (the embedded one): no last
+    /// will, no DISCONNECT (see the module docs).
+    pub in_process_broker: bool,
+}
+
+/// Something handed to the client.
+#[derive(Debug)]
+enum Sent {
+    /// An outbox message: completing it counts as published.
+    Msg(Msg),
+    /// A retained status publish (not the outbox's).
+    Status,
 }
 
 struct Link {
     client: AsyncClient,
     parts: LinkParts,
-    /// Handed to the client, publish not yet reported written (`None`: a
-    /// status publish that is not the outbox's).
-    handed: VecDeque<Option<Msg>>,
+    /// Handed to the client, publish not yet reported written.
+    handed: VecDeque<Sent>,
     /// Written with QoS 1, waiting for PUBACK, in order.
-    inflight: VecDeque<(u16, Msg)>,
+    inflight: VecDeque<(u16, Sent)>,
     connected: bool,
     replies: mpsc::UnboundedSender<(Option<String>, Result<(), SetErrors>)>,
+    /// The last will for the next connection.
+    will: watch::Sender<Option<LastWill>>,
     /// Losses not yet published.
     pending_drop: Dropped,
 }
 
-async fn poll_loop(mut eventloop: EventLoop, tx: mpsc::Sender<PollResult>, metrics: Arc<Metrics>) {
+async fn poll_loop(
+    mut eventloop: EventLoop,
+    tx: mpsc::Sender<PollResult>,
+    metrics: Arc<Metrics>,
+    mut will: watch::Receiver<Option<LastWill>>,
+) {
     let mut backoff = Backoff::new(Duration::from_millis(250), MAX_BACKOFF);
     // The spread only has to differ between cars, not be reproducible.
     let mut jitter = Jitter::new(
@@ -112,13 +138,44 @@ async fn poll_loop(mut eventloop: EventLoop, tx: mpsc::Sender<PollResult>, metri
                 // session; the outbox has it back already.
                 eventloop.clean();
                 eventloop.pending.clear();
+                if will.has_changed().unwrap_or(false)
+                    && let Some(w) = will.borrow_and_update().clone()
+                {
+                    eventloop.mqtt_options.set_last_will(w);
+                }
             }
         }
     }
 }
 
 impl Link {
+    fn status(&self, online: bool) -> Vec<u8> {
+        encode::status(
+            online,
+            &self.parts.vin,
+            &self.parts.plugins,
+            SystemTime::now(),
+        )
+    }
+
+    fn publish_status(&mut self, online: bool) {
+        let payload = self.status(online);
+        if self
+            .client
+            .try_publish(
+                self.parts.topics.status.clone(),
+                QoS::AtLeastOnce,
+                true,
+                payload,
+            )
+            .is_ok()
+        {
+            self.handed.push_back(Sent::Status);
+        }
+    }
+
     fn pump(&mut self) {
+        self.collect_dropped();
         if self.connected && self.pending_drop.count > 0 {
             self.publish_drop_report();
         }
@@ -135,13 +192,15 @@ impl Link {
                 .client
                 .try_publish(msg.topic.clone(), qos, false, msg.payload.clone())
             {
-                Ok(()) => self.handed.push_back(Some(msg)),
+                Ok(()) => self.handed.push_back(Sent::Msg(msg)),
                 Err(_) => {
                     self.parts.outbox.requeue([msg]);
                     break;
                 }
             }
         }
+        // Taking from the disk queue may have met damage.
+        self.collect_dropped();
         self.parts.metrics.outbox.store(
             self.parts.outbox.len() + (self.handed.len() + self.inflight.len()) as u64,
             Ordering::Relaxed,
@@ -150,6 +209,10 @@ impl Link {
 
     fn push(&mut self, msg: Msg) {
         self.parts.outbox.push(msg);
+        self.collect_dropped();
+    }
+
+    fn collect_dropped(&mut self) {
         if let Some(d) = self.parts.outbox.take_dropped() {
             self.report_dropped(d);
         }
@@ -161,7 +224,7 @@ impl Link {
             .metrics
             .dropped
             .fetch_add(d.count, Ordering::Relaxed);
-        tracing::warn!(count = d.count, seqs = ?d.seqs, "outbox full: oldest messages dropped");
+        tracing::warn!(count = d.count, seqs = ?d.seqs, "messages dropped: {}", d.describe());
         self.pending_drop.merge(d);
     }
 
@@ -173,10 +236,13 @@ impl Link {
         let mut extra = Map::new();
         extra.insert("count".into(), json!(d.count));
         extra.insert("telemetry_seqs".into(), json!(d.seqs));
-        let detail = format!(
-            "{} message(s) dropped: outbox full or link stalled",
-            d.count
-        );
+        let reasons: Map<String, serde_json::Value> = d
+            .reasons
+            .iter()
+            .map(|(r, n)| (r.as_str().to_owned(), json!(n)))
+            .collect();
+        extra.insert("reasons".into(), serde_json::Value::Object(reasons));
+        let detail = format!("{} message(s) dropped: {}", d.count, d.describe());
         let payload = encode::event("outbox.dropped", None, &detail, extra, SystemTime::now());
         let topic = self.parts.topics.events.clone();
         self.parts.outbox.requeue([Msg {
@@ -194,19 +260,7 @@ impl Link {
         let _ = self
             .client
             .try_subscribe(self.parts.topics.cmd_req.clone(), QoS::AtLeastOnce);
-        let status = self.parts.online_status.clone();
-        if self
-            .client
-            .try_publish(
-                self.parts.topics.status.clone(),
-                QoS::AtLeastOnce,
-                true,
-                status,
-            )
-            .is_ok()
-        {
-            self.handed.push_back(None);
-        }
+        self.publish_status(true);
         self.parts.outbox.set_online(true);
     }
 
@@ -222,8 +276,12 @@ impl Link {
         let back: Vec<Msg> = self
             .inflight
             .drain(..)
-            .map(|(_, m)| m)
-            .chain(self.handed.drain(..).flatten())
+            .map(|(_, s)| s)
+            .chain(self.handed.drain(..))
+            .filter_map(|s| match s {
+                Sent::Msg(m) => Some(m),
+                Sent::Status => None,
+            })
             .collect();
         self.parts.outbox.requeue(back);
         self.parts.outbox.set_online(false);
@@ -238,13 +296,14 @@ impl Link {
             Err(e) => self.on_disconnect(&e),
             Ok(Event::Incoming(Packet::ConnAck(_))) => self.on_connack(),
             Ok(Event::Outgoing(Outgoing::Publish(pkid))) => match self.handed.pop_front() {
-                Some(Some(m)) if m.qos == 0 => self.complete(),
-                Some(Some(m)) => self.inflight.push_back((pkid, m)),
-                _ => {}
+                Some(Sent::Msg(m)) if m.qos == 0 => self.complete(),
+                Some(sent) => self.inflight.push_back((pkid, sent)),
+                None => {}
             },
             Ok(Event::Incoming(Packet::PubAck(ack))) => {
-                if let Some(i) = self.inflight.iter().position(|(p, _)| *p == ack.pkid) {
-                    self.inflight.remove(i);
+                if let Some(i) = self.inflight.iter().position(|(p, _)| *p == ack.pkid)
+                    && let Some((_, Sent::Msg(_))) = self.inflight.remove(i)
+                {
                     self.complete();
                 }
             }
@@ -295,33 +354,51 @@ impl Link {
         });
     }
 
+    /// New plugin versions: the retained status says so at once, and the
+    /// next connection's last will lists them.
+    fn on_plugins(&mut self, plugins: Vec<(String, String)>) {
+        self.parts.plugins = plugins;
+        if !self.parts.in_process_broker {
+            let will = crate::options::status_will(&self.parts.topics.status, self.status(false));
+            self.will.send_replace(Some(will));
+        }
+        if self.connected {
+            self.publish_status(true);
+        }
+    }
+
     fn on_frame(&mut self, frame: Frame) {
         match frame {
             Frame::Publish(m) => self.push(m),
             Frame::Lost(d) => self.report_dropped(d),
-            Frame::Status(status) => {
-                self.parts.online_status = status;
-                if self.connected
-                    && self
-                        .client
-                        .try_publish(
-                            self.parts.topics.status.clone(),
-                            QoS::AtLeastOnce,
-                            true,
-                            self.parts.online_status.clone(),
-                        )
-                        .is_ok()
-                {
-                    self.handed.push_back(None);
-                }
+            Frame::Plugins(p) => self.on_plugins(p),
+        }
+    }
+
+    fn idle(&self) -> bool {
+        self.parts.outbox.is_empty() && self.handed.is_empty() && self.inflight.is_empty()
+    }
+
+    /// Waits (until `deadline`) for events while `more` holds.
+    async fn drive_until(
+        &mut self,
+        events: &mut mpsc::Receiver<PollResult>,
+        deadline: tokio::time::Instant,
+        more: impl Fn(&Self) -> bool,
+    ) {
+        while self.connected && more(self) {
+            match tokio::time::timeout_at(deadline, events.recv()).await {
+                Ok(Some(ev)) => self.on_event(ev),
+                _ => break,
             }
+            self.pump();
         }
     }
 }
 
 /// Runs the link until `stop` fires; then, within about `grace`, sends what
 /// the outbox holds if connected, publishes the retained `offline` status,
-/// disconnects, and leaves the rest on disk.
+/// closes the connection, and leaves the rest on disk.
 pub async fn run(
     client: AsyncClient,
     eventloop: EventLoop,
@@ -332,8 +409,9 @@ pub async fn run(
 ) {
     let (ev_tx, mut events) = mpsc::channel::<PollResult>(1024);
     let (reply_tx, mut replies) = mpsc::unbounded_channel();
+    let (will_tx, will_rx) = watch::channel(None);
     let metrics = parts.metrics.clone();
-    let poller = tokio::spawn(poll_loop(eventloop, ev_tx, metrics));
+    let poller = tokio::spawn(poll_loop(eventloop, ev_tx, metrics, will_rx));
     let mut link = Link {
         client,
         parts,
@@ -341,11 +419,12 @@ pub async fn run(
         inflight: VecDeque::new(),
         connected: false,
         replies: reply_tx,
+        will: will_tx,
         pending_drop: Dropped::default(),
     };
-    if let Some(e) = link.parts.outbox.disk_error() {
-        tracing::warn!("outbox is in memory only: {e}");
-    }
+    // What the outbox directory lost before this start (damaged records)
+    // is reported like any other loss.
+    link.collect_dropped();
     let (mut frames_open, mut events_open) = (true, true);
     let mut batch = Vec::with_capacity(FRAME_BATCH);
     let mut evs = Vec::with_capacity(FRAME_BATCH);
@@ -376,37 +455,32 @@ pub async fn run(
     while let Ok(f) = frames.try_recv() {
         link.on_frame(f);
     }
-    let deadline = tokio::time::Instant::now() + grace;
     link.pump();
-    while link.connected
-        && !(link.parts.outbox.is_empty() && link.handed.is_empty() && link.inflight.is_empty())
-    {
-        match tokio::time::timeout_at(deadline, events.recv()).await {
-            Ok(Some(ev)) => link.on_event(ev),
-            _ => break,
-        }
-        link.pump();
-    }
+    let deadline = tokio::time::Instant::now() + grace;
+    link.drive_until(&mut events, deadline, |l| !l.idle()).await;
     if link.connected {
-        let offline = link.parts.offline_status.clone();
-        let _ = link.client.try_publish(
-            link.parts.topics.status.clone(),
-            QoS::AtLeastOnce,
-            true,
-            offline,
-        );
-        let _ = link.client.try_disconnect();
-        let until = tokio::time::Instant::now() + Duration::from_millis(500);
-        while let Ok(Some(ev)) = tokio::time::timeout_at(until, events.recv()).await {
-            if matches!(ev, Ok(Event::Outgoing(Outgoing::Disconnect)) | Err(_)) {
-                break;
+        link.publish_status(false);
+        let until = tokio::time::Instant::now() + CLOSE_WAIT;
+        // The offline status is acknowledged before the connection closes.
+        link.drive_until(&mut events, until, |l| {
+            !(l.handed.is_empty() && l.inflight.is_empty())
+        })
+        .await;
+        if !link.parts.in_process_broker {
+            let _ = link.client.try_disconnect();
+            while let Ok(Some(ev)) = tokio::time::timeout_at(until, events.recv()).await {
+                if matches!(ev, Ok(Event::Outgoing(Outgoing::Disconnect)) | Err(_)) {
+                    break;
+                }
             }
         }
     }
     link.on_disconnect("");
+    link.parts.outbox.persist();
     link.parts
         .metrics
         .outbox
         .store(link.parts.outbox.len(), Ordering::Relaxed);
+    // Dropping the event loop closes the connection.
     poller.abort();
 }

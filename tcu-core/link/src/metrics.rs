@@ -11,7 +11,8 @@ pub struct Metrics {
     pub published: AtomicU64,
     /// Messages waiting (outbox plus in flight).
     pub outbox: AtomicU64,
-    /// Messages dropped (outbox full or hook channel full).
+    /// Messages lost, whatever the reason (the `outbox.dropped` events say
+    /// which).
     pub dropped: AtomicU64,
 }
 

@@ -1,7 +1,7 @@
 //! Turning the `[mqtt]` configuration into rumqttc options: the broker URL
 //! (`mqtt://`, `mqtts://`), credentials, keepalive, the last will, and TLS
 //! with a custom CA and an optional client certificate (the X.509 mutual
-//! TLS AWS IoT Core uses).
+//! TLS AWS IoT Core uses), and the client's window sizes.
 //!
 //! TLS goes through rustls with the ring provider, given explicitly, so no
 //! process-wide crypto provider has to be installed. Without `ca_file` the
@@ -18,6 +18,14 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::path::Path;
 use std::sync::Arc;
+
+/// Messages handed to the client and not yet complete, at most (rumqttc's
+/// inflight window).
+pub const WINDOW: usize = 100;
+/// Capacity of rumqttc's request channel (`docs/ARCHITECTURE.md`, measured
+/// limits: it is the `cap` argument of `AsyncClient::new`, and 10 costs
+/// throughput).
+pub const REQUEST_CAP: usize = 1000;
 
 /// Largest packet the client sends or accepts. Telemetry snapshots are a
 /// few KiB; rumqttc's default of 10 KiB would cut a larger catalog off.
@@ -96,13 +104,18 @@ pub fn tls_config(
     }
 }
 
-/// rumqttc options for `config` connecting to `url`, with the retained
-/// `offline` last will on `status_topic`.
+/// The retained `offline` status as a last will on `status_topic`.
+pub fn status_will(status_topic: &str, offline_payload: Vec<u8>) -> LastWill {
+    LastWill::new(status_topic, offline_payload, QoS::AtLeastOnce, true)
+}
+
+/// rumqttc options for `config` connecting to `url`, with `will` as the
+/// last will (see [`status_will`]; `None` for a broker inside this
+/// process, which could never deliver it).
 pub fn mqtt_options(
     config: &MqttConfig,
     url: &BrokerUrl,
-    status_topic: &str,
-    offline_payload: Vec<u8>,
+    will: Option<LastWill>,
 ) -> Result<MqttOptions, MqttError> {
     let mut o = MqttOptions::new(config.client_id.clone(), url.host.clone(), url.port);
     o.set_keep_alive(config.keepalive.max(std::time::Duration::from_secs(1)));
@@ -110,13 +123,10 @@ pub fn mqtt_options(
     // session starts clean and rumqttc never replays on its own.
     o.set_clean_session(true);
     o.set_max_packet_size(MAX_PACKET_BYTES, MAX_PACKET_BYTES);
-    o.set_inflight(crate::link::WINDOW as u16);
-    o.set_last_will(LastWill::new(
-        status_topic,
-        offline_payload,
-        QoS::AtLeastOnce,
-        true,
-    ));
+    o.set_inflight(WINDOW as u16);
+    if let Some(w) = will {
+        o.set_last_will(w);
+    }
     if let Some(user) = &config.username {
         o.set_credentials(user.clone(), config.password.clone().unwrap_or_default());
     }

@@ -12,56 +12,26 @@
 //! The size limit counts the bytes of queued messages. When a push goes over
 //! it, the oldest messages are dropped and remembered: the link logs them
 //! and publishes an `outbox.dropped` event with their count and the
-//! telemetry sequence numbers they carried, so no loss is silent. If the
-//! disk fails, the outbox keeps working in memory and says so once.
+//! telemetry sequence numbers they carried, so no loss is silent. The same
+//! goes for what the disk queue loses (damaged or unreadable records): each
+//! drop carries its [`DropReason`]. If writing to the disk fails, the
+//! outbox logs it at once, keeps reading what the disk holds and keeps new
+//! messages in memory.
 
-pub use crate::msg::Msg;
+pub use crate::msg::{DropReason, Dropped, Msg};
 
-use crate::spill::Spill;
+use crate::spill::{self, Spill};
 use std::collections::VecDeque;
 use std::path::Path;
-
-/// What was dropped since the last report.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Dropped {
-    /// Messages dropped.
-    pub count: u64,
-    /// Telemetry seq numbers among them, as inclusive ranges.
-    pub seqs: Vec<(u64, u64)>,
-}
-
-impl Dropped {
-    /// Adds another report to this one.
-    pub fn merge(&mut self, other: Dropped) {
-        self.count += other.count;
-        self.seqs.extend(other.seqs);
-        self.seqs.sort_unstable();
-        let mut merged: Vec<(u64, u64)> = Vec::with_capacity(self.seqs.len());
-        for (lo, hi) in self.seqs.drain(..) {
-            match merged.last_mut() {
-                Some((_, h)) if lo <= *h + 1 => *h = (*h).max(hi),
-                _ => merged.push((lo, hi)),
-            }
-        }
-        self.seqs = merged;
-    }
-
-    fn add(&mut self, m: &Msg) {
-        self.count += 1;
-        if let Some(s) = m.seq {
-            match self.seqs.last_mut() {
-                Some((_, hi)) if *hi + 1 == s => *hi = s,
-                _ => self.seqs.push((s, s)),
-            }
-        }
-    }
-}
 
 /// The outbox.
 #[derive(Debug)]
 pub struct Outbox {
     retry: VecDeque<Msg>,
     spill: Option<Spill>,
+    /// False after a write to the disk queue failed: it is still read,
+    /// but no longer written.
+    spill_writable: bool,
     mem: VecDeque<Msg>,
     mem_bytes: u64,
     retry_bytes: u64,
@@ -76,20 +46,28 @@ pub struct Outbox {
 impl Outbox {
     /// An outbox spilling to `dir` (memory only with `None`, or when the
     /// directory is held by another process or cannot be used: the reason is
-    /// in [`Outbox::disk_error`]).
+    /// logged and kept in [`Outbox::disk_error`]). What the directory held
+    /// is queued again; what of it was damaged is reported as dropped.
     pub fn new(dir: Option<&Path>, max_bytes: u64, mem_cap: usize) -> Self {
-        let (spill, disk_error) = match dir.map(Spill::open) {
-            None => (None, None),
-            Some(Ok(Some(s))) => (Some(s), None),
-            Some(Ok(None)) => (
-                None,
-                Some("the directory is used by another running TCU".to_owned()),
-            ),
-            Some(Err(e)) => (None, Some(e.to_string())),
+        let mut disk_error = None;
+        let spill = match dir.map(|d| (d, Spill::open(d))) {
+            None => None,
+            Some((_, Ok(Some(s)))) => Some(s),
+            Some((d, Ok(None))) => {
+                tracing::warn!(dir = %d.display(), "outbox in memory only: the directory is used by another running TCU");
+                disk_error = Some("the directory is used by another running TCU".to_owned());
+                None
+            }
+            Some((d, Err(e))) => {
+                tracing::error!(dir = %d.display(), "outbox in memory only: opening its directory failed: {e}");
+                disk_error = Some(format!("opening {}: {e}", d.display()));
+                None
+            }
         };
-        Self {
+        let mut o = Self {
             retry: VecDeque::new(),
             spill,
+            spill_writable: true,
             mem: VecDeque::new(),
             mem_bytes: 0,
             retry_bytes: 0,
@@ -99,10 +77,12 @@ impl Outbox {
             dropped: Dropped::default(),
             dropped_total: 0,
             disk_error,
-        }
+        };
+        o.collect_spill_losses();
+        o
     }
 
-    /// Why the disk is not used, if it is not.
+    /// Why the disk is not used (or no longer written), if so.
     pub fn disk_error(&self) -> Option<&str> {
         self.disk_error.as_deref()
     }
@@ -135,8 +115,20 @@ impl Outbox {
         }
     }
 
+    fn drop_msg(&mut self, m: &Msg, reason: DropReason) {
+        self.dropped.add(m, reason);
+        self.dropped_total += 1;
+    }
+
     /// Queues a message, dropping the oldest ones if over the limit.
     pub fn push(&mut self, msg: Msg) {
+        if msg.payload.len() + msg.topic.len() + spill::TRAILER > spill::MAX_BODY
+            || msg.topic.len() > usize::from(u16::MAX)
+        {
+            // It could neither be spilled nor sent (the client refuses a
+            // packet that large).
+            return self.drop_msg(&msg, DropReason::TooLarge);
+        }
         self.mem_bytes += msg.bytes();
         self.mem.push_back(msg);
         let threshold = if self.online { self.mem_cap } else { 0 };
@@ -147,13 +139,12 @@ impl Outbox {
             let Some(m) = self.pop_oldest_queued() else {
                 break;
             };
-            self.dropped.add(&m);
-            self.dropped_total += 1;
+            self.drop_msg(&m, DropReason::OutboxFull);
         }
     }
 
     fn spill_mem(&mut self) {
-        if self.mem.is_empty() {
+        if self.mem.is_empty() || !self.spill_writable {
             return;
         }
         let Some(spill) = self.spill.as_mut() else {
@@ -165,34 +156,37 @@ impl Outbox {
                 self.mem_bytes = 0;
             }
             Err(e) => {
-                // Keep the messages in memory; the limit still applies.
+                // The disk queue is as it was before the append: it is
+                // still read (it holds the older messages), the messages
+                // stay in memory, the size limit still applies.
+                tracing::error!(
+                    "outbox: writing its disk queue failed ({e}); from now on it keeps new messages in memory only"
+                );
                 self.disk_error = Some(format!("writing the outbox: {e}"));
-                self.spill = None;
+                self.spill_writable = false;
             }
+        }
+    }
+
+    /// Moves the disk queue's losses into the report.
+    fn collect_spill_losses(&mut self) {
+        if let Some(d) = self.spill.as_mut().and_then(Spill::take_lost) {
+            self.dropped_total += d.count;
+            self.dropped.merge(d);
         }
     }
 
     /// The oldest message not already handed out once (retries are few
     /// and were sent before: they stay).
     fn pop_oldest_queued(&mut self) -> Option<Msg> {
-        if let Some(m) = self.pop_spill() {
-            return Some(m);
+        let from_disk = self.spill.as_mut().and_then(Spill::pop);
+        self.collect_spill_losses();
+        if from_disk.is_some() {
+            return from_disk;
         }
         let m = self.mem.pop_front()?;
         self.mem_bytes -= m.bytes();
         Some(m)
-    }
-
-    fn pop_spill(&mut self) -> Option<Msg> {
-        let spill = self.spill.as_mut()?;
-        match spill.pop() {
-            Ok(m) => m,
-            Err(e) => {
-                self.disk_error = Some(format!("reading the outbox: {e}"));
-                self.spill = None;
-                None
-            }
-        }
     }
 
     /// Takes the next message to send.
@@ -214,109 +208,32 @@ impl Outbox {
         }
     }
 
+    /// Writes everything still in memory (retries first, then the newest)
+    /// to the disk queue, for a stop: the next start sends it. What cannot
+    /// be written is logged as lost, with its telemetry seqs.
+    pub fn persist(&mut self) {
+        let mut all: VecDeque<Msg> = std::mem::take(&mut self.retry);
+        all.append(&mut self.mem);
+        self.retry_bytes = 0;
+        self.mem_bytes = all.iter().map(Msg::bytes).sum();
+        self.mem = all;
+        self.spill_mem();
+        if !self.mem.is_empty() {
+            let seqs: Vec<u64> = self.mem.iter().filter_map(|m| m.seq).collect();
+            tracing::warn!(
+                count = self.mem.len(),
+                first_seq = seqs.first(),
+                last_seq = seqs.last(),
+                "outbox: messages neither delivered before the stop nor on disk are lost"
+            );
+        }
+    }
+
     /// Takes the record of drops since the last call, if any.
     pub fn take_dropped(&mut self) -> Option<Dropped> {
-        (self.dropped.count > 0).then(|| std::mem::take(&mut self.dropped))
+        (!self.dropped.is_empty()).then(|| std::mem::take(&mut self.dropped))
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn msg(seq: u64, size: usize) -> Msg {
-        Msg {
-            topic: "v/telemetry".into(),
-            payload: vec![b'x'; size],
-            qos: 1,
-            seq: Some(seq),
-        }
-    }
-
-    fn drain(o: &mut Outbox) -> Vec<u64> {
-        std::iter::from_fn(|| o.pop())
-            .filter_map(|m| m.seq)
-            .collect()
-    }
-
-    #[test]
-    fn order_is_kept_across_memory_disk_and_retries() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut o = Outbox::new(Some(dir.path()), 1 << 30, 4);
-        o.set_online(true);
-        for i in 0..3 {
-            o.push(msg(i, 10));
-        }
-        o.set_online(false);
-        for i in 3..10 {
-            o.push(msg(i, 10));
-        }
-        assert!(o.mem.is_empty(), "offline messages go to disk");
-        o.set_online(true);
-        let first = o.pop().unwrap();
-        let second = o.pop().unwrap();
-        o.requeue([first, second]);
-        for i in 10..20 {
-            o.push(msg(i, 10));
-        }
-        assert_eq!(drain(&mut o), (0..20).collect::<Vec<_>>());
-        assert!(o.is_empty());
-    }
-
-    #[test]
-    fn when_full_the_oldest_are_dropped_and_reported() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut o = Outbox::new(Some(dir.path()), 10 * 1000, 4);
-        for i in 0..30 {
-            o.push(msg(i, 1000 - 16 - 11));
-        }
-        let d = o.take_dropped().unwrap();
-        assert_eq!(d.count, 20);
-        assert_eq!(d.seqs, vec![(0, 19)]);
-        assert_eq!(o.take_dropped(), None);
-        assert_eq!(drain(&mut o), (20..30).collect::<Vec<_>>());
-        assert_eq!(o.dropped_total(), 20);
-    }
-
-    #[test]
-    fn drop_reports_merge_into_ranges() {
-        let mut a = Dropped {
-            count: 2,
-            seqs: vec![(5, 6)],
-        };
-        a.merge(Dropped {
-            count: 4,
-            seqs: vec![(1, 3), (7, 7)],
-        });
-        assert_eq!(
-            a,
-            Dropped {
-                count: 6,
-                seqs: vec![(1, 3), (5, 7)]
-            }
-        );
-    }
-
-    #[test]
-    fn memory_only_outbox_works_without_a_directory() {
-        let mut o = Outbox::new(None, 1 << 20, 2);
-        for i in 0..5 {
-            o.push(msg(i, 1));
-        }
-        assert_eq!(o.len(), 5);
-        assert_eq!(drain(&mut o), vec![0, 1, 2, 3, 4]);
-    }
-
-    #[test]
-    fn a_restart_replays_what_was_spilled() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let mut o = Outbox::new(Some(dir.path()), 1 << 20, 2);
-            for i in 0..5 {
-                o.push(msg(i, 3));
-            }
-        }
-        let mut o = Outbox::new(Some(dir.path()), 1 << 20, 2);
-        assert_eq!(drain(&mut o), vec![0, 1, 2, 3, 4]);
-    }
-}
+mod tests;
