@@ -13,8 +13,9 @@
 //! [`ingest`] (topics and payload checks), [`doc`] (one
 //! vehicle's document and its desired-state lifecycle), [`store`] (the
 //! history behind the [`store::Store`] trait; SQLite), [`fleet`] (every
-//! document, the effects of a message or a patch), [`config`], [`metrics`],
-//! [`mqtt`] (the broker connection), [`http`] (the API), [`service`] (the
+//! document, the effects of a message or a patch), [`config`], [`tls`],
+//! [`hub`] (the shared state and where effects go), [`metrics`], [`mqtt`]
+//! (the broker connection), [`http`] (the API), [`service`] (the
 //! wiring of `tcu-twin serve`), [`client`] (the `get`/`set`/`export`
 //! commands over the API).
 
@@ -25,6 +26,7 @@ pub mod doc;
 pub mod error;
 pub mod fleet;
 pub mod http;
+pub mod hub;
 pub mod ingest;
 pub mod loss;
 pub mod metrics;
@@ -32,5 +34,6 @@ pub mod mqtt;
 pub mod rules;
 pub mod service;
 pub mod store;
+pub mod tls;
 
 pub use error::TwinError;
