@@ -10,4 +10,5 @@ pub mod goosebit;
 pub mod harness;
 pub mod mqtt;
 pub mod process;
+pub mod twin;
 pub mod variants;

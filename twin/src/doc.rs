@@ -434,7 +434,11 @@ impl Document {
 
     /// Applies a status. Online sends what is pending; offline puts what
     /// was sent and not answered back to pending, for when it returns.
-    /// A status older than the one applied is ignored.
+    ///
+    /// Statuses apply in the order they arrive, whatever their `ts`: the
+    /// broker delivers one topic in order and the retained one is the
+    /// latest, while the vehicle's last will carries the time it was
+    /// composed (at start), older than the `online` it follows.
     pub fn apply_status(
         &mut self,
         s: &StatusMsg,
@@ -443,11 +447,6 @@ impl Document {
         out: &mut Vec<Outcome>,
     ) -> Vec<Command> {
         self.seen(now);
-        if let (Some(new), Some(old)) = (s.ts, self.presence_ts)
-            && new < old
-        {
-            return Vec::new();
-        }
         self.bump();
         self.presence_ts = s.ts.or(self.presence_ts);
         if !s.plugins.is_empty() {

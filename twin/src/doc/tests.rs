@@ -255,9 +255,17 @@ fn connectivity_is_stale_after_three_measured_periods_and_offline_by_status() {
     f.status(false, 5, 1100);
     f.tick(1100);
     assert_eq!(f.doc.connectivity(), Connectivity::Offline);
-    // A status older than the one applied changes nothing.
-    f.status(true, 4, 1200);
-    f.tick(1200);
+}
+
+#[test]
+fn a_last_will_composed_before_the_online_status_still_marks_the_vehicle_offline() {
+    let mut f = Fixture::new();
+    // The vehicle composes its will at start, then announces itself
+    // online a moment later: the will's ts is the older one.
+    f.status(true, 1_000, 1_000);
+    f.telemetry(1, 1_000, 1_000, json!({FAN: 40}));
+    f.status(false, 999, 5_000);
+    f.tick(5_000);
     assert_eq!(f.doc.connectivity(), Connectivity::Offline);
 }
 
