@@ -21,6 +21,9 @@ use tcu_engine::catalog::Catalog;
 /// request reaches the API's raw-sample limit at publish rates up to
 /// 25 Hz.
 const EXPORT_WINDOW_MS: Millis = 3_600_000;
+/// Buckets of one probe for where an export's data is (far below the
+/// API's bucket limit).
+const PROBE_BUCKETS: Millis = 1000;
 
 /// A client of one twin.
 #[derive(Debug, Clone)]
@@ -185,9 +188,11 @@ impl Client {
             signals.to_vec()
         };
         let mut rows: Vec<(Millis, String, String)> = Vec::new();
-        let mut start = from;
-        while start < to && !signals.is_empty() {
-            let end = (start + EXPORT_WINDOW_MS).min(to);
+        let mut windows = Vec::new();
+        if !signals.is_empty() {
+            self.windows(vin, &signals, from, to, &mut windows)?;
+        }
+        for (start, end) in windows {
             let url = self.url(&format!("/api/vehicles/{vin}/history"));
             let mut query: Vec<(&str, String)> =
                 signals.iter().map(|s| ("signal", s.clone())).collect();
@@ -214,9 +219,51 @@ impl Client {
                     rows.push((t, p.to_owned(), v.to_owned()));
                 }
             }
-            start = end;
         }
         Ok(trace(&catalog, rows))
+    }
+
+    /// The parts of `[from, to)`, each at most [`EXPORT_WINDOW_MS`] long,
+    /// that hold samples: a wide range is probed downsampled and only its
+    /// non-empty buckets are looked into, so a generous `--from` costs a
+    /// few requests, not one per empty hour.
+    fn windows(
+        &self,
+        vin: &str,
+        signals: &[String],
+        from: Millis,
+        to: Millis,
+        out: &mut Vec<(Millis, Millis)>,
+    ) -> Result<(), TwinError> {
+        if to - from <= EXPORT_WINDOW_MS {
+            out.push((from, to));
+            return Ok(());
+        }
+        let step = (to - from + PROBE_BUCKETS - 1) / PROBE_BUCKETS;
+        let url = self.url(&format!("/api/vehicles/{vin}/history"));
+        let mut query: Vec<(&str, String)> =
+            signals.iter().map(|s| ("signal", s.clone())).collect();
+        query.extend([
+            ("from", from.to_string()),
+            ("to", to.to_string()),
+            ("step", step.to_string()),
+            ("agg", "last".to_owned()),
+        ]);
+        let probe = self.json(&url, self.http.get(&url).query(&query))?;
+        let mut starts: Vec<Millis> = probe["signals"]
+            .as_object()
+            .into_iter()
+            .flat_map(|m| m.values())
+            .filter_map(Json::as_array)
+            .flatten()
+            .filter_map(|p| p["t"].as_str().and_then(parse_rfc3339))
+            .collect();
+        starts.sort_unstable();
+        starts.dedup();
+        for b in starts {
+            self.windows(vin, signals, b.max(from), (b + step).min(to), out)?;
+        }
+        Ok(())
     }
 }
 

@@ -381,6 +381,10 @@ impl Document {
         out: &mut Vec<Outcome>,
     ) {
         if let Some(d) = self.desired.get_mut(path) {
+            tracing::info!(
+                vin = %self.vin, path, state = state.as_str(), command = %d.command_id,
+                reason = reason.as_deref().unwrap_or(""), "desired value"
+            );
             d.state = state;
             d.reason = reason.clone();
             out.push(Outcome {
