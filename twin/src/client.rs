@@ -270,7 +270,7 @@ impl Client {
 /// The trace of history rows `(time, path, value)`.
 pub fn trace(catalog: &Catalog, mut rows: Vec<(Millis, String, String)>) -> String {
     let order = |p: &str| catalog.id(p).map_or(u32::MAX, |id| id.0);
-    rows.sort_by(|a, b| (a.0, order(&a.1)).cmp(&(b.0, order(&b.1))));
+    rows.sort_by_key(|r| (r.0, order(&r.1)));
     let mut out = String::from("time,signal,value\n");
     let Some(t0) = rows.first().map(|r| r.0) else {
         return out;
