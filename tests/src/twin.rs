@@ -132,6 +132,17 @@ impl Twin {
         }
     }
 
+    /// Makes the client trust the CA certificate `ca` (PEM), for a twin
+    /// that serves HTTPS.
+    pub fn trust(&mut self, ca: &Path) {
+        let pem = std::fs::read(ca).expect("reading the CA");
+        self.http = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("a PEM certificate"))
+            .build()
+            .expect("HTTPS client");
+    }
+
     /// SIGTERM; waits for a clean exit.
     pub fn stop(&mut self) -> std::process::ExitStatus {
         let _ = Command::new("kill")
