@@ -148,50 +148,71 @@ fn write_batch(
 ) -> Result<(), rusqlite::Error> {
     w.conn.execute_batch("BEGIN")?;
     let result = (|| {
+        // Ids first (they may insert), so that the inserts below run on
+        // statements prepared once per batch.
+        for r in batch {
+            let vin = match r {
+                Record::Samples { vin, values, .. } => {
+                    for &(sig, _) in values {
+                        signal_id(w, catalog, sig)?;
+                    }
+                    vin
+                }
+                Record::Event { vin, .. }
+                | Record::Command { vin, .. }
+                | Record::Document { vin, .. } => vin,
+            };
+            vehicle_id(w, vin)?;
+        }
+        let w = &*w;
+        let vehicle = |vin: &Arc<str>| {
+            w.vins
+                .get(vin)
+                .copied()
+                .ok_or(rusqlite::Error::QueryReturnedNoRows)
+        };
+        let mut samples = w.conn.prepare_cached(
+            "INSERT OR REPLACE INTO samples (vehicle, signal, t, value) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        let mut events = w.conn.prepare_cached(
+            "INSERT INTO events (vehicle, t, type, body) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        let mut commands = w.conn.prepare_cached(
+            "INSERT INTO commands (vehicle, t, id, path, value, state, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?;
+        let mut documents = w
+            .conn
+            .prepare_cached("INSERT OR REPLACE INTO documents (vehicle, body) VALUES (?1, ?2)")?;
         for r in batch {
             match r {
                 Record::Samples { vin, t, values } => {
-                    let v = vehicle_id(w, vin)?;
+                    let v = vehicle(vin)?;
                     for &(sig, value) in values {
-                        let s = signal_id(w, catalog, sig)?;
-                        w.conn
-                            .prepare_cached(
-                                "INSERT OR REPLACE INTO samples (vehicle, signal, t, value) VALUES (?1, ?2, ?3, ?4)",
-                            )?
-                            .execute(params![v, s, t, value])?;
+                        let s = w
+                            .signals
+                            .get(sig.index())
+                            .copied()
+                            .flatten()
+                            .ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+                        samples.execute(params![v, s, t, value])?;
                     }
                 }
                 Record::Event { vin, t, kind, body } => {
-                    let v = vehicle_id(w, vin)?;
-                    w.conn
-                        .prepare_cached(
-                            "INSERT INTO events (vehicle, t, type, body) VALUES (?1, ?2, ?3, ?4)",
-                        )?
-                        .execute(params![v, t, kind, body])?;
+                    events.execute(params![vehicle(vin)?, t, kind, body])?;
                 }
                 Record::Command { vin, outcome } => {
-                    let v = vehicle_id(w, vin)?;
-                    w.conn
-                        .prepare_cached(
-                            "INSERT INTO commands (vehicle, t, id, path, value, state, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                        )?
-                        .execute(params![
-                            v,
-                            outcome.t,
-                            outcome.command_id,
-                            outcome.path,
-                            outcome.value.to_string(),
-                            outcome.state.as_str(),
-                            outcome.reason
-                        ])?;
+                    commands.execute(params![
+                        vehicle(vin)?,
+                        outcome.t,
+                        outcome.command_id,
+                        outcome.path,
+                        outcome.value.to_string(),
+                        outcome.state.as_str(),
+                        outcome.reason
+                    ])?;
                 }
                 Record::Document { vin, body } => {
-                    let v = vehicle_id(w, vin)?;
-                    w.conn
-                        .prepare_cached(
-                            "INSERT OR REPLACE INTO documents (vehicle, body) VALUES (?1, ?2)",
-                        )?
-                        .execute(params![v, body])?;
+                    documents.execute(params![vehicle(vin)?, body])?;
                 }
             }
         }
