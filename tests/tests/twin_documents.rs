@@ -5,7 +5,7 @@
 use serde_json::{Value as Json, json};
 use std::collections::BTreeMap;
 use std::time::Duration;
-use tcu_integration_tests::mqtt::Subscriber;
+use tcu_integration_tests::mqtt::{Subscriber, wait_for};
 use tcu_integration_tests::twin::{Rig, Twin, VINS};
 
 const SPEED: &str = "Vehicle.Speed";
@@ -224,6 +224,22 @@ fn a_twin_restart_keeps_documents_and_history() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["desired"][fan]["state"], "pending");
     let query = format!("signal={SPEED}&signal={SOC}&from=0&to=99999999999999");
+    // History is written in batches off the ingest path: wait until the
+    // last reported sample is in it before taking the picture.
+    for vin in VINS {
+        let reported = rig.twin.doc(vin).expect("doc")["reported"][SPEED]["ts"].clone();
+        assert!(
+            wait_for(Duration::from_secs(10), || {
+                let h = history(&rig.twin, vin, &query);
+                h["signals"][SPEED]
+                    .as_array()
+                    .and_then(|p| p.last())
+                    .map(|p| p["t"].clone())
+                    == Some(reported.clone())
+            }),
+            "{vin}: the last sample never reached the history"
+        );
+    }
     let before: Vec<(Json, Json)> = VINS
         .iter()
         .map(|v| (rig.twin.doc(v).expect("doc"), history(&rig.twin, v, &query)))
