@@ -223,10 +223,8 @@ impl Client {
         Ok(trace(&catalog, rows))
     }
 
-    /// The parts of `[from, to)`, each at most [`EXPORT_WINDOW_MS`] long,
-    /// that hold samples: a wide range is probed downsampled and only its
-    /// non-empty buckets are looked into, so a generous `--from` costs a
-    /// few requests, not one per empty hour.
+    /// The parts of `[from, to)` of `vin` that hold samples of `signals`
+    /// (see [`plan_windows`]), probed through the history API.
     fn windows(
         &self,
         vin: &str,
@@ -235,36 +233,87 @@ impl Client {
         to: Millis,
         out: &mut Vec<(Millis, Millis)>,
     ) -> Result<(), TwinError> {
-        if to - from <= EXPORT_WINDOW_MS {
-            out.push((from, to));
-            return Ok(());
-        }
-        let step = (to - from + PROBE_BUCKETS - 1) / PROBE_BUCKETS;
         let url = self.url(&format!("/api/vehicles/{vin}/history"));
-        let mut query: Vec<(&str, String)> =
-            signals.iter().map(|s| ("signal", s.clone())).collect();
-        query.extend([
-            ("from", from.to_string()),
-            ("to", to.to_string()),
-            ("step", step.to_string()),
-            ("agg", "last".to_owned()),
-        ]);
-        let probe = self.json(&url, self.http.get(&url).query(&query))?;
-        let mut starts: Vec<Millis> = probe["signals"]
-            .as_object()
-            .into_iter()
-            .flat_map(|m| m.values())
-            .filter_map(Json::as_array)
-            .flatten()
-            .filter_map(|p| p["t"].as_str().and_then(parse_rfc3339))
-            .collect();
-        starts.sort_unstable();
-        starts.dedup();
-        for b in starts {
-            self.windows(vin, signals, b.max(from), (b + step).min(to), out)?;
-        }
-        Ok(())
+        let mut probe =
+            |from: Millis, to: Millis, step: Millis| -> Result<Vec<Millis>, TwinError> {
+                let mut query: Vec<(&str, String)> =
+                    signals.iter().map(|s| ("signal", s.clone())).collect();
+                query.extend([
+                    ("from", from.to_string()),
+                    ("to", to.to_string()),
+                    ("step", step.to_string()),
+                    ("agg", "last".to_owned()),
+                ]);
+                let probe = self.json(&url, self.http.get(&url).query(&query))?;
+                Ok(probe["signals"]
+                    .as_object()
+                    .into_iter()
+                    .flat_map(|m| m.values())
+                    .filter_map(Json::as_array)
+                    .flatten()
+                    .filter_map(|p| p["t"].as_str().and_then(parse_rfc3339))
+                    .collect())
+            };
+        plan_windows(from, to, &mut probe, out)
     }
+}
+
+/// Splits `[from, to)` into windows of at most [`EXPORT_WINDOW_MS`] that
+/// hold data: a wide range is probed downsampled (`probe(from, to, step)`
+/// gives the starts of its non-empty buckets) and only non-empty buckets
+/// are looked into, so a generous `--from` costs a few requests, not one
+/// per empty hour. Adjacent buckets are fetched together.
+pub fn plan_windows(
+    from: Millis,
+    to: Millis,
+    probe: &mut dyn FnMut(Millis, Millis, Millis) -> Result<Vec<Millis>, TwinError>,
+    out: &mut Vec<(Millis, Millis)>,
+) -> Result<(), TwinError> {
+    let mut found = Vec::new();
+    non_empty(from, to, probe, &mut found)?;
+    let mut merged: Vec<(Millis, Millis)> = Vec::new();
+    for (a, b) in found {
+        match merged.last_mut() {
+            Some(last) if last.1 >= a => last.1 = last.1.max(b),
+            _ => merged.push((a, b)),
+        }
+    }
+    for (a, b) in merged {
+        let mut start = a;
+        while start < b {
+            let end = (start + EXPORT_WINDOW_MS).min(b);
+            out.push((start, end));
+            start = end;
+        }
+    }
+    Ok(())
+}
+
+/// The non-empty parts of `[from, to)`, in time order, each at most
+/// [`EXPORT_WINDOW_MS`] long.
+fn non_empty(
+    from: Millis,
+    to: Millis,
+    probe: &mut dyn FnMut(Millis, Millis, Millis) -> Result<Vec<Millis>, TwinError>,
+    out: &mut Vec<(Millis, Millis)>,
+) -> Result<(), TwinError> {
+    if to - from <= EXPORT_WINDOW_MS {
+        out.push((from, to));
+        return Ok(());
+    }
+    let step = (to - from + PROBE_BUCKETS - 1) / PROBE_BUCKETS;
+    let mut starts = probe(from, to, step)?;
+    starts.sort_unstable();
+    starts.dedup();
+    for b in starts {
+        let (a, e) = (b.max(from), (b + step).min(to));
+        if step <= EXPORT_WINDOW_MS {
+            out.push((a, e));
+        } else {
+            non_empty(a, e, probe, out)?;
+        }
+    }
+    Ok(())
 }
 
 /// The trace of history rows `(time, path, value)`.
@@ -319,6 +368,51 @@ mod tests {
         for bad in ["A.B", "=1", "A=warm", "A=\"1\"", "A=[1]"] {
             assert!(parse_assignment(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn an_export_of_a_wide_range_asks_only_where_the_data_is_instead_of_every_empty_hour() {
+        // Two hours of samples, somewhere in a range of thousands of years.
+        let data = 1_767_225_600_000..1_767_225_600_000 + 2 * 3_600_000;
+        let mut probes = 0;
+        let mut probe = |from: Millis, to: Millis, step: Millis| {
+            probes += 1;
+            assert!(
+                (to - from) / step <= PROBE_BUCKETS,
+                "within the API's bucket limit"
+            );
+            let mut starts = Vec::new();
+            let mut b = from;
+            while b < to {
+                if b < data.end && b + step > data.start {
+                    starts.push(b);
+                }
+                b += step;
+            }
+            Ok(starts)
+        };
+        let mut windows = Vec::new();
+        plan_windows(0, 99_999_999_999_999, &mut probe, &mut windows).unwrap();
+        assert!(probes <= 10, "{probes} probes");
+        assert!(
+            windows.len() <= 10,
+            "{} windows: {windows:?}",
+            windows.len()
+        );
+        assert!(windows.iter().all(|(a, b)| b - a <= EXPORT_WINDOW_MS));
+        // Together they cover the data.
+        let covered: i64 = windows
+            .iter()
+            .map(|&(a, b)| (b.min(data.end) - a.max(data.start)).max(0))
+            .sum();
+        assert_eq!(covered, data.end - data.start);
+        // A narrow range is one window without a probe.
+        let mut none = |_: Millis, _: Millis, _: Millis| -> Result<Vec<Millis>, TwinError> {
+            panic!("no probe")
+        };
+        let mut one = Vec::new();
+        plan_windows(10, 20, &mut none, &mut one).unwrap();
+        assert_eq!(one, [(10, 20)]);
     }
 
     #[test]
