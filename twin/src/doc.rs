@@ -29,6 +29,9 @@ use serde_json::{Map, Value as Json, json};
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use tcu_engine::catalog::Catalog;
 
+/// Distinct refused keys logged per vehicle at most.
+pub const MAX_LOGGED_KEYS: usize = 256;
+
 /// How documents behave; from the `[twin]` configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
@@ -291,10 +294,15 @@ impl Document {
     }
 
     /// Counts a refused payload or value; true the first time `key` is
-    /// refused (the caller logs it then, and only then).
+    /// refused (the caller logs it then, and only then). A sender making
+    /// up endless new paths is logged for the first [`MAX_LOGGED_KEYS`]
+    /// only, so neither the log nor this set grows without bound.
     pub fn refused(&mut self, key: &str) -> bool {
         self.loss.count_invalid();
         self.bump();
+        if self.logged.contains(key) || self.logged.len() >= MAX_LOGGED_KEYS {
+            return false;
+        }
         self.logged.insert(key.to_owned())
     }
 

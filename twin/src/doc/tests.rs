@@ -385,3 +385,13 @@ fn invalid_input_is_counted_every_time_and_logged_once_per_key() {
     assert!(f.doc.refused("payload"));
     assert_eq!(f.doc.loss().invalid, 3);
 }
+
+#[test]
+fn made_up_paths_without_end_are_counted_but_logged_a_bounded_number_of_times() {
+    let mut f = Fixture::new();
+    let logged = (0..MAX_LOGGED_KEYS + 100)
+        .filter(|i| f.doc.refused(&format!("telemetry:Vehicle.Made.Up{i}")))
+        .count();
+    assert_eq!(logged, MAX_LOGGED_KEYS);
+    assert_eq!(f.doc.loss().invalid, (MAX_LOGGED_KEYS + 100) as u64);
+}
