@@ -320,7 +320,7 @@ fn missing_plugins(dir: &Path) -> Vec<&'static str> {
 /// dependencies of this crate), and files that exist may be stale: the
 /// copies in `target/<profile>/` have been seen older than the libraries
 /// cargo had since rebuilt into `deps/`. So this runs
-/// `cargo build -p tcu-plugin-... -p tcu-cli` for the same profile once per process
+/// `cargo build -p tcu-plugin-... -p tcu-cli -p tcu-twin` for the same profile once per process
 /// (a no-op taking a fraction of a second when all is fresh), then checks
 /// that the six files are there.
 ///
@@ -353,8 +353,10 @@ pub fn workspace_plugins_dir() -> PathBuf {
         for package in WORKSPACE_PLUGIN_PACKAGES {
             cmd.arg("-p").arg(package);
         }
-        // The `tcu` binary lands in the same directory; the CLI tests run it.
+        // The `tcu` and `tcu-twin` binaries land in the same directory; the
+        // CLI and twin tests run them.
         cmd.arg("-p").arg("tcu-cli");
+        cmd.arg("-p").arg("tcu-twin");
         // Cargo sets these for the test process; build scripts that watch
         // them (ring's watches CARGO_MANIFEST_DIR) would see a change and
         // rebuild, flip-flopping with the outer `cargo test` every run.

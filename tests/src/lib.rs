@@ -12,4 +12,5 @@ pub mod mqtt;
 pub mod ota_recorder;
 pub mod process;
 pub mod signed;
+pub mod twin;
 pub mod variants;

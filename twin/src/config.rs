@@ -1,0 +1,681 @@
+//! `tcu-twin serve`'s configuration: the default TOML embedded in the
+//! binary ([`DEFAULT_TOML`], printed by `tcu-twin config generate`), an
+//! optional file on top, then `TCU_TWIN_*` environment variables, then
+//! command-line flags. Every layer may set any field and the last one
+//! wins; an error names the layer (file, `environment`, `command line`)
+//! and the field (`http.listen`).
+//!
+//! Each layer is checked on its own against the schema (unknown or mistyped
+//! fields fail with the file's line), then the layers are merged as TOML
+//! tables, remembering which layer set each field.
+
+use crate::TwinError;
+use crate::clock::Millis;
+use crate::doc::Settings;
+use crate::ingest::TopicScheme;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tcu_engine::config::{ConfigError, DEFAULT_LAYER, duration_field, parse_layer};
+
+/// The default configuration, as shipped.
+pub const DEFAULT_TOML: &str = include_str!("../config/twin.toml");
+
+/// Shortest bearer token accepted: a guessable one protects nothing.
+pub const MIN_TOKEN_LEN: usize = 16;
+
+/// `[ingest]` as a layer writes it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIngest {
+    broker: Option<String>,
+    client_id: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    ca_file: Option<PathBuf>,
+    cert_file: Option<PathBuf>,
+    key_file: Option<PathBuf>,
+    keepalive: Option<String>,
+    topic_root: Option<String>,
+    share_group: Option<String>,
+    max_payload_bytes: Option<u64>,
+    max_vehicles: Option<u64>,
+}
+
+/// `[twin]` as a layer writes it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTwin {
+    command_timeout: Option<String>,
+    stale_periods: Option<u32>,
+    publish_period: Option<String>,
+    events_kept: Option<u64>,
+}
+
+/// `[store]` as a layer writes it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStore {
+    path: Option<PathBuf>,
+    retention: Option<String>,
+    batch_max: Option<u64>,
+    flush_interval: Option<String>,
+    checkpoint_interval: Option<String>,
+}
+
+/// `[http]` as a layer writes it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttp {
+    listen: Option<String>,
+    read_tokens: Option<Vec<String>>,
+    write_tokens: Option<Vec<String>>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    max_body_bytes: Option<u64>,
+}
+
+/// One layer.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    ingest: RawIngest,
+    #[serde(default)]
+    twin: RawTwin,
+    #[serde(default)]
+    store: RawStore,
+    #[serde(default)]
+    http: RawHttp,
+}
+
+/// A parsed broker address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerUrl {
+    /// Host name or address.
+    pub host: String,
+    /// Port (1883 or 8883 unless given).
+    pub port: u16,
+    /// `mqtts://`.
+    pub tls: bool,
+}
+
+impl BrokerUrl {
+    /// Parses `mqtt://host[:port]` or `mqtts://host[:port]` (also `tcp://`,
+    /// `ssl://`); anything after the port is refused, not ignored.
+    pub fn parse(url: &str) -> Result<Self, String> {
+        let (scheme, rest) = url
+            .split_once("://")
+            .ok_or("expected mqtt://host[:port] or mqtts://host[:port]")?;
+        let tls = match scheme {
+            "mqtt" | "tcp" => false,
+            "mqtts" | "ssl" => true,
+            other => return Err(format!("unknown scheme `{other}` (mqtt, mqtts)")),
+        };
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        if rest.contains(['/', '?', '@', '#']) {
+            return Err("only host and port may follow the scheme".into());
+        }
+        let (host, port) = match rest.strip_prefix('[') {
+            Some(v6) => {
+                let (h, p) = v6.split_once(']').ok_or("unclosed `[` in the host")?;
+                (h, p.strip_prefix(':'))
+            }
+            None => match rest.rsplit_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (rest, None),
+            },
+        };
+        if host.is_empty() {
+            return Err("no host".into());
+        }
+        let port = match port {
+            None if tls => 8883,
+            None => 1883,
+            Some(p) => p
+                .parse::<u16>()
+                .ok()
+                .filter(|&p| p != 0)
+                .ok_or_else(|| format!("`{p}` is not a port number"))?,
+        };
+        Ok(Self {
+            host: host.to_owned(),
+            port,
+            tls,
+        })
+    }
+}
+
+/// The resolved `[ingest]` section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IngestConfig {
+    /// Broker.
+    pub broker: BrokerUrl,
+    /// Client id.
+    pub client_id: String,
+    /// User name.
+    pub username: Option<String>,
+    /// Password.
+    pub password: Option<String>,
+    /// CA certificate.
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate.
+    pub cert_file: Option<PathBuf>,
+    /// Client key.
+    pub key_file: Option<PathBuf>,
+    /// Keepalive.
+    pub keepalive: Duration,
+    /// Topic root.
+    pub topics: TopicScheme,
+    /// The template as written.
+    pub topic_root: String,
+    /// Shared-subscription group.
+    pub share_group: Option<String>,
+    /// Payload size limit.
+    pub max_payload_bytes: usize,
+    /// Documents kept at most.
+    pub max_vehicles: usize,
+}
+
+/// The resolved `[store]` section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreConfig {
+    /// SQLite file.
+    pub path: PathBuf,
+    /// Retention.
+    pub retention: Duration,
+    /// Records per transaction.
+    pub batch_max: usize,
+    /// Gathering time of a batch.
+    pub flush_interval: Duration,
+    /// Document checkpoint period.
+    pub checkpoint_interval: Duration,
+}
+
+/// The resolved `[http]` section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpConfig {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Read-only tokens.
+    pub read_tokens: Vec<String>,
+    /// Read-write tokens.
+    pub write_tokens: Vec<String>,
+    /// Certificate chain and key for HTTPS.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Body size limit.
+    pub max_body_bytes: usize,
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TwinConfig {
+    /// The broker connection.
+    pub ingest: IngestConfig,
+    /// The documents.
+    pub twin: Settings,
+    /// The history.
+    pub store: StoreConfig,
+    /// The API.
+    pub http: HttpConfig,
+}
+
+/// Overrides from the environment or the command line.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Overrides {
+    /// `ingest.broker`
+    pub broker: Option<String>,
+    /// `store.path`
+    pub db: Option<PathBuf>,
+    /// `http.listen`
+    pub http: Option<String>,
+    /// `ingest.topic_root`
+    pub topic_root: Option<String>,
+    /// `ingest.share_group`
+    pub share_group: Option<String>,
+    /// `ingest.client_id`
+    pub client_id: Option<String>,
+    /// `http.read_tokens`
+    pub read_tokens: Option<Vec<String>>,
+    /// `http.write_tokens`
+    pub write_tokens: Option<Vec<String>>,
+}
+
+fn token_list(s: &str) -> Vec<String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+impl Overrides {
+    /// `TCU_TWIN_BROKER`, `_DB`, `_HTTP`, `_TOPIC_ROOT`, `_SHARE_GROUP`,
+    /// `_CLIENT_ID`, `_READ_TOKENS`, `_WRITE_TOKENS` through `get`.
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Self {
+        Self {
+            broker: get("TCU_TWIN_BROKER"),
+            db: get("TCU_TWIN_DB").map(PathBuf::from),
+            http: get("TCU_TWIN_HTTP"),
+            topic_root: get("TCU_TWIN_TOPIC_ROOT"),
+            share_group: get("TCU_TWIN_SHARE_GROUP"),
+            client_id: get("TCU_TWIN_CLIENT_ID"),
+            read_tokens: get("TCU_TWIN_READ_TOKENS").map(|s| token_list(&s)),
+            write_tokens: get("TCU_TWIN_WRITE_TOKENS").map(|s| token_list(&s)),
+        }
+    }
+
+    fn fields(&self) -> Vec<(&'static str, &'static str, toml::Value)> {
+        let s = |v: &String| toml::Value::String(v.clone());
+        let list = |v: &Vec<String>| toml::Value::Array(v.iter().map(s).collect());
+        let mut out = Vec::new();
+        let mut put = |sec, key, v: Option<toml::Value>| {
+            if let Some(v) = v {
+                out.push((sec, key, v));
+            }
+        };
+        put("ingest", "broker", self.broker.as_ref().map(s));
+        put(
+            "store",
+            "path",
+            self.db
+                .as_ref()
+                .map(|p| toml::Value::String(p.display().to_string())),
+        );
+        put("http", "listen", self.http.as_ref().map(s));
+        put("ingest", "topic_root", self.topic_root.as_ref().map(s));
+        put("ingest", "share_group", self.share_group.as_ref().map(s));
+        put("ingest", "client_id", self.client_id.as_ref().map(s));
+        put("http", "read_tokens", self.read_tokens.as_ref().map(list));
+        put("http", "write_tokens", self.write_tokens.as_ref().map(list));
+        out
+    }
+}
+
+/// The merged layers and who set each field (`section.field` → layer).
+#[derive(Debug, Default)]
+struct Merged {
+    table: toml::Table,
+    source: BTreeMap<String, String>,
+}
+
+impl Merged {
+    fn layer(&mut self, name: &str, text: &str) -> Result<(), ConfigError> {
+        // Checked alone first, so a bad field is reported with its line.
+        let _: RawConfig = parse_layer(name, text)?;
+        let t: toml::Table = parse_layer(name, text)?;
+        for (sec, v) in t {
+            if let toml::Value::Table(fields) = v {
+                for (k, v) in fields {
+                    self.set(name, &sec, &k, v);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn set(&mut self, layer: &str, sec: &str, key: &str, v: toml::Value) {
+        let entry = self
+            .table
+            .entry(sec.to_owned())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if let toml::Value::Table(t) = entry {
+            t.insert(key.to_owned(), v);
+        }
+        self.source.insert(format!("{sec}.{key}"), layer.to_owned());
+    }
+
+    fn src(&self, field: &str) -> String {
+        self.source
+            .get(field)
+            .cloned()
+            .unwrap_or_else(|| DEFAULT_LAYER.to_owned())
+    }
+}
+
+impl TwinConfig {
+    /// The default, `file`, the process environment and `cli`, layered.
+    pub fn load(file: Option<&Path>, cli: &Overrides) -> Result<Self, TwinError> {
+        let env = Overrides::from_env(|k| std::env::var(k).ok().filter(|v| !v.is_empty()));
+        Self::build(file, &env, cli)
+    }
+
+    /// As [`TwinConfig::load`] with the environment given.
+    pub fn build(file: Option<&Path>, env: &Overrides, cli: &Overrides) -> Result<Self, TwinError> {
+        let mut m = Merged::default();
+        m.layer(DEFAULT_LAYER, DEFAULT_TOML)?;
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
+            m.layer(&path.display().to_string(), &text)?;
+        }
+        for (name, o) in [("environment", env), ("command line", cli)] {
+            for (sec, key, v) in o.fields() {
+                m.set(name, sec, key, v);
+            }
+        }
+        let raw: RawConfig =
+            toml::Value::Table(m.table.clone())
+                .try_into()
+                .map_err(|e: toml::de::Error| ConfigError::Parse {
+                    source_name: "merged configuration".into(),
+                    message: e.to_string(),
+                })?;
+        Ok(resolve(raw, &m)?)
+    }
+}
+
+fn invalid(m: &Merged, field: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError::invalid(&m.src(field), field, message)
+}
+
+fn duration(m: &Merged, field: &str, v: Option<String>) -> Result<Duration, ConfigError> {
+    let text = v.ok_or_else(|| invalid(m, field, "missing"))?;
+    duration_field(Some((m.src(field), text)), field, Duration::ZERO, true)
+}
+
+fn ms(d: Duration) -> Millis {
+    crate::clock::duration_ms(d)
+}
+
+fn positive(m: &Merged, field: &str, v: Option<u64>) -> Result<usize, ConfigError> {
+    match v {
+        Some(n) if n > 0 => usize::try_from(n).map_err(|_| invalid(m, field, "too large")),
+        _ => Err(invalid(m, field, "must be above zero")),
+    }
+}
+
+fn non_empty(v: Option<String>) -> Option<String> {
+    v.filter(|s| !s.trim().is_empty())
+}
+
+fn resolve(raw: RawConfig, m: &Merged) -> Result<TwinConfig, ConfigError> {
+    let i = raw.ingest;
+    let broker_text = i.broker.unwrap_or_default();
+    let broker = BrokerUrl::parse(&broker_text)
+        .map_err(|e| invalid(m, "ingest.broker", format!("`{broker_text}`: {e}")))?;
+    let client_id = non_empty(i.client_id)
+        .ok_or_else(|| invalid(m, "ingest.client_id", "must not be empty"))?;
+    let topic_root = i.topic_root.unwrap_or_default();
+    let topics = TopicScheme::new(&topic_root).map_err(|e| invalid(m, "ingest.topic_root", e))?;
+    let share_group = non_empty(i.share_group);
+    if let Some(g) = &share_group
+        && g.contains(['/', '+', '#'])
+    {
+        return Err(invalid(
+            m,
+            "ingest.share_group",
+            format!("`{g}` may not contain `/`, `+` or `#`"),
+        ));
+    }
+    match (&i.cert_file, &i.key_file) {
+        (Some(_), None) => {
+            return Err(invalid(
+                m,
+                "ingest.cert_file",
+                "set without ingest.key_file",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(invalid(
+                m,
+                "ingest.key_file",
+                "set without ingest.cert_file",
+            ));
+        }
+        _ => {}
+    }
+    if broker.tls && i.ca_file.is_none() {
+        return Err(ConfigError::invalid(
+            &m.src("ingest.broker"),
+            "ingest.ca_file",
+            "mqtts:// needs the CA that signed the broker's certificate",
+        ));
+    }
+    let ingest = IngestConfig {
+        broker,
+        client_id,
+        username: non_empty(i.username),
+        password: i.password,
+        ca_file: i.ca_file,
+        cert_file: i.cert_file,
+        key_file: i.key_file,
+        keepalive: duration(m, "ingest.keepalive", i.keepalive)?.max(Duration::from_secs(1)),
+        topics,
+        topic_root,
+        share_group,
+        max_payload_bytes: positive(m, "ingest.max_payload_bytes", i.max_payload_bytes)?,
+        max_vehicles: positive(m, "ingest.max_vehicles", i.max_vehicles)?,
+    };
+    let t = raw.twin;
+    let stale_periods = t
+        .stale_periods
+        .filter(|&n| n > 0)
+        .ok_or_else(|| invalid(m, "twin.stale_periods", "must be above zero"))?;
+    let twin = Settings {
+        command_timeout_ms: ms(duration(m, "twin.command_timeout", t.command_timeout)?),
+        stale_periods,
+        default_period_ms: ms(duration(m, "twin.publish_period", t.publish_period)?),
+        events_kept: usize::try_from(t.events_kept.unwrap_or(0)).unwrap_or(usize::MAX),
+        shared: ingest.share_group.is_some(),
+    };
+    let s = raw.store;
+    let store = StoreConfig {
+        path: s
+            .path
+            .filter(|p| !p.as_os_str().is_empty())
+            .ok_or_else(|| invalid(m, "store.path", "must not be empty"))?,
+        retention: duration(m, "store.retention", s.retention)?,
+        batch_max: positive(m, "store.batch_max", s.batch_max)?,
+        flush_interval: duration(m, "store.flush_interval", s.flush_interval)?,
+        checkpoint_interval: duration(m, "store.checkpoint_interval", s.checkpoint_interval)?,
+    };
+    let h = raw.http;
+    let listen_text = h.listen.unwrap_or_default();
+    let listen: SocketAddr = listen_text.parse().map_err(|e| {
+        invalid(
+            m,
+            "http.listen",
+            format!("`{listen_text}`: {e} (expected IP:port)"),
+        )
+    })?;
+    let read_tokens = h.read_tokens.unwrap_or_default();
+    let write_tokens = h.write_tokens.unwrap_or_default();
+    for (field, list) in [
+        ("http.read_tokens", &read_tokens),
+        ("http.write_tokens", &write_tokens),
+    ] {
+        if let Some(n) = list.iter().position(|t| t.len() < MIN_TOKEN_LEN) {
+            // The token itself is never printed.
+            return Err(invalid(
+                m,
+                field,
+                format!(
+                    "token #{} is shorter than {MIN_TOKEN_LEN} characters",
+                    n + 1
+                ),
+            ));
+        }
+    }
+    if !listen.ip().is_loopback() && read_tokens.is_empty() && write_tokens.is_empty() {
+        return Err(invalid(
+            m,
+            "http.listen",
+            format!(
+                "{listen} is not a loopback address; the twin commands vehicles, so it listens elsewhere \
+                 only with http.read_tokens or http.write_tokens set"
+            ),
+        ));
+    }
+    let tls = match (h.tls_cert, h.tls_key) {
+        (Some(c), Some(k)) => Some((c, k)),
+        (None, None) => None,
+        (Some(_), None) => return Err(invalid(m, "http.tls_cert", "set without http.tls_key")),
+        (None, Some(_)) => return Err(invalid(m, "http.tls_key", "set without http.tls_cert")),
+    };
+    let http = HttpConfig {
+        listen,
+        read_tokens,
+        write_tokens,
+        tls,
+        max_body_bytes: positive(m, "http.max_body_bytes", h.max_body_bytes)?,
+    };
+    Ok(TwinConfig {
+        ingest,
+        twin,
+        store,
+        http,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn build(file: &str, env: Overrides, cli: Overrides) -> Result<TwinConfig, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("twin.toml");
+        std::fs::write(&path, file).unwrap();
+        TwinConfig::build(Some(&path), &env, &cli).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_default_works_on_a_fresh_machine_next_to_tcu_run() {
+        let c = TwinConfig::build(None, &Overrides::default(), &Overrides::default()).unwrap();
+        assert_eq!(
+            c.ingest.broker,
+            BrokerUrl {
+                host: "127.0.0.1".into(),
+                port: 1883,
+                tls: false
+            }
+        );
+        assert_eq!(c.store.path, PathBuf::from("tcu-twin.db"));
+        assert!(c.http.listen.ip().is_loopback());
+        assert_eq!(c.store.retention, Duration::from_secs(7 * 86_400));
+        assert_eq!(c.twin.command_timeout_ms, 10_000);
+        assert_eq!(c.twin.stale_periods, 3);
+        assert!(c.ingest.share_group.is_none() && !c.twin.shared);
+    }
+
+    #[test]
+    fn layers_apply_in_order_file_environment_command_line() {
+        let file = "[ingest]\nbroker = \"mqtt://file:1\"\nshare_group = \"g\"\n[store]\npath = \"file.db\"\n[http]\nlisten = \"127.0.0.1:1\"\n";
+        let env = Overrides {
+            broker: Some("mqtt://env:2".into()),
+            db: Some("env.db".into()),
+            ..Default::default()
+        };
+        let cli = Overrides {
+            broker: Some("mqtt://cli:3".into()),
+            ..Default::default()
+        };
+        let c = build(file, env, cli).unwrap();
+        assert_eq!(c.ingest.broker.host, "cli");
+        assert_eq!(c.store.path, PathBuf::from("env.db"));
+        assert_eq!(c.http.listen.port(), 1);
+        assert_eq!(c.ingest.share_group.as_deref(), Some("g"));
+        assert!(c.twin.shared);
+    }
+
+    #[test]
+    fn errors_name_the_layer_and_the_field() {
+        let cases = [
+            (
+                "[twin]\ncommand_timeout = \"soon\"\n",
+                "twin.command_timeout",
+            ),
+            ("[ingest]\nbroker = \"http://x\"\n", "ingest.broker"),
+            ("[ingest]\ntopic_root = \"vehicle\"\n", "ingest.topic_root"),
+            ("[ingest]\nshare_group = \"a/b\"\n", "ingest.share_group"),
+            ("[store]\nbatch_max = 0\n", "store.batch_max"),
+            ("[http]\nlisten = \"localhost\"\n", "http.listen"),
+            ("[http]\nread_tokens = [\"short\"]\n", "http.read_tokens"),
+            ("[http]\ntls_cert = \"c.pem\"\n", "http.tls_cert"),
+            ("[ingest]\nbroker = \"mqtts://x\"\n", "ingest.ca_file"),
+        ];
+        for (file, field) in cases {
+            let e = build(file, Overrides::default(), Overrides::default()).unwrap_err();
+            assert!(e.contains(field) && e.contains("twin.toml"), "{file}: {e}");
+        }
+        let e = build(
+            "[http]\nlisten = 5\n",
+            Overrides::default(),
+            Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(e.contains("twin.toml") && e.contains("listen"), "{e}");
+        let e = build("[nope]\n", Overrides::default(), Overrides::default()).unwrap_err();
+        assert!(e.contains("nope"), "{e}");
+        let cli = Overrides {
+            http: Some("bad".into()),
+            ..Default::default()
+        };
+        let e = build("", Overrides::default(), cli).unwrap_err();
+        assert!(
+            e.contains("command line") && e.contains("http.listen"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_non_loopback_listener_needs_tokens_and_never_prints_them() {
+        let e = build(
+            "[http]\nlisten = \"0.0.0.0:8080\"\n",
+            Overrides::default(),
+            Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("http.listen") && e.contains("not a loopback"),
+            "{e}"
+        );
+        let env = Overrides {
+            write_tokens: Some(vec!["0123456789abcdef-secret".into()]),
+            ..Default::default()
+        };
+        let c = build(
+            "[http]\nlisten = \"0.0.0.0:8080\"\n",
+            env,
+            Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(c.http.write_tokens.len(), 1);
+        let env = Overrides {
+            read_tokens: Some(vec!["tiny-secret".into()]),
+            ..Default::default()
+        };
+        let e = build("", env, Overrides::default()).unwrap_err();
+        assert!(!e.contains("tiny-secret"), "{e}");
+    }
+
+    #[test]
+    fn the_environment_reads_token_lists() {
+        let o = Overrides::from_env(|k| match k {
+            "TCU_TWIN_READ_TOKENS" => Some(" a , b,,".into()),
+            "TCU_TWIN_DB" => Some("x.db".into()),
+            _ => None,
+        });
+        assert_eq!(o.read_tokens, Some(vec!["a".into(), "b".into()]));
+        assert_eq!(o.db, Some(PathBuf::from("x.db")));
+    }
+
+    #[test]
+    fn broker_urls_parse_with_default_ports_and_say_why_not() {
+        let u = BrokerUrl::parse("mqtts://[::1]").unwrap();
+        assert_eq!((u.host.as_str(), u.port, u.tls), ("::1", 8883, true));
+        assert_eq!(BrokerUrl::parse("tcp://h:1884/").unwrap().port, 1884);
+        for (url, why) in [
+            ("h:1", "expected mqtt://"),
+            ("mqtt://:1", "no host"),
+            ("mqtt://h:0", "not a port"),
+            ("mqtt://u@h", "only host"),
+        ] {
+            assert!(BrokerUrl::parse(url).unwrap_err().contains(why), "{url}");
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! The state the broker connection and the API share: the fleet behind its
+//! lock, the store and its writer, the way out to the broker, and the
+//! broadcast of document changes that the event streams follow. Every
+//! change goes through here, so its effects (commands out, records to the
+//! store, change notices) are applied the same way wherever it came from,
+//! and always after the fleet's lock is released.
+
+use crate::clock::{Clock, Millis};
+use crate::fleet::{Effects, Fleet, PatchError};
+use crate::store::Store;
+use crate::store::writer::Writer;
+use serde_json::Value as Json;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use tokio::sync::{broadcast, watch};
+
+/// Where commands go (the MQTT client; a recorder in tests).
+pub trait Publisher: Send + Sync + std::fmt::Debug {
+    /// Queues a QoS 1 publish; false when it could not be queued.
+    fn publish(&self, topic: String, payload: Vec<u8>) -> bool;
+}
+
+/// The shared state.
+#[derive(Debug)]
+pub struct Hub {
+    fleet: Mutex<Fleet>,
+    /// The history.
+    pub store: Arc<dyn Store>,
+    /// The history's writer thread.
+    pub writer: Writer,
+    publisher: RwLock<Option<Arc<dyn Publisher>>>,
+    /// VINs of changed documents.
+    pub changes: broadcast::Sender<Arc<str>>,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// Whether the broker connection is up.
+    pub mqtt_up: AtomicBool,
+    /// Commands that could not be queued for the broker.
+    pub publish_failures: AtomicU64,
+    /// Open event streams.
+    pub streams: AtomicU64,
+    /// When the service started.
+    pub started: Millis,
+    shutdown: watch::Sender<bool>,
+}
+
+impl Hub {
+    /// A hub over `fleet` and `store`.
+    pub fn new(fleet: Fleet, store: Arc<dyn Store>, writer: Writer, clock: Arc<dyn Clock>) -> Self {
+        let (changes, _) = broadcast::channel(4096);
+        let (shutdown, _) = watch::channel(false);
+        Self {
+            fleet: Mutex::new(fleet),
+            store,
+            writer,
+            publisher: RwLock::new(None),
+            changes,
+            started: clock.now_ms(),
+            clock,
+            mqtt_up: AtomicBool::new(false),
+            publish_failures: AtomicU64::new(0),
+            streams: AtomicU64::new(0),
+            shutdown,
+        }
+    }
+
+    /// Sets where commands go.
+    pub fn set_publisher(&self, p: Arc<dyn Publisher>) {
+        *self.publisher.write().unwrap_or_else(|e| e.into_inner()) = Some(p);
+    }
+
+    /// The fleet, locked (keep it short: ingest waits).
+    pub fn fleet(&self) -> MutexGuard<'_, Fleet> {
+        self.fleet.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Now, by the hub's clock.
+    pub fn now(&self) -> Millis {
+        self.clock.now_ms()
+    }
+
+    fn apply(&self, fx: Effects) {
+        self.writer.send(fx.records);
+        if !fx.commands.is_empty() {
+            let p = self
+                .publisher
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            for (topic, payload) in fx.commands {
+                let ok = p
+                    .as_ref()
+                    .is_some_and(|p| p.publish(topic.clone(), payload));
+                if !ok {
+                    // The command's timeout will expire it.
+                    self.publish_failures.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(topic, "command could not be queued for the broker");
+                }
+            }
+        }
+        for vin in fx.changed {
+            let _ = self.changes.send(vin);
+        }
+    }
+
+    /// One message from the broker.
+    pub fn ingest(&self, topic: &str, payload: &[u8]) {
+        let mut fx = Effects::default();
+        let now = self.now();
+        self.fleet().ingest(topic, payload, now, &mut fx);
+        self.apply(fx);
+    }
+
+    /// A desired-state patch from the API.
+    pub fn patch(
+        &self,
+        vin: &str,
+        patch: &Json,
+        if_match: Option<u64>,
+    ) -> Result<Json, PatchError> {
+        let mut fx = Effects::default();
+        let now = self.now();
+        let r = self.fleet().patch(vin, patch, if_match, now, &mut fx);
+        self.apply(fx);
+        r
+    }
+
+    /// Time passing.
+    pub fn tick(&self) {
+        let mut fx = Effects::default();
+        let now = self.now();
+        self.fleet().tick(now, &mut fx);
+        self.apply(fx);
+    }
+
+    /// Saves the documents that changed.
+    pub fn checkpoint(&self) {
+        let mut fx = Effects::default();
+        self.fleet().checkpoint(&mut fx);
+        self.writer.send(fx.records);
+    }
+
+    /// Tells streams and loops to stop.
+    pub fn shut_down(&self) {
+        let _ = self.shutdown.send(true);
+    }
+
+    /// A receiver that turns true at shutdown.
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+}

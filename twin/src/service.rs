@@ -1,0 +1,162 @@
+//! `tcu-twin serve`: opens the store and restores every document from it,
+//! starts the writer thread, the broker connection, the HTTP API and the
+//! periodic work (expiry and staleness, document checkpoints, retention),
+//! and stops all of it cleanly on SIGINT or SIGTERM: the API stops
+//! accepting, the event streams end, the broker session is closed (the
+//! broker keeps it), the documents are checkpointed and the writer drains.
+
+use crate::TwinError;
+use crate::clock::{Clock, SystemClock, duration_ms};
+use crate::config::TwinConfig;
+use crate::fleet::Fleet;
+use crate::hub::Hub;
+use crate::store::Store;
+use crate::store::sqlite::SqliteStore;
+use crate::store::writer::Writer;
+use std::sync::Arc;
+use std::time::Duration;
+use tcu_engine::catalog::Catalog;
+
+/// How often expiry and staleness are checked.
+pub const TICK: Duration = Duration::from_millis(250);
+/// How often retention runs.
+pub const RETENTION_EVERY: Duration = Duration::from_secs(3600);
+
+fn seed(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+/// Runs the twin until SIGINT or SIGTERM.
+pub fn serve(cfg: TwinConfig) -> Result<(), TwinError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| TwinError::Io {
+            path: "tokio runtime".into(),
+            source: e,
+        })?;
+    runtime.block_on(run(cfg, Arc::new(SystemClock)))
+}
+
+async fn on_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+                _ = int.recv() => tracing::info!("SIGINT: stopping"),
+            }
+        }
+        _ => std::future::pending().await,
+    }
+}
+
+/// The service on `clock`.
+pub async fn run(cfg: TwinConfig, clock: Arc<dyn Clock>) -> Result<(), TwinError> {
+    let catalog = Arc::new(Catalog::builtin());
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&cfg.store.path, catalog.clone())?);
+    let mut fleet = Fleet::new(
+        catalog,
+        cfg.ingest.topics.clone(),
+        cfg.twin.clone(),
+        cfg.ingest.max_payload_bytes,
+        cfg.ingest.max_vehicles,
+        clock.now_ms(),
+    );
+    let restored = fleet.restore(&store.documents()?);
+    tracing::info!(path = %cfg.store.path.display(), documents = restored, "store opened");
+    let writer = Writer::spawn(store.clone(), cfg.store.batch_max, cfg.store.flush_interval);
+    let hub = Arc::new(Hub::new(fleet, store.clone(), writer, clock.clone()));
+
+    let listener = crate::http::bind(&cfg.http).await?;
+    let addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let scheme = if cfg.http.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    tracing::info!("HTTP API on {scheme}://{addr}");
+    let http = tokio::spawn({
+        let (hub, http_cfg) = (hub.clone(), cfg.http.clone());
+        async move { crate::http::serve(hub, &http_cfg, listener).await }
+    });
+
+    let options = crate::mqtt::options(&cfg.ingest)?;
+    let (client, events) = rumqttc::AsyncClient::new(options, 1000);
+    hub.set_publisher(Arc::new(crate::mqtt::MqttPublisher(client.clone())));
+    let subscriptions = crate::mqtt::subscriptions(&cfg.ingest);
+    tracing::info!(
+        broker = %format!("{}:{}", cfg.ingest.broker.host, cfg.ingest.broker.port),
+        client_id = %cfg.ingest.client_id,
+        subscriptions = ?subscriptions,
+        "connecting to the broker"
+    );
+    let mqtt = tokio::spawn(crate::mqtt::run(
+        hub.clone(),
+        client,
+        events,
+        subscriptions,
+        seed(&cfg.ingest.client_id),
+    ));
+
+    let periodic = tokio::spawn(periodic(
+        hub.clone(),
+        cfg.store.checkpoint_interval,
+        cfg.store.retention,
+    ));
+    on_signal().await;
+    hub.shut_down();
+    let _ = tokio::time::timeout(Duration::from_secs(5), mqtt).await;
+    let served = tokio::time::timeout(Duration::from_secs(5), http).await;
+    periodic.abort();
+    hub.checkpoint();
+    let drained = tokio::task::spawn_blocking({
+        let hub = hub.clone();
+        move || {
+            hub.writer.flush(Duration::from_secs(30));
+            hub.writer.close();
+        }
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("the store writer did not stop cleanly");
+    }
+    tracing::info!("stopped");
+    match served {
+        Ok(Ok(r)) => r.map_err(|e| {
+            tracing::error!("HTTP: {e}");
+            e
+        }),
+        _ => Ok(()),
+    }
+}
+
+async fn periodic(hub: Arc<Hub>, checkpoint_every: Duration, retention: Duration) {
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut checkpoint = tokio::time::interval(checkpoint_every);
+    let mut prune = tokio::time::interval(RETENTION_EVERY);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => hub.tick(),
+            _ = checkpoint.tick() => hub.checkpoint(),
+            _ = prune.tick() => {
+                let (store, before) = (hub.store.clone(), hub.now() - duration_ms(retention));
+                match tokio::task::spawn_blocking(move || store.prune(before)).await {
+                    Ok(Ok(n)) if n > 0 => tracing::info!(rows = n, "retention: old history deleted"),
+                    Ok(Err(e)) => tracing::warn!("retention: {e}"),
+                    _ => {}
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,268 @@
+//! The history: samples (vehicle, signal, time, value), events, command
+//! outcomes and document checkpoints, behind the small [`Store`] trait so
+//! that another backend (PostgreSQL, for a fleet) can stand in for the
+//! embedded SQLite one ([`sqlite::SqliteStore`]).
+//!
+//! Writes leave the ingest path through [`writer::Writer`]: a thread that
+//! batches records into one transaction each. Reads of long ranges are
+//! downsampled into buckets (min, max, avg and last per bucket) by
+//! [`downsample`], whatever the backend.
+
+pub mod sqlite;
+pub mod writer;
+
+use crate::TwinError;
+use crate::clock::Millis;
+use crate::doc::Outcome;
+use serde_json::Value as Json;
+use std::fmt;
+use std::sync::Arc;
+use tcu_engine::catalog::SignalId;
+
+/// Something to keep.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record {
+    /// The values of one telemetry message at the vehicle's time `t`.
+    Samples {
+        /// VIN.
+        vin: Arc<str>,
+        /// The vehicle's timestamp.
+        t: Millis,
+        /// Signals and slot values.
+        values: Vec<(SignalId, f64)>,
+    },
+    /// An event at the vehicle's time `t`.
+    Event {
+        /// VIN.
+        vin: Arc<str>,
+        /// The vehicle's timestamp.
+        t: Millis,
+        /// `type`.
+        kind: String,
+        /// The event's JSON.
+        body: String,
+    },
+    /// A desired value changed state.
+    Command {
+        /// VIN.
+        vin: Arc<str>,
+        /// What happened.
+        outcome: Outcome,
+    },
+    /// The whole document (checkpoint for a restart).
+    Document {
+        /// VIN.
+        vin: Arc<str>,
+        /// Its JSON.
+        body: String,
+    },
+}
+
+/// Which events to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventQuery {
+    /// From (inclusive).
+    pub from: Millis,
+    /// To (exclusive).
+    pub to: Millis,
+    /// Only this type.
+    pub kind: Option<String>,
+    /// At most this many (the newest when more match).
+    pub limit: usize,
+}
+
+/// A stored command outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredCommand {
+    /// When.
+    pub t: Millis,
+    /// Command id.
+    pub id: String,
+    /// Path.
+    pub path: String,
+    /// Desired value.
+    pub value: Json,
+    /// State it moved to.
+    pub state: String,
+    /// Why (rejected, expired).
+    pub reason: Option<String>,
+}
+
+/// One bucket of a downsampled series.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bucket {
+    /// Start of the bucket.
+    pub t: Millis,
+    /// Samples in it.
+    pub count: u64,
+    /// Smallest value.
+    pub min: f64,
+    /// Largest value.
+    pub max: f64,
+    /// Mean.
+    pub avg: f64,
+    /// The value of the latest sample.
+    pub last: f64,
+}
+
+/// How buckets are reduced to one value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Agg {
+    /// Mean.
+    #[default]
+    Avg,
+    /// Minimum.
+    Min,
+    /// Maximum.
+    Max,
+    /// Latest.
+    Last,
+}
+
+impl Agg {
+    /// Parses `avg`, `min`, `max`, `last`.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "avg" => Self::Avg,
+            "min" => Self::Min,
+            "max" => Self::Max,
+            "last" => Self::Last,
+            _ => return None,
+        })
+    }
+
+    /// The spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Avg => "avg",
+            Self::Min => "min",
+            Self::Max => "max",
+            Self::Last => "last",
+        }
+    }
+
+    /// The bucket's value.
+    pub fn of(self, b: &Bucket) -> f64 {
+        match self {
+            Self::Avg => b.avg,
+            Self::Min => b.min,
+            Self::Max => b.max,
+            Self::Last => b.last,
+        }
+    }
+}
+
+/// Folds time-ordered samples into buckets of `step` starting at `from`
+/// (empty buckets are left out).
+pub fn downsample(
+    samples: impl IntoIterator<Item = (Millis, f64)>,
+    from: Millis,
+    step: Millis,
+) -> Vec<Bucket> {
+    let step = step.max(1);
+    let mut out: Vec<Bucket> = Vec::new();
+    let mut sum = 0.0;
+    for (t, v) in samples {
+        let start = from + (t - from).div_euclid(step) * step;
+        match out.last_mut() {
+            Some(b) if b.t == start => {
+                b.count += 1;
+                b.min = b.min.min(v);
+                b.max = b.max.max(v);
+                b.last = v;
+                sum += v;
+                b.avg = sum / b.count as f64;
+            }
+            _ => {
+                sum = v;
+                out.push(Bucket {
+                    t: start,
+                    count: 1,
+                    min: v,
+                    max: v,
+                    avg: v,
+                    last: v,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Where the history lives.
+pub trait Store: Send + Sync + fmt::Debug {
+    /// Writes a batch in one transaction.
+    fn write(&self, batch: &[Record]) -> Result<(), TwinError>;
+
+    /// Every document checkpoint (JSON), for a restart.
+    fn documents(&self) -> Result<Vec<String>, TwinError>;
+
+    /// Calls `f` with every sample of `vin`'s `path` in `[from, to)`, in
+    /// time order, until it returns false.
+    fn scan(
+        &self,
+        vin: &str,
+        path: &str,
+        from: Millis,
+        to: Millis,
+        f: &mut dyn FnMut(Millis, f64) -> bool,
+    ) -> Result<(), TwinError>;
+
+    /// Paths with samples of `vin`.
+    fn signals(&self, vin: &str) -> Result<Vec<String>, TwinError>;
+
+    /// Events of `vin`, oldest first.
+    fn events(&self, vin: &str, q: &EventQuery) -> Result<Vec<Json>, TwinError>;
+
+    /// Command outcomes of `vin` in `[from, to)`, oldest first.
+    fn commands(
+        &self,
+        vin: &str,
+        from: Millis,
+        to: Millis,
+    ) -> Result<Vec<StoredCommand>, TwinError>;
+
+    /// Deletes samples, events and outcomes older than `before`; returns
+    /// how many rows went.
+    fn prune(&self, before: Millis) -> Result<u64, TwinError>;
+
+    /// Bytes the store takes on disk.
+    fn size_bytes(&self) -> u64;
+
+    /// Samples of `path` in `[from, to)`, at most `limit`.
+    fn samples(
+        &self,
+        vin: &str,
+        path: &str,
+        from: Millis,
+        to: Millis,
+        limit: usize,
+    ) -> Result<Vec<(Millis, f64)>, TwinError> {
+        let mut out = Vec::new();
+        self.scan(vin, path, from, to, &mut |t, v| {
+            out.push((t, v));
+            out.len() < limit
+        })?;
+        Ok(out)
+    }
+
+    /// `path` in `[from, to)` downsampled to buckets of `step`.
+    fn buckets(
+        &self,
+        vin: &str,
+        path: &str,
+        from: Millis,
+        to: Millis,
+        step: Millis,
+    ) -> Result<Vec<Bucket>, TwinError> {
+        let mut rows = Vec::new();
+        self.scan(vin, path, from, to, &mut |t, v| {
+            rows.push((t, v));
+            true
+        })?;
+        Ok(downsample(rows, from, step))
+    }
+}
+
+#[cfg(test)]
+mod tests;
