@@ -110,6 +110,13 @@ impl IntoResponse for Problem {
                 HeaderValue::from_static("Bearer realm=\"tcu-twin\""),
             );
         }
+        if self.status == StatusCode::PAYLOAD_TOO_LARGE {
+            // The rest of the body was never read: the connection cannot
+            // carry another request, and a client that pooled it would send
+            // its next request into a socket the server is closing.
+            r.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         r
     }
 }

@@ -230,6 +230,19 @@ async fn a_valid_patch_is_sent_and_answered_with_the_updated_document() {
 }
 
 #[tokio::test]
+async fn a_413_for_an_oversized_body_closes_the_connection_so_a_pooled_client_cannot_reuse_it() {
+    let a = api(false);
+    let huge = format!("{{\"{FAN}\": 1, \"pad\": \"{}\"}}", "x".repeat(10_000));
+    let r = a.patch(&huge, &[MERGE]).await;
+    r.is_problem(StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(r.header("connection"), "close");
+    // Other problems leave the connection usable.
+    let r = a.patch("{\"a\": ", &[MERGE]).await;
+    r.is_problem(StatusCode::BAD_REQUEST);
+    assert_eq!(r.header("connection"), "");
+}
+
+#[tokio::test]
 async fn refused_patches_are_problems_naming_the_path_and_send_nothing() {
     let a = api(false);
     let p = a
