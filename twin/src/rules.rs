@@ -10,14 +10,7 @@ use tcu_engine::catalog::{Catalog, SignalId, SignalKind, Value};
 
 /// The typed value of a JSON number or boolean (anything else: `None`).
 pub fn typed(v: &Json) -> Option<Value> {
-    match v {
-        Json::Bool(b) => Some(Value::Bool(*b)),
-        Json::Number(n) => n
-            .as_i64()
-            .map(Value::Int)
-            .or_else(|| n.as_f64().map(Value::Float)),
-        _ => None,
-    }
+    Value::from_json(v)
 }
 
 /// A typed value as JSON (a value that is not finite becomes `null`).

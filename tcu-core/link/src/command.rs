@@ -99,7 +99,7 @@ pub fn parse(payload: &[u8]) -> Result<Command, Refusal> {
         }
         Some(Json::Object(m)) if !m.is_empty() => {
             for (path, v) in m {
-                match to_value(v) {
+                match Value::from_json(v) {
                     Some(v) => set.push((path.clone(), v)),
                     None => {
                         errors.insert(path.clone(), "expected a number or a boolean".into());
@@ -117,17 +117,6 @@ pub fn parse(payload: &[u8]) -> Result<Command, Refusal> {
     match (id, errors.is_empty()) {
         (Some(id), true) => Ok(Command { id, set }),
         (id, _) => Err(Refusal { id, errors }),
-    }
-}
-
-fn to_value(v: &Json) -> Option<Value> {
-    match v {
-        Json::Bool(b) => Some(Value::Bool(*b)),
-        Json::Number(n) => n
-            .as_i64()
-            .map(Value::Int)
-            .or_else(|| n.as_f64().map(Value::Float)),
-        _ => None,
     }
 }
 

@@ -117,6 +117,19 @@ pub enum Value {
 }
 
 impl Value {
+    /// The typed value of a JSON number or boolean (anything else: `None`),
+    /// as MQTT commands and the twin's desired values carry them.
+    pub fn from_json(v: &serde_json::Value) -> Option<Self> {
+        match v {
+            serde_json::Value::Bool(b) => Some(Self::Bool(*b)),
+            serde_json::Value::Number(n) => n
+                .as_i64()
+                .map(Self::Int)
+                .or_else(|| n.as_f64().map(Self::Float)),
+            _ => None,
+        }
+    }
+
     /// The slot representation.
     pub fn to_slot(self) -> f64 {
         match self {
