@@ -92,6 +92,18 @@ fn segments(dir: &Path) -> Vec<std::path::PathBuf> {
 /// An offline outbox whose second segment file is `/dev/full` (every write
 /// fails with "no space left"), after 300 pushes of 4 KiB: the first
 /// segment fills up, then spilling fails.
+/// Held by every test that makes the disk fail. tracing caches whether a log
+/// call site is wanted when the site is first hit; a test thread hitting the
+/// outbox's write-error site while another thread is creating its capturing
+/// subscriber can cache "never", and the capture then sees nothing.
+static DISK_FAULT_TESTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn disk_fault_lock() -> std::sync::MutexGuard<'static, ()> {
+    DISK_FAULT_TESTS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn outbox_whose_disk_fails(dir: &Path) -> Outbox {
     let mut o = Outbox::new(Some(dir), 1 << 30, 4);
     std::os::unix::fs::symlink("/dev/full", dir.join("seg-0000000001.log")).unwrap();
@@ -103,6 +115,7 @@ fn outbox_whose_disk_fails(dir: &Path) -> Outbox {
 
 #[test]
 fn a_disk_error_while_spilling_loses_nothing_silently() {
+    let _serial = disk_fault_lock();
     let dir = tempfile::tempdir().unwrap();
     let mut o = outbox_whose_disk_fails(dir.path());
     assert!(o.disk_error().is_some());
@@ -150,6 +163,7 @@ fn logs_of(f: impl FnOnce()) -> String {
 
 #[test]
 fn a_disk_error_while_spilling_is_logged_when_it_happens() {
+    let _serial = disk_fault_lock();
     let dir = tempfile::tempdir().unwrap();
     let logs = logs_of(|| {
         let _o = outbox_whose_disk_fails(dir.path());
