@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+pub use tcu_engine::broker_url::BrokerUrl;
 use tcu_engine::config::{ConfigError, DEFAULT_LAYER, duration_field, parse_layer};
 
 /// The default configuration, as shipped.
@@ -89,63 +90,6 @@ pub struct RawConfig {
     store: RawStore,
     #[serde(default)]
     http: RawHttp,
-}
-
-/// A parsed broker address.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BrokerUrl {
-    /// Host name or address.
-    pub host: String,
-    /// Port (1883 or 8883 unless given).
-    pub port: u16,
-    /// `mqtts://`.
-    pub tls: bool,
-}
-
-impl BrokerUrl {
-    /// Parses `mqtt://host[:port]` or `mqtts://host[:port]` (also `tcp://`,
-    /// `ssl://`); anything after the port is refused, not ignored.
-    pub fn parse(url: &str) -> Result<Self, String> {
-        let (scheme, rest) = url
-            .split_once("://")
-            .ok_or("expected mqtt://host[:port] or mqtts://host[:port]")?;
-        let tls = match scheme {
-            "mqtt" | "tcp" => false,
-            "mqtts" | "ssl" => true,
-            other => return Err(format!("unknown scheme `{other}` (mqtt, mqtts)")),
-        };
-        let rest = rest.strip_suffix('/').unwrap_or(rest);
-        if rest.contains(['/', '?', '@', '#']) {
-            return Err("only host and port may follow the scheme".into());
-        }
-        let (host, port) = match rest.strip_prefix('[') {
-            Some(v6) => {
-                let (h, p) = v6.split_once(']').ok_or("unclosed `[` in the host")?;
-                (h, p.strip_prefix(':'))
-            }
-            None => match rest.rsplit_once(':') {
-                Some((h, p)) => (h, Some(p)),
-                None => (rest, None),
-            },
-        };
-        if host.is_empty() {
-            return Err("no host".into());
-        }
-        let port = match port {
-            None if tls => 8883,
-            None => 1883,
-            Some(p) => p
-                .parse::<u16>()
-                .ok()
-                .filter(|&p| p != 0)
-                .ok_or_else(|| format!("`{p}` is not a port number"))?,
-        };
-        Ok(Self {
-            host: host.to_owned(),
-            port,
-            tls,
-        })
-    }
 }
 
 /// The resolved `[ingest]` section.
@@ -396,8 +340,8 @@ fn non_empty(v: Option<String>) -> Option<String> {
 fn resolve(raw: RawConfig, m: &Merged) -> Result<TwinConfig, ConfigError> {
     let i = raw.ingest;
     let broker_text = i.broker.unwrap_or_default();
-    let broker = BrokerUrl::parse(&broker_text)
-        .map_err(|e| invalid(m, "ingest.broker", format!("`{broker_text}`: {e}")))?;
+    let broker =
+        BrokerUrl::parse(&broker_text).map_err(|e| invalid(m, "ingest.broker", e.to_string()))?;
     let client_id = non_empty(i.client_id)
         .ok_or_else(|| invalid(m, "ingest.client_id", "must not be empty"))?;
     let topic_root = i.topic_root.unwrap_or_default();
@@ -675,7 +619,8 @@ mod tests {
             ("mqtt://h:0", "not a port"),
             ("mqtt://u@h", "only host"),
         ] {
-            assert!(BrokerUrl::parse(url).unwrap_err().contains(why), "{url}");
+            let e = BrokerUrl::parse(url).unwrap_err().to_string();
+            assert!(e.contains(why) && e.contains(url), "{url}: {e}");
         }
     }
 }

@@ -14,10 +14,11 @@
 //! project's `docs/ARCHITECTURE.md` describes the whole system.
 //!
 //! Module layering, lowest first (each uses only those before it):
-//! [`catalog`], [`bus`], [`fsutil`], [`backoff`], [`world`], [`config`],
+//! [`catalog`], [`bus`], [`fsutil`], [`backoff`], [`broker_url`], [`world`], [`config`],
 //! [`plugin`], [`reply`], [`swap`], [`sim`], [`control`], [`reload`], [`build`].
 
 pub mod backoff;
+pub mod broker_url;
 pub mod build;
 pub mod bus;
 pub mod catalog;

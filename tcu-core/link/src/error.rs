@@ -6,13 +6,8 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum MqttError {
     /// The broker URL is unusable.
-    #[error("broker URL `{url}`: {reason}")]
-    BrokerUrl {
-        /// As given.
-        url: String,
-        /// Why.
-        reason: String,
-    },
+    #[error(transparent)]
+    BrokerUrl(#[from] tcu_engine::broker_url::BrokerUrlError),
     /// A TLS file could not be used.
     #[error("{what} {path}: {reason}")]
     Tls {
