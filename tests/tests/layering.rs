@@ -73,6 +73,7 @@ fn workspace_crates_depend_only_downwards() {
         ("tcu-link", &["tcu-engine", "tcu-sdk"][..]),
         ("tcu-scenario", &["tcu-engine", "tcu-sdk"][..]),
         ("tcu-dashboard", &["tcu-engine", "tcu-sdk"][..]),
+        ("tcu-fleet", &["tcu-engine", "tcu-link", "tcu-sdk"][..]),
         ("tcu-ota-client", &["tcu-engine", "tcu-sdk"][..]),
         ("tcu-twin", &["tcu-engine", "tcu-sdk"][..]),
     ]);
@@ -221,6 +222,7 @@ fn no_crate_of_the_vehicle_has_a_module_cycle() {
         "tcu-core/link",
         "tcu-core/scenario",
         "tcu-core/dashboard",
+        "tcu-core/fleet",
         "tcu-core/cli",
         "subsystems/sdk",
         "twin",

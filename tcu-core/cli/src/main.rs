@@ -25,6 +25,9 @@ struct Cli {
 enum Command {
     /// Run one vehicle in real time.
     Run(RunArgs),
+    /// Run a fleet of vehicles in one process, each with its own VIN, seed
+    /// and MQTT connection.
+    Fleet(FleetArgs),
     /// Work with subsystem plugin libraries.
     #[command(subcommand)]
     Plugin(PluginCommand),
@@ -168,6 +171,58 @@ struct RunArgs {
     ota_poll: Option<std::time::Duration>,
 }
 
+#[derive(Debug, clap::Args)]
+struct FleetArgs {
+    /// Vehicles in the whole fleet (all shards together).
+    #[arg(long)]
+    vehicles: u64,
+    /// Configuration file (TOML) every vehicle starts from; see `tcu config generate`.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// First 1 to 8 characters of every VIN.
+    #[arg(long, default_value = "WTCUZ")]
+    vin_prefix: String,
+    /// Fleet seed: every vehicle's seed and start time derive from it
+    /// (default: the configuration's seed).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// MQTT broker (`mqtt://host:1883`); default: one embedded broker.
+    #[arg(long)]
+    broker: Option<String>,
+    /// Physics ticks per second of every vehicle.
+    #[arg(long)]
+    tick_rate: Option<f64>,
+    /// Telemetry period of every vehicle (e.g. `1s`).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    publish_period: Option<std::time::Duration>,
+    /// Run only slice K of M of the fleet (`1/2`, `2/2` on two machines).
+    #[arg(long, default_value = "1/1")]
+    shard: tcu_fleet::Shard,
+    /// Stop after this much time (e.g. `30s`, `5m`).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    duration: Option<std::time::Duration>,
+    /// Connection attempts per second across the fleet, first connects and
+    /// reconnects alike.
+    #[arg(long, default_value_t = 200.0)]
+    connect_rate: f64,
+    /// Threads stepping vehicles (default: one per core).
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Each vehicle's outbox goes in DIR/<VIN> (default: the temporary
+    /// directory's tcu-fleet-outbox).
+    #[arg(long, value_name = "DIR")]
+    outbox_dir: Option<PathBuf>,
+    /// Each vehicle's outbox limit in bytes.
+    #[arg(long, default_value_t = 1 << 20)]
+    outbox_max_bytes: u64,
+    /// Summary line interval.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "5s")]
+    status_interval: std::time::Duration,
+    /// Also write each summary as a JSON line to FILE.
+    #[arg(long, value_name = "FILE")]
+    stats: Option<PathBuf>,
+}
+
 #[derive(Debug, Subcommand)]
 enum PluginCommand {
     /// Print a library's descriptor. Opening the library runs its
@@ -280,9 +335,60 @@ fn run(args: RunArgs) -> Result<()> {
     Ok(())
 }
 
+fn fleet(args: FleetArgs) -> Result<()> {
+    init_tracing(None);
+    let cli = Overrides {
+        vehicle: VehicleOverrides {
+            tick_rate_hz: args.tick_rate,
+            ..VehicleOverrides::default()
+        },
+        broker: args.broker,
+        profile: None,
+    };
+    let mut config = Config::load(args.config.as_deref(), &cli, &Catalog::builtin())?;
+    if let Some(p) = args.publish_period {
+        anyhow::ensure!(!p.is_zero(), "--publish-period: must be above zero");
+        config.mqtt.publish_period = p;
+    }
+    anyhow::ensure!(
+        args.connect_rate > 0.0 && args.connect_rate.is_finite(),
+        "--connect-rate: {} is not a positive number of connections per second",
+        args.connect_rate
+    );
+    anyhow::ensure!(
+        !args.status_interval.is_zero(),
+        "--status-interval: must be above zero"
+    );
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let settings = tcu_fleet::FleetSettings {
+        vehicles: args.vehicles,
+        vin_prefix: args.vin_prefix,
+        seed: args.seed.unwrap_or(config.vehicle.seed),
+        shard: args.shard,
+        workers: args.workers.unwrap_or(cores).max(1),
+        link_threads: cores,
+        connect_rate: args.connect_rate,
+        duration: args.duration,
+        outbox_root: args
+            .outbox_dir
+            .unwrap_or_else(|| std::env::temp_dir().join("tcu-fleet-outbox")),
+        outbox_max_bytes: args.outbox_max_bytes.max(65_536),
+        outbox_mem: 256,
+        status_interval: args.status_interval,
+        stats: args.stats,
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))
+        .context("installing the SIGINT/SIGTERM handler")?;
+    tcu_fleet::run(&config.vehicle, &config.mqtt, &settings, &stop)?;
+    Ok(())
+}
+
 fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Run(args) => run(args),
+        Command::Fleet(args) => fleet(args),
         Command::Plugin(PluginCommand::Inspect {
             file,
             json,

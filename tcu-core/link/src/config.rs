@@ -84,6 +84,8 @@ pub struct MqttConfig {
     pub embedded_listen: SocketAddr,
     /// Client id.
     pub client_id: String,
+    /// The client id before `{vin}` was filled in (`tcu-{vin}` by default).
+    pub client_id_template: String,
     /// User name.
     pub username: Option<String>,
     /// Password.
@@ -102,12 +104,27 @@ pub struct MqttConfig {
     pub publish_period: Duration,
     /// Topic root with the VIN filled in.
     pub topic_root: String,
+    /// The topic root before `{vin}` was filled in.
+    pub topic_template: String,
     /// Telemetry layout.
     pub profile: Profile,
     /// Outbox directory.
     pub outbox_dir: PathBuf,
     /// Outbox size limit, bytes.
     pub outbox_max_bytes: u64,
+}
+
+impl MqttConfig {
+    /// The same settings for another vehicle: `{vin}` in the topic root and
+    /// the client id filled in with `vin`, the outbox in `outbox_dir`.
+    pub fn for_vin(&self, vin: &str, outbox_dir: PathBuf) -> MqttConfig {
+        MqttConfig {
+            client_id: self.client_id_template.replace("{vin}", vin),
+            topic_root: self.topic_template.replace("{vin}", vin),
+            outbox_dir,
+            ..self.clone()
+        }
+    }
 }
 
 impl Layered {
@@ -259,12 +276,14 @@ impl Layered {
                 format!("{max} is below the minimum of 65536"),
             ));
         }
+        let client_id_template = non_empty(self.client_id, |s: &String| s.is_empty())
+            .map_or_else(|| "tcu-{vin}".to_owned(), |(_, c)| c);
         Ok(MqttConfig {
             enabled: self.enabled.is_none_or(|(_, e)| e),
             broker: broker.map(|(_, b)| b),
             embedded_listen,
-            client_id: non_empty(self.client_id, |s: &String| s.is_empty())
-                .map_or_else(|| format!("tcu-{vin}"), |(_, c)| c),
+            client_id: client_id_template.replace("{vin}", vin),
+            client_id_template,
             username: non_empty(self.username, |s: &String| s.is_empty()).map(|(_, u)| u),
             password: self.password.map(|(_, p)| p),
             ca_file: self
@@ -281,6 +300,7 @@ impl Layered {
                 Duration::from_secs(1),
             )?,
             topic_root,
+            topic_template: root,
             profile: self.profile.map(|(_, p)| p).unwrap_or_default(),
             outbox_dir: non_empty(self.outbox_dir, |p: &PathBuf| p.as_os_str().is_empty())
                 .map_or_else(

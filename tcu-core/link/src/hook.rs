@@ -69,6 +69,11 @@ impl MqttHook {
         }
     }
 
+    /// The vehicle this hook publishes for.
+    pub fn vin(&self) -> &str {
+        &self.vin
+    }
+
     /// Telemetry messages produced so far (the last seq).
     pub fn seq(&self) -> u64 {
         self.seq

@@ -30,6 +30,7 @@
 
 use crate::command;
 use crate::encode::{self, Topics};
+use crate::gate::ConnectGate;
 use crate::hook::Frame;
 use crate::metrics::Metrics;
 pub use crate::options::{REQUEST_CAP, WINDOW};
@@ -77,6 +78,14 @@ pub struct LinkParts {
     /// The broker runs inside this process (the embedded one): no last
     /// will, no DISCONNECT (see the module docs).
     pub in_process_broker: bool,
+    /// Shared by the links of a fleet: every connection attempt waits for
+    /// its slot (see [`crate::gate`]).
+    pub gate: Option<Arc<ConnectGate>>,
+    /// Seed of the reconnection jitter: differs between vehicles.
+    pub jitter_seed: u64,
+    /// Log each connect and loss at info/warn (one vehicle); a fleet logs
+    /// them at debug and reports counts in its summary instead.
+    pub log_connections: bool,
 }
 
 /// Something handed to the client.
@@ -108,15 +117,14 @@ async fn poll_loop(
     tx: mpsc::Sender<PollResult>,
     metrics: Arc<Metrics>,
     mut will: watch::Receiver<Option<LastWill>>,
+    gate: Option<Arc<ConnectGate>>,
+    jitter_seed: u64,
 ) {
     let mut backoff = Backoff::new(Duration::from_millis(250), MAX_BACKOFF);
-    // The spread only has to differ between cars, not be reproducible.
-    let mut jitter = Jitter::new(
-        u64::from(std::process::id())
-            ^ SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos() as u64),
-    );
+    let mut jitter = Jitter::new(jitter_seed);
+    if let Some(g) = &gate {
+        g.wait().await;
+    }
     loop {
         match eventloop.poll().await {
             Ok(ev) => {
@@ -138,6 +146,9 @@ async fn poll_loop(
                 // session; the outbox has it back already.
                 eventloop.clean();
                 eventloop.pending.clear();
+                if let Some(g) = &gate {
+                    g.wait().await;
+                }
                 if will.has_changed().unwrap_or(false)
                     && let Some(w) = will.borrow_and_update().clone()
                 {
@@ -256,7 +267,11 @@ impl Link {
     fn on_connack(&mut self) {
         self.connected = true;
         self.parts.metrics.connected.store(true, Ordering::Relaxed);
-        tracing::info!("MQTT connected");
+        if self.parts.log_connections {
+            tracing::info!("MQTT connected");
+        } else {
+            tracing::debug!(vin = %self.parts.vin, "MQTT connected");
+        }
         let _ = self
             .client
             .try_subscribe(self.parts.topics.cmd_req.clone(), QoS::AtLeastOnce);
@@ -267,8 +282,10 @@ impl Link {
     fn on_disconnect(&mut self, why: &str) {
         if why.is_empty() {
             tracing::debug!("MQTT link closed");
-        } else if self.connected {
+        } else if self.connected && self.parts.log_connections {
             tracing::warn!("MQTT link lost: {why}; queueing to the outbox");
+        } else if self.connected {
+            tracing::debug!(vin = %self.parts.vin, "MQTT link lost: {why}; queueing to the outbox");
         } else {
             tracing::debug!("MQTT connect failed: {why}");
         }
@@ -411,7 +428,14 @@ pub async fn run(
     let (reply_tx, mut replies) = mpsc::unbounded_channel();
     let (will_tx, will_rx) = watch::channel(None);
     let metrics = parts.metrics.clone();
-    let poller = tokio::spawn(poll_loop(eventloop, ev_tx, metrics, will_rx));
+    let poller = tokio::spawn(poll_loop(
+        eventloop,
+        ev_tx,
+        metrics,
+        will_rx,
+        parts.gate.clone(),
+        parts.jitter_seed,
+    ));
     let mut link = Link {
         client,
         parts,

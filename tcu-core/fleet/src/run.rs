@@ -1,0 +1,350 @@
+//! Running a fleet: builds every member from one set of loaded plugin
+//! libraries, starts one MQTT link per vehicle on a shared runtime (their
+//! connections spaced by one gate), hands the vehicles to the workers,
+//! reports the summary every interval, and on stop lets every link deliver
+//! what it holds and publish its `offline` status.
+
+use crate::FleetError;
+use crate::plan::{self, Member};
+use crate::shard::Shard;
+use crate::status::Snapshot;
+use crate::worker::{self, Slot, TickCounters};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use tcu_engine::build::{build_vehicle_shared, open_plugins};
+use tcu_engine::catalog::Catalog;
+use tcu_engine::config::VehicleConfig;
+use tcu_link::config::MqttConfig;
+use tcu_link::gate::ConnectGate;
+use tcu_link::outbox::Outbox;
+use tcu_link::{BrokerUrl, LinkSetup, LinkTask};
+use tcu_sdk::rng::derive_seed;
+
+/// How long the links get to deliver what they hold when the fleet stops.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// What `tcu fleet` was asked for.
+#[derive(Debug, Clone)]
+pub struct FleetSettings {
+    /// Vehicles in the whole fleet (all shards).
+    pub vehicles: u64,
+    /// First 1 to 8 characters of every VIN.
+    pub vin_prefix: String,
+    /// Fleet seed: every vehicle's seed and start offset derive from it.
+    pub seed: u64,
+    /// This process's slice.
+    pub shard: Shard,
+    /// Threads stepping vehicles.
+    pub workers: usize,
+    /// Threads running the links.
+    pub link_threads: usize,
+    /// Connection attempts per second, first connects and reconnects.
+    pub connect_rate: f64,
+    /// Stop after this long.
+    pub duration: Option<Duration>,
+    /// Each vehicle's outbox lives in `outbox_root/<VIN>`.
+    pub outbox_root: PathBuf,
+    /// Each vehicle's outbox size limit, bytes (memory and disk).
+    pub outbox_max_bytes: u64,
+    /// Messages each vehicle's outbox keeps in memory before spilling.
+    pub outbox_mem: usize,
+    /// Summary line interval.
+    pub status_interval: Duration,
+    /// Also write each summary as a JSON line here.
+    pub stats: Option<PathBuf>,
+}
+
+/// How a fleet run ended.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FleetOutcome {
+    /// The last summary.
+    pub last: Snapshot,
+    /// True when stopped by the flag rather than the duration.
+    pub interrupted: bool,
+}
+
+/// Runs the fleet of `settings` built from `vehicle` and `mqtt` until
+/// `settings.duration` or `stop`.
+pub fn run(
+    vehicle: &VehicleConfig,
+    mqtt: &MqttConfig,
+    settings: &FleetSettings,
+    stop: &Arc<AtomicBool>,
+) -> Result<FleetOutcome, FleetError> {
+    let members = plan::members(
+        settings.vehicles,
+        &settings.vin_prefix,
+        settings.seed,
+        settings.shard,
+        mqtt.publish_period,
+    )
+    .map_err(FleetError::Plan)?;
+    check_templates(mqtt, members.len())?;
+    let mut stats = match &settings.stats {
+        Some(p) => Some(
+            std::fs::File::create(p).map_err(|source| FleetError::Stats {
+                path: p.clone(),
+                source,
+            })?,
+        ),
+        None => None,
+    };
+    let catalog = Arc::new(Catalog::builtin());
+    let (libs, rejected) = open_plugins(vehicle, &catalog)?;
+    for r in &rejected {
+        tracing::warn!(kind = r.error.kind(), "plugin rejected: {}", r.error);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(settings.link_threads.max(1))
+        .thread_name("tcu-fleet-link")
+        .enable_all()
+        .build()
+        .map_err(FleetError::Runtime)?;
+    let (broker, in_process_broker) = broker_of(mqtt)?;
+    let gate = Arc::new(ConnectGate::new(settings.connect_rate));
+    tracing::info!(
+        vehicles = members.len(),
+        fleet = settings.vehicles,
+        shard = %settings.shard,
+        %broker,
+        connect_rate = settings.connect_rate,
+        "building the fleet"
+    );
+    let start = Instant::now();
+    let dt = Duration::from_secs_f64(1.0 / vehicle.tick_rate_hz);
+    let mut slots = Vec::with_capacity(members.len());
+    let mut links: Vec<LinkTask> = Vec::with_capacity(members.len());
+    for m in &members {
+        let (slot, link) = build_member(
+            m,
+            vehicle,
+            mqtt,
+            settings,
+            (&catalog, &libs),
+            (&runtime, &broker, in_process_broker, &gate),
+        )?;
+        slots.push(slot);
+        links.push(link);
+    }
+    let metrics: Vec<_> = links.iter().map(|l| l.metrics().clone()).collect();
+    // Deadlines count from when every vehicle exists, so that building a
+    // big fleet does not make its first ticks late.
+    let t0 = Instant::now();
+    for (slot, m) in slots.iter_mut().zip(&members) {
+        slot.deadline = t0 + m.offset;
+    }
+    tracing::info!(
+        vehicles = members.len(),
+        built_in_ms = start.elapsed().as_millis() as u64,
+        "fleet built; connecting"
+    );
+    let counters = Arc::new(TickCounters::default());
+    let halt = Arc::new(AtomicBool::new(false));
+    let workers = spawn_workers(slots, settings.workers, dt, &halt, &counters)?;
+    let interrupted = watch(
+        t0,
+        settings,
+        stop,
+        &metrics,
+        &counters,
+        stats.as_mut(),
+        &mut Snapshot::default(),
+    );
+    halt.store(true, Ordering::Relaxed);
+    let mut slots = Vec::new();
+    for w in workers {
+        slots.extend(w.join().map_err(|_| FleetError::WorkerPanicked)?);
+    }
+    // The workers have stopped: the last telemetry is in the hooks'
+    // channels; the links deliver it and publish `offline`.
+    runtime.block_on(async {
+        let all = links.into_iter().map(|l| tokio::spawn(l.finished()));
+        let _ = tokio::time::timeout(STOP_GRACE, async {
+            for j in all {
+                let _ = j.await;
+            }
+        })
+        .await;
+    });
+    let last = Snapshot::take(t0.elapsed().as_secs_f64(), &metrics, &counters, None);
+    tracing::info!("stopped: {}", last.line());
+    if let Some(f) = stats.as_mut() {
+        let _ = writeln!(f, "{}", last.json());
+    }
+    drop(slots);
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    Ok(FleetOutcome { last, interrupted })
+}
+
+/// Every vehicle needs its own client id and topics.
+fn check_templates(mqtt: &MqttConfig, vehicles: usize) -> Result<(), FleetError> {
+    if vehicles > 1 {
+        if !mqtt.client_id_template.contains("{vin}") {
+            return Err(FleetError::Template {
+                field: "mqtt.client_id",
+                value: mqtt.client_id_template.clone(),
+            });
+        }
+        if !mqtt.topic_template.contains("{vin}") {
+            return Err(FleetError::Template {
+                field: "mqtt.topic_root",
+                value: mqtt.topic_template.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The configured broker, or one embedded broker for the whole fleet.
+fn broker_of(mqtt: &MqttConfig) -> Result<(BrokerUrl, bool), FleetError> {
+    match &mqtt.broker {
+        Some(b) => Ok((
+            BrokerUrl::parse(b).map_err(tcu_link::MqttError::from)?,
+            false,
+        )),
+        None => {
+            let addr = tcu_link::broker::start(mqtt.embedded_listen)?;
+            tracing::info!("embedded MQTT broker listening on {addr}");
+            Ok((
+                BrokerUrl {
+                    host: addr.ip().to_string(),
+                    port: addr.port(),
+                    tls: false,
+                },
+                true,
+            ))
+        }
+    }
+}
+
+type Shared<'a> = (
+    &'a Arc<Catalog>,
+    &'a [Arc<tcu_engine::plugin::PluginLibrary>],
+);
+type LinkParts<'a> = (
+    &'a tokio::runtime::Runtime,
+    &'a BrokerUrl,
+    bool,
+    &'a Arc<ConnectGate>,
+);
+
+/// One member: its vehicle (own plugin instances of the shared libraries),
+/// its command inbox and its link.
+fn build_member(
+    m: &Member,
+    vehicle: &VehicleConfig,
+    mqtt: &MqttConfig,
+    settings: &FleetSettings,
+    (catalog, libs): Shared<'_>,
+    (runtime, broker, in_process_broker, gate): LinkParts<'_>,
+) -> Result<(Slot, LinkTask), FleetError> {
+    let config = VehicleConfig {
+        vin: m.vin.clone(),
+        seed: m.seed,
+        ..vehicle.clone()
+    };
+    let (mut v, _) = build_vehicle_shared(&config, catalog.clone(), libs)?;
+    let (control, inbox) = tcu_engine::control::channel();
+    let dir = settings.outbox_root.join(&m.vin);
+    let link_config = mqtt.for_vin(&m.vin, dir.clone());
+    let setup = LinkSetup {
+        outbox: Outbox::new(Some(&dir), settings.outbox_max_bytes, settings.outbox_mem),
+        broker: broker.clone(),
+        in_process_broker,
+        gate: Some(gate.clone()),
+        jitter_seed: derive_seed(m.seed, "reconnect"),
+        log_connections: false,
+    };
+    let (mut hook, link) = tcu_link::spawn_on(
+        runtime.handle(),
+        &link_config,
+        &m.vin,
+        &v,
+        Some(control),
+        setup,
+    )?;
+    hook.publish_events(&v.drain_events());
+    Ok((
+        Slot {
+            vehicle: v,
+            inbox,
+            mqtt: hook,
+            deadline: Instant::now(),
+        },
+        link,
+    ))
+}
+
+fn spawn_workers(
+    slots: Vec<Slot>,
+    workers: usize,
+    dt: Duration,
+    halt: &Arc<AtomicBool>,
+    counters: &Arc<TickCounters>,
+) -> Result<Vec<std::thread::JoinHandle<Vec<Slot>>>, FleetError> {
+    let n = workers.max(1);
+    let mut parts: Vec<Vec<Slot>> = (0..n).map(|_| Vec::new()).collect();
+    for (i, s) in slots.into_iter().enumerate() {
+        parts[i % n].push(s);
+    }
+    parts
+        .into_iter()
+        .enumerate()
+        .map(|(i, part)| {
+            let (halt, counters) = (halt.clone(), counters.clone());
+            std::thread::Builder::new()
+                .name(format!("tcu-fleet-{i}"))
+                .spawn(move || worker::run(part, dt, &halt, &counters))
+                .map_err(FleetError::Thread)
+        })
+        .collect()
+}
+
+/// Prints the summary every interval (and the progress bar every second
+/// while connecting) until the duration is over or `stop` is set; true
+/// when stopped by `stop`.
+fn watch(
+    t0: Instant,
+    settings: &FleetSettings,
+    stop: &AtomicBool,
+    metrics: &[Arc<tcu_link::Metrics>],
+    counters: &TickCounters,
+    mut stats: Option<&mut std::fs::File>,
+    previous: &mut Snapshot,
+) -> bool {
+    let end = settings.duration.map(|d| t0 + d);
+    let mut next_status = t0 + settings.status_interval;
+    let mut connecting = true;
+    loop {
+        std::thread::sleep(Duration::from_millis(100));
+        if stop.load(Ordering::Relaxed) {
+            return true;
+        }
+        let now = Instant::now();
+        if end.is_some_and(|e| now >= e) {
+            return false;
+        }
+        let progress_due = connecting && (now - t0).as_millis() % 1000 < 100;
+        if now < next_status && !progress_due {
+            continue;
+        }
+        let snap = Snapshot::take((now - t0).as_secs_f64(), metrics, counters, Some(previous));
+        if connecting {
+            tracing::info!("{}", snap.progress());
+            connecting = snap.connected < snap.wanted;
+        }
+        if now >= next_status {
+            next_status += settings.status_interval;
+            tracing::info!("{}", snap.line());
+            if let Some(f) = stats.as_deref_mut()
+                && let Err(e) = writeln!(f, "{}", snap.json())
+            {
+                tracing::error!("writing the stats file: {e}");
+            }
+            *previous = snap;
+        }
+    }
+}

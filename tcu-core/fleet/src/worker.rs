@@ -1,0 +1,117 @@
+//! A worker thread: steps the vehicles it owns, each on its own tick
+//! deadlines, earliest first. No thread per vehicle: a few workers keep
+//! thousands of vehicles. A tick that starts more than one tick period
+//! after its deadline is counted late; a vehicle more than a second behind
+//! skips ahead and the skipped ticks are counted too, never hidden.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tcu_engine::control::ControlInbox;
+use tcu_engine::sim::{Event, TickHook, Vehicle};
+use tcu_link::MqttHook;
+
+/// Longest sleep between two looks at the stop flag.
+const STOP_POLL: Duration = Duration::from_millis(50);
+/// How far behind a vehicle may fall before it skips ahead.
+const SKIP_AFTER: Duration = Duration::from_secs(1);
+
+/// One vehicle as a worker holds it.
+pub struct Slot {
+    /// The vehicle.
+    pub vehicle: Vehicle,
+    /// Its commands (applied before each tick).
+    pub inbox: ControlInbox,
+    /// Its link's tick side.
+    pub mqtt: MqttHook,
+    /// When its next tick is due.
+    pub deadline: Instant,
+}
+
+impl std::fmt::Debug for Slot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Slot")
+            .field("vin", &self.mqtt.vin())
+            .field("ticks", &self.vehicle.ticks())
+            .field("deadline", &self.deadline)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Counters every worker adds to.
+#[derive(Debug, Default)]
+pub struct TickCounters {
+    /// Ticks run.
+    pub ticks: AtomicU64,
+    /// Ticks that started more than one period after their deadline.
+    pub late: AtomicU64,
+    /// Ticks skipped by vehicles that fell more than a second behind.
+    pub skipped: AtomicU64,
+}
+
+/// Steps `slots` every `dt` until `stop` is set; gives them back.
+pub fn run(
+    mut slots: Vec<Slot>,
+    dt: Duration,
+    stop: &AtomicBool,
+    counters: &TickCounters,
+) -> Vec<Slot> {
+    let mut due: BinaryHeap<Reverse<(Instant, usize)>> = slots
+        .iter()
+        .enumerate()
+        .map(|(i, s)| Reverse((s.deadline, i)))
+        .collect();
+    let mut events: Vec<Event> = Vec::new();
+    let (mut ticks, mut late) = (0u64, 0u64);
+    while let Some(Reverse((deadline, i))) = due.pop() {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let mut now = Instant::now();
+        if deadline > now {
+            // Publish the counts before sleeping, not on every tick.
+            counters.ticks.fetch_add(ticks, Ordering::Relaxed);
+            counters.late.fetch_add(late, Ordering::Relaxed);
+            (ticks, late) = (0, 0);
+            std::thread::sleep((deadline - now).min(STOP_POLL));
+            if Instant::now() < deadline {
+                due.push(Reverse((deadline, i)));
+                continue;
+            }
+            now = Instant::now();
+        }
+        let slot = &mut slots[i];
+        let mut next = deadline + dt;
+        if now > deadline + dt {
+            late += 1;
+            let behind = now - deadline;
+            if behind > SKIP_AFTER {
+                let skip = (behind.as_secs_f64() / dt.as_secs_f64()) as u32;
+                next += dt * skip;
+                counters
+                    .skipped
+                    .fetch_add(u64::from(skip), Ordering::Relaxed);
+            }
+        }
+        slot.inbox.before_tick(&mut slot.vehicle);
+        slot.vehicle.step();
+        events.clear();
+        slot.vehicle.drain_events_into(&mut events);
+        slot.mqtt.after_tick(&slot.vehicle, &events);
+        for e in &events {
+            if matches!(
+                e.kind.as_str(),
+                "fault" | "plugin.rollback" | "plugin.rollback_failed"
+            ) {
+                tracing::warn!(vin = %slot.mqtt.vin(), kind = %e.kind, "{}", e.detail);
+            }
+        }
+        ticks += 1;
+        slot.deadline = next;
+        due.push(Reverse((next, i)));
+    }
+    counters.ticks.fetch_add(ticks, Ordering::Relaxed);
+    counters.late.fetch_add(late, Ordering::Relaxed);
+    slots
+}

@@ -1,0 +1,301 @@
+//! `tcu fleet` against a real mosquitto: every vehicle a real MQTT client
+//! with its own VIN, contiguous telemetry, its own commands and its own
+//! last will; shards that split one fleet.
+
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Command;
+use std::time::{Duration, Instant};
+use tcu_integration_tests::mqtt::{Mosquitto, Subscriber, mosquitto_available};
+use tcu_integration_tests::process::{Running, tcu_command};
+
+const SETPOINT: &str = "Vehicle.Cabin.HVAC.Station.Row1.Driver.Temperature";
+
+fn require_mosquitto() {
+    assert!(
+        mosquitto_available(),
+        "mosquitto is not installed; ./scripts/test installs it (apt-get install mosquitto)"
+    );
+}
+
+fn spawn_fleet(dir: &std::path::Path, broker: &Mosquitto, args: &[&str]) -> Running {
+    let mut cmd = tcu_command();
+    cmd.args(["fleet", "--broker"])
+        .arg(format!("mqtt://127.0.0.1:{}", broker.port))
+        .arg("--outbox-dir")
+        .arg(dir.join("outbox"))
+        .args(["--status-interval", "1s", "--publish-period", "500ms"])
+        .args(args);
+    Running::start(cmd)
+}
+
+/// Telemetry seqs by VIN, and every status payload, until `done` or `timeout`.
+#[derive(Default)]
+struct Seen {
+    seqs: BTreeMap<String, Vec<u64>>,
+    status: BTreeMap<String, Vec<Value>>,
+    telemetry: BTreeMap<String, Value>,
+    /// Telemetry seqs the vehicles reported lost (`outbox.dropped`).
+    dropped: BTreeMap<String, Vec<u64>>,
+}
+
+impl Seen {
+    fn take(&mut self, sub: &Subscriber, timeout: Duration, mut done: impl FnMut(&Seen) -> bool) {
+        let end = Instant::now() + timeout;
+        while Instant::now() < end && !done(self) {
+            let Some((topic, payload)) = sub.next(Duration::from_millis(100)) else {
+                continue;
+            };
+            let parts: Vec<&str> = topic.split('/').collect();
+            let Ok(v) = serde_json::from_slice::<Value>(&payload) else {
+                continue;
+            };
+            match parts.as_slice() {
+                ["vehicle", vin, "telemetry"] => {
+                    self.seqs
+                        .entry((*vin).to_owned())
+                        .or_default()
+                        .push(v["seq"].as_u64().expect("telemetry without a seq"));
+                    self.telemetry.insert((*vin).to_owned(), v);
+                }
+                ["vehicle", vin, "events"] if v["type"] == json!("outbox.dropped") => {
+                    for r in v["telemetry_seqs"].as_array().into_iter().flatten() {
+                        let seq = |x: &Value| x.as_u64().expect("a dropped range of numbers");
+                        let (a, b) = (seq(&r[0]), seq(&r[1]));
+                        self.dropped
+                            .entry((*vin).to_owned())
+                            .or_default()
+                            .extend(a..=b);
+                    }
+                }
+                ["vehicle", vin, "status"] => {
+                    self.status.entry((*vin).to_owned()).or_default().push(v)
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn offline(&self) -> BTreeSet<&String> {
+        self.status
+            .iter()
+            .filter(|(_, s)| s.last().is_some_and(|s| s["status"] == json!("offline")))
+            .map(|(vin, _)| vin)
+            .collect()
+    }
+}
+
+#[test]
+fn fifty_vehicles_publish_contiguous_telemetry_under_their_own_vins_and_a_command_changes_only_its_vehicle()
+ {
+    require_mosquitto();
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(dir.path(), "");
+    let sub = Subscriber::connect(broker.port, "t-fleet", "vehicle/#", true);
+    let mut fleet = spawn_fleet(dir.path(), &broker, &["--vehicles", "50", "--seed", "3"]);
+    let mut seen = Seen::default();
+    seen.take(&sub, Duration::from_secs(60), |s| {
+        s.seqs.len() == 50 && s.seqs.values().all(|q| q.len() >= 4)
+    });
+    assert_eq!(
+        seen.seqs.len(),
+        50,
+        "VINs seen: {:?}\n{}",
+        seen.seqs.keys(),
+        fleet.output()
+    );
+    for vin in seen.seqs.keys() {
+        assert_eq!(vin.len(), 17, "{vin}");
+        assert!(vin.starts_with("WTCUZ"), "{vin}");
+    }
+    // One command to one vehicle.
+    let target = seen.seqs.keys().nth(17).unwrap().clone();
+    sub.publish(
+        &format!("vehicle/{target}/cmd/req"),
+        json!({"id": "fleet-1", "set": {SETPOINT: 27.5}}).to_string(),
+    );
+    seen.take(&sub, Duration::from_secs(20), |s| {
+        s.telemetry
+            .get(&target)
+            .is_some_and(|t| t["signals"][SETPOINT] == json!(27.5))
+    });
+    assert_eq!(seen.telemetry[&target]["signals"][SETPOINT], json!(27.5));
+    // Another round so that every other vehicle has published after the command.
+    let before: BTreeMap<String, usize> = seen
+        .seqs
+        .iter()
+        .map(|(v, q)| (v.clone(), q.len()))
+        .collect();
+    seen.take(&sub, Duration::from_secs(20), |s| {
+        s.seqs.iter().all(|(v, q)| q.len() > before[v])
+    });
+    for (vin, t) in &seen.telemetry {
+        if *vin != target {
+            assert_ne!(t["signals"][SETPOINT], json!(27.5), "{vin} changed too");
+        }
+    }
+    // SIGTERM: every vehicle delivers what it has and publishes offline.
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(fleet.id().to_string())
+        .status();
+    let status = fleet.wait_exit(Duration::from_secs(30));
+    assert!(status.success(), "{status:?}\n{}", fleet.output());
+    seen.take(&sub, Duration::from_secs(10), |s| s.offline().len() == 50);
+    assert_eq!(seen.offline().len(), 50);
+    for (vin, seqs) in &seen.seqs {
+        let want: Vec<u64> = (1..=*seqs.iter().max().unwrap()).collect();
+        assert_eq!(*seqs, want, "{vin}: telemetry seqs not contiguous from 1");
+    }
+    assert!(
+        fleet.output().contains("fleet: 50/50 connected"),
+        "{}",
+        fleet.output()
+    );
+}
+
+#[test]
+fn sigkill_of_the_fleet_process_delivers_every_vehicles_offline_last_will() {
+    require_mosquitto();
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(dir.path(), "");
+    let sub = Subscriber::connect(broker.port, "t-will", "vehicle/+/status", true);
+    let mut fleet = spawn_fleet(dir.path(), &broker, &["--vehicles", "30"]);
+    let mut seen = Seen::default();
+    let online = |s: &Seen| {
+        s.status
+            .values()
+            .filter(|v| v.last().is_some_and(|s| s["status"] == json!("online")))
+            .count()
+    };
+    seen.take(&sub, Duration::from_secs(60), |s| online(s) == 30);
+    assert_eq!(online(&seen), 30, "{}", fleet.output());
+    fleet.kill();
+    // mosquitto sends a will when it notices the dead connection (at once
+    // for a reset socket, after 1.5 keepalives otherwise).
+    seen.take(&sub, Duration::from_secs(90), |s| s.offline().len() == 30);
+    assert_eq!(seen.offline().len(), 30, "offline: {:?}", seen.offline());
+}
+
+#[test]
+fn two_shards_of_one_fleet_run_every_vin_once_between_them() {
+    require_mosquitto();
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(dir.path(), "");
+    let sub = Subscriber::connect(broker.port, "t-shard", "vehicle/+/telemetry", true);
+    let one_dir = dir.path().join("one");
+    let two_dir = dir.path().join("two");
+    std::fs::create_dir_all(&one_dir).unwrap();
+    std::fs::create_dir_all(&two_dir).unwrap();
+    let args = ["--vehicles", "21", "--duration", "6s"];
+    let mut one = spawn_fleet(
+        &one_dir,
+        &broker,
+        &[&args[..], &["--shard", "1/2"]].concat(),
+    );
+    let mut two = spawn_fleet(
+        &two_dir,
+        &broker,
+        &[&args[..], &["--shard", "2/2"]].concat(),
+    );
+    let mut seen = Seen::default();
+    seen.take(&sub, Duration::from_secs(60), |s| s.seqs.len() == 21);
+    assert!(
+        one.wait_exit(Duration::from_secs(30)).success(),
+        "{}",
+        one.output()
+    );
+    assert!(
+        two.wait_exit(Duration::from_secs(30)).success(),
+        "{}",
+        two.output()
+    );
+    assert_eq!(seen.seqs.len(), 21, "{:?}", seen.seqs.keys());
+    let serials: BTreeSet<u64> = seen.seqs.keys().map(|v| v[11..].parse().unwrap()).collect();
+    assert_eq!(serials, (1..=21).collect(), "serials 1..=21, each once");
+    assert!(one.output().contains("/11 connected"), "{}", one.output());
+    assert!(two.output().contains("/10 connected"), "{}", two.output());
+}
+
+#[test]
+fn a_broker_outage_loses_nothing_silently_across_the_fleet_and_reconnects_at_the_configured_rate() {
+    require_mosquitto();
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = Mosquitto::start(dir.path(), "");
+    // A persistent session: the broker keeps what arrives for it while it
+    // is reconnecting after the restart.
+    let sub = Subscriber::connect(broker.port, "t-outage", "vehicle/#", false);
+    let rate = 8;
+    let mut fleet = spawn_fleet(
+        dir.path(),
+        &broker,
+        &["--vehicles", "24", "--connect-rate", &rate.to_string()],
+    );
+    let mut seen = Seen::default();
+    seen.take(&sub, Duration::from_secs(60), |s| {
+        s.seqs.len() == 24 && s.seqs.values().all(|q| q.len() >= 2)
+    });
+    assert_eq!(seen.seqs.len(), 24, "{}", fleet.output());
+    broker.stop();
+    let restarted_at = std::time::SystemTime::now();
+    std::thread::sleep(Duration::from_secs(20));
+    broker.restart();
+    // Until every vehicle is back and has published well past the outage.
+    let high: BTreeMap<String, u64> = seen
+        .seqs
+        .iter()
+        .map(|(v, q)| (v.clone(), q.iter().max().copied().unwrap_or(0) + 50))
+        .collect();
+    seen.take(&sub, Duration::from_secs(90), |s| {
+        s.seqs
+            .iter()
+            .all(|(v, q)| q.iter().max().copied().unwrap_or(0) >= high[v])
+    });
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(fleet.id().to_string())
+        .status();
+    assert!(
+        fleet.wait_exit(Duration::from_secs(30)).success(),
+        "{}",
+        fleet.output()
+    );
+    seen.take(&sub, Duration::from_secs(10), |s| s.offline().len() == 24);
+    for (vin, seqs) in &seen.seqs {
+        let max = seqs.iter().max().copied().unwrap();
+        assert!(max >= high[vin], "{vin} did not come back: last seq {max}");
+        let mut got: BTreeSet<u64> = seqs.iter().copied().collect();
+        got.extend(seen.dropped.get(vin).into_iter().flatten());
+        let missing: Vec<u64> = (1..=max).filter(|q| !got.contains(q)).collect();
+        assert!(missing.is_empty(), "{vin}: seqs lost silently: {missing:?}");
+    }
+    // mosquitto logs each connection with the second it arrived: after the
+    // restart, the vehicles came back at no more than the gate's rate.
+    let log = std::fs::read_to_string(dir.path().join("mosquitto.log")).unwrap();
+    let since = restarted_at
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let mut per_second: BTreeMap<u64, usize> = BTreeMap::new();
+    for line in log
+        .lines()
+        .filter(|l| l.contains("New client connected") && l.contains("tcu-"))
+    {
+        let t: u64 = line.split(':').next().unwrap().trim().parse().unwrap();
+        if t >= since {
+            *per_second.entry(t).or_default() += 1;
+        }
+    }
+    let reconnects: usize = per_second.values().sum();
+    assert!(
+        reconnects >= 24,
+        "{reconnects} reconnects logged: {per_second:?}"
+    );
+    // One second of the log can hold the end of one and the start of the
+    // next: at most the rate plus one.
+    let busiest = per_second.values().copied().max().unwrap_or(0);
+    assert!(
+        busiest <= rate + 1,
+        "{busiest} connects in one second: {per_second:?}"
+    );
+}
