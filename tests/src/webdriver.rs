@@ -3,8 +3,9 @@
 //! loopback port, started and stopped by PID, driving one headless
 //! Chromium (package `chromium`) whose profile lives in a temporary
 //! directory. It knows the few commands the tests use: navigate, find by
-//! CSS selector, text, attribute, click, type, run a script, and a
-//! screenshot and the page source, which a failing test leaves behind.
+//! CSS selector, text, attribute, click, type, run a script, send a
+//! DevTools command, and take a screenshot and the page source, which a
+//! failing test leaves behind.
 //! Every request and every wait is bounded.
 //!
 //! Without the two binaries [`missing`] says why, and a test skips unless
@@ -262,9 +263,16 @@ impl Browser {
         self.post("/execute/sync", json!({"script": script, "args": args}))
     }
 
+    /// Sends a Chrome DevTools Protocol command (`Fetch.enable`, ...) to
+    /// the page through chromedriver.
+    pub fn cdp(&self, cmd: &str, params: Json) -> WdResult<Json> {
+        self.post("/goog/cdp/execute", json!({"cmd": cmd, "params": params}))
+    }
+
     /// Waits up to `timeout` until `f` gives a value; panics naming `what`
     /// with the last error otherwise (and the failure leaves a screenshot
     /// and the page source behind).
+    #[track_caller]
     pub fn wait<T>(
         &self,
         timeout: Duration,

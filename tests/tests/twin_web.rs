@@ -5,19 +5,23 @@
 //! without a reload; a setpoint typed into the form shows the catalog's
 //! refusal, then goes to `applied` on the page while an independent MQTT
 //! subscriber sees the car report it; and the history chart draws a line
-//! of points.
+//! of points. A setpoint made against a desired version someone else has
+//! changed meanwhile shows the 412 and the current state, and goes through
+//! when set again.
 //!
 //! Needs `chromium` and `chromium-driver` (scripts/test installs them);
 //! without them the test says so and passes, unless `TCU_REQUIRE_CHROMIUM`
 //! is set, where a missing browser is a failure. A failure leaves a
 //! screenshot and the page source behind and prints their paths.
 
+use serde_json::json;
 use std::time::Duration;
 use tcu_integration_tests::mqtt::Subscriber;
 use tcu_integration_tests::twin::{Rig, VINS};
 use tcu_integration_tests::webdriver::{self, Browser, WdResult};
 
 const WRITE: &str = "web-writer-token-0123456789abcdef";
+const FAN: &str = "Vehicle.Cabin.HVAC.Station.Row1.Driver.FanSpeed";
 const SETPOINT: &str = "Vehicle.Cabin.HVAC.Station.Row1.Driver.Temperature";
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -27,6 +31,7 @@ fn shown_version(b: &Browser) -> WdResult<Option<u64>> {
 }
 
 /// The text of `css` once `ok` holds for it.
+#[track_caller]
 fn text_when(b: &Browser, css: &str, ok: impl Fn(&str) -> bool) -> String {
     b.wait(WAIT, &format!("{css} as expected"), |b| {
         let t = b.text_of(css)?;
@@ -178,4 +183,67 @@ fn the_web_page_lists_the_fleet_follows_a_vehicle_live_sets_a_setpoint_that_reac
         "",
         "the page reports a problem"
     );
+}
+
+#[test]
+fn a_setpoint_made_against_a_desired_version_changed_meanwhile_shows_the_412_and_the_current_state_then_goes_through()
+ {
+    if !webdriver::available_or_skip() {
+        return;
+    }
+    // No tokens here: the page works without one.
+    let rig = Rig::start("", &[], None);
+    let vin = VINS[1];
+    let b = Browser::start();
+    // The page must not learn of the other change: its streams are held
+    // in the browser and never reach the twin.
+    b.cdp(
+        "Fetch.enable",
+        json!({"patterns": [{"urlPattern": "*/stream*", "requestStage": "Request"}]}),
+    )
+    .expect("holding the event streams");
+    b.goto(&format!("{}/vehicle.html?vin={vin}", rig.twin.url));
+    text_when(&b, "#vin", |t| t == vin);
+    b.wait(WAIT, "a document version", shown_version);
+    assert_eq!(
+        b.text_of("#stream-state").expect("the stream state"),
+        "connecting"
+    );
+
+    // Someone else changes desired state through the API.
+    let r = rig.twin.patch(vin, &json!({FAN: 60}), None);
+    assert_eq!(r.status, 200, "{}", r.body);
+    set(&b, FAN, "70");
+    let message = text_when(&b, "#setpoint-message", |t| t.starts_with("412"));
+    assert!(message.contains("If-Match"), "{message}");
+    let el = b.find("#setpoint-message").expect("the message");
+    assert_eq!(
+        b.attribute(&el, "data-status")
+            .expect("its status")
+            .as_deref(),
+        Some("412")
+    );
+    // The page now shows the other change and its version.
+    text_when(
+        &b,
+        &format!("#desired tr[data-path=\"{FAN}\"] td[data-col=\"value\"]"),
+        |t| t == "60",
+    );
+    assert_eq!(
+        rig.twin.doc(vin).expect("the document")["desired"][FAN]["value"],
+        60,
+        "the refused patch changed nothing"
+    );
+
+    set(&b, FAN, "70");
+    text_when(&b, "#setpoint-message", |t| t.starts_with(FAN));
+    let el = b.find("#setpoint-message").expect("the message");
+    assert_eq!(
+        b.attribute(&el, "data-kind").expect("its kind").as_deref(),
+        Some("ok")
+    );
+    rig.twin
+        .wait_doc(vin, WAIT, "the page's setpoint applied", |d| {
+            d["desired"][FAN]["value"] == 70 && d["desired"][FAN]["state"] == "applied"
+        });
 }
