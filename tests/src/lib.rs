@@ -14,3 +14,4 @@ pub mod process;
 pub mod signed;
 pub mod twin;
 pub mod variants;
+pub mod webdriver;

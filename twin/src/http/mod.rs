@@ -11,6 +11,7 @@ mod auth;
 mod history;
 mod problem;
 mod routes;
+mod static_files;
 mod stream;
 
 pub use auth::{Auth, Role};
@@ -34,9 +35,6 @@ use tokio::task::JoinSet;
 
 /// The OpenAPI document of every route.
 pub const OPENAPI_JSON: &str = include_str!("openapi.json");
-const INDEX_HTML: &str = include_str!("../../web/index.html");
-const APP_JS: &str = include_str!("../../web/app.js");
-const APP_CSS: &str = include_str!("../../web/app.css");
 
 /// What the handlers share.
 #[derive(Debug)]
@@ -52,7 +50,7 @@ pub struct AppState {
 type Shared = State<Arc<AppState>>;
 
 fn is_public(path: &str) -> bool {
-    matches!(path, "/" | "/app.js" | "/app.css" | "/api/openapi.json")
+    path == "/api/openapi.json" || static_files::find(path).is_some()
 }
 
 /// Access control, then problem answers for every error.
@@ -93,19 +91,7 @@ async fn not_found(req: Request) -> Problem {
 
 /// The routes.
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
-        .route(
-            "/",
-            get(|| async { text("text/html; charset=utf-8", INDEX_HTML) }),
-        )
-        .route(
-            "/app.js",
-            get(|| async { text("text/javascript; charset=utf-8", APP_JS) }),
-        )
-        .route(
-            "/app.css",
-            get(|| async { text("text/css; charset=utf-8", APP_CSS) }),
-        )
+    static_files::routes(Router::new())
         .route(
             "/api/openapi.json",
             get(|| async { text("application/json", OPENAPI_JSON) }),

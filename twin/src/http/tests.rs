@@ -592,3 +592,75 @@ async fn the_vehicle_stream_starts_with_the_document_and_follows_changes() {
         .unwrap();
     assert!(end.is_none(), "the stream ends at shutdown");
 }
+
+#[tokio::test]
+async fn every_page_file_is_served_with_its_content_type_and_an_unknown_one_is_a_404_problem() {
+    let a = api(false);
+    for file in static_files::FILES {
+        let r = a.get(file.path).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", file.path);
+        assert_eq!(r.header("content-type"), file.content_type, "{}", file.path);
+        assert_eq!(r.body, file.body.as_bytes(), "{}", file.path);
+    }
+    for missing in ["/nothing.js", "/vehicle.htm", "/web/app.js"] {
+        let p = a.get(missing).await.is_problem(StatusCode::NOT_FOUND);
+        assert!(p["detail"].as_str().unwrap().contains(missing), "{p}");
+    }
+}
+
+#[test]
+fn the_page_loads_only_files_the_twin_serves_and_nothing_from_another_host() {
+    for file in static_files::FILES {
+        for far in ["http://", "https://", "//cdn", "import("] {
+            // The SVG namespace is a name, not something fetched.
+            let text = file.body.replace("\"http://www.w3.org/2000/svg\"", "");
+            assert!(!text.contains(far), "{} mentions {far}", file.path);
+        }
+        for attr in ["src=\"", "href=\""] {
+            for link in file.body.split(attr).skip(1) {
+                let target = link.split('"').next().unwrap();
+                let target = target.split('?').next().unwrap();
+                assert!(
+                    static_files::find(target).is_some(),
+                    "{} links {target}, which is not served",
+                    file.path
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn with_tokens_the_page_is_public_and_its_streams_need_the_bearer_header_not_a_query_token() {
+    let a = api(true);
+    for file in static_files::FILES {
+        assert_eq!(
+            a.get(file.path).await.status,
+            StatusCode::OK,
+            "{}",
+            file.path
+        );
+    }
+    for stream in ["/api/stream", &format!("/api/vehicles/{VIN}/stream")] {
+        a.get(stream).await.is_problem(StatusCode::UNAUTHORIZED);
+        // The page reads streams with fetch and the header; a token in the
+        // URL (which logs and browser history keep) opens nothing.
+        a.get(&format!("{stream}?access_token={READ}"))
+            .await
+            .is_problem(StatusCode::UNAUTHORIZED);
+        let r = a
+            .router
+            .clone()
+            .oneshot(
+                Request::get(stream)
+                    .header("authorization", format!("Bearer {READ}"))
+                    .header("accept", "text/event-stream")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{stream}");
+        assert_eq!(r.headers()["content-type"], "text/event-stream", "{stream}");
+    }
+}
