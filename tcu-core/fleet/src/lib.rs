@@ -18,7 +18,7 @@ pub mod status;
 pub mod vin;
 pub mod worker;
 
-pub use run::{FleetOutcome, FleetSettings, run};
+pub use run::{FleetOutcome, FleetSettings, run, run_observed};
 pub use shard::Shard;
 
 /// A fleet could not be run.

@@ -74,6 +74,18 @@ pub fn run(
     settings: &FleetSettings,
     stop: &Arc<AtomicBool>,
 ) -> Result<FleetOutcome, FleetError> {
+    run_observed(vehicle, mqtt, settings, stop, &mut |_| {})
+}
+
+/// As [`run`], handing every summary to `observer` as it is taken (a
+/// benchmark measures between two of them).
+pub fn run_observed(
+    vehicle: &VehicleConfig,
+    mqtt: &MqttConfig,
+    settings: &FleetSettings,
+    stop: &Arc<AtomicBool>,
+    observer: &mut dyn FnMut(&Snapshot),
+) -> Result<FleetOutcome, FleetError> {
     let members = plan::members(
         settings.vehicles,
         &settings.vin_prefix,
@@ -148,10 +160,9 @@ pub fn run(
         t0,
         settings,
         stop,
-        &metrics,
-        &counters,
+        (&metrics, &counters),
         stats.as_mut(),
-        &mut Snapshot::default(),
+        observer,
     );
     halt.store(true, Ordering::Relaxed);
     let mut slots = Vec::new();
@@ -310,11 +321,11 @@ fn watch(
     t0: Instant,
     settings: &FleetSettings,
     stop: &AtomicBool,
-    metrics: &[Arc<tcu_link::Metrics>],
-    counters: &TickCounters,
+    (metrics, counters): (&[Arc<tcu_link::Metrics>], &TickCounters),
     mut stats: Option<&mut std::fs::File>,
-    previous: &mut Snapshot,
+    observer: &mut dyn FnMut(&Snapshot),
 ) -> bool {
+    let mut previous = Snapshot::default();
     let end = settings.duration.map(|d| t0 + d);
     let mut next_status = t0 + settings.status_interval;
     let mut connecting = true;
@@ -331,7 +342,7 @@ fn watch(
         if now < next_status && !progress_due {
             continue;
         }
-        let snap = Snapshot::take((now - t0).as_secs_f64(), metrics, counters, Some(previous));
+        let snap = Snapshot::take((now - t0).as_secs_f64(), metrics, counters, Some(&previous));
         if connecting {
             tracing::info!("{}", snap.progress());
             connecting = snap.connected < snap.wanted;
@@ -344,7 +355,8 @@ fn watch(
             {
                 tracing::error!("writing the stats file: {e}");
             }
-            *previous = snap;
+            observer(&snap);
+            previous = snap;
         }
     }
 }
