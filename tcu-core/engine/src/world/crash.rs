@@ -121,6 +121,9 @@ pub struct Crash {
     trigger_version: u64,
     hv_connected: SignalId,
     pulse: Option<CrashPulse>,
+    /// What the sensor read over the last step, g (the last step of a pulse
+    /// included, after the pulse is gone).
+    sample_g: f64,
 }
 
 impl Crash {
@@ -131,6 +134,7 @@ impl Crash {
             trigger_version: bus.version(trigger),
             hv_connected: bus.id("Vehicle.Powertrain.TractionBattery.IsPowerConnected")?,
             pulse: None,
+            sample_g: 0.0,
         })
     }
 
@@ -139,15 +143,17 @@ impl Crash {
         self.pulse.as_ref()
     }
 
-    /// What the crash sensor reads now, g.
+    /// What the crash sensor read over the last step, g.
     pub fn sample(&self) -> f64 {
-        self.pulse.map_or(0.0, |p| p.sample())
+        self.sample_g
     }
 
-    /// Starts a pulse if the trigger was written since the last step, from
-    /// the car's speed `speed` (m/s) now. A new trigger during a pulse
-    /// starts a new collision from the speed left.
-    pub fn check_trigger(&mut self, bus: &Bus, speed: f64) {
+    /// Begins a step: starts a pulse if the trigger was written since the
+    /// last step, from the car's speed `speed` (m/s) now (a new trigger
+    /// during a pulse starts a new collision from the speed left), and
+    /// clears the sensor until [`Crash::apply`] says what the step brought.
+    pub fn begin_step(&mut self, bus: &Bus, speed: f64) {
+        self.sample_g = 0.0;
         let version = bus.version(self.trigger);
         if version != self.trigger_version {
             self.trigger_version = version;
@@ -175,6 +181,7 @@ impl Crash {
             return v;
         };
         let mut v = (v - pulse.advance(dt)).max(0.0);
+        self.sample_g = pulse.sample();
         if pulse.is_over() {
             if pulse.full {
                 // The barrier does not move: the car ends at rest.
@@ -205,16 +212,23 @@ mod tests {
         let (mut bus, mut crash) = bus_and_crash();
         bus.set_actuator("Sim.Crash.Trigger", Value::Float(share))
             .expect("trigger");
-        crash.check_trigger(&bus, speed);
+        crash.begin_step(&bus, speed);
         let mut v = speed;
+        let mut sensed = 0.0;
         while crash.pulse().is_some() {
             v = crash.apply(v, dt);
+            sensed += crash.sample() * GRAVITY * dt;
+            crash.begin_step(&bus, v);
         }
+        assert_eq!(crash.sample(), 0.0, "the sensor reads on after the pulse");
+        let dv = speed - v.max(speed * (1.0 - share / 100.0));
+        assert!((sensed - dv).abs() < 1e-9, "sensed {sensed} m/s of {dv}");
         v
     }
 
     #[test]
-    fn a_full_barrier_crash_ends_at_rest_and_a_partial_one_keeps_the_rest_of_the_speed() {
+    fn a_full_barrier_crash_ends_at_rest_a_partial_one_keeps_the_rest_and_the_sensor_reads_every_step()
+     {
         for dt in [0.001, 0.01] {
             assert_eq!(collide(100.0, 15.0, dt), 0.0);
             let v = collide(40.0, 15.0, dt);
@@ -229,11 +243,11 @@ mod tests {
             .expect("trigger");
         let trigger = bus.id("Sim.Crash.Trigger").expect("trigger");
         let mut crash = Crash::new(&bus, trigger).expect("crash");
-        crash.check_trigger(&bus, 20.0);
+        crash.begin_step(&bus, 20.0);
         assert!(crash.pulse().is_none());
         bus.set_actuator("Sim.Crash.Trigger", Value::Float(100.0))
             .expect("trigger");
-        crash.check_trigger(&bus, 0.0);
+        crash.begin_step(&bus, 0.0);
         assert!(crash.pulse().is_none());
         assert_eq!(crash.sample(), 0.0);
     }

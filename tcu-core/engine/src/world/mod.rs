@@ -194,7 +194,7 @@ impl World {
     /// Advances the world by `dt` seconds.
     pub fn step(&mut self, bus: &mut Bus, dt: f64) {
         let ids = &self.ids;
-        self.crash.check_trigger(bus, self.speed);
+        self.crash.begin_step(bus, self.speed);
         // A crash disconnect leaves the motor without power.
         let drive = self.crash.drive_force(bus, bus.get(ids.wheel_force));
         let mu = bus.get(ids.friction);
