@@ -15,18 +15,20 @@
 //!
 //! A half-sine of deceleration lasting [`PULSE_DURATION`] = 80 ms whose
 //! integral is exactly the crash's Δv. The half-sine is the response of the
-//! classic spring-mass model of a frontal barrier crash (Kamal's lumped
-//! model; M. Huang, *Vehicle Crash Mechanics*, CRC Press 2002, ch. 2), whose
-//! duration depends on the structure's stiffness and mass, not on the impact
-//! speed; the peak scales with Δv. Full-frontal rigid-barrier tests of
-//! current passenger cars last about 70–120 ms (C. M. Locey et al.,
+//! classic spring-mass model of a frontal barrier crash (M. Huang, *Vehicle
+//! Crash Mechanics*, CRC Press 2002), whose duration depends on the
+//! structure's stiffness and mass, not on the impact speed; the peak scales
+//! with Δv. Full-frontal rigid-barrier pulses of passenger cars last roughly
+//! 70–120 ms, shorter and peakier in newer cars (C. M. Locey et al.,
 //! "Homogenization of vehicle fleet frontal crash pulses from 2000–2010",
-//! Ann. Adv. Automot. Med. 56, 2012, with shorter pulses in newer cars);
-//! 80 ms gives the 56 km/h NCAP crash a mean of about 20 g and a peak of
-//! 31 g, as in those tests. Each step takes away the pulse's exact
-//! integral over the step, and the sensor reads the mean deceleration over
-//! the step (what an anti-aliased accelerometer sampled once per step
-//! reports), so integrating the sensor gives Δv at any tick length.
+//! Ann. Adv. Automot. Med. 56, 2012, over 1,094 NHTSA and Transport Canada
+//! barrier tests); 80 ms gives the 56 km/h NCAP crash a mean of about 20 g
+//! and a half-sine peak of 31 g.
+//!
+//! Each step takes away the pulse's exact integral over the step, and the
+//! sensor reads the mean deceleration over the step (what an anti-aliased
+//! accelerometer sampled once per step reports), so integrating the sensor
+//! gives Δv at any tick length.
 //!
 //! # The disconnect
 //!
