@@ -11,10 +11,10 @@ use tcu_sdk::{CommandError, PluginError, Subsystem};
 /// Published severity levels the unit is calibrated to, as barrier-
 /// equivalent speeds (a full-width rigid barrier hit at this speed), km/h.
 pub mod levels {
-    /// No-fire level for every occupant: 8 mph. Frontal airbags are designed
-    /// to deploy in crashes "equivalent to hitting a solid, fixed barrier at
-    /// 8 to 14 mph or higher" (NHTSA, *Air Bags*, nhtsa.gov), so nothing may
-    /// fire below the lower end.
+    /// No-fire level for every occupant: 8 mph. NHTSA (*Air Bags*) gives the
+    /// deployment threshold of frontal airbags as a crash equivalent to a
+    /// rigid barrier at 8 to 14 mph, so nothing may fire below the lower
+    /// end.
     pub const NO_FIRE_KMH: f64 = 12.9;
     /// Must-fire level for an unbelted occupant: 12 mph, the upper end of the
     /// 10–12 mph rigid-wall "must deploy" threshold (IIHS, *Airbags*, Q&A),
