@@ -91,10 +91,13 @@ fn a_wrong_expectation_fails_with_a_readable_message() {
 fn failed_event_and_window_expectations_say_what_was_seen() {
     let r = run(
         r#"name = "t"
-duration = 3.0
+duration = 5.0
 [[step]]
-at = 1.0
-crash = 40.0
+at = 0.0
+set = { "Sim.Driver.AcceleratorPedal" = 100.0 }
+[[step]]
+at = 4.0
+crash = 100.0
 [[expect]]
 event = "airbag.deployed"
 detail = "Row2.Middle"
@@ -114,13 +117,15 @@ eventually = true
         .collect();
     assert_eq!(msgs.len(), 2, "{msgs:#?}");
     assert!(
-        msgs[0].contains("expected at least one `airbag.deployed` event with detail containing `Row2.Middle` in [0, 3] s, actual 0 matching; all `airbag.deployed` events: t=1.0"),
+        msgs[0].contains("expected at least one `airbag.deployed` event with detail containing `Row2.Middle` in [0, 5] s, actual 0 matching; all `airbag.deployed` events: t=4.0"),
         "{}",
         msgs[0]
     );
     assert!(msgs[0].contains("`Row1.DriverSide`"), "{}", msgs[0]);
     assert!(
-        msgs[1].contains("expected Vehicle.Speed > 100 at some time in [0, 3] s; actual values ranged over [0, 0]"),
+        msgs[1].contains(
+            "expected Vehicle.Speed > 100 at some time in [0, 5] s; actual values ranged over [0, "
+        ),
         "{}",
         msgs[1]
     );

@@ -10,7 +10,7 @@ use tcu_engine::plugin::open_dir;
 use tcu_engine::sim::Vehicle;
 use tcu_engine::world::driver::DriverProfile;
 use tcu_integration_tests::fixtures::workspace_plugins_dir;
-use tcu_integration_tests::harness::{get, run_for, set};
+use tcu_integration_tests::harness::{drive_to, get, run_for, set};
 
 const SOC: &str = "Vehicle.Powertrain.TractionBattery.StateOfCharge.Current";
 const SPEED: &str = "Vehicle.Speed";
@@ -83,7 +83,8 @@ fn driving_one_vehicle_leaves_the_other_parked_and_charged() {
 fn plugin_state_and_commands_stay_with_their_vehicle() {
     let (mut a, mut b) = two_vehicles();
     // A crash in a deploys a's airbag only.
-    set(&mut a, "Sim.Crash.Trigger", Value::Float(60.0));
+    drive_to(&mut a, 40.0);
+    set(&mut a, "Sim.Crash.Trigger", Value::Float(100.0));
     run_for(&mut a, 0.5);
     run_for(&mut b, 0.5);
     assert!(get(&a, DRIVER_BAG) >= 0.5, "a's airbag did not deploy");

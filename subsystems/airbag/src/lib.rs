@@ -7,42 +7,47 @@
 //!
 //! # Signals
 //!
-//! Reads `Sim.Crash.Pulse` (longitudinal deceleration in g, from the world
-//! model), then the five `Vehicle.Cabin.Seat.<seat>.IsOccupied`, then the five
+//! Reads `Sim.Crash.Pulse` (longitudinal deceleration in g, the world
+//! model's mean over the tick), then the five
+//! `Vehicle.Cabin.Seat.<seat>.IsOccupied`, then the five
 //! `Vehicle.Cabin.Seat.<seat>.IsBelted`. Writes the five
-//! `Vehicle.Cabin.Seat.<seat>.Airbag.IsDeployed`.
+//! `Vehicle.Cabin.Seat.<seat>.Airbag.IsDeployed` and `Sim.Airbag.CrashSignal`,
+//! the crash output the battery opens its contactors on.
 //!
 //! # Model
 //!
-//! - **Threshold** [`DEPLOY_THRESHOLD_G`] = 20 g. Frontal-crash algorithms fire
-//!   somewhere between 15 and 25 g of sustained deceleration (a 25-30 km/h
-//!   barrier impact); 20 g sits in that band and well above anything a
-//!   driven car sees (hard braking is ~1 g, a pothole a few g at the sensor).
-//! - **Dwell** [`DWELL_S`] = 1 ms: the pulse must spend at least 1 ms of
-//!   cumulative (sampled) time above the threshold in one event before the
-//!   unit fires. Real units integrate the pulse for the same reason: a single
-//!   electrical or hammer-blow spike must not inflate anything. The time a
-//!   sample counts for is the tick length (sample and hold), so at the default
-//!   100 Hz one sample above threshold already fires, and at 0.1 ms ticks ten
-//!   are needed. Deployment therefore happens at most one tick plus 1 ms
-//!   after the pulse really crosses the threshold.
-//! - **Event window** [`WAKE_G`] = 3 g: the dwell accumulator is cleared once
-//!   the pulse falls below this level (the "algorithm enable" level of real
-//!   units), so unrelated bumps do not add up over minutes.
-//! - **What deploys**: at the instant the unit fires, every seat that is
-//!   occupied at that instant, belted or not, and never an empty seat. The
-//!   belt only selects the stage recorded in the state ([`Stage::First`] for
-//!   a belted occupant, the softer first stage of a dual-stage inflator;
-//!   [`Stage::Full`] for an unbelted one, who relies on the bag alone).
-//!   `IsDeployed` is true for both stages.
-//! - **Latching**: the firing decision is taken once per event; deployed bags
-//!   stay deployed (and a seat that gets occupied later stays undeployed)
-//!   until the `reset` command, which models the workshop replacing the
-//!   modules. Any other command is unsupported.
-//! - **State** (snapshot): simulated time, the dwell accumulator, when the
-//!   pulse first exceeded the threshold, when the unit fired, the peak pulse
-//!   and the stage per seat. The model is deterministic and uses no random
-//!   numbers, so `create` ignores its seed.
+//! A velocity-based algorithm, as frontal units use, rather than a fixed g
+//! threshold (each parameter documents its source):
+//!
+//! - **Event**: a sample above [`WAKE_G`] opens a crash event, which lasts
+//!   until the pulse falls below it again. The unit integrates the pulse
+//!   into the speed change Δv and dates the impact where Δv reaches
+//!   [`IMPACT_DELTA_V_KMH`] (interpolated inside the tick).
+//! - **Decision**: each occupied seat fires once Δv reaches its threshold,
+//!   [`UNBELTED_DELTA_V_KMH`] for an unbelted occupant and the higher
+//!   [`BELTED_DELTA_V_KMH`] for a belted one, at a time 15 to 26 ms after
+//!   the dated impact ([`DECISION_MIN_S`], [`DECISION_MAX_S`]): never
+//!   earlier (misuse immunity), and a crash that has not reached a
+//!   threshold by the end of the window is below it. Against the world's
+//!   barrier pulse this puts the firing levels between the published
+//!   no-fire and must-fire levels ([`levels`]: no fire below 8 mph /
+//!   12.9 km/h; must fire at 12 mph / 19.3 km/h unbelted and 16 mph /
+//!   25.7 km/h belted), with decisions 15–30 ms after impact.
+//! - **What deploys**: only occupied seats, never an empty one. The belt
+//!   selects the threshold and the stage recorded ([`Stage::First`] for a
+//!   belted occupant, the softer first stage of a dual-stage inflator;
+//!   [`Stage::Full`] for an unbelted one). `IsDeployed` is true for both.
+//!   The decision time is recorded per seat.
+//! - **Latching and the crash signal**: deployed bags stay deployed and
+//!   `Sim.Airbag.CrashSignal` stays true from the first deployment until the
+//!   `reset` command, which models the workshop replacing the modules; a
+//!   later crash event before that fires nothing. A crash with every seat
+//!   empty deploys nothing and sends no crash signal. Any other command is
+//!   unsupported.
+//! - **State** (snapshot): simulated time, the event in progress, when the
+//!   unit fired and when each seat was decided, the peak pulse and the
+//!   stage per seat; 1.0.0's snapshots restore. The model is deterministic
+//!   and uses no random numbers, so `create` ignores its seed.
 //!
 //! Non-finite inputs read as "no pulse" / "seat empty" / "not belted":
 //! a broken sensor must never fire a bag.

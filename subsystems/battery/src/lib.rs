@@ -39,6 +39,10 @@
 //!   150 W/K (liquid loop and radiator), i.e. a first-order lag with a time
 //!   constant of about 39 minutes. A sustained 100 kW warms the pack by
 //!   roughly 1 K per minute. Starts at the first ambient seen.
+//! - Crash disconnect (`contactor.rs`): `Sim.Airbag.CrashSignal` opens the
+//!   main contactors (`IsPowerConnected` / `IsGroundConnected` false, 0 W
+//!   either way) until the `reset_contactors` command, refused while the
+//!   crash signal is still on.
 //!
 //! Inputs are sanitised (non-finite values replaced, negative auxiliary
 //! loads ignored, ambient clamped to -50..70 celsius); the model has no

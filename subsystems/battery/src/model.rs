@@ -4,9 +4,13 @@
 
 use serde::{Deserialize, Serialize};
 use std::ffi::CStr;
-use tcu_sdk::abi::{TCU_TYPE_FLOAT, TcuSignalDecl};
+use tcu_sdk::abi::{TCU_TYPE_BOOLEAN, TCU_TYPE_FLOAT, TcuSignalDecl};
 use tcu_sdk::physics::{approach, finite_or};
 use tcu_sdk::{CommandError, PluginError, Subsystem};
+
+#[path = "contactor.rs"]
+pub mod contactor;
+use contactor::Contactor;
 
 /// Net (usable) capacity, kWh.
 pub const CAPACITY_KWH: f64 = 75.0;
@@ -56,8 +60,10 @@ pub mod inputs {
     pub const SEAT_HEATING_POWER: usize = 2;
     /// `Vehicle.Exterior.AirTemperature`, celsius.
     pub const AIR_TEMPERATURE: usize = 3;
+    /// `Sim.Airbag.CrashSignal`: opens the contactors.
+    pub const CRASH_SIGNAL: usize = 4;
     /// Number of inputs.
-    pub const COUNT: usize = 4;
+    pub const COUNT: usize = 5;
 }
 
 /// Positions of the outputs in `WRITES`.
@@ -78,8 +84,12 @@ pub mod outputs {
     pub const CONSUMED_ENERGY: usize = 6;
     /// `Vehicle.Powertrain.AccumulatedBrakingEnergy`, kWh.
     pub const BRAKING_ENERGY: usize = 7;
+    /// `Vehicle.Powertrain.TractionBattery.IsPowerConnected`.
+    pub const POWER_CONNECTED: usize = 8;
+    /// `Vehicle.Powertrain.TractionBattery.IsGroundConnected`.
+    pub const GROUND_CONNECTED: usize = 9;
     /// Number of outputs.
-    pub const COUNT: usize = 8;
+    pub const COUNT: usize = 10;
 }
 
 /// State that survives a hot swap.
@@ -93,6 +103,9 @@ struct BatteryState {
     consumed_kwh: f64,
     /// Energy recovered by regenerative braking over the life, kWh.
     braking_kwh: f64,
+    /// The main contactors (closed in snapshots that predate them).
+    #[serde(default)]
+    contactor: Contactor,
 }
 
 /// The battery management system of the traction battery.
@@ -122,6 +135,7 @@ impl Battery {
                 temperature_c: None,
                 consumed_kwh: 0.0,
                 braking_kwh: 0.0,
+                contactor: Contactor::default(),
             },
         }
     }
@@ -160,6 +174,7 @@ impl Subsystem for Battery {
         TcuSignalDecl::new(c"Sim.Cabin.HVAC.Power", TCU_TYPE_FLOAT),
         TcuSignalDecl::new(c"Sim.Cabin.Seat.Heating.Power", TCU_TYPE_FLOAT),
         TcuSignalDecl::new(c"Vehicle.Exterior.AirTemperature", TCU_TYPE_FLOAT),
+        TcuSignalDecl::new(c"Sim.Airbag.CrashSignal", TCU_TYPE_BOOLEAN),
     ];
     const WRITES: &'static [TcuSignalDecl] = &[
         TcuSignalDecl::new(
@@ -194,6 +209,14 @@ impl Subsystem for Battery {
             c"Vehicle.Powertrain.AccumulatedBrakingEnergy",
             TCU_TYPE_FLOAT,
         ),
+        TcuSignalDecl::new(
+            c"Vehicle.Powertrain.TractionBattery.IsPowerConnected",
+            TCU_TYPE_BOOLEAN,
+        ),
+        TcuSignalDecl::new(
+            c"Vehicle.Powertrain.TractionBattery.IsGroundConnected",
+            TCU_TYPE_BOOLEAN,
+        ),
     ];
 
     fn create(_seed: u64) -> Result<Self, PluginError> {
@@ -221,6 +244,8 @@ impl Subsystem for Battery {
             } else {
                 demanded
             };
+        self.state.contactor.update(inputs[inputs::CRASH_SIGNAL]);
+        let power = self.state.contactor.limit(power);
         let ocv = open_circuit_voltage(self.soc_percent());
         let current = terminal_current(power, ocv);
         let voltage = ocv + current * INTERNAL_RESISTANCE_OHM;
@@ -238,7 +263,7 @@ impl Subsystem for Battery {
         if power < 0.0 {
             self.state.consumed_kwh += -power * dt / JOULES_PER_KWH;
         }
-        if traction < 0.0 {
+        if traction < 0.0 && !self.state.contactor.is_open() {
             // Regen that a full pack turned away was not recovered.
             let refused = (demanded - power).max(0.0);
             let recovered = (-traction - refused).max(0.0);
@@ -263,6 +288,8 @@ impl Subsystem for Battery {
         outputs[outputs::TEMPERATURE] = temperature;
         outputs[outputs::CONSUMED_ENERGY] = self.state.consumed_kwh;
         outputs[outputs::BRAKING_ENERGY] = self.state.braking_kwh;
+        outputs[outputs::POWER_CONNECTED] = self.state.contactor.connected();
+        outputs[outputs::GROUND_CONNECTED] = self.state.contactor.connected();
         Ok(())
     }
 
@@ -278,6 +305,7 @@ impl Subsystem for Battery {
                 self.state.energy_kwh = CAPACITY_KWH * value / 100.0;
                 Ok(())
             }
+            "reset_contactors" => self.state.contactor.reset(),
             _ => Err(CommandError::Unsupported(name.to_owned())),
         }
     }
@@ -347,6 +375,8 @@ mod tests {
             (outputs::TEMPERATURE, -50.0, 150.0),
             (outputs::CONSUMED_ENERGY, 0.0, 1e9),
             (outputs::BRAKING_ENERGY, 0.0, 1e9),
+            (outputs::POWER_CONNECTED, 0.0, 1.0),
+            (outputs::GROUND_CONNECTED, 0.0, 1.0),
         ];
         for (idx, lo, hi) in ranges {
             let v = o[idx];
@@ -390,6 +420,7 @@ mod tests {
             (inputs::HVAC_POWER, "Sim.Cabin.HVAC.Power"),
             (inputs::SEAT_HEATING_POWER, "Sim.Cabin.Seat.Heating.Power"),
             (inputs::AIR_TEMPERATURE, "Vehicle.Exterior.AirTemperature"),
+            (inputs::CRASH_SIGNAL, "Sim.Airbag.CrashSignal"),
         ];
         assert_eq!(Battery::READS.len(), inputs::COUNT);
         for (i, p) in reads {
@@ -427,6 +458,14 @@ mod tests {
             (
                 outputs::BRAKING_ENERGY,
                 "Vehicle.Powertrain.AccumulatedBrakingEnergy",
+            ),
+            (
+                outputs::POWER_CONNECTED,
+                "Vehicle.Powertrain.TractionBattery.IsPowerConnected",
+            ),
+            (
+                outputs::GROUND_CONNECTED,
+                "Vehicle.Powertrain.TractionBattery.IsGroundConnected",
             ),
         ];
         assert_eq!(Battery::WRITES.len(), outputs::COUNT);

@@ -29,15 +29,18 @@ use std::time::{Duration, Instant};
 use tcu_engine::catalog::{Catalog, Value};
 use tcu_engine::control::{ControlHandle, ControlMsg};
 
-/// Peak deceleration of the crash the dashboard triggers, g.
-pub const CRASH_G: f64 = 60.0;
+/// The crash the dashboard triggers: into a rigid barrier at the current
+/// speed (`Sim.Crash.Trigger`, the share of the speed lost, percent). Fast
+/// enough, it fires the airbags and opens the high-voltage circuit, so the
+/// car coasts to a stop and does not drive again until reset.
+pub const CRASH_SHARE_PERCENT: f64 = 100.0;
 
 /// The key list the help overlay and the README show.
 pub const KEYS: &[(&str, &str)] = &[
     ("↑ / w", "throttle +10 % (takes over from the demo driver)"),
     ("↓ / s", "brake +10 %"),
     ("space", "release both pedals"),
-    ("c", "crash: 60 g frontal pulse"),
+    ("c", "crash: into a rigid barrier at the current speed"),
     (
         "1-5",
         "select seat (R1 driver, R1 pass., R2 driver, middle, pass.)",
@@ -236,7 +239,10 @@ impl Controller {
             Action::ToggleHelp => self.help = !self.help,
             Action::CloseHelp => self.help = false,
             Action::Throttle | Action::Brake | Action::Coast => self.pedal(action, snap),
-            Action::Crash => self.set(vec![("Sim.Crash.Trigger".into(), Value::Float(CRASH_G))]),
+            Action::Crash => self.set(vec![(
+                "Sim.Crash.Trigger".into(),
+                Value::Float(CRASH_SHARE_PERCENT),
+            )]),
             Action::SelectSeat(i) => self.seat = i.min(SEATS.len() - 1),
             Action::CycleOccupant => {
                 let path = format!("Sim.Cabin.Seat.{}.Occupant", SEATS[self.seat].0);

@@ -57,6 +57,7 @@ const FIXED: &[&str] = &[
     "Vehicle.Powertrain.TractionBattery.StateOfCharge.Current",
     "Vehicle.Powertrain.TractionBattery.StateOfCharge.CurrentEnergy",
     "Vehicle.Powertrain.TractionBattery.CurrentVoltage",
+    "Vehicle.Powertrain.TractionBattery.IsPowerConnected",
     "Vehicle.Powertrain.TractionBattery.CurrentCurrent",
     "Vehicle.Powertrain.TractionBattery.CurrentPower",
     "Vehicle.Powertrain.TractionBattery.Temperature.Average",

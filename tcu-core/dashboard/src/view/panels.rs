@@ -219,7 +219,17 @@ pub fn airbag(v: &View) -> Paragraph<'static> {
             bag,
         ]));
     }
-    let title = format!("Airbags  pulse {} g", num(s.get("Sim.Crash.Pulse"), 0, 1));
+    // The crash disconnect: after a deploying crash the high-voltage
+    // circuit stays open until reset.
+    let hv = match s.get("Vehicle.Powertrain.TractionBattery.IsPowerConnected") {
+        c if c.is_nan() => "—",
+        c if c >= 0.5 => "on",
+        _ => "OFF",
+    };
+    let title = format!(
+        "Airbags  pulse {} g  HV {hv}",
+        num(s.get("Sim.Crash.Pulse"), 0, 1)
+    );
     Paragraph::new(lines).block(block(title))
 }
 

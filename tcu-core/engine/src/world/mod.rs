@@ -16,8 +16,8 @@ pub mod dynamics;
 
 use crate::bus::{Bus, BusError, Writer};
 use crate::catalog::SignalId;
-use crash::CrashPulse;
-use dynamics::{G, VehicleParams};
+use crash::Crash;
+use dynamics::VehicleParams;
 use tcu_sdk::rng::SplitMix64;
 
 /// Seats with an occupant actuator and occupancy sensors, in airbag order.
@@ -120,8 +120,7 @@ pub struct World {
     /// Speed, m/s.
     speed: f64,
     distance_m: f64,
-    crash: Option<CrashPulse>,
-    crash_version: u64,
+    crash: Crash,
     noise: SplitMix64,
     locked_wheels: u8,
 }
@@ -140,14 +139,13 @@ impl World {
         for id in ids.written() {
             bus.claim(id, Writer::World)?;
         }
-        let crash_version = bus.version(ids.crash_trigger);
+        let crash = Crash::new(bus, ids.crash_trigger)?;
         let mut world = Self {
             params,
             ids,
             speed: 0.0,
             distance_m: 0.0,
-            crash: None,
-            crash_version,
+            crash,
             noise: SplitMix64::new(seed),
             locked_wheels: 0,
         };
@@ -167,7 +165,7 @@ impl World {
 
     /// True while a crash pulse is running.
     pub fn in_crash(&self) -> bool {
-        self.crash.is_some()
+        self.crash.pulse().is_some()
     }
 
     fn write_sensors(&mut self, bus: &mut Bus, accel: f64) {
@@ -185,7 +183,7 @@ impl World {
         // A real thermometer reads within a few hundredths of a degree.
         let t = bus.get(ids.env_temp) + self.noise.noise(0.02);
         put(bus, ids.exterior_temp, t);
-        put(bus, ids.crash_pulse, self.crash.map_or(0.0, |c| c.sample()));
+        put(bus, ids.crash_pulse, self.crash.sample());
         for i in 0..SEATS.len() {
             let who = bus.get(ids.occupant[i]);
             put(bus, ids.occupied[i], if who >= 1.0 { 1.0 } else { 0.0 });
@@ -196,14 +194,9 @@ impl World {
     /// Advances the world by `dt` seconds.
     pub fn step(&mut self, bus: &mut Bus, dt: f64) {
         let ids = &self.ids;
-        let trigger_version = bus.version(ids.crash_trigger);
-        if trigger_version != self.crash_version {
-            self.crash_version = trigger_version;
-            let peak = bus.get(ids.crash_trigger);
-            if peak > 0.0 {
-                self.crash = Some(CrashPulse::new(peak));
-            }
-        }
+        self.crash.begin_step(bus, self.speed);
+        // A crash disconnect leaves the motor without power.
+        let drive = self.crash.drive_force(bus, bus.get(ids.wheel_force));
         let mu = bus.get(ids.friction);
         let pressures = if ids.pressures.iter().all(|p| bus.is_written(*p)) {
             ids.pressures.map(|p| bus.get(p))
@@ -211,19 +204,15 @@ impl World {
             // No ABS module: the pedal acts on the brakes directly.
             [bus.get(ids.brake_demand) * self.params.pedal_gain; 4]
         };
-        let forces = self
-            .params
-            .forces(self.speed, bus.get(ids.wheel_force), pressures, mu);
+        let forces = self.params.forces(self.speed, drive, pressures, mu);
         self.locked_wheels = forces.locked_wheels;
         let v0 = self.speed;
         let (mut v, mut a) = self.params.step_speed(v0, &forces, dt);
-        if let Some(pulse) = &mut self.crash {
+        if self.crash.pulse().is_some() {
             // The impact decelerates the car on top of everything else.
-            v = (v - pulse.sample() * G * dt).max(0.0);
-            a = (v - v0) / dt;
-            if !pulse.advance(dt) {
-                self.crash = None;
-                v = 0.0;
+            v = self.crash.apply(v, dt);
+            if dt > 0.0 {
+                a = (v - v0) / dt;
             }
         }
         self.speed = v;
