@@ -592,3 +592,28 @@ async fn the_vehicle_stream_starts_with_the_document_and_follows_changes() {
         .unwrap();
     assert!(end.is_none(), "the stream ends at shutdown");
 }
+
+#[tokio::test]
+async fn a_time_after_the_year_9999_is_a_400_naming_the_parameter_not_a_panic() {
+    let a = api(false);
+    // The first millisecond of the year 10000, and the largest i64.
+    for t in ["253402300800000", "9223372036854775807"] {
+        for (uri, key) in [
+            (format!("/api/vehicles/{VIN}/events?to={t}"), "to"),
+            (format!("/api/vehicles/{VIN}/events?from=0&to={t}"), "to"),
+            (
+                format!("/api/vehicles/{VIN}/history?signal=Vehicle.Speed&from={t}"),
+                "from",
+            ),
+        ] {
+            let p = a.get(&uri).await.is_problem(StatusCode::BAD_REQUEST);
+            assert_eq!(p["field"], key, "{uri}: {p}");
+        }
+    }
+    // The last millisecond of 9999 is still a time.
+    let r = a
+        .get(&format!("/api/vehicles/{VIN}/events?to=253402300799999"))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json()["to"], "9999-12-31T23:59:59.999Z");
+}
