@@ -617,3 +617,32 @@ async fn a_time_after_the_year_9999_is_a_400_naming_the_parameter_not_a_panic() 
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.json()["to"], "9999-12-31T23:59:59.999Z");
 }
+
+#[tokio::test]
+async fn the_openapi_document_states_the_time_range_the_server_accepts() {
+    let a = api(false);
+    let doc = a.get("/api/openapi.json").await.json();
+    for key in ["from", "to"] {
+        let branches = doc["components"]["parameters"][key]["schema"]["anyOf"]
+            .as_array()
+            .unwrap_or_else(|| panic!("`{key}` is not documented as epoch ms or RFC 3339"));
+        let ms = branches
+            .iter()
+            .find(|b| b["type"] == "integer")
+            .unwrap_or_else(|| panic!("`{key}` has no epoch-millisecond form"));
+        assert_eq!(ms["minimum"], 0, "{key}");
+        let max = ms["maximum"].as_i64().unwrap();
+        // The other end of the range is valid: 0 for `from`, the last
+        // millisecond for `to`.
+        let at = |t: i64| match key {
+            "from" => format!("/api/vehicles/{VIN}/events?to={max}&from={t}"),
+            _ => format!("/api/vehicles/{VIN}/events?from=0&to={t}"),
+        };
+        assert_eq!(a.get(&at(max)).await.status, StatusCode::OK, "{key}={max}");
+        let p = a
+            .get(&at(max + 1))
+            .await
+            .is_problem(StatusCode::BAD_REQUEST);
+        assert_eq!(p["field"], key, "{p}");
+    }
+}
