@@ -646,3 +646,37 @@ async fn the_openapi_document_states_the_time_range_the_server_accepts() {
         assert_eq!(p["field"], key, "{p}");
     }
 }
+
+#[tokio::test]
+async fn the_openapi_document_says_nested_patch_objects_hold_desired_values_too() {
+    let a = api(false);
+    let doc = a.get("/api/openapi.json").await.json();
+    let schemas = &doc["components"]["schemas"];
+    let group = json!({"$ref": "#/components/schemas/DesiredGroup"});
+    for name in ["DesiredPatch", "DesiredGroup"] {
+        let branches = schemas[name]["additionalProperties"]["anyOf"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{name} has no value branches"));
+        assert!(
+            !branches.iter().any(|b| b == &json!({"type": "object"})),
+            "{name}: a nested object is not any object"
+        );
+        assert!(branches.contains(&group), "{name}: {branches:?}");
+    }
+    assert_eq!(schemas["DesiredGroup"]["minProperties"], 1);
+    // What the schema refuses inside a nested object, the server refuses.
+    for nested in [
+        json!({"FanSpeed": "40"}),
+        json!({"FanSpeed": [40]}),
+        json!({}),
+    ] {
+        let body = json!({"Vehicle.Cabin.HVAC.Station.Row1.Driver": nested}).to_string();
+        let p = a.patch(&body, &[MERGE]).await;
+        p.is_problem(StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    let ok = json!({"Vehicle": {"Cabin.HVAC.Station.Row1.Driver": {"FanSpeed": 41}}});
+    assert_eq!(
+        a.patch(&ok.to_string(), &[MERGE]).await.status,
+        StatusCode::OK
+    );
+}
