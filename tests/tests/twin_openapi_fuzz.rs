@@ -2,8 +2,10 @@
 //! generates requests from `/api/openapi.json` (valid and invalid ones)
 //! against a twin that has a real vehicle's document, and fails on any
 //! server error or any answer the document does not describe (status,
-//! content type, headers, body schema). The two server-sent event routes
-//! never end, so schemathesis skips them and they get a bounded read here.
+//! content type, headers, body schema), also along the document's links
+//! (a document's `ETag` sent back in `If-Match`). The two server-sent
+//! event routes never end, so schemathesis skips them and they get a
+//! bounded read here.
 //!
 //! schemathesis comes from the virtual environment `scripts/test` creates
 //! (`target/venv-schemathesis`, its `st` given as `TCU_SCHEMATHESIS`).
