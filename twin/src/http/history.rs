@@ -28,16 +28,25 @@ pub const MAX_BUCKETS: i64 = 100_000;
 /// Events returned at most.
 pub const MAX_EVENTS: usize = 10_000;
 const HOUR_MS: Millis = 3_600_000;
+/// The last millisecond RFC 3339 can write (9999-12-31T23:59:59.999Z):
+/// the answer names its range in RFC 3339, so a later time is refused
+/// rather than left to fail while the answer is written.
+const MAX_TIME_MS: Millis = 253_402_300_799_999;
 
 fn time_param(params: &[(String, String)], key: &str, default: Millis) -> Result<Millis, Problem> {
     match single(params, key)? {
         None => Ok(default),
-        Some(s) => parse_time(s).ok_or_else(|| {
-            Problem::bad_field(
+        Some(s) => match parse_time(s) {
+            Some(t) if t <= MAX_TIME_MS => Ok(t),
+            Some(_) => Err(Problem::bad_field(
+                key,
+                format!("`{s}` is after 9999-12-31T23:59:59.999Z"),
+            )),
+            None => Err(Problem::bad_field(
                 key,
                 format!("`{s}` is neither an RFC 3339 time nor epoch milliseconds"),
-            )
-        }),
+            )),
+        },
     }
 }
 

@@ -664,3 +664,92 @@ async fn with_tokens_the_page_is_public_and_its_streams_need_the_bearer_header_n
         assert_eq!(r.headers()["content-type"], "text/event-stream", "{stream}");
     }
 }
+
+
+#[tokio::test]
+async fn a_time_after_the_year_9999_is_a_400_naming_the_parameter_not_a_panic() {
+    let a = api(false);
+    // The first millisecond of the year 10000, and the largest i64.
+    for t in ["253402300800000", "9223372036854775807"] {
+        for (uri, key) in [
+            (format!("/api/vehicles/{VIN}/events?to={t}"), "to"),
+            (format!("/api/vehicles/{VIN}/events?from=0&to={t}"), "to"),
+            (
+                format!("/api/vehicles/{VIN}/history?signal=Vehicle.Speed&from={t}"),
+                "from",
+            ),
+        ] {
+            let p = a.get(&uri).await.is_problem(StatusCode::BAD_REQUEST);
+            assert_eq!(p["field"], key, "{uri}: {p}");
+        }
+    }
+    // The last millisecond of 9999 is still a time.
+    let r = a
+        .get(&format!("/api/vehicles/{VIN}/events?to=253402300799999"))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json()["to"], "9999-12-31T23:59:59.999Z");
+}
+
+#[tokio::test]
+async fn the_openapi_document_states_the_time_range_the_server_accepts() {
+    let a = api(false);
+    let doc = a.get("/api/openapi.json").await.json();
+    for key in ["from", "to"] {
+        let branches = doc["components"]["parameters"][key]["schema"]["anyOf"]
+            .as_array()
+            .unwrap_or_else(|| panic!("`{key}` is not documented as epoch ms or RFC 3339"));
+        let ms = branches
+            .iter()
+            .find(|b| b["type"] == "integer")
+            .unwrap_or_else(|| panic!("`{key}` has no epoch-millisecond form"));
+        assert_eq!(ms["minimum"], 0, "{key}");
+        let max = ms["maximum"].as_i64().unwrap();
+        // The other end of the range is valid: 0 for `from`, the last
+        // millisecond for `to`.
+        let at = |t: i64| match key {
+            "from" => format!("/api/vehicles/{VIN}/events?to={max}&from={t}"),
+            _ => format!("/api/vehicles/{VIN}/events?from=0&to={t}"),
+        };
+        assert_eq!(a.get(&at(max)).await.status, StatusCode::OK, "{key}={max}");
+        let p = a
+            .get(&at(max + 1))
+            .await
+            .is_problem(StatusCode::BAD_REQUEST);
+        assert_eq!(p["field"], key, "{p}");
+    }
+}
+
+#[tokio::test]
+async fn the_openapi_document_says_nested_patch_objects_hold_desired_values_too() {
+    let a = api(false);
+    let doc = a.get("/api/openapi.json").await.json();
+    let schemas = &doc["components"]["schemas"];
+    let group = json!({"$ref": "#/components/schemas/DesiredGroup"});
+    for name in ["DesiredPatch", "DesiredGroup"] {
+        let branches = schemas[name]["additionalProperties"]["anyOf"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{name} has no value branches"));
+        assert!(
+            !branches.iter().any(|b| b == &json!({"type": "object"})),
+            "{name}: a nested object is not any object"
+        );
+        assert!(branches.contains(&group), "{name}: {branches:?}");
+    }
+    assert_eq!(schemas["DesiredGroup"]["minProperties"], 1);
+    // What the schema refuses inside a nested object, the server refuses.
+    for nested in [
+        json!({"FanSpeed": "40"}),
+        json!({"FanSpeed": [40]}),
+        json!({}),
+    ] {
+        let body = json!({"Vehicle.Cabin.HVAC.Station.Row1.Driver": nested}).to_string();
+        let p = a.patch(&body, &[MERGE]).await;
+        p.is_problem(StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    let ok = json!({"Vehicle": {"Cabin.HVAC.Station.Row1.Driver": {"FanSpeed": 41}}});
+    assert_eq!(
+        a.patch(&ok.to_string(), &[MERGE]).await.status,
+        StatusCode::OK
+    );
+}
