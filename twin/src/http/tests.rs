@@ -507,10 +507,7 @@ async fn the_openapi_document_describes_every_route() {
     let doc = a.get("/api/openapi.json").await.json();
     assert_eq!(doc["openapi"], "3.0.3");
     let paths = doc["paths"].as_object().unwrap();
-    for (path, method) in [
-        ("/", "get"),
-        ("/app.js", "get"),
-        ("/app.css", "get"),
+    let api_routes = [
         ("/api/openapi.json", "get"),
         ("/api/vehicles", "get"),
         ("/api/vehicles/{vin}", "get"),
@@ -520,7 +517,9 @@ async fn the_openapi_document_describes_every_route() {
         ("/api/vehicles/{vin}/stream", "get"),
         ("/api/stream", "get"),
         ("/metrics", "get"),
-    ] {
+    ];
+    let pages = static_files::FILES.iter().map(|f| (f.path, "get"));
+    for (path, method) in api_routes.into_iter().chain(pages) {
         assert!(
             paths.get(path).and_then(|p| p.get(method)).is_some(),
             "{method} {path} is not documented"
@@ -528,7 +527,7 @@ async fn the_openapi_document_describes_every_route() {
     }
     assert_eq!(
         paths.len(),
-        12,
+        api_routes.len() + static_files::FILES.len(),
         "a documented route that does not exist: {:?}",
         paths.keys()
     );
@@ -665,7 +664,6 @@ async fn with_tokens_the_page_is_public_and_its_streams_need_the_bearer_header_n
     }
 }
 
-
 #[tokio::test]
 async fn a_time_after_the_year_9999_is_a_400_naming_the_parameter_not_a_panic() {
     let a = api(false);
@@ -752,4 +750,24 @@ async fn the_openapi_document_says_nested_patch_objects_hold_desired_values_too(
         a.patch(&ok.to_string(), &[MERGE]).await.status,
         StatusCode::OK
     );
+}
+
+#[tokio::test]
+async fn every_page_file_the_twin_serves_is_in_its_openapi_document() {
+    let a = api(false);
+    let doc = a.get("/api/openapi.json").await.json();
+    for file in static_files::FILES {
+        let op = &doc["paths"][file.path]["get"];
+        assert!(
+            op.is_object(),
+            "{} is served but not in the document",
+            file.path
+        );
+        let ct = file.content_type.split(';').next().unwrap_or_default();
+        assert!(
+            op["responses"]["200"]["content"][ct].is_object(),
+            "{}: the document does not say it answers {ct}",
+            file.path
+        );
+    }
 }
