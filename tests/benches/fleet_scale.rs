@@ -1,0 +1,313 @@
+//! A large fleet held for minutes on this machine together with mosquitto:
+//! the `tcu fleet` binary (release) with N vehicles, 10 Hz physics and 1 Hz
+//! telemetry, one connection each, watched by an independent subscriber.
+//!
+//! Reported over the window (which opens 10 s after the last vehicle
+//! connected and lasts `--seconds`):
+//!
+//! - ticks late and skipped (from the fleet's `--stats` lines);
+//! - delivery latency at the subscriber: its receive time minus the
+//!   snapshot's `ts` (taken when the vehicle encoded it), p50 / p99 / max,
+//!   millisecond resolution (the timestamp's);
+//! - messages lost: per VIN, telemetry seqs missing between the first and
+//!   the last one received, less those the vehicle reported in an
+//!   `outbox.dropped` event (those are counted separately as reported);
+//! - resident memory of the fleet process at the end of the window, and
+//!   per vehicle.
+//!
+//! The bare alternative for the latency is in the same table: mosquitto's
+//! own delivery of the same number of messages is what `tests/benches/
+//! publish.rs` and `fleet_cpu.rs` measure; here the point is whether the
+//! machine holds the fleet at all. `scripts/fleet-knee` runs this at
+//! growing N to find the largest fleet without late ticks or loss.
+//!
+//! Run: `cargo build --release && cargo bench -p tcu-integration-tests --bench fleet_scale -- [--vehicles 10000] [--seconds 300] [--tick-rate 10] [--connect-rate 500]`
+
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+use tcu_integration_tests::mqtt::{Mosquitto, mosquitto_available};
+
+const SETTLE: Duration = Duration::from_secs(10);
+
+struct Args {
+    vehicles: u64,
+    seconds: u64,
+    tick_rate: f64,
+    connect_rate: f64,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        vehicles: 10_000,
+        seconds: 300,
+        tick_rate: 10.0,
+        connect_rate: 500.0,
+    };
+    let argv: Vec<String> = std::env::args().collect();
+    let mut i = 1;
+    while i < argv.len() {
+        let value = || argv.get(i + 1).expect("a value after the flag");
+        match argv[i].as_str() {
+            "--vehicles" => a.vehicles = value().parse().expect("--vehicles N"),
+            "--seconds" => a.seconds = value().parse().expect("--seconds S"),
+            "--tick-rate" => a.tick_rate = value().parse().expect("--tick-rate HZ"),
+            "--connect-rate" => a.connect_rate = value().parse().expect("--connect-rate R"),
+            _ => {
+                i += 1;
+                continue;
+            }
+        }
+        i += 2;
+    }
+    a
+}
+
+fn release_dir() -> PathBuf {
+    std::env::current_exe()
+        .unwrap()
+        .parent()
+        .and_then(Path::parent)
+        .unwrap()
+        .to_path_buf()
+}
+
+/// What the subscriber saw.
+#[derive(Default)]
+struct Seen {
+    /// Latencies (ms) of messages received while `measuring`.
+    latencies: Vec<i64>,
+    /// Telemetry seqs per VIN, whole run.
+    seqs: BTreeMap<String, BTreeSet<u64>>,
+    /// Reported-lost seqs per VIN.
+    reported: BTreeMap<String, BTreeSet<u64>>,
+    /// Telemetry messages received while measuring.
+    in_window: u64,
+}
+
+/// The value after `"key":` in a JSON text, as raw text (number or string).
+fn raw_field<'a>(text: &'a str, key: &str, from_end: bool) -> Option<&'a str> {
+    let pat = format!("\"{key}\":");
+    let at = if from_end {
+        text.rfind(&pat)?
+    } else {
+        text.find(&pat)?
+    };
+    let rest = &text[at + pat.len()..];
+    let rest = rest.strip_prefix('"').unwrap_or(rest);
+    let end = rest.find(['"', ',', '}'])?;
+    Some(&rest[..end])
+}
+
+fn subscribe(port: u16, seen: Arc<Mutex<Seen>>, measuring: Arc<AtomicBool>) {
+    let mut o = MqttOptions::new("fleet-scale-watch", "127.0.0.1", port);
+    o.set_keep_alive(Duration::from_secs(30));
+    o.set_max_packet_size(1 << 20, 1 << 20);
+    o.set_inflight(1000);
+    let (client, mut connection) = Client::new(o, 10_000);
+    std::thread::spawn(move || {
+        for ev in connection.iter() {
+            match ev {
+                Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                    let _ = client.try_subscribe("vehicle/+/telemetry", QoS::AtLeastOnce);
+                    let _ = client.try_subscribe("vehicle/+/events", QoS::AtLeastOnce);
+                }
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    let now = SystemTime::now();
+                    let Some(vin) = p.topic.split('/').nth(1).map(str::to_owned) else {
+                        continue;
+                    };
+                    let text = String::from_utf8_lossy(&p.payload);
+                    let mut s = seen.lock().unwrap();
+                    if p.topic.ends_with("/events") {
+                        if text.contains("\"outbox.dropped\"")
+                            && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
+                        {
+                            for r in v["telemetry_seqs"].as_array().into_iter().flatten() {
+                                let (a, b) =
+                                    (r[0].as_u64().unwrap_or(0), r[1].as_u64().unwrap_or(0));
+                                s.reported.entry(vin.clone()).or_default().extend(a..=b);
+                            }
+                        }
+                        continue;
+                    }
+                    let Some(seq) = raw_field(&text, "seq", false).and_then(|x| x.parse().ok())
+                    else {
+                        continue;
+                    };
+                    s.seqs.entry(vin).or_default().insert(seq);
+                    if measuring.load(Ordering::Relaxed)
+                        && let Some(ts) = raw_field(&text, "ts", true)
+                        && let Ok(t) = humantime::parse_rfc3339(ts)
+                    {
+                        let ms = match now.duration_since(t) {
+                            Ok(d) => d.as_millis() as i64,
+                            Err(e) => -(e.duration().as_millis() as i64),
+                        };
+                        s.latencies.push(ms);
+                        s.in_window += 1;
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => std::thread::sleep(Duration::from_millis(200)),
+            }
+        }
+    });
+}
+
+/// The last `--stats` line of the fleet.
+fn last_stats(path: &Path) -> Option<serde_json::Value> {
+    let text = std::fs::read_to_string(path).ok()?;
+    serde_json::from_str(text.lines().last()?).ok()
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn percentile(sorted: &[i64], p: f64) -> i64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn stop(child: &mut Child) {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let end = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < end {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn main() {
+    let a = args();
+    assert!(mosquitto_available(), "the fleet bench needs mosquitto");
+    let tcu = release_dir().join("tcu");
+    assert!(
+        tcu.is_file(),
+        "{} missing: cargo build --release",
+        tcu.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(dir.path(), "max_connections -1\n");
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let measuring = Arc::new(AtomicBool::new(false));
+    subscribe(broker.port, seen.clone(), measuring.clone());
+    let stats = dir.path().join("stats.jsonl");
+    let ramp = a.vehicles as f64 / a.connect_rate;
+    let total = ramp + SETTLE.as_secs_f64() + a.seconds as f64 + 30.0;
+    let mut fleet = Command::new(&tcu)
+        .args(["fleet", "--broker"])
+        .arg(format!("mqtt://127.0.0.1:{}", broker.port))
+        .args(["--vehicles", &a.vehicles.to_string()])
+        .args(["--tick-rate", &a.tick_rate.to_string()])
+        .args(["--publish-period", "1s", "--status-interval", "1s"])
+        .args(["--connect-rate", &a.connect_rate.to_string()])
+        .args(["--duration", &format!("{}s", total.ceil())])
+        .arg("--outbox-dir")
+        .arg(dir.path().join("outbox"))
+        .arg("--stats")
+        .arg(&stats)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let pid = fleet.id();
+    eprintln!(
+        "{} vehicles, {} Hz physics, 1 s telemetry, connecting at {}/s",
+        a.vehicles, a.tick_rate, a.connect_rate
+    );
+    let wanted = a.vehicles;
+    let deadline = Instant::now() + Duration::from_secs_f64(ramp * 3.0 + 120.0);
+    loop {
+        let s = last_stats(&stats);
+        if s.as_ref().and_then(|s| s["connected"].as_u64()) == Some(wanted) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the fleet did not connect: {s:?}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    std::thread::sleep(SETTLE);
+    let start = last_stats(&stats).unwrap();
+    measuring.store(true, Ordering::Relaxed);
+    let t0 = Instant::now();
+    std::thread::sleep(Duration::from_secs(a.seconds));
+    measuring.store(false, Ordering::Relaxed);
+    let end = last_stats(&stats).unwrap();
+    let rss = rss_kib(pid);
+    let window = t0.elapsed().as_secs_f64();
+    stop(&mut fleet);
+    std::thread::sleep(Duration::from_secs(2));
+    let s = seen.lock().unwrap();
+    let mut lat = s.latencies.clone();
+    lat.sort_unstable();
+    let (mut lost, mut reported) = (0u64, 0u64);
+    for (vin, seqs) in &s.seqs {
+        let (Some(lo), Some(hi)) = (seqs.first(), seqs.last()) else {
+            continue;
+        };
+        let rep = s.reported.get(vin);
+        for q in *lo..=*hi {
+            if !seqs.contains(&q) {
+                if rep.is_some_and(|r| r.contains(&q)) {
+                    reported += 1;
+                } else {
+                    lost += 1;
+                }
+            }
+        }
+    }
+    let d = |k: &str| end[k].as_u64().unwrap_or(0) - start[k].as_u64().unwrap_or(0);
+    println!(
+        "| vehicles | window s | ticks | late | skipped | msgs received | latency p50 / p99 / max ms | lost silently | reported lost | RSS MiB | KiB per vehicle |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!(
+        "| {} | {:.0} | {} | {} | {} | {} | {} / {} / {} | {} | {} | {:.0} | {:.1} |",
+        a.vehicles,
+        window,
+        d("ticks"),
+        d("late_ticks"),
+        d("skipped_ticks"),
+        s.in_window,
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.99),
+        lat.last().copied().unwrap_or(0),
+        lost,
+        reported,
+        rss as f64 / 1024.0,
+        rss as f64 / a.vehicles as f64,
+    );
+    println!(
+        "vehicles seen by the subscriber: {} of {}",
+        s.seqs.len(),
+        a.vehicles
+    );
+}
