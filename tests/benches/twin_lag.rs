@@ -370,6 +370,12 @@ fn main() {
         std::thread::sleep(Duration::from_millis(10));
     }
     let connected = Arc::new(AtomicUsize::new(0));
+    println!(
+        "{} vehicles publishing the captured snapshots ({} signals each) once a second for {} s",
+        a.vehicles,
+        Snapshots::load().signal_count(0),
+        a.seconds
+    );
     let t0 = Instant::now();
     let published = fleet(&a, broker.port, clock.clone(), connected.clone());
     println!(
