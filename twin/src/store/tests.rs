@@ -190,3 +190,29 @@ fn the_writer_batches_off_the_caller_and_flushes_on_request() {
         "close writes the rest"
     );
 }
+
+#[test]
+fn of_two_samples_with_the_same_key_in_one_batch_the_later_one_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, c) = open(&dir);
+    let other = "WTCUZ000000000002";
+    // Interleaved vehicles and times, as a fleet's batch holds them; the
+    // key (vehicle, signal, t) 2000 of VIN comes twice.
+    let batch = vec![
+        samples(&c, VIN, 3000, 3.0),
+        samples(&c, other, 1000, 10.0),
+        samples(&c, VIN, 2000, 2.0),
+        samples(&c, other, 2000, 20.0),
+        samples(&c, VIN, 2000, 2.5),
+        samples(&c, VIN, 1000, 1.0),
+    ];
+    s.write(&batch).unwrap();
+    assert_eq!(
+        s.samples(VIN, SPEED, 0, 10_000, 100).unwrap(),
+        [(1000, 1.0), (2000, 2.5), (3000, 3.0)]
+    );
+    assert_eq!(
+        s.samples(other, SPEED, 0, 10_000, 100).unwrap(),
+        [(1000, 10.0), (2000, 20.0)]
+    );
+}
