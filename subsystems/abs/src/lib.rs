@@ -17,7 +17,10 @@
 //! # Model
 //!
 //! - Requested pressure = pedal % x 1 bar (100 bar at full pedal, a typical
-//!   emergency-stop line pressure).
+//!   emergency-stop line pressure), less the share the drive already brakes
+//!   regeneratively (`Sim.Powertrain.WheelForce`, negative while
+//!   regenerating): brake blending, regeneration first and friction for the
+//!   rest, so that the total brake force is what the pedal asks for.
 //! - Lock pressure = `mu m g / 4 / 33.96 N/bar` = mu x 129.99 bar, from the
 //!   world model's shared constants (m = 1800 kg, g = 9.81 m/s^2): above it
 //!   the brake force exceeds the adhesion of one wheel and the wheel locks.

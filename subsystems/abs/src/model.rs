@@ -10,8 +10,12 @@ use tcu_sdk::abi::{TCU_TYPE_BOOLEAN, TCU_TYPE_FLOAT, TCU_TYPE_UINT8, TcuSignalDe
 use tcu_sdk::physics::{approach, as_bool, finite_or, from_bool};
 
 pub use tcu_sdk::vehicle::{
-    BRAKE_FORCE_N_PER_BAR, GRAVITY, LOCK_PRESSURE_PER_MU, MASS_KG as VEHICLE_MASS_KG,
+    BRAKE_DEMAND_N_PER_PEDAL_PERCENT, BRAKE_FORCE_N_PER_BAR, GRAVITY, LOCK_PRESSURE_PER_MU,
+    MASS_KG as VEHICLE_MASS_KG,
 };
+/// Largest regenerative force taken as plausible, N (the catalog limit of
+/// `Sim.Powertrain.WheelForce`).
+pub const MAX_REGEN_FORCE_N: f64 = 20_000.0;
 /// Line pressure requested per percent of brake pedal, bar/%.
 pub const PRESSURE_PER_PEDAL_PERCENT: f64 = 1.0;
 /// ABS works only above this speed, km/h; below it the wheels may lock.
@@ -69,8 +73,10 @@ pub mod inputs {
     pub const NOISY_WHEEL: usize = 6;
     /// `Sim.Fault.ABS.WheelSensorNoise`: noise amplitude, km/h.
     pub const WHEEL_NOISE: usize = 7;
+    /// `Sim.Powertrain.WheelForce`, N (negative while regenerating).
+    pub const DRIVE_FORCE: usize = 8;
     /// Number of inputs.
-    pub const COUNT: usize = 8;
+    pub const COUNT: usize = 9;
 }
 
 /// Positions of the outputs in `WRITES`. Per-wheel arrays are ordered
@@ -163,6 +169,7 @@ impl Subsystem for Abs {
         TcuSignalDecl::new(c"Vehicle.Exterior.AirTemperature", TCU_TYPE_FLOAT),
         TcuSignalDecl::new(c"Sim.Fault.ABS.NoisyWheel", TCU_TYPE_UINT8),
         TcuSignalDecl::new(c"Sim.Fault.ABS.WheelSensorNoise", TCU_TYPE_FLOAT),
+        TcuSignalDecl::new(c"Sim.Powertrain.WheelForce", TCU_TYPE_FLOAT),
     ];
     const WRITES: &'static [TcuSignalDecl] = &[
         TcuSignalDecl::new(
@@ -252,7 +259,16 @@ impl Subsystem for Abs {
         };
         let implausible = noise.abs() > PLAUSIBILITY_KMH && speed > ABS_MIN_SPEED_KMH;
 
-        let requested = pedal * PRESSURE_PER_PEDAL_PERCENT;
+        // Brake blending: the pedal asks for a total force; what the drive
+        // already regenerates is taken off it, the friction brakes give the
+        // rest.
+        let regen = (-finite_or(inputs[inputs::DRIVE_FORCE], 0.0)).clamp(0.0, MAX_REGEN_FORCE_N);
+        let demand = pedal * BRAKE_DEMAND_N_PER_PEDAL_PERCENT;
+        let requested = if pedal > 0.0 {
+            (demand - regen).max(0.0) / demand * pedal * PRESSURE_PER_PEDAL_PERCENT
+        } else {
+            0.0
+        };
         let lock = lock_pressure(mu);
         let engaged = !implausible && abs_engages(enabled, fault, speed, requested, lock);
 
@@ -610,6 +626,28 @@ mod tests {
     }
 
     #[test]
+    fn the_friction_brakes_give_only_what_regeneration_does_not() {
+        for pedal in [10.0, 30.0, 60.0] {
+            let demand = pedal * BRAKE_DEMAND_N_PER_PEDAL_PERCENT;
+            for regen in [0.0, 0.25 * demand, 0.5 * demand, demand, 2.0 * demand] {
+                let mut i = In::new(pedal, 60.0, 0.9).array();
+                i[inputs::DRIVE_FORCE] = -regen;
+                let mut o = [0.0; outputs::COUNT];
+                fresh().tick(DT, &i, &mut o).expect("tick");
+                let friction: f64 = outputs::BRAKE_PRESSURE
+                    .iter()
+                    .map(|&p| o[p] * BRAKE_FORCE_N_PER_BAR)
+                    .sum();
+                let expect = (demand - regen).max(0.0);
+                assert!(
+                    (friction - expect).abs() < 1e-6 * demand,
+                    "pedal {pedal}, regen {regen} N: friction {friction} N, expected {expect} N"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn applied_pressure_never_exceeds_the_request() {
         for mu in FRICTIONS {
             for speed in SPEEDS {
@@ -720,7 +758,7 @@ mod tests {
         let bad = [f64::NAN, f64::INFINITY, -f64::INFINITY, -5.0, 1e12];
         for x in bad {
             for y in bad {
-                let i = [x, y, x, y, x, y, x, y];
+                let i = [x, y, x, y, x, y, x, y, x];
                 let mut o = [0.0; outputs::COUNT];
                 a.tick(DT, &i, &mut o).expect("tick");
                 assert!(o.iter().all(|v| v.is_finite()));

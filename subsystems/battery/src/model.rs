@@ -18,17 +18,52 @@ pub const OCV_EMPTY_V: f64 = 340.0;
 pub const OCV_FULL_V: f64 = 403.0;
 /// Pack internal resistance, ohm.
 pub const INTERNAL_RESISTANCE_OHM: f64 = 0.08;
-/// Share of the charging energy the cells store; the rest is lost in charge
-/// acceptance (side reactions, balancing). The only charging source in the
-/// simulated vehicle is regenerative braking.
-pub const REGEN_EFFICIENCY: f64 = 0.90;
-/// Constant draw of the 12 V system through the DC/DC converter, W.
-pub const AUXILIARY_LOAD_W: f64 = 250.0;
+/// Constant draw of the 12 V system through the DC/DC converter, W (the
+/// shared vehicle parameter).
+pub use tcu_sdk::vehicle::LOW_VOLTAGE_LOAD_W as AUXILIARY_LOAD_W;
 /// Largest power the pack delivers, W (about 2.7 C; loads beyond it are not
 /// served, and the reported power is what actually flows).
 pub const MAX_DISCHARGE_POWER_W: f64 = 200_000.0;
 /// Largest power the pack accepts, W (2 C).
 pub const MAX_CHARGE_POWER_W: f64 = 150_000.0;
+/// Below this state of charge the discharge limit falls linearly to zero at
+/// 0 %, percent: the BMS keeps the weakest cell above its cut-off voltage.
+/// An empty pack delivers nothing, the auxiliaries included.
+pub const DISCHARGE_TAPER_SOC_PERCENT: f64 = 5.0;
+/// Above this state of charge the charge limit falls linearly to zero at
+/// 100 %, percent: the cells are in the constant-voltage phase of CC-CV
+/// charging. The VW ID.3 owner's manual states the behaviour: recuperation
+/// decreases as the charge level rises and stops on a full battery.
+pub const CHARGE_TAPER_SOC_PERCENT: f64 = 90.0;
+/// Cell temperature at or below which the pack accepts no charge, celsius:
+/// lithium-ion cell datasheets allow charging from 0 to 45 celsius
+/// (e.g. Panasonic NCR18650B), as charging a cold cell plates lithium.
+pub const CHARGE_MIN_TEMP_C: f64 = 0.0;
+/// Cell temperature from which the full charge power is accepted, celsius
+/// (the charge limit rises linearly from [`CHARGE_MIN_TEMP_C`]; packs limit
+/// regeneration while cold).
+pub const CHARGE_FULL_TEMP_C: f64 = 15.0;
+/// Cell temperature above which the charge limit falls, celsius, reaching
+/// zero at the datasheets' 45 celsius ([`CHARGE_MAX_TEMP_C`]).
+pub const CHARGE_HOT_TEMP_C: f64 = 40.0;
+/// See [`CHARGE_HOT_TEMP_C`].
+pub const CHARGE_MAX_TEMP_C: f64 = 45.0;
+/// Cell temperature at or below which the pack delivers nothing, celsius
+/// (the world's coldest air).
+pub const DISCHARGE_MIN_TEMP_C: f64 = -40.0;
+/// Cell temperature from which the full discharge power is available,
+/// celsius (linear from [`DISCHARGE_MIN_TEMP_C`]): the datasheets' discharge
+/// range is -20 to 60 celsius.
+pub const DISCHARGE_FULL_TEMP_C: f64 = -20.0;
+/// Cell temperature above which the discharge limit falls, celsius
+/// (thermal derating), reaching zero at [`DISCHARGE_MAX_TEMP_C`].
+pub const DISCHARGE_HOT_TEMP_C: f64 = 55.0;
+/// See [`DISCHARGE_HOT_TEMP_C`]: the datasheets' upper discharge limit.
+pub const DISCHARGE_MAX_TEMP_C: f64 = 60.0;
+/// Energy below which the pack counts as empty (or, from the top, full),
+/// kWh: the tapers approach the ends exponentially and would never reach
+/// them.
+const ENERGY_SNAP_KWH: f64 = 1e-9;
 /// Heat capacity of the pack (cells, busbars, coolant plate), J/K.
 pub const THERMAL_MASS_J_PER_K: f64 = 350_000.0;
 /// Thermal conductance from the pack to ambient (liquid loop and
@@ -45,10 +80,12 @@ pub const MAX_AMBIENT_C: f64 = 70.0;
 pub const MAX_LOAD_INPUT_W: f64 = 1_000_000.0;
 
 const JOULES_PER_KWH: f64 = 3.6e6;
+/// Catalog maximum of the two available-power signals, W.
+const AVAILABLE_POWER_LIMIT_W: f64 = 250_000.0;
 
 /// Positions of the inputs in `READS`.
 pub mod inputs {
-    /// `Sim.Powertrain.ElectricalPower`, W drawn by the traction drive.
+    /// `Sim.Powertrain.HighVoltage.DrivePower`, W drawn by the traction drive.
     pub const TRACTION_POWER: usize = 0;
     /// `Sim.Cabin.HVAC.Power`, W.
     pub const HVAC_POWER: usize = 1;
@@ -78,8 +115,14 @@ pub mod outputs {
     pub const CONSUMED_ENERGY: usize = 6;
     /// `Vehicle.Powertrain.AccumulatedBrakingEnergy`, kWh.
     pub const BRAKING_ENERGY: usize = 7;
+    /// `Vehicle.Powertrain.TractionBattery.PowerLoss`, W (I^2 R heat).
+    pub const POWER_LOSS: usize = 8;
+    /// `Sim.Powertrain.TractionBattery.AvailableDischargePower`, W.
+    pub const AVAILABLE_DISCHARGE: usize = 9;
+    /// `Sim.Powertrain.TractionBattery.AvailableChargePower`, W.
+    pub const AVAILABLE_CHARGE: usize = 10;
     /// Number of outputs.
-    pub const COUNT: usize = 8;
+    pub const COUNT: usize = 11;
 }
 
 /// State that survives a hot swap.
@@ -99,6 +142,10 @@ struct BatteryState {
 #[derive(Debug, Clone)]
 pub struct Battery {
     state: BatteryState,
+    /// Cell temperature from which the full charge power is accepted,
+    /// celsius: a calibration of the BMS software (an update may lower it
+    /// as the cell supplier qualifies faster cold charging), not state.
+    charge_full_temp_c: f64,
 }
 
 /// Open-circuit voltage at a state of charge in percent, V.
@@ -114,6 +161,35 @@ pub fn terminal_current(p: f64, ocv: f64) -> f64 {
     2.0 * p / (ocv + disc.sqrt())
 }
 
+/// 0 at or below `zero`, 1 at or beyond `full`, linear between (either order).
+fn ramp(x: f64, zero: f64, full: f64) -> f64 {
+    ((x - zero) / (full - zero)).clamp(0.0, 1.0)
+}
+
+/// Largest power the pack delivers at a state of charge (percent) and cell
+/// temperature (celsius), W.
+pub fn discharge_limit(soc_percent: f64, temp_c: f64) -> f64 {
+    MAX_DISCHARGE_POWER_W
+        * ramp(soc_percent, 0.0, DISCHARGE_TAPER_SOC_PERCENT)
+        * ramp(temp_c, DISCHARGE_MIN_TEMP_C, DISCHARGE_FULL_TEMP_C)
+        * ramp(temp_c, DISCHARGE_MAX_TEMP_C, DISCHARGE_HOT_TEMP_C)
+}
+
+/// Largest power the pack accepts at a state of charge (percent) and cell
+/// temperature (celsius), W.
+/// `full_temp_c` is the temperature from which the full power is accepted
+/// (normally [`CHARGE_FULL_TEMP_C`]).
+pub fn charge_limit(soc_percent: f64, temp_c: f64, full_temp_c: f64) -> f64 {
+    MAX_CHARGE_POWER_W
+        * ramp(soc_percent, 100.0, CHARGE_TAPER_SOC_PERCENT)
+        * ramp(
+            temp_c,
+            CHARGE_MIN_TEMP_C,
+            full_temp_c.max(CHARGE_MIN_TEMP_C + 1.0),
+        )
+        * ramp(temp_c, CHARGE_MAX_TEMP_C, CHARGE_HOT_TEMP_C)
+}
+
 impl Battery {
     fn new() -> Self {
         Self {
@@ -123,7 +199,15 @@ impl Battery {
                 consumed_kwh: 0.0,
                 braking_kwh: 0.0,
             },
+            charge_full_temp_c: CHARGE_FULL_TEMP_C,
         }
+    }
+
+    /// The same battery with another cold-charging calibration: full charge
+    /// power from `celsius` (at least 1 celsius above [`CHARGE_MIN_TEMP_C`]).
+    pub fn with_charge_full_temp(mut self, celsius: f64) -> Self {
+        self.charge_full_temp_c = celsius;
+        self
     }
 
     fn soc_percent(&self) -> f64 {
@@ -156,7 +240,7 @@ impl Subsystem for Battery {
     const NAME: &'static CStr = c"battery";
     const VERSION: &'static CStr = c"1.0.0";
     const READS: &'static [TcuSignalDecl] = &[
-        TcuSignalDecl::new(c"Sim.Powertrain.ElectricalPower", TCU_TYPE_FLOAT),
+        TcuSignalDecl::new(c"Sim.Powertrain.HighVoltage.DrivePower", TCU_TYPE_FLOAT),
         TcuSignalDecl::new(c"Sim.Cabin.HVAC.Power", TCU_TYPE_FLOAT),
         TcuSignalDecl::new(c"Sim.Cabin.Seat.Heating.Power", TCU_TYPE_FLOAT),
         TcuSignalDecl::new(c"Vehicle.Exterior.AirTemperature", TCU_TYPE_FLOAT),
@@ -194,6 +278,18 @@ impl Subsystem for Battery {
             c"Vehicle.Powertrain.AccumulatedBrakingEnergy",
             TCU_TYPE_FLOAT,
         ),
+        TcuSignalDecl::new(
+            c"Vehicle.Powertrain.TractionBattery.PowerLoss",
+            TCU_TYPE_FLOAT,
+        ),
+        TcuSignalDecl::new(
+            c"Sim.Powertrain.TractionBattery.AvailableDischargePower",
+            TCU_TYPE_FLOAT,
+        ),
+        TcuSignalDecl::new(
+            c"Sim.Powertrain.TractionBattery.AvailableChargePower",
+            TCU_TYPE_FLOAT,
+        ),
     ];
 
     fn create(_seed: u64) -> Result<Self, PluginError> {
@@ -210,36 +306,41 @@ impl Subsystem for Battery {
         let ambient = finite_or(inputs[inputs::AIR_TEMPERATURE], DEFAULT_AMBIENT_C)
             .clamp(MIN_AMBIENT_C, MAX_AMBIENT_C);
 
-        let load = traction + hvac + seats + AUXILIARY_LOAD_W;
-        let demanded = (-load).clamp(-MAX_DISCHARGE_POWER_W, MAX_CHARGE_POWER_W);
-        // An empty pack refuses discharge and a full one refuses charge (the
-        // contactors / charge relay open); what is reported is what flows.
+        let auxiliaries = hvac + seats + AUXILIARY_LOAD_W;
+        let load = traction + auxiliaries;
         let energy = self.state.energy_kwh;
-        let power =
-            if (demanded < 0.0 && energy <= 0.0) || (demanded > 0.0 && energy >= CAPACITY_KWH) {
-                0.0
-            } else {
-                demanded
-            };
+        let temp_now = self.state.temperature_c.unwrap_or(ambient);
+        // What flows is what the loads ask for within the pack's limits; an
+        // empty pack (limit 0) serves nothing, a full or frozen one takes
+        // nothing.
+        let demanded = -load;
+        let power = demanded.clamp(
+            -discharge_limit(self.soc_percent(), temp_now),
+            charge_limit(self.soc_percent(), temp_now, self.charge_full_temp_c),
+        );
         let ocv = open_circuit_voltage(self.soc_percent());
         let current = terminal_current(power, ocv);
         let voltage = ocv + current * INTERNAL_RESISTANCE_OHM;
 
         // The cells exchange `ocv * i`; the rest of the terminal power is the
-        // I^2 R heat. Charging stores only REGEN_EFFICIENCY of it.
+        // I^2 R heat. Charge is stored whole: lithium-ion coulombic
+        // efficiency is above 99 % (Linden's Handbook of Batteries), so the
+        // resistive loss is the only charging loss modelled.
         let cell_power = ocv * current;
-        let stored_power = if cell_power > 0.0 {
-            cell_power * REGEN_EFFICIENCY
-        } else {
-            cell_power
-        };
-        self.state.energy_kwh =
-            (energy + stored_power * dt / JOULES_PER_KWH).clamp(0.0, CAPACITY_KWH);
+        let mut next = (energy + cell_power * dt / JOULES_PER_KWH).clamp(0.0, CAPACITY_KWH);
+        if next < ENERGY_SNAP_KWH {
+            next = 0.0;
+        } else if CAPACITY_KWH - next < ENERGY_SNAP_KWH {
+            next = CAPACITY_KWH;
+        }
+        self.state.energy_kwh = next;
         if power < 0.0 {
             self.state.consumed_kwh += -power * dt / JOULES_PER_KWH;
         }
         if traction < 0.0 {
-            // Regen that a full pack turned away was not recovered.
+            // Regen the pack turned away was not recovered (the drive limits
+            // itself to what the pack accepts, so this is the rare case of a
+            // limit that fell within the tick).
             let refused = (demanded - power).max(0.0);
             let recovered = (-traction - refused).max(0.0);
             self.state.braking_kwh += recovered * dt / JOULES_PER_KWH;
@@ -247,12 +348,18 @@ impl Subsystem for Battery {
 
         let heat = current * current * INTERNAL_RESISTANCE_OHM;
         let temperature = approach(
-            self.state.temperature_c.unwrap_or(ambient),
+            temp_now,
             ambient + heat / COOLING_W_PER_K,
             dt,
             THERMAL_MASS_J_PER_K / COOLING_W_PER_K,
         );
         self.state.temperature_c = Some(temperature);
+        // The budget for the next tick: auxiliaries are served first, and
+        // regeneration feeds them directly before the cells take the rest.
+        let soc = self.soc_percent();
+        let available_discharge = (discharge_limit(soc, temperature) - auxiliaries).max(0.0);
+        let available_charge =
+            charge_limit(soc, temperature, self.charge_full_temp_c) + auxiliaries;
 
         outputs[outputs::SOC] = self.soc_percent().clamp(0.0, 100.0);
         outputs[outputs::ENERGY] = self.state.energy_kwh;
@@ -263,6 +370,9 @@ impl Subsystem for Battery {
         outputs[outputs::TEMPERATURE] = temperature;
         outputs[outputs::CONSUMED_ENERGY] = self.state.consumed_kwh;
         outputs[outputs::BRAKING_ENERGY] = self.state.braking_kwh;
+        outputs[outputs::POWER_LOSS] = heat;
+        outputs[outputs::AVAILABLE_DISCHARGE] = available_discharge.min(AVAILABLE_POWER_LIMIT_W);
+        outputs[outputs::AVAILABLE_CHARGE] = available_charge.min(AVAILABLE_POWER_LIMIT_W);
         Ok(())
     }
 
@@ -347,6 +457,9 @@ mod tests {
             (outputs::TEMPERATURE, -50.0, 150.0),
             (outputs::CONSUMED_ENERGY, 0.0, 1e9),
             (outputs::BRAKING_ENERGY, 0.0, 1e9),
+            (outputs::POWER_LOSS, 0.0, 1e6),
+            (outputs::AVAILABLE_DISCHARGE, 0.0, MAX_DISCHARGE_POWER_W),
+            (outputs::AVAILABLE_CHARGE, 0.0, 250_000.0),
         ];
         for (idx, lo, hi) in ranges {
             let v = o[idx];
@@ -386,7 +499,10 @@ mod tests {
     #[test]
     fn index_constants_match_the_declared_paths() {
         let reads = [
-            (inputs::TRACTION_POWER, "Sim.Powertrain.ElectricalPower"),
+            (
+                inputs::TRACTION_POWER,
+                "Sim.Powertrain.HighVoltage.DrivePower",
+            ),
             (inputs::HVAC_POWER, "Sim.Cabin.HVAC.Power"),
             (inputs::SEAT_HEATING_POWER, "Sim.Cabin.Seat.Heating.Power"),
             (inputs::AIR_TEMPERATURE, "Vehicle.Exterior.AirTemperature"),
@@ -427,6 +543,18 @@ mod tests {
             (
                 outputs::BRAKING_ENERGY,
                 "Vehicle.Powertrain.AccumulatedBrakingEnergy",
+            ),
+            (
+                outputs::POWER_LOSS,
+                "Vehicle.Powertrain.TractionBattery.PowerLoss",
+            ),
+            (
+                outputs::AVAILABLE_DISCHARGE,
+                "Sim.Powertrain.TractionBattery.AvailableDischargePower",
+            ),
+            (
+                outputs::AVAILABLE_CHARGE,
+                "Sim.Powertrain.TractionBattery.AvailableChargePower",
             ),
         ];
         assert_eq!(Battery::WRITES.len(), outputs::COUNT);
@@ -547,12 +675,11 @@ mod tests {
         for traction in [-50_000.0, -20_000.0, -5_000.0, 5_000.0, 30_000.0, 100_000.0] {
             let mut b = at_soc(50.0);
             let start = b.state.energy_kwh;
-            let mut integral = 0.0; // kWh at the terminals, scaled by efficiency
+            let mut integral = 0.0; // kWh at the terminals
             for _ in 0..60_000 {
                 let o = tick(&mut b, &input(traction, 1_000.0, 100.0, 20.0));
                 let p = o[outputs::POWER];
-                let eff = if p > 0.0 { REGEN_EFFICIENCY } else { 1.0 };
-                integral += p * eff * DT / JOULES_PER_KWH;
+                integral += p * DT / JOULES_PER_KWH;
             }
             let delta = b.state.energy_kwh - start;
             // The cells always end up with less than the terminals saw (the
@@ -601,6 +728,70 @@ mod tests {
             );
             assert_ne!(o[outputs::CURRENT], 0.0);
         }
+    }
+
+    #[test]
+    fn regenerated_charge_is_stored_whole_less_only_the_resistive_loss() {
+        let mut b = at_soc(50.0);
+        let start = b.state.energy_kwh;
+        let (mut terminal, mut loss) = (0.0, 0.0);
+        for _ in 0..10_000 {
+            let o = tick(&mut b, &input(-40_000.0, 0.0, 0.0, 20.0));
+            terminal += o[outputs::POWER] * DT / JOULES_PER_KWH;
+            loss += o[outputs::POWER_LOSS] * DT / JOULES_PER_KWH;
+        }
+        let stored = b.state.energy_kwh - start;
+        assert!(terminal > 0.1 && loss > 0.0);
+        assert!(
+            (stored - (terminal - loss)).abs() < 1e-6 * terminal,
+            "stored {stored} kWh of {terminal} kWh less {loss} kWh of heat"
+        );
+    }
+
+    #[test]
+    fn an_empty_battery_serves_nothing_and_offers_the_drive_no_power() {
+        let mut b = at_soc(0.0);
+        let o = tick(&mut b, &input(30_000.0, 2_000.0, 100.0, 20.0));
+        assert_eq!(o[outputs::POWER], 0.0);
+        assert_eq!(o[outputs::AVAILABLE_DISCHARGE], 0.0);
+        assert!(o[outputs::AVAILABLE_CHARGE] > 0.0);
+        // Just above empty the limit is small and grows with the charge.
+        let mut last = 0.0;
+        for soc in [1.0, 2.5, 4.0, 6.0] {
+            let o = tick(&mut at_soc(soc), &input(0.0, 0.0, 0.0, 20.0));
+            assert!(o[outputs::AVAILABLE_DISCHARGE] > last, "at {soc} %");
+            last = o[outputs::AVAILABLE_DISCHARGE];
+        }
+        assert!((last - (MAX_DISCHARGE_POWER_W - AUXILIARY_LOAD_W)).abs() < 1e-6);
+    }
+
+    #[test]
+    fn a_full_battery_accepts_no_regeneration_beyond_the_auxiliaries() {
+        let mut b = at_soc(100.0);
+        let o = tick(&mut b, &input(-30_000.0, 1_000.0, 0.0, 20.0));
+        assert_eq!(o[outputs::POWER], 0.0);
+        assert!((o[outputs::AVAILABLE_CHARGE] - (1_000.0 + AUXILIARY_LOAD_W)).abs() < 1e-6);
+        // The charge limit falls from 90 % to nothing at 100 %.
+        let at = |soc: f64| {
+            tick(&mut at_soc(soc), &input(0.0, 0.0, 0.0, 20.0))[outputs::AVAILABLE_CHARGE]
+                - AUXILIARY_LOAD_W
+        };
+        assert!((at(80.0) - MAX_CHARGE_POWER_W).abs() < 1e-6);
+        assert!(at(95.0) < 0.6 * MAX_CHARGE_POWER_W && at(95.0) > 0.4 * MAX_CHARGE_POWER_W);
+    }
+
+    #[test]
+    fn a_cold_pack_limits_regeneration_and_a_frozen_one_refuses_it() {
+        let limit = |ambient: f64| {
+            tick(&mut at_soc(50.0), &input(0.0, 0.0, 0.0, ambient))[outputs::AVAILABLE_CHARGE]
+                - AUXILIARY_LOAD_W
+        };
+        assert!(limit(-10.0).abs() < 1e-6);
+        assert!(limit(5.0) > 0.0 && limit(5.0) < 0.5 * MAX_CHARGE_POWER_W);
+        assert!((limit(20.0) - MAX_CHARGE_POWER_W).abs() < 1e-6);
+        let mut b = at_soc(50.0);
+        let o = tick(&mut b, &input(-20_000.0, 0.0, 0.0, -10.0));
+        assert_eq!(o[outputs::POWER], 0.0, "a frozen pack took charge");
     }
 
     #[test]

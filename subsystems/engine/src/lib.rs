@@ -1,8 +1,10 @@
 //! Engine ECU: the electric traction drive (motor, inverter, single-speed
 //! reduction gear) of the simulated battery-electric vehicle.
 //!
-//! Reads the accelerator and brake pedals, `Vehicle.Speed` and the outside
-//! air temperature; writes the VSS motor signals (speed, torque, power,
+//! Reads the accelerator and brake pedals, `Vehicle.Speed`, the outside air
+//! temperature and the battery's power budget
+//! (`Sim.Powertrain.TractionBattery.AvailableDischargePower` /
+//! `AvailableChargePower`); writes the VSS motor signals (speed, torque, power,
 //! motor and coolant temperature) and three project signals the world model
 //! and the battery consume: `Sim.Powertrain.ElectricMotor.IsRunning`,
 //! `Sim.Powertrain.WheelForce` (N at the tyres) and
@@ -15,13 +17,20 @@
 //!   shared vehicle parameters r = 0.33 m (a 235/45 R19-class tyre) and a
 //!   9.0:1 reduction (typical for single-speed EV drives, 8.5..10.5:1).
 //! - Drive torque = pedal % x 350 Nm, limited to 150 kW (`T <= P / omega`):
-//!   a mid-size EV motor such as the Model 3 RWD or VW APP310 class.
-//! - Regenerative braking below the brake pedal: 5 Nm per % of pedal (the
-//!   limit of 250 Nm / 60 kW is reached at half pedal, roughly 0.39 g; the
-//!   friction brakes supply the rest), and a light 30 Nm (~0.05 g) lift-off
-//!   regen when both pedals are released. Regen exists only above 5 km/h and
-//!   fades in linearly up to 10 km/h, like production cars that hand over to
-//!   the friction brakes near standstill. Braking overrides the accelerator
+//!   a mid-size EV motor such as the Model 3 RWD or VW APP310 class. Drive
+//!   and regen are also limited to the battery's budget: the electrical
+//!   power never exceeds what the battery can deliver or accept, so an empty
+//!   battery gives no torque at all (the inverter stays off) and a full one
+//!   no regeneration.
+//! - Brake blending: the brake pedal asks for a total braking force (the
+//!   force the hydraulic brakes would give, shared with the ABS ECU); the
+//!   drive regenerates as much of it as it can, up to 0.3 g and 100 kW (the
+//!   VW ID.3's published figures for purely electric braking), and the ABS
+//!   ECU applies friction for the rest. A light 30 Nm (~0.05 g) lift-off
+//!   regen acts when both pedals are released. Regen exists only above
+//!   5 km/h and fades in linearly up to 10 km/h, like production cars that
+//!   hand over to the friction brakes near standstill. Braking overrides the
+//!   accelerator
 //!   (brake-throttle override, mandatory in many markets).
 //! - Torque follows its target through a 50 ms first-order lag (inverter
 //!   current-loop plus driveline smoothing), clamped to the limits after the

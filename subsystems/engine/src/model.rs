@@ -11,18 +11,26 @@ use tcu_sdk::abi::{
 };
 use tcu_sdk::physics::{approach, finite_or, from_bool};
 
-pub use tcu_sdk::vehicle::{GEAR_RATIO, WHEEL_RADIUS_M};
+pub use tcu_sdk::vehicle::{
+    BRAKE_DEMAND_N_PER_PEDAL_PERCENT, GEAR_RATIO, GRAVITY, MASS_KG, WHEEL_RADIUS_M,
+};
 /// Peak motor torque, Nm.
 pub const MAX_DRIVE_TORQUE_NM: f64 = 350.0;
 /// Peak motor power, W.
 pub const MAX_DRIVE_POWER_W: f64 = 150_000.0;
-/// Regenerative torque limit, Nm.
-pub const MAX_REGEN_TORQUE_NM: f64 = 250.0;
-/// Regenerative power limit, W.
-pub const MAX_REGEN_POWER_W: f64 = 60_000.0;
-/// Regenerative torque requested per percent of brake pedal, Nm/%: the regen
-/// limit is reached at half pedal, the friction brakes do the rest.
-pub const REGEN_TORQUE_PER_BRAKE_PERCENT: f64 = 5.0;
+/// Deceleration the drive alone brakes the car with, in g: Volkswagen
+/// states that the ID.3 brakes purely electrically up to about 0.3 g and the
+/// hydraulic brakes step in only above it (VW newsroom, "Brake energy
+/// recuperation for efficient driving").
+pub const MAX_REGEN_DECELERATION_G: f64 = 0.3;
+/// Regenerative torque limit, Nm: the torque that gives
+/// [`MAX_REGEN_DECELERATION_G`] at the wheels (the wheels also supply the
+/// gear losses, hence the efficiency factor).
+pub const MAX_REGEN_TORQUE_NM: f64 =
+    MAX_REGEN_DECELERATION_G * MASS_KG * GRAVITY * WHEEL_RADIUS_M * GEAR_EFFICIENCY / GEAR_RATIO;
+/// Regenerative power limit at the shaft, W: the same source gives "more
+/// than 100 kW" of recuperation power at 0.3 g.
+pub const MAX_REGEN_POWER_W: f64 = 100_000.0;
 /// Light regen when the driver lifts off the accelerator, Nm (about 0.05 g).
 pub const LIFT_OFF_REGEN_TORQUE_NM: f64 = 30.0;
 /// Below this speed there is no regen at all, km/h.
@@ -60,6 +68,8 @@ pub const RUNNING_TORQUE_NM: f64 = 0.5;
 /// Vehicle speeds above this are treated as sensor garbage and clamped, km/h
 /// (keeps the int32 rpm and the thermal model in range).
 pub const MAX_SPEED_KMH: f64 = 400.0;
+/// Largest plausible battery power budget, W (the catalog's maximum).
+pub const MAX_BUDGET_W: f64 = 250_000.0;
 
 /// Positions of the inputs in `READS`.
 pub mod inputs {
@@ -71,8 +81,12 @@ pub mod inputs {
     pub const SPEED: usize = 2;
     /// `Vehicle.Exterior.AirTemperature`, celsius.
     pub const AIR_TEMPERATURE: usize = 3;
+    /// `Sim.Powertrain.TractionBattery.AvailableDischargePower`, W.
+    pub const AVAILABLE_DISCHARGE: usize = 4;
+    /// `Sim.Powertrain.TractionBattery.AvailableChargePower`, W.
+    pub const AVAILABLE_CHARGE: usize = 5;
     /// Number of inputs.
-    pub const COUNT: usize = 4;
+    pub const COUNT: usize = 6;
 }
 
 /// Positions of the outputs in `WRITES`.
@@ -135,40 +149,81 @@ fn regen_fade(speed_kmh: f64) -> f64 {
         .clamp(0.0, 1.0)
 }
 
-/// Largest drive torque allowed at `omega`, Nm.
-fn drive_torque_limit(omega: f64) -> f64 {
+/// What the battery can give and take this tick, W (at the drive's
+/// terminals).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Budget {
+    /// Power the battery can deliver to the drive.
+    pub discharge: f64,
+    /// Power the battery can accept from the drive.
+    pub charge: f64,
+}
+
+impl Budget {
+    /// A budget that never limits the drive (its own limits are lower).
+    pub const UNLIMITED: Budget = Budget {
+        discharge: MAX_BUDGET_W,
+        charge: MAX_BUDGET_W,
+    };
+}
+
+/// Largest drive torque allowed at `omega` within `budget`, Nm: the motor's
+/// torque and power limits, and the shaft power the battery can pay for
+/// after the inverter's own draw. With no budget at all the drive is off.
+fn drive_torque_limit(omega: f64, budget: Budget) -> f64 {
+    let affordable = (budget.discharge - INVERTER_IDLE_W) * DRIVE_EFFICIENCY;
+    if affordable <= 0.0 {
+        return 0.0;
+    }
     if omega > 0.0 {
-        MAX_DRIVE_TORQUE_NM.min(MAX_DRIVE_POWER_W / omega)
+        MAX_DRIVE_TORQUE_NM
+            .min(MAX_DRIVE_POWER_W / omega)
+            .min(affordable / omega)
     } else {
         MAX_DRIVE_TORQUE_NM
     }
 }
 
-/// Largest regen torque magnitude allowed at `speed_kmh`, Nm.
-fn regen_torque_limit(speed_kmh: f64) -> f64 {
+/// Largest regen torque magnitude allowed at `speed_kmh` within `budget`,
+/// Nm: the motor's limits and the power the battery can accept.
+fn regen_torque_limit(speed_kmh: f64, budget: Budget) -> f64 {
     let omega = motor_omega(speed_kmh);
-    let by_power = if omega > 0.0 {
-        MAX_REGEN_POWER_W / omega
+    let limit = if omega > 0.0 {
+        let storable = budget.charge.max(0.0) / DRIVE_EFFICIENCY;
+        MAX_REGEN_TORQUE_NM
+            .min(MAX_REGEN_POWER_W / omega)
+            .min(storable / omega)
     } else {
         MAX_REGEN_TORQUE_NM
     };
-    MAX_REGEN_TORQUE_NM.min(by_power) * regen_fade(speed_kmh)
+    limit * regen_fade(speed_kmh)
+}
+
+/// Regen torque magnitude that gives a braking force `force_n` at the
+/// wheels, Nm.
+fn regen_torque_for_force(force_n: f64) -> f64 {
+    force_n * WHEEL_RADIUS_M * GEAR_EFFICIENCY / GEAR_RATIO
 }
 
 /// Torque the drive aims for, Nm. Braking overrides the accelerator, as in
-/// production EVs (brake-throttle override).
-fn target_torque(accel_pct: f64, brake_pct: f64, speed_kmh: f64) -> f64 {
+/// production EVs (brake-throttle override). The brake pedal asks for a
+/// total braking force (brake blending): the drive takes as much of it as
+/// its limits and the battery allow, the friction brakes the rest.
+fn target_torque(accel_pct: f64, brake_pct: f64, speed_kmh: f64, budget: Budget) -> f64 {
     let regen_demand = if brake_pct > 0.0 {
-        LIFT_OFF_REGEN_TORQUE_NM.max(brake_pct * REGEN_TORQUE_PER_BRAKE_PERCENT)
+        LIFT_OFF_REGEN_TORQUE_NM.max(regen_torque_for_force(
+            brake_pct * BRAKE_DEMAND_N_PER_PEDAL_PERCENT,
+        ))
     } else if accel_pct <= 0.0 {
         LIFT_OFF_REGEN_TORQUE_NM
     } else {
         0.0
     };
     if regen_demand > 0.0 {
-        -regen_demand.min(regen_torque_limit(speed_kmh))
+        -regen_demand.min(regen_torque_limit(speed_kmh, budget))
     } else {
-        (accel_pct / 100.0 * MAX_DRIVE_TORQUE_NM).min(drive_torque_limit(motor_omega(speed_kmh)))
+        (accel_pct / 100.0 * MAX_DRIVE_TORQUE_NM)
+            .min(drive_torque_limit(motor_omega(speed_kmh), budget))
     }
 }
 
@@ -205,6 +260,14 @@ impl Subsystem for Engine {
         TcuSignalDecl::new(c"Vehicle.Chassis.Brake.PedalPosition", TCU_TYPE_UINT8),
         TcuSignalDecl::new(c"Vehicle.Speed", TCU_TYPE_FLOAT),
         TcuSignalDecl::new(c"Vehicle.Exterior.AirTemperature", TCU_TYPE_FLOAT),
+        TcuSignalDecl::new(
+            c"Sim.Powertrain.TractionBattery.AvailableDischargePower",
+            TCU_TYPE_FLOAT,
+        ),
+        TcuSignalDecl::new(
+            c"Sim.Powertrain.TractionBattery.AvailableChargePower",
+            TCU_TYPE_FLOAT,
+        ),
     ];
     const WRITES: &'static [TcuSignalDecl] = &[
         TcuSignalDecl::new(c"Vehicle.Powertrain.ElectricMotor.Speed", TCU_TYPE_INT32),
@@ -235,19 +298,27 @@ impl Subsystem for Engine {
         let speed = finite_or(inputs[inputs::SPEED], 0.0).clamp(0.0, MAX_SPEED_KMH);
         let ambient = finite_or(inputs[inputs::AIR_TEMPERATURE], DEFAULT_AMBIENT_C)
             .clamp(MIN_AMBIENT_C, MAX_AMBIENT_C);
+        let budget = Budget {
+            discharge: finite_or(inputs[inputs::AVAILABLE_DISCHARGE], 0.0).clamp(0.0, MAX_BUDGET_W),
+            charge: finite_or(inputs[inputs::AVAILABLE_CHARGE], 0.0).clamp(0.0, MAX_BUDGET_W),
+        };
         let omega = motor_omega(speed);
 
-        let target = target_torque(accel, brake, speed);
+        let target = target_torque(accel, brake, speed, budget);
         // The lag can overshoot a limit that just tightened (the speed rose
-        // or fell below the regen fade), so clamp after it.
-        // `+ 0.0` turns a -0.0 (no regen at standstill) into 0.0.
+        // or fell below the regen fade, the battery's budget shrank), so
+        // clamp after it. `+ 0.0` turns a -0.0 (no regen at standstill)
+        // into 0.0.
+        let drive_limit = drive_torque_limit(omega, budget);
         let torque = approach(self.state.torque_nm, target, dt, TORQUE_TAU_S)
-            .clamp(-regen_torque_limit(speed), drive_torque_limit(omega))
+            .clamp(-regen_torque_limit(speed, budget), drive_limit)
             + 0.0;
         self.state.torque_nm = torque;
 
         let mech_power = torque * omega;
-        let running = torque.abs() >= RUNNING_TORQUE_NM || accel > 0.0;
+        // A drive the battery cannot pay for stays off, inverter included.
+        let running = torque.abs() >= RUNNING_TORQUE_NM
+            || (accel > 0.0 && budget.discharge > INVERTER_IDLE_W);
         let conversion = if mech_power >= 0.0 {
             mech_power / DRIVE_EFFICIENCY
         } else {
@@ -317,6 +388,18 @@ mod tests {
         i[inputs::BRAKE_PEDAL] = brake;
         i[inputs::SPEED] = speed;
         i[inputs::AIR_TEMPERATURE] = ambient;
+        i[inputs::AVAILABLE_DISCHARGE] = Budget::UNLIMITED.discharge;
+        i[inputs::AVAILABLE_CHARGE] = Budget::UNLIMITED.charge;
+        i
+    }
+
+    fn with_budget(
+        mut i: [f64; inputs::COUNT],
+        discharge: f64,
+        charge: f64,
+    ) -> [f64; inputs::COUNT] {
+        i[inputs::AVAILABLE_DISCHARGE] = discharge;
+        i[inputs::AVAILABLE_CHARGE] = charge;
         i
     }
 
@@ -390,6 +473,14 @@ mod tests {
             (inputs::BRAKE_PEDAL, "Vehicle.Chassis.Brake.PedalPosition"),
             (inputs::SPEED, "Vehicle.Speed"),
             (inputs::AIR_TEMPERATURE, "Vehicle.Exterior.AirTemperature"),
+            (
+                inputs::AVAILABLE_DISCHARGE,
+                "Sim.Powertrain.TractionBattery.AvailableDischargePower",
+            ),
+            (
+                inputs::AVAILABLE_CHARGE,
+                "Sim.Powertrain.TractionBattery.AvailableChargePower",
+            ),
         ];
         assert_eq!(Engine::READS.len(), inputs::COUNT);
         for (i, p) in reads {
@@ -554,6 +645,86 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_battery_gives_the_drive_no_torque_and_draws_nothing() {
+        for speed in SPEEDS {
+            for budget in [0.0, INVERTER_IDLE_W] {
+                let mut e = fresh();
+                let o = run(
+                    &mut e,
+                    &with_budget(input(100.0, 0.0, speed, 20.0), budget, 0.0),
+                    200,
+                );
+                assert_eq!(o[outputs::WHEEL_FORCE], 0.0, "{speed} km/h, {budget} W");
+                assert_eq!(o[outputs::ELECTRICAL_POWER], 0.0);
+                assert_eq!(o[outputs::IS_RUNNING], 0.0);
+            }
+        }
+    }
+
+    #[test]
+    fn the_drive_never_draws_more_than_the_battery_can_deliver() {
+        for speed in SPEEDS {
+            for budget in [5_000.0, 20_000.0, 60_000.0] {
+                let mut e = fresh();
+                let o = run(
+                    &mut e,
+                    &with_budget(input(100.0, 0.0, speed, 20.0), budget, 0.0),
+                    300,
+                );
+                assert!(
+                    o[outputs::ELECTRICAL_POWER] <= budget + 1e-6,
+                    "{} W drawn of {budget} W at {speed} km/h",
+                    o[outputs::ELECTRICAL_POWER]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn regeneration_never_feeds_more_than_the_battery_accepts() {
+        for speed in [20.0, 60.0, 120.0] {
+            for budget in [0.0, 3_000.0, 30_000.0] {
+                let mut e = fresh();
+                let o = run(
+                    &mut e,
+                    &with_budget(input(0.0, 60.0, speed, 20.0), 200_000.0, budget),
+                    300,
+                );
+                let fed = -o[outputs::ELECTRICAL_POWER];
+                assert!(
+                    fed <= budget + 1e-6,
+                    "{fed} W fed of {budget} W at {speed} km/h"
+                );
+            }
+            // A full battery: no regenerative braking at all.
+            let mut e = fresh();
+            let o = run(
+                &mut e,
+                &with_budget(input(0.0, 60.0, speed, 20.0), 200_000.0, 0.0),
+                300,
+            );
+            assert_eq!(o[outputs::WHEEL_FORCE], 0.0);
+        }
+    }
+
+    #[test]
+    fn the_brake_pedal_regenerates_its_blended_demand_up_to_the_published_0_3_g() {
+        // From 10 % the demand exceeds the light lift-off regen.
+        for brake in [10.0, 20.0, 40.0, 100.0] {
+            let mut e = fresh();
+            // 40 km/h: below the 100 kW corner, so the torque limit applies.
+            let o = run(&mut e, &input(0.0, brake, 40.0, 20.0), 300);
+            let force = -o[outputs::WHEEL_FORCE];
+            let demand = brake * BRAKE_DEMAND_N_PER_PEDAL_PERCENT;
+            let cap = MAX_REGEN_DECELERATION_G * MASS_KG * GRAVITY;
+            assert!(
+                (force - demand.min(cap)).abs() < 1e-3 * demand.min(cap),
+                "pedal {brake}: regen {force} N for a demand of {demand} N"
+            );
+        }
+    }
+
+    #[test]
     fn motor_speed_is_proportional_to_vehicle_speed() {
         let rpm_per_kmh = GEAR_RATIO / WHEEL_RADIUS_M / 3.6 * 60.0 / std::f64::consts::TAU;
         for tenth in 0..=2500 {
@@ -634,8 +805,9 @@ mod tests {
             let o = run(&mut e, &input(100.0, 0.0, speed, 20.0), 50);
             let settled = o[outputs::WHEEL_FORCE];
             assert!(first > 0.0 && first < settled);
-            let expect =
-                target_torque(100.0, 0.0, speed) * GEAR_RATIO / WHEEL_RADIUS_M * GEAR_EFFICIENCY;
+            let expect = target_torque(100.0, 0.0, speed, Budget::UNLIMITED) * GEAR_RATIO
+                / WHEEL_RADIUS_M
+                * GEAR_EFFICIENCY;
             assert!((settled - expect).abs() < 1e-3 * expect);
         }
     }

@@ -19,3 +19,12 @@ pub const GEAR_RATIO: f64 = 9.0;
 pub const LOCK_PRESSURE_PER_MU: f64 = 130.0;
 /// Brake force per bar at one wheel, N/bar (follows from the lock pressure).
 pub const BRAKE_FORCE_N_PER_BAR: f64 = MASS_KG * GRAVITY / 4.0 / LOCK_PRESSURE_PER_MU;
+/// Total brake force the driver asks for per percent of brake pedal, N: the
+/// force the hydraulic brakes give at 1 bar per percent on all four wheels.
+/// The drive's regeneration and the friction brakes share this demand (brake
+/// blending), so both ECUs read the pedal with the same number.
+pub const BRAKE_DEMAND_N_PER_PEDAL_PERCENT: f64 = 4.0 * BRAKE_FORCE_N_PER_BAR;
+/// Draw of the 12 V system through the DC/DC converter, W (control units,
+/// lights, pumps; a typical figure for a car with its lights on). Served by
+/// the traction battery before anything else.
+pub const LOW_VOLTAGE_LOAD_W: f64 = 250.0;

@@ -46,6 +46,8 @@ struct Ids {
     crash_trigger: SignalId,
     occupant: [SignalId; 5],
     wheel_force: SignalId,
+    electrical_power: SignalId,
+    drive_power: SignalId,
     pressures: [SignalId; 4],
     speed: SignalId,
     accel: SignalId,
@@ -81,6 +83,8 @@ impl Ids {
             crash_trigger: id("Sim.Crash.Trigger")?,
             occupant: seats(&|s| format!("Sim.Cabin.Seat.{s}.Occupant"))?,
             wheel_force: id("Sim.Powertrain.WheelForce")?,
+            electrical_power: id("Sim.Powertrain.ElectricalPower")?,
+            drive_power: id("Sim.Powertrain.HighVoltage.DrivePower")?,
             pressures,
             speed: id("Vehicle.Speed")?,
             accel: id("Vehicle.Acceleration.Longitudinal")?,
@@ -105,6 +109,7 @@ impl Ids {
             self.brake_pedal,
             self.exterior_temp,
             self.crash_pulse,
+            self.drive_power,
         ];
         v.extend(self.occupied);
         v.extend(self.belted);
@@ -204,6 +209,10 @@ impl World {
                 self.crash = Some(CrashPulse::new(peak));
             }
         }
+        // The high-voltage bus: what the drive drew last tick is what the
+        // battery serves now (the battery-drive loop closes here, through
+        // the world, instead of through a plugin dependency cycle).
+        put(bus, ids.drive_power, bus.get(ids.electrical_power));
         let mu = bus.get(ids.friction);
         let pressures = if ids.pressures.iter().all(|p| bus.is_written(*p)) {
             ids.pressures.map(|p| bus.get(p))

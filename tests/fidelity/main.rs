@@ -1,0 +1,9 @@
+//! Physical envelopes of the whole car, with the six real plugins in
+//! virtual time: each module checks one envelope against a published figure
+//! or a law of physics, names its source and says how much tolerance it
+//! allows and why.
+
+mod common;
+mod consumption;
+mod energy;
+mod power_budget;
