@@ -3,6 +3,7 @@
 //! or a law of physics, names its source and says how much tolerance it
 //! allows and why.
 
+mod braking;
 mod common;
 mod consumption;
 mod energy;

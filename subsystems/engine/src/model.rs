@@ -68,6 +68,17 @@ pub const RUNNING_TORQUE_NM: f64 = 0.5;
 /// Vehicle speeds above this are treated as sensor garbage and clamped, km/h
 /// (keeps the int32 rpm and the thermal model in range).
 pub const MAX_SPEED_KMH: f64 = 400.0;
+/// Slip of the driven wheels (against the undriven ones) from which the
+/// drive reduces its torque: above the slip a tyre runs at 80 % of its
+/// grip on asphalt (about 6 % on Burckhardt's curves), so that firm
+/// regeneration on a dry road is left alone.
+pub const SLIP_START: f64 = 0.08;
+/// Slip at which the drive's torque is gone (traction control while
+/// driving, regen cut while braking): about where dry asphalt's friction
+/// peaks (Burckhardt: 0.17), past the peak of every slippery surface.
+pub const SLIP_CUT: f64 = 0.15;
+/// Slip is measured against at least this speed, km/h.
+pub const SLIP_REFERENCE_MIN_KMH: f64 = 5.0;
 /// Largest plausible battery power budget, W (the catalog's maximum).
 pub const MAX_BUDGET_W: f64 = 250_000.0;
 
@@ -77,16 +88,18 @@ pub mod inputs {
     pub const ACCELERATOR_PEDAL: usize = 0;
     /// `Vehicle.Chassis.Brake.PedalPosition`, percent.
     pub const BRAKE_PEDAL: usize = 1;
-    /// `Vehicle.Speed`, km/h.
-    pub const SPEED: usize = 2;
+    /// `Sim.Chassis.Axle.Row{1,2}.Wheel.{Left,Right}.Speed`, km/h: the
+    /// wheels' circumferential speeds. The rear (driven) ones turn the
+    /// motor; the front ones show how fast the car goes.
+    pub const WHEEL_SPEED: [usize; 4] = [2, 3, 4, 5];
     /// `Vehicle.Exterior.AirTemperature`, celsius.
-    pub const AIR_TEMPERATURE: usize = 3;
+    pub const AIR_TEMPERATURE: usize = 6;
     /// `Sim.Powertrain.TractionBattery.AvailableDischargePower`, W.
-    pub const AVAILABLE_DISCHARGE: usize = 4;
+    pub const AVAILABLE_DISCHARGE: usize = 7;
     /// `Sim.Powertrain.TractionBattery.AvailableChargePower`, W.
-    pub const AVAILABLE_CHARGE: usize = 5;
+    pub const AVAILABLE_CHARGE: usize = 8;
     /// Number of inputs.
-    pub const COUNT: usize = 6;
+    pub const COUNT: usize = 9;
 }
 
 /// Positions of the outputs in `WRITES`.
@@ -199,6 +212,18 @@ fn regen_torque_limit(speed_kmh: f64, budget: Budget) -> f64 {
     limit * regen_fade(speed_kmh)
 }
 
+/// Share of its torque the drive may apply with the driven wheels turning
+/// at `driven` km/h and the undriven ones at `reference` km/h: 1 while the
+/// driven wheels grip, falling to 0 as they slip (spin, or drag toward lock
+/// under regeneration). The VW ID.3 owner's manual describes the same:
+/// recuperation is reduced automatically when the road does not give the
+/// wheels safe contact.
+fn grip_factor(driven: f64, reference: f64) -> f64 {
+    let base = driven.max(reference).max(SLIP_REFERENCE_MIN_KMH);
+    let slip = (driven - reference).abs() / base;
+    ((SLIP_CUT - slip) / (SLIP_CUT - SLIP_START)).clamp(0.0, 1.0)
+}
+
 /// Regen torque magnitude that gives a braking force `force_n` at the
 /// wheels, Nm.
 fn regen_torque_for_force(force_n: f64) -> f64 {
@@ -258,7 +283,10 @@ impl Subsystem for Engine {
     const READS: &'static [TcuSignalDecl] = &[
         TcuSignalDecl::new(c"Vehicle.Chassis.Accelerator.PedalPosition", TCU_TYPE_UINT8),
         TcuSignalDecl::new(c"Vehicle.Chassis.Brake.PedalPosition", TCU_TYPE_UINT8),
-        TcuSignalDecl::new(c"Vehicle.Speed", TCU_TYPE_FLOAT),
+        TcuSignalDecl::new(c"Sim.Chassis.Axle.Row1.Wheel.Left.Speed", TCU_TYPE_FLOAT),
+        TcuSignalDecl::new(c"Sim.Chassis.Axle.Row1.Wheel.Right.Speed", TCU_TYPE_FLOAT),
+        TcuSignalDecl::new(c"Sim.Chassis.Axle.Row2.Wheel.Left.Speed", TCU_TYPE_FLOAT),
+        TcuSignalDecl::new(c"Sim.Chassis.Axle.Row2.Wheel.Right.Speed", TCU_TYPE_FLOAT),
         TcuSignalDecl::new(c"Vehicle.Exterior.AirTemperature", TCU_TYPE_FLOAT),
         TcuSignalDecl::new(
             c"Sim.Powertrain.TractionBattery.AvailableDischargePower",
@@ -295,7 +323,13 @@ impl Subsystem for Engine {
         tcu_sdk::check_tick::<Self>(dt, inputs, outputs)?;
         let accel = finite_or(inputs[inputs::ACCELERATOR_PEDAL], 0.0).clamp(0.0, 100.0);
         let brake = finite_or(inputs[inputs::BRAKE_PEDAL], 0.0).clamp(0.0, 100.0);
-        let speed = finite_or(inputs[inputs::SPEED], 0.0).clamp(0.0, MAX_SPEED_KMH);
+        let wheel =
+            |w: usize| finite_or(inputs[inputs::WHEEL_SPEED[w]], 0.0).clamp(0.0, MAX_SPEED_KMH);
+        // The motor turns with the driven (rear) wheels: a locked wheel
+        // stops it, and a stopped motor regenerates nothing.
+        let speed = 0.5 * (wheel(2) + wheel(3));
+        let reference = 0.5 * (wheel(0) + wheel(1));
+        let grip = grip_factor(speed, reference);
         let ambient = finite_or(inputs[inputs::AIR_TEMPERATURE], DEFAULT_AMBIENT_C)
             .clamp(MIN_AMBIENT_C, MAX_AMBIENT_C);
         let budget = Budget {
@@ -304,14 +338,14 @@ impl Subsystem for Engine {
         };
         let omega = motor_omega(speed);
 
-        let target = target_torque(accel, brake, speed, budget);
+        let target = target_torque(accel, brake, speed, budget) * grip;
         // The lag can overshoot a limit that just tightened (the speed rose
         // or fell below the regen fade, the battery's budget shrank), so
         // clamp after it. `+ 0.0` turns a -0.0 (no regen at standstill)
         // into 0.0.
-        let drive_limit = drive_torque_limit(omega, budget);
+        let drive_limit = drive_torque_limit(omega, budget) * grip;
         let torque = approach(self.state.torque_nm, target, dt, TORQUE_TAU_S)
-            .clamp(-regen_torque_limit(speed, budget), drive_limit)
+            .clamp(-regen_torque_limit(speed, budget) * grip, drive_limit)
             + 0.0;
         self.state.torque_nm = torque;
 
@@ -386,7 +420,9 @@ mod tests {
         let mut i = [0.0; inputs::COUNT];
         i[inputs::ACCELERATOR_PEDAL] = accel;
         i[inputs::BRAKE_PEDAL] = brake;
-        i[inputs::SPEED] = speed;
+        for w in inputs::WHEEL_SPEED {
+            i[w] = speed;
+        }
         i[inputs::AIR_TEMPERATURE] = ambient;
         i[inputs::AVAILABLE_DISCHARGE] = Budget::UNLIMITED.discharge;
         i[inputs::AVAILABLE_CHARGE] = Budget::UNLIMITED.charge;
@@ -471,7 +507,22 @@ mod tests {
                 "Vehicle.Chassis.Accelerator.PedalPosition",
             ),
             (inputs::BRAKE_PEDAL, "Vehicle.Chassis.Brake.PedalPosition"),
-            (inputs::SPEED, "Vehicle.Speed"),
+            (
+                inputs::WHEEL_SPEED[0],
+                "Sim.Chassis.Axle.Row1.Wheel.Left.Speed",
+            ),
+            (
+                inputs::WHEEL_SPEED[1],
+                "Sim.Chassis.Axle.Row1.Wheel.Right.Speed",
+            ),
+            (
+                inputs::WHEEL_SPEED[2],
+                "Sim.Chassis.Axle.Row2.Wheel.Left.Speed",
+            ),
+            (
+                inputs::WHEEL_SPEED[3],
+                "Sim.Chassis.Axle.Row2.Wheel.Right.Speed",
+            ),
             (inputs::AIR_TEMPERATURE, "Vehicle.Exterior.AirTemperature"),
             (
                 inputs::AVAILABLE_DISCHARGE,
@@ -722,6 +773,41 @@ mod tests {
                 "pedal {brake}: regen {force} N for a demand of {demand} N"
             );
         }
+    }
+
+    #[test]
+    fn locked_driven_wheels_stop_the_motor_and_regenerate_nothing() {
+        for speed in [20.0, 60.0, 120.0] {
+            let mut i = input(0.0, 60.0, speed, 20.0);
+            i[inputs::WHEEL_SPEED[2]] = 0.0;
+            i[inputs::WHEEL_SPEED[3]] = 0.0;
+            let o = run(&mut fresh(), &i, 100);
+            assert_eq!(o[outputs::MOTOR_SPEED], 0.0);
+            assert_eq!(o[outputs::WHEEL_FORCE], 0.0, "{speed} km/h");
+            assert!(o[outputs::ELECTRICAL_POWER] >= 0.0);
+        }
+    }
+
+    #[test]
+    fn slipping_driven_wheels_cut_regeneration_and_drive_torque() {
+        // Rear wheels dragged 20 % below the front ones under regen.
+        let mut i = input(0.0, 60.0, 60.0, 20.0);
+        i[inputs::WHEEL_SPEED[2]] = 48.0;
+        i[inputs::WHEEL_SPEED[3]] = 48.0;
+        let o = run(&mut fresh(), &i, 100);
+        assert_eq!(o[outputs::WHEEL_FORCE], 0.0);
+        // Rear wheels spinning 20 % faster under drive.
+        let mut i = input(100.0, 0.0, 30.0, 20.0);
+        i[inputs::WHEEL_SPEED[0]] = 25.0;
+        i[inputs::WHEEL_SPEED[1]] = 25.0;
+        let o = run(&mut fresh(), &i, 100);
+        assert_eq!(o[outputs::WHEEL_FORCE], 0.0);
+        // Within the slip of a firmly braked tyre the drive is untouched.
+        let mut i = input(0.0, 60.0, 60.0, 20.0);
+        i[inputs::WHEEL_SPEED[2]] = 56.0;
+        i[inputs::WHEEL_SPEED[3]] = 56.0;
+        let o = run(&mut fresh(), &i, 100);
+        assert!(o[outputs::WHEEL_FORCE] < -1000.0);
     }
 
     #[test]

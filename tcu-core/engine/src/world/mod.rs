@@ -13,12 +13,14 @@
 pub mod crash;
 pub mod driver;
 pub mod dynamics;
+pub mod tyre;
 
 use crate::bus::{Bus, BusError, Writer};
 use crate::catalog::SignalId;
 use crash::CrashPulse;
-use dynamics::{G, VehicleParams};
+use dynamics::{Controls, G, Motion, VehicleParams};
 use tcu_sdk::rng::SplitMix64;
+use tyre::Tyre;
 
 /// Seats with an occupant actuator and occupancy sensors, in airbag order.
 pub const SEATS: [&str; 5] = [
@@ -49,6 +51,7 @@ struct Ids {
     electrical_power: SignalId,
     drive_power: SignalId,
     pressures: [SignalId; 4],
+    wheel_speeds: [SignalId; 4],
     speed: SignalId,
     accel: SignalId,
     distance: SignalId,
@@ -72,8 +75,10 @@ impl Ids {
             Ok(out)
         };
         let mut pressures = [SignalId(0); 4];
-        for (slot, w) in pressures.iter_mut().zip(WHEELS) {
+        let mut wheel_speeds = [SignalId(0); 4];
+        for ((slot, speed), w) in pressures.iter_mut().zip(&mut wheel_speeds).zip(WHEELS) {
             *slot = id(&format!("Sim.Chassis.Axle.{w}.Brake.Pressure"))?;
+            *speed = id(&format!("Sim.Chassis.Axle.{w}.Speed"))?;
         }
         Ok(Self {
             accel_demand: id("Sim.Driver.AcceleratorPedal")?,
@@ -86,6 +91,7 @@ impl Ids {
             electrical_power: id("Sim.Powertrain.ElectricalPower")?,
             drive_power: id("Sim.Powertrain.HighVoltage.DrivePower")?,
             pressures,
+            wheel_speeds,
             speed: id("Vehicle.Speed")?,
             accel: id("Vehicle.Acceleration.Longitudinal")?,
             distance: id("Vehicle.TraveledDistance")?,
@@ -111,6 +117,7 @@ impl Ids {
             self.crash_pulse,
             self.drive_power,
         ];
+        v.extend(self.wheel_speeds);
         v.extend(self.occupied);
         v.extend(self.belted);
         v
@@ -122,8 +129,10 @@ impl Ids {
 pub struct World {
     params: VehicleParams,
     ids: Ids,
-    /// Speed, m/s.
-    speed: f64,
+    /// Body and wheel speeds.
+    motion: Motion,
+    /// Tyre curve of the current road (rebuilt when the friction changes).
+    tyre: Tyre,
     distance_m: f64,
     crash: Option<CrashPulse>,
     crash_version: u64,
@@ -149,7 +158,8 @@ impl World {
         let mut world = Self {
             params,
             ids,
-            speed: 0.0,
+            motion: Motion::default(),
+            tyre: Tyre::for_road(0.9),
             distance_m: 0.0,
             crash: None,
             crash_version,
@@ -162,7 +172,12 @@ impl World {
 
     /// Current speed, m/s.
     pub fn speed(&self) -> f64 {
-        self.speed
+        self.motion.speed
+    }
+
+    /// Circumferential speed of each wheel, m/s, in [`WHEELS`] order.
+    pub fn wheel_speeds(&self) -> [f64; 4] {
+        self.motion.wheels
     }
 
     /// Wheels locked in the last step.
@@ -177,13 +192,16 @@ impl World {
 
     fn write_sensors(&mut self, bus: &mut Bus, accel: f64) {
         let ids = self.ids.clone();
-        put(bus, ids.speed, self.speed * 3.6);
+        put(bus, ids.speed, self.motion.speed * 3.6);
+        for (id, u) in ids.wheel_speeds.iter().zip(self.motion.wheels) {
+            put(bus, *id, u * 3.6);
+        }
         put(bus, ids.accel, accel);
         put(bus, ids.distance, self.distance_m / 1000.0);
         put(
             bus,
             ids.is_moving,
-            if self.speed > 0.01 { 1.0 } else { 0.0 },
+            if self.motion.speed > 0.01 { 1.0 } else { 0.0 },
         );
         put(bus, ids.accel_pedal, bus.get(ids.accel_demand).round());
         put(bus, ids.brake_pedal, bus.get(ids.brake_demand).round());
@@ -214,18 +232,25 @@ impl World {
         // the world, instead of through a plugin dependency cycle).
         put(bus, ids.drive_power, bus.get(ids.electrical_power));
         let mu = bus.get(ids.friction);
+        if mu != self.tyre.road() {
+            self.tyre = Tyre::for_road(mu);
+        }
         let pressures = if ids.pressures.iter().all(|p| bus.is_written(*p)) {
             ids.pressures.map(|p| bus.get(p))
         } else {
             // No ABS module: the pedal acts on the brakes directly.
             [bus.get(ids.brake_demand) * self.params.pedal_gain; 4]
         };
-        let forces = self
-            .params
-            .forces(self.speed, bus.get(ids.wheel_force), pressures, mu);
-        self.locked_wheels = forces.locked_wheels;
-        let v0 = self.speed;
-        let (mut v, mut a) = self.params.step_speed(v0, &forces, dt);
+        let controls = Controls {
+            drive_force: bus.get(ids.wheel_force),
+            pressures,
+        };
+        let v0 = self.motion.speed;
+        self.params
+            .step(&mut self.motion, &controls, &self.tyre, dt);
+        self.locked_wheels = dynamics::locked_wheels(&self.motion);
+        let mut v = self.motion.speed;
+        let mut a = self.motion.accel;
         if let Some(pulse) = &mut self.crash {
             // The impact decelerates the car on top of everything else.
             v = (v - pulse.sample() * G * dt).max(0.0);
@@ -234,8 +259,10 @@ impl World {
                 self.crash = None;
                 v = 0.0;
             }
+            // The wheels roll with the body through the impact.
+            self.motion.wheels = [v; 4];
         }
-        self.speed = v;
+        self.motion.speed = v;
         self.distance_m += 0.5 * (v0 + v) * dt;
         self.write_sensors(bus, a);
     }
