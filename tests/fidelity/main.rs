@@ -7,4 +7,5 @@ mod braking;
 mod common;
 mod consumption;
 mod energy;
+mod limits;
 mod power_budget;

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::ffi::CStr;
-use tcu_sdk::abi::{TCU_TYPE_FLOAT, TcuSignalDecl};
+use tcu_sdk::abi::{TCU_TYPE_FLOAT, TCU_TYPE_UINT32, TcuSignalDecl};
 use tcu_sdk::physics::{approach, finite_or};
 use tcu_sdk::{CommandError, PluginError, Subsystem};
 
@@ -60,6 +60,19 @@ pub const DISCHARGE_FULL_TEMP_C: f64 = -20.0;
 pub const DISCHARGE_HOT_TEMP_C: f64 = 55.0;
 /// See [`DISCHARGE_HOT_TEMP_C`]: the datasheets' upper discharge limit.
 pub const DISCHARGE_MAX_TEMP_C: f64 = 60.0;
+/// Distance over which the range estimate averages the recent consumption,
+/// km (an exponential moving average of Wh/km, as trip computers keep).
+pub const RANGE_WINDOW_KM: f64 = 25.0;
+/// Consumption the range estimate starts from, Wh/km: about the WLTP
+/// figure of a mid-size EV (Tesla Model 3 RWD: 14.4 kWh/100 km).
+pub const INITIAL_CONSUMPTION_WH_PER_KM: f64 = 144.0;
+/// Bounds of the averaged consumption, Wh/km: regeneration downhill or a
+/// long wait with the heating on must not make the estimate absurd.
+pub const CONSUMPTION_RANGE_WH_PER_KM: (f64, f64) = (50.0, 1000.0);
+/// Largest distance step taken as driven, km; a larger jump (a reset or a
+/// bad reading) restarts the distance tracking.
+const MAX_DISTANCE_STEP_KM: f64 = 1.0;
+
 /// Energy below which the pack counts as empty (or, from the top, full),
 /// kWh: the tapers approach the ends exponentially and would never reach
 /// them.
@@ -93,8 +106,10 @@ pub mod inputs {
     pub const SEAT_HEATING_POWER: usize = 2;
     /// `Vehicle.Exterior.AirTemperature`, celsius.
     pub const AIR_TEMPERATURE: usize = 3;
+    /// `Vehicle.TraveledDistance`, km.
+    pub const DISTANCE: usize = 4;
     /// Number of inputs.
-    pub const COUNT: usize = 4;
+    pub const COUNT: usize = 5;
 }
 
 /// Positions of the outputs in `WRITES`.
@@ -121,8 +136,10 @@ pub mod outputs {
     pub const AVAILABLE_DISCHARGE: usize = 9;
     /// `Sim.Powertrain.TractionBattery.AvailableChargePower`, W.
     pub const AVAILABLE_CHARGE: usize = 10;
+    /// `Vehicle.Powertrain.TractionBattery.Range`, m.
+    pub const RANGE: usize = 11;
     /// Number of outputs.
-    pub const COUNT: usize = 11;
+    pub const COUNT: usize = 12;
 }
 
 /// State that survives a hot swap.
@@ -136,6 +153,10 @@ struct BatteryState {
     consumed_kwh: f64,
     /// Energy recovered by regenerative braking over the life, kWh.
     braking_kwh: f64,
+    /// Recent consumption, Wh/km (the range estimate's moving average).
+    consumption_wh_per_km: f64,
+    /// Distance at the last tick, km; `None` before the first.
+    last_distance_km: Option<f64>,
 }
 
 /// The battery management system of the traction battery.
@@ -198,6 +219,8 @@ impl Battery {
                 temperature_c: None,
                 consumed_kwh: 0.0,
                 braking_kwh: 0.0,
+                consumption_wh_per_km: INITIAL_CONSUMPTION_WH_PER_KM,
+                last_distance_km: None,
             },
             charge_full_temp_c: CHARGE_FULL_TEMP_C,
         }
@@ -213,6 +236,29 @@ impl Battery {
     fn soc_percent(&self) -> f64 {
         self.state.energy_kwh / CAPACITY_KWH * 100.0
     }
+
+    /// Folds one tick into the recent consumption: `distance_km` is the
+    /// odometer now, `used_wh` what the cells gave since the last tick
+    /// (negative while regeneration refills them). Energy used at a
+    /// standstill counts too: it is spent on the way.
+    fn track_consumption(&mut self, distance_km: f64, used_wh: f64) {
+        let last = self.state.last_distance_km.unwrap_or(distance_km);
+        let step = distance_km - last;
+        self.state.last_distance_km = Some(distance_km);
+        if !(0.0..=MAX_DISTANCE_STEP_KM).contains(&step) {
+            return;
+        }
+        let avg = self.state.consumption_wh_per_km;
+        self.state.consumption_wh_per_km = (avg + (used_wh - avg * step) / RANGE_WINDOW_KM)
+            .clamp(CONSUMPTION_RANGE_WH_PER_KM.0, CONSUMPTION_RANGE_WH_PER_KM.1);
+    }
+
+    /// Remaining range at the recent consumption, m.
+    fn range_m(&self) -> f64 {
+        (self.state.energy_kwh * 1000.0 / self.state.consumption_wh_per_km * 1000.0)
+            .round()
+            .min(f64::from(u32::MAX))
+    }
 }
 
 fn check_state(s: &BatteryState) -> Result<(), PluginError> {
@@ -222,7 +268,10 @@ fn check_state(s: &BatteryState) -> Result<(), PluginError> {
         && s.consumed_kwh.is_finite()
         && s.consumed_kwh >= 0.0
         && s.braking_kwh.is_finite()
-        && s.braking_kwh >= 0.0;
+        && s.braking_kwh >= 0.0
+        && (CONSUMPTION_RANGE_WH_PER_KM.0..=CONSUMPTION_RANGE_WH_PER_KM.1)
+            .contains(&s.consumption_wh_per_km)
+        && s.last_distance_km.is_none_or(|d| d.is_finite() && d >= 0.0);
     if ok {
         Ok(())
     } else {
@@ -244,6 +293,7 @@ impl Subsystem for Battery {
         TcuSignalDecl::new(c"Sim.Cabin.HVAC.Power", TCU_TYPE_FLOAT),
         TcuSignalDecl::new(c"Sim.Cabin.Seat.Heating.Power", TCU_TYPE_FLOAT),
         TcuSignalDecl::new(c"Vehicle.Exterior.AirTemperature", TCU_TYPE_FLOAT),
+        TcuSignalDecl::new(c"Vehicle.TraveledDistance", TCU_TYPE_FLOAT),
     ];
     const WRITES: &'static [TcuSignalDecl] = &[
         TcuSignalDecl::new(
@@ -290,6 +340,7 @@ impl Subsystem for Battery {
             c"Sim.Powertrain.TractionBattery.AvailableChargePower",
             TCU_TYPE_FLOAT,
         ),
+        TcuSignalDecl::new(c"Vehicle.Powertrain.TractionBattery.Range", TCU_TYPE_UINT32),
     ];
 
     fn create(_seed: u64) -> Result<Self, PluginError> {
@@ -334,6 +385,10 @@ impl Subsystem for Battery {
             next = CAPACITY_KWH;
         }
         self.state.energy_kwh = next;
+        self.track_consumption(
+            finite_or(inputs[inputs::DISTANCE], 0.0).max(0.0),
+            (energy - next) * 1000.0,
+        );
         if power < 0.0 {
             self.state.consumed_kwh += -power * dt / JOULES_PER_KWH;
         }
@@ -373,6 +428,7 @@ impl Subsystem for Battery {
         outputs[outputs::POWER_LOSS] = heat;
         outputs[outputs::AVAILABLE_DISCHARGE] = available_discharge.min(AVAILABLE_POWER_LIMIT_W);
         outputs[outputs::AVAILABLE_CHARGE] = available_charge.min(AVAILABLE_POWER_LIMIT_W);
+        outputs[outputs::RANGE] = self.range_m();
         Ok(())
     }
 
@@ -412,11 +468,22 @@ mod tests {
     const DT: f64 = 0.01;
 
     fn input(traction: f64, hvac: f64, seats: f64, ambient: f64) -> [f64; inputs::COUNT] {
+        input_at(traction, hvac, seats, ambient, 0.0)
+    }
+
+    fn input_at(
+        traction: f64,
+        hvac: f64,
+        seats: f64,
+        ambient: f64,
+        distance_km: f64,
+    ) -> [f64; inputs::COUNT] {
         let mut i = [0.0; inputs::COUNT];
         i[inputs::TRACTION_POWER] = traction;
         i[inputs::HVAC_POWER] = hvac;
         i[inputs::SEAT_HEATING_POWER] = seats;
         i[inputs::AIR_TEMPERATURE] = ambient;
+        i[inputs::DISTANCE] = distance_km;
         i
     }
 
@@ -460,6 +527,7 @@ mod tests {
             (outputs::POWER_LOSS, 0.0, 1e6),
             (outputs::AVAILABLE_DISCHARGE, 0.0, MAX_DISCHARGE_POWER_W),
             (outputs::AVAILABLE_CHARGE, 0.0, 250_000.0),
+            (outputs::RANGE, 0.0, f64::from(u32::MAX)),
         ];
         for (idx, lo, hi) in ranges {
             let v = o[idx];
@@ -506,6 +574,7 @@ mod tests {
             (inputs::HVAC_POWER, "Sim.Cabin.HVAC.Power"),
             (inputs::SEAT_HEATING_POWER, "Sim.Cabin.Seat.Heating.Power"),
             (inputs::AIR_TEMPERATURE, "Vehicle.Exterior.AirTemperature"),
+            (inputs::DISTANCE, "Vehicle.TraveledDistance"),
         ];
         assert_eq!(Battery::READS.len(), inputs::COUNT);
         for (i, p) in reads {
@@ -556,6 +625,7 @@ mod tests {
                 outputs::AVAILABLE_CHARGE,
                 "Sim.Powertrain.TractionBattery.AvailableChargePower",
             ),
+            (outputs::RANGE, "Vehicle.Powertrain.TractionBattery.Range"),
         ];
         assert_eq!(Battery::WRITES.len(), outputs::COUNT);
         for (i, p) in writes {
@@ -795,6 +865,37 @@ mod tests {
     }
 
     #[test]
+    fn range_follows_the_recent_consumption_and_the_remaining_energy() {
+        let mut b = at_soc(50.0);
+        let o = tick(&mut b, &input(0.0, 0.0, 0.0, 20.0));
+        let start = 37.5e3 / INITIAL_CONSUMPTION_WH_PER_KM * 1000.0;
+        assert!(
+            (o[outputs::RANGE] - start).abs() <= 1.0,
+            "{}",
+            o[outputs::RANGE]
+        );
+        assert_eq!(o[outputs::RANGE].fract(), 0.0);
+        // 100 km at 30 kW and 120 km/h (250 Wh/km at the wheels): the
+        // estimate converges to what the cells really gave per km.
+        let (mut km, mut o) = (0.0, o);
+        let e0 = b.state.energy_kwh;
+        for _ in 0..300_000 {
+            km += 120.0 / 3600.0 * DT;
+            o = tick(&mut b, &input_at(30_000.0, 0.0, 0.0, 20.0, km));
+        }
+        let used = (e0 - b.state.energy_kwh) * 1000.0 / km;
+        assert!((b.state.consumption_wh_per_km - used).abs() < 0.02 * used);
+        let expect = b.state.energy_kwh * 1e6 / used;
+        assert!((o[outputs::RANGE] - expect).abs() < 0.02 * expect);
+        // Parked with nothing on, the estimate stays.
+        let before = o[outputs::RANGE];
+        for _ in 0..1000 {
+            o = tick(&mut b, &input_at(0.0, 0.0, 0.0, 20.0, km));
+        }
+        assert!((o[outputs::RANGE] - before).abs() < 0.01 * before);
+    }
+
+    #[test]
     fn consumed_energy_counts_every_discharged_joule_and_never_falls() {
         let mut b = fresh();
         let mut expect = 0.0;
@@ -899,8 +1000,9 @@ mod tests {
             &b""[..],
             b"\xff\x00",
             b"{}",
-            br#"{"energy_kwh":80.0,"temperature_c":null,"consumed_kwh":0.0,"braking_kwh":0.0}"#,
-            br#"{"energy_kwh":10.0,"temperature_c":null,"consumed_kwh":-1.0,"braking_kwh":0.0}"#,
+            br#"{"energy_kwh":80.0,"temperature_c":null,"consumed_kwh":0.0,"braking_kwh":0.0,"consumption_wh_per_km":144.0,"last_distance_km":null}"#,
+            br#"{"energy_kwh":10.0,"temperature_c":null,"consumed_kwh":-1.0,"braking_kwh":0.0,"consumption_wh_per_km":144.0,"last_distance_km":null}"#,
+            br#"{"energy_kwh":10.0,"temperature_c":null,"consumed_kwh":1.0,"braking_kwh":0.0,"consumption_wh_per_km":0.0,"last_distance_km":null}"#,
         ] {
             let err = b.restore(bad).expect_err("must refuse");
             assert!(err.0.contains("battery"), "{err}");

@@ -16,8 +16,27 @@ pub use tcu_sdk::vehicle::{
 };
 /// Peak motor torque, Nm.
 pub const MAX_DRIVE_TORQUE_NM: f64 = 350.0;
-/// Peak motor power, W.
+/// Peak motor power, W. With the torque limit this is the usual electric
+/// drive curve: constant torque up to the corner speed (150 kW / 350 Nm =
+/// 429 rad/s, about 4,100 rpm or 56 km/h), constant power above it.
 pub const MAX_DRIVE_POWER_W: f64 = 150_000.0;
+/// Top speed, km/h: the drive is limited there, as the Tesla Model 3
+/// Rear-Wheel Drive's published 201 km/h. The limiter fades the drive
+/// torque out over the last [`LIMITER_BAND_KMH`].
+pub const TOP_SPEED_KMH: f64 = 201.0;
+/// See [`TOP_SPEED_KMH`], km/h.
+pub const LIMITER_BAND_KMH: f64 = 5.0;
+/// Highest motor speed, rpm: the VW APP310 drive's published 16,000 rpm
+/// (at 9:1 and 0.33 m that is 221 km/h, above the top speed, so it only
+/// guards a spinning wheel). Torque fades out over the last 500 rpm.
+pub const MAX_MOTOR_RPM: f64 = 16_000.0;
+/// Width of the motor speed fade, rpm.
+pub const MOTOR_RPM_BAND: f64 = 500.0;
+/// Winding temperature from which the drive derates its torque, celsius.
+pub const MOTOR_DERATE_START_C: f64 = 140.0;
+/// Winding temperature at which the drive gives no torque, celsius: the
+/// 180 celsius limit of class H insulation (IEC 60085).
+pub const MOTOR_MAX_TEMP_C: f64 = 180.0;
 /// Deceleration the drive alone brakes the car with, in g: Volkswagen
 /// states that the ID.3 brakes purely electrically up to about 0.3 g and the
 /// hydraulic brakes step in only above it (VW newsroom, "Brake energy
@@ -212,6 +231,28 @@ fn regen_torque_limit(speed_kmh: f64, budget: Budget) -> f64 {
     limit * regen_fade(speed_kmh)
 }
 
+/// 0 at or beyond `zero`, 1 at or before `full`, linear between (either
+/// order).
+fn ramp(x: f64, zero: f64, full: f64) -> f64 {
+    ((x - zero) / (full - zero)).clamp(0.0, 1.0)
+}
+
+/// Share of the drive torque the vehicle limits allow: the top-speed
+/// limiter (at the vehicle speed `speed_kmh`, from the undriven wheels),
+/// the motor speed limit (at `omega`) and the winding temperature.
+fn limits_factor(speed_kmh: f64, omega: f64, motor_temp_c: f64) -> f64 {
+    let rpm = omega * 60.0 / std::f64::consts::TAU;
+    ramp(speed_kmh, TOP_SPEED_KMH, TOP_SPEED_KMH - LIMITER_BAND_KMH)
+        * ramp(rpm, MAX_MOTOR_RPM, MAX_MOTOR_RPM - MOTOR_RPM_BAND)
+        * thermal_factor(motor_temp_c)
+}
+
+/// Share of its torque (drive and regen) a motor at `motor_temp_c` may
+/// give.
+fn thermal_factor(motor_temp_c: f64) -> f64 {
+    ramp(motor_temp_c, MOTOR_MAX_TEMP_C, MOTOR_DERATE_START_C)
+}
+
 /// Share of its torque the drive may apply with the driven wheels turning
 /// at `driven` km/h and the undriven ones at `reference` km/h: 1 while the
 /// driven wheels grip, falling to 0 as they slip (spin, or drag toward lock
@@ -338,15 +379,25 @@ impl Subsystem for Engine {
         };
         let omega = motor_omega(speed);
 
-        let target = target_torque(accel, brake, speed, budget) * grip;
+        let motor_temp = self.state.motor_temp_c.unwrap_or(ambient);
+        let drive_share = grip * limits_factor(reference, omega, motor_temp);
+        let regen_share = grip * thermal_factor(motor_temp);
+        let target = target_torque(accel, brake, speed, budget);
+        let target = target
+            * if target >= 0.0 {
+                drive_share
+            } else {
+                regen_share
+            };
         // The lag can overshoot a limit that just tightened (the speed rose
         // or fell below the regen fade, the battery's budget shrank), so
         // clamp after it. `+ 0.0` turns a -0.0 (no regen at standstill)
         // into 0.0.
-        let drive_limit = drive_torque_limit(omega, budget) * grip;
-        let torque = approach(self.state.torque_nm, target, dt, TORQUE_TAU_S)
-            .clamp(-regen_torque_limit(speed, budget) * grip, drive_limit)
-            + 0.0;
+        let drive_limit = drive_torque_limit(omega, budget) * drive_share;
+        let torque = approach(self.state.torque_nm, target, dt, TORQUE_TAU_S).clamp(
+            -regen_torque_limit(speed, budget) * regen_share,
+            drive_limit,
+        ) + 0.0;
         self.state.torque_nm = torque;
 
         let mech_power = torque * omega;
@@ -808,6 +859,50 @@ mod tests {
         i[inputs::WHEEL_SPEED[3]] = 56.0;
         let o = run(&mut fresh(), &i, 100);
         assert!(o[outputs::WHEEL_FORCE] < -1000.0);
+    }
+
+    #[test]
+    fn the_drive_stops_pushing_at_the_top_speed_and_at_the_motor_speed_limit() {
+        let force = |speed: f64| {
+            run(&mut fresh(), &input(100.0, 0.0, speed, 20.0), 100)[outputs::WHEEL_FORCE]
+        };
+        assert!(force(TOP_SPEED_KMH - LIMITER_BAND_KMH - 1.0) > 0.0);
+        assert!(
+            force(TOP_SPEED_KMH - LIMITER_BAND_KMH / 2.0) < force(TOP_SPEED_KMH - LIMITER_BAND_KMH)
+        );
+        assert_eq!(force(TOP_SPEED_KMH), 0.0);
+        // A rear wheel spinning on ice at the motor's limit: no torque, even
+        // though the car itself is slow.
+        let limit_kmh =
+            MAX_MOTOR_RPM * std::f64::consts::TAU / 60.0 / GEAR_RATIO * WHEEL_RADIUS_M * 3.6;
+        let mut i = input(100.0, 0.0, 40.0, 20.0);
+        i[inputs::WHEEL_SPEED[2]] = limit_kmh;
+        i[inputs::WHEEL_SPEED[3]] = limit_kmh;
+        let mut e = fresh();
+        let o = run(&mut e, &i, 1);
+        assert_eq!(o[outputs::WHEEL_FORCE], 0.0);
+    }
+
+    #[test]
+    fn a_hot_motor_derates_its_torque_and_a_cold_one_does_not() {
+        let at = |temp: f64, accel: f64, brake: f64| {
+            let mut e = fresh();
+            let json =
+                format!(r#"{{"torque_nm":0.0,"motor_temp_c":{temp},"coolant_temp_c":60.0}}"#);
+            e.restore(json.as_bytes()).expect("restore");
+            // A third of a second: the windings (tau 120 s) stay put.
+            run(&mut e, &input(accel, brake, 40.0, 20.0), 30)[outputs::WHEEL_FORCE]
+        };
+        let cool = at(60.0, 100.0, 0.0);
+        assert!(cool > 0.0);
+        let middle = (MOTOR_DERATE_START_C + MOTOR_MAX_TEMP_C) / 2.0;
+        assert!((at(middle, 100.0, 0.0) - 0.5 * cool).abs() < 0.05 * cool);
+        assert_eq!(at(MOTOR_MAX_TEMP_C + 5.0, 100.0, 0.0), 0.0);
+        assert_eq!(
+            at(MOTOR_MAX_TEMP_C + 5.0, 0.0, 50.0),
+            0.0,
+            "regen from a cooked motor"
+        );
     }
 
     #[test]

@@ -137,7 +137,48 @@ pub struct World {
     crash: Option<CrashPulse>,
     crash_version: u64,
     noise: SplitMix64,
+    thermometer: Thermometer,
     locked_wheels: u8,
+}
+
+/// Period at which the exterior thermometer reports, s: ambient-temperature
+/// sensors on a car's network send about once a second.
+pub const THERMOMETER_PERIOD_S: f64 = 1.0;
+/// Amplitude of the white noise on one thermometer sample, celsius.
+const THERMOMETER_NOISE_C: f64 = 0.1;
+/// Weight of the previous noise in each sample's (first-order low-pass):
+/// the sensor's thermal mass smooths its noise.
+const THERMOMETER_NOISE_MEMORY: f64 = 0.8;
+
+/// The exterior thermometer: samples the air once per period, with
+/// low-pass filtered noise, and holds the reading in between.
+#[derive(Debug, Clone, Default)]
+struct Thermometer {
+    reading: Option<f64>,
+    since_sample: f64,
+    noise: f64,
+}
+
+impl Thermometer {
+    fn read(&mut self, air: f64, dt: f64, rng: &mut SplitMix64) -> f64 {
+        if dt <= 0.0 && self.reading.is_none() {
+            // Before the first step (the vehicle is still being set up, its
+            // initial air temperature not yet applied): no sample taken.
+            return air;
+        }
+        self.since_sample += dt;
+        match self.reading {
+            Some(r) if self.since_sample < THERMOMETER_PERIOD_S - 1e-9 => r,
+            _ => {
+                self.since_sample = 0.0;
+                self.noise = THERMOMETER_NOISE_MEMORY * self.noise
+                    + (1.0 - THERMOMETER_NOISE_MEMORY) * rng.noise(THERMOMETER_NOISE_C);
+                let r = air + self.noise;
+                self.reading = Some(r);
+                r
+            }
+        }
+    }
 }
 
 /// Writes a value the world computed, clamped into the signal's range: the
@@ -164,9 +205,10 @@ impl World {
             crash: None,
             crash_version,
             noise: SplitMix64::new(seed),
+            thermometer: Thermometer::default(),
             locked_wheels: 0,
         };
-        world.write_sensors(bus, 0.0);
+        world.write_sensors(bus, 0.0, 0.0);
         Ok(world)
     }
 
@@ -190,7 +232,7 @@ impl World {
         self.crash.is_some()
     }
 
-    fn write_sensors(&mut self, bus: &mut Bus, accel: f64) {
+    fn write_sensors(&mut self, bus: &mut Bus, accel: f64, dt: f64) {
         let ids = self.ids.clone();
         put(bus, ids.speed, self.motion.speed * 3.6);
         for (id, u) in ids.wheel_speeds.iter().zip(self.motion.wheels) {
@@ -205,8 +247,9 @@ impl World {
         );
         put(bus, ids.accel_pedal, bus.get(ids.accel_demand).round());
         put(bus, ids.brake_pedal, bus.get(ids.brake_demand).round());
-        // A real thermometer reads within a few hundredths of a degree.
-        let t = bus.get(ids.env_temp) + self.noise.noise(0.02);
+        let t = self
+            .thermometer
+            .read(bus.get(ids.env_temp), dt, &mut self.noise);
         put(bus, ids.exterior_temp, t);
         put(bus, ids.crash_pulse, self.crash.map_or(0.0, |c| c.sample()));
         for i in 0..SEATS.len() {
@@ -264,6 +307,34 @@ impl World {
         }
         self.motion.speed = v;
         self.distance_m += 0.5 * (v0 + v) * dt;
-        self.write_sensors(bus, a);
+        self.write_sensors(bus, a, dt);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{Catalog, Value};
+    use std::sync::Arc;
+
+    #[test]
+    fn the_exterior_thermometer_reports_once_a_second_with_small_filtered_noise() {
+        let mut bus = Bus::new(Arc::new(Catalog::builtin()));
+        let mut world = World::new(&mut bus, VehicleParams::default(), 7).expect("world");
+        bus.set_actuator("Sim.Environment.AirTemperature", Value::Float(-5.0))
+            .expect("air");
+        let id = bus.id("Vehicle.Exterior.AirTemperature").expect("id");
+        let (mut changes, mut last) = (0, bus.get(id));
+        for _ in 0..1000 {
+            world.step(&mut bus, 0.01);
+            let t = bus.get(id);
+            if t != last {
+                changes += 1;
+            }
+            last = t;
+            assert!((t + 5.0).abs() <= THERMOMETER_NOISE_C, "{t}");
+        }
+        // Ten seconds: ten samples (the first one sees the new air).
+        assert!((9..=11).contains(&changes), "{changes} changes in 10 s");
     }
 }
