@@ -6,7 +6,8 @@
 //! the world model carries it over the high-voltage bus, negative while
 //! regenerating), the HVAC
 //! (`Sim.Cabin.HVAC.Power`) and the seat heaters
-//! (`Sim.Cabin.Seat.Heating.Power`), and the outside air temperature. Writes
+//! (`Sim.Cabin.Seat.Heating.Power`), the outside air temperature and the
+//! odometer (`Vehicle.TraveledDistance`). Writes
 //! the VSS traction battery signals: state of charge (percent and kWh),
 //! terminal voltage, current and power (positive = into the battery, as VSS
 //! defines them), average cell temperature, the lifetime energy delivered,
@@ -14,7 +15,8 @@
 //! regenerative braking), the pack's resistive loss
 //! (`Vehicle.Powertrain.TractionBattery.PowerLoss`) and the power budget of
 //! the drive (`Sim.Powertrain.TractionBattery.AvailableDischargePower` and
-//! `AvailableChargePower`), which the engine ECU keeps within.
+//! `AvailableChargePower`), which the engine ECU keeps within, and the
+//! remaining range (`Vehicle.Powertrain.TractionBattery.Range`).
 //!
 //! # Model
 //!
@@ -47,6 +49,10 @@
 //! - `AccumulatedConsumedEnergy` integrates the terminal power while
 //!   discharging. `AccumulatedBrakingEnergy` integrates `-traction power`
 //!   while it is negative, less any regen the pack refused.
+//! - Range: the energy left divided by the recent consumption, an
+//!   exponential moving average of the Wh/km the cells gave over the last
+//!   25 km (energy spent at a standstill included, regeneration credited),
+//!   starting from 144 Wh/km (the Model 3 RWD's WLTP figure).
 //! - Temperature: I^2 R heat into a 350 kJ/K thermal mass (about 350 kg of
 //!   cells and structure at ~1 kJ/kgK), cooled toward ambient through
 //!   150 W/K (liquid loop and radiator), i.e. a first-order lag with a time
@@ -56,7 +62,8 @@
 //! Inputs are sanitised (non-finite values replaced, negative auxiliary
 //! loads ignored, ambient clamped to -50..70 celsius); the model has no
 //! randomness, so `create` ignores its seed. The snapshot (JSON) holds the
-//! stored energy, temperature and both lifetime counters.
+//! stored energy, temperature, both lifetime counters and the range
+//! estimate's average and odometer reading.
 
 mod model;
 pub use model::*;

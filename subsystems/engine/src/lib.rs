@@ -1,8 +1,10 @@
 //! Engine ECU: the electric traction drive (motor, inverter, single-speed
 //! reduction gear) of the simulated battery-electric vehicle.
 //!
-//! Reads the accelerator and brake pedals, `Vehicle.Speed`, the outside air
-//! temperature and the battery's power budget
+//! Reads the accelerator and brake pedals, the four wheels' true speeds
+//! (`Sim.Chassis.Axle.<wheel>.Speed`: the rear ones turn the motor, the
+//! front ones show the car's speed), the outside air temperature and the
+//! battery's power budget
 //! (`Sim.Powertrain.TractionBattery.AvailableDischargePower` /
 //! `AvailableChargePower`); writes the VSS motor signals (speed, torque, power,
 //! motor and coolant temperature) and three project signals the world model
@@ -13,9 +15,21 @@
 //!
 //! # Model
 //!
-//! - Motor speed is tied to the wheels: `omega = v / r * gear` with the
-//!   shared vehicle parameters r = 0.33 m (a 235/45 R19-class tyre) and a
-//!   9.0:1 reduction (typical for single-speed EV drives, 8.5..10.5:1).
+//! - Motor speed is tied to the driven (rear) wheels: `omega = u / r * gear`
+//!   with their mean circumferential speed u and the shared vehicle
+//!   parameters r = 0.33 m (a 235/45 R19-class tyre) and a 9.0:1 reduction
+//!   (typical for single-speed EV drives, 8.5..10.5:1). Locked rear wheels
+//!   stop the motor, so they regenerate nothing.
+//! - Slip control: when the rear wheels turn more than 8 % faster or slower
+//!   than the front ones, the drive reduces its torque, to nothing at 15 %
+//!   (traction control while driving; regeneration cut while braking, as
+//!   the VW ID.3 reduces recuperation when the road gives the wheels no
+//!   safe contact).
+//! - Limits: the torque curve is constant torque then constant power; the
+//!   drive stops pushing at 201 km/h (the Model 3 RWD's top speed, faded
+//!   over 5 km/h) and at 16,000 rpm (the APP310's maximum), and derates
+//!   linearly from a winding temperature of 140 celsius to nothing at the
+//!   180 celsius of class H insulation (drive and regen alike).
 //! - Drive torque = pedal % x 350 Nm, limited to 150 kW (`T <= P / omega`):
 //!   a mid-size EV motor such as the Model 3 RWD or VW APP310 class. Drive
 //!   and regen are also limited to the battery's budget: the electrical
@@ -47,12 +61,12 @@
 //!   first-order lag (tau 300 s) toward ambient + 0.004 K/W x losses, the
 //!   motor a lag (tau 120 s) toward coolant + 0.007 K/W x losses, so at a
 //!   sustained 150 kW the motor settles about 130 K above ambient and at
-//!   50 kW about 45 K: the range where real motors start to derate
-//!   (derating itself is not modelled). Both start at the first ambient seen.
+//!   50 kW about 45 K: the range where real motors start to derate (see
+//!   the limits above). Both start at the first ambient seen.
 //!
 //! Inputs are sanitised (non-finite values replaced, pedals clamped to
-//! 0..100, speed to 0..400 km/h, ambient to -50..70 celsius); the model has no randomness, so `create`
-//! ignores its seed. The snapshot (JSON) holds the lagged torque and both
+//! 0..100, wheel speeds to 0..400 km/h, ambient to -50..70 celsius); the
+//! model has no randomness, so `create` ignores its seed. The snapshot (JSON) holds the lagged torque and both
 //! temperatures.
 
 mod model;
