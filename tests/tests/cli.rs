@@ -116,7 +116,7 @@ fn plugin_inspect_prints_the_descriptor_as_json() {
     assert!(
         reads
             .iter()
-            .any(|r| r["path"] == "Sim.Powertrain.ElectricalPower")
+            .any(|r| r["path"] == "Sim.Powertrain.HighVoltage.DrivePower")
     );
     let writes = v["writes"].as_array().unwrap();
     assert!(writes.iter().any(|w| w["path"]
