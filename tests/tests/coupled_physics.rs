@@ -279,3 +279,23 @@ fn seat_heating_warms_the_seat_and_draws_power() {
         "seat at level 100 only reached {last_temp:.1} after 5 min"
     );
 }
+
+#[test]
+fn the_battery_drive_and_brake_loop_needs_no_plugin_dependency_cycle() {
+    // The battery's budget reaches the drive and the drive's regeneration
+    // the brakes within the tick; the drive's draw reaches the battery
+    // through the world model, a tick later.
+    let mut v = vehicle(1, DriverProfile::Idle, &[]);
+    let events = v.drain_events();
+    assert!(
+        events.iter().all(|e| e.kind != "plugin.cycle"),
+        "{:?}",
+        events.iter().find(|e| e.kind == "plugin.cycle")
+    );
+    let names: Vec<&str> = v.plugins().iter().map(|p| p.name()).collect();
+    let pos = |n: &str| names.iter().position(|x| *x == n).expect("plugin");
+    assert!(
+        pos("battery") < pos("engine") && pos("engine") < pos("abs"),
+        "{names:?}"
+    );
+}
