@@ -63,6 +63,11 @@ fn more_throttle_drains_the_battery_faster() {
 /// engaged at any tick, the stopping distance in metres and whether a wheel
 /// locked.
 fn emergency_stop(friction: f64, abs: bool, target: f64) -> (bool, f64, bool) {
+    stop_with(friction, abs, target, 100.0)
+}
+
+/// As [`emergency_stop`], braking with `pedal` percent.
+fn stop_with(friction: f64, abs: bool, target: f64, pedal: f64) -> (bool, f64, bool) {
     let mut v = vehicle(
         3,
         DriverProfile::Idle,
@@ -82,7 +87,7 @@ fn emergency_stop(friction: f64, abs: bool, target: f64) -> (bool, f64, bool) {
         get(&v, SPEED) >= target,
         "never reached {target} km/h on mu {friction}"
     );
-    pedals(&mut v, 0.0, 100.0);
+    pedals(&mut v, 0.0, pedal);
     let start = get(&v, "Vehicle.TraveledDistance");
     let (mut engaged, mut locked) = (false, false);
     for _ in 0..6000 {
@@ -102,14 +107,19 @@ fn emergency_stop(friction: f64, abs: bool, target: f64) -> (bool, f64, bool) {
 }
 
 #[test]
-fn hard_braking_engages_abs_on_low_friction_only() {
-    for mu in [0.1, 0.2, 0.3] {
+fn full_braking_engages_abs_on_every_surface_dry_included_and_light_braking_nowhere() {
+    // ABS reads only wheel speeds: whether a wheel approaches lock, not
+    // the road's friction, decides.
+    for mu in [0.1, 0.2, 0.3, 0.8, 0.9, 1.0] {
         let (engaged, _, _) = emergency_stop(mu, true, 50.0);
         assert!(engaged, "ABS should engage on mu {mu}");
     }
     for mu in [0.8, 0.9, 1.0] {
-        let (engaged, _, locked) = emergency_stop(mu, true, 50.0);
-        assert!(!engaged && !locked, "ABS engaged on a dry road (mu {mu})");
+        let (engaged, _, locked) = stop_with(mu, true, 50.0, 30.0);
+        assert!(
+            !engaged && !locked,
+            "ABS engaged in light braking (mu {mu})"
+        );
     }
 }
 
@@ -268,5 +278,25 @@ fn seat_heating_warms_the_seat_and_draws_power() {
     assert!(
         last_temp > 30.0,
         "seat at level 100 only reached {last_temp:.1} after 5 min"
+    );
+}
+
+#[test]
+fn the_battery_drive_and_brake_loop_needs_no_plugin_dependency_cycle() {
+    // The battery's budget reaches the drive and the drive's regeneration
+    // the brakes within the tick; the drive's draw reaches the battery
+    // through the world model, a tick later.
+    let mut v = vehicle(1, DriverProfile::Idle, &[]);
+    let events = v.drain_events();
+    assert!(
+        events.iter().all(|e| e.kind != "plugin.cycle"),
+        "{:?}",
+        events.iter().find(|e| e.kind == "plugin.cycle")
+    );
+    let names: Vec<&str> = v.plugins().iter().map(|p| p.name()).collect();
+    let pos = |n: &str| names.iter().position(|x| *x == n).expect("plugin");
+    assert!(
+        pos("battery") < pos("engine") && pos("engine") < pos("abs"),
+        "{names:?}"
     );
 }

@@ -71,24 +71,32 @@ fn wait_device(
     }
 }
 
-/// v2's extra share of regenerated power: 97 % stored where v1 stored 90 %.
-const V2_EXTRA_REGEN: f64 = 0.97 / 0.90 - 1.0;
+/// The battery's full charge power, W.
+const MAX_CHARGE_W: f64 = 150_000.0;
 /// Fixed load of the battery model besides HVAC and seats, W.
 const AUXILIARY_LOAD_W: f64 = 250.0;
+/// Pack temperature from which v1 and v2 accept the full charge power,
+/// celsius (v2's update: regeneration at full power from a colder pack).
+const FULL_CHARGE_FROM_C: (f64, f64) = (15.0, 5.0);
 
-/// In a telemetry snapshot taken while regenerating hard (traction below
-/// -5 kW), the battery's power beyond what the drive returns minus the
-/// loads, as a share of the regenerated power: 0 for v1, about 0.078 for
-/// v2. `None` when not regenerating.
-fn extra_regen_share(telemetry: &Value) -> Option<f64> {
+/// In a telemetry snapshot with the pack between 0.5 and 14.5 celsius (the
+/// demo's 5 celsius morning), the charge power the battery offers the drive
+/// beyond the loads, as a share of what v1 and what v2 would offer there:
+/// `(1, > 1)` for v1, `(> 1, 1)` for v2. `None` outside that temperature.
+fn charge_offer_shares(telemetry: &Value) -> Option<(f64, f64)> {
     let sig = |p: &str| telemetry["signals"][p].as_f64();
-    let traction = sig("Sim.Powertrain.ElectricalPower")?;
-    if traction > -5000.0 {
+    let temp = sig("Vehicle.Powertrain.TractionBattery.Temperature.Average")?;
+    if !(0.5..=14.5).contains(&temp) {
         return None;
     }
-    let battery = sig("Vehicle.Powertrain.TractionBattery.CurrentPower")?;
     let loads = sig("Sim.Cabin.HVAC.Power")? + sig("Sim.Cabin.Seat.Heating.Power")?;
-    Some((battery + traction + loads + AUXILIARY_LOAD_W) / -traction)
+    let offer =
+        sig("Sim.Powertrain.TractionBattery.AvailableChargePower")? - loads - AUXILIARY_LOAD_W;
+    let expect = |full_from: f64| MAX_CHARGE_W * (temp / full_from).min(1.0);
+    Some((
+        offer / expect(FULL_CHARGE_FROM_C.0),
+        offer / expect(FULL_CHARGE_FROM_C.1),
+    ))
 }
 
 fn keygen(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
@@ -194,9 +202,9 @@ fn goosebit_rollout_of_a_signed_battery_v2_finishes_on_the_new_version() {
         "success reported after probation:\n{out}"
     );
 
-    // The telemetry shows the new battery at work: v1's energy balance
-    // before the swap (when the demo cycle braked that early), v2's extra
-    // regeneration after it passed probation.
+    // The telemetry shows the new battery at work: v1's charge acceptance
+    // in the cold pack before the swap, v2's larger one after it passed
+    // probation.
     let (mut before, mut after) = (Vec::new(), Vec::new());
     // Before the swap, between the swap and the end of probation (v2
     // already writes, not yet accepted), after probation.
@@ -208,7 +216,7 @@ fn goosebit_rollout_of_a_signed_battery_v2_finishes_on_the_new_version() {
     while after.len() < 5 {
         assert!(
             start.elapsed() < Duration::from_secs(120),
-            "fewer than 5 regenerating snapshots after the swap: {after:?}\nTCU:\n{}",
+            "fewer than 5 cold-pack snapshots after the swap: {after:?}\nTCU:\n{}",
             tcu_run.output()
         );
         let Some((topic, payload)) = sub.next(Duration::from_millis(500)) else {
@@ -222,7 +230,7 @@ fn goosebit_rollout_of_a_signed_battery_v2_finishes_on_the_new_version() {
             seqs.push(v["seq"].as_u64().expect("telemetry carries seq"));
         }
         if topic == format!("{root}/telemetry")
-            && let Some(share) = extra_regen_share(&v)
+            && let Some(share) = charge_offer_shares(&v)
         {
             if passed {
                 after.push(share);
@@ -242,13 +250,14 @@ fn goosebit_rollout_of_a_signed_battery_v2_finishes_on_the_new_version() {
             "telemetry gap across the OTA swap: {seqs:?}"
         );
     }
-    for share in &before {
-        assert!(share.abs() < 0.005, "v1 before the swap: {before:?}");
+    for (v1, _) in &before {
+        assert!((v1 - 1.0).abs() < 0.005, "v1 before the swap: {before:?}");
     }
-    for share in &after {
+    for (_, v2) in &after {
         assert!(
-            (share - V2_EXTRA_REGEN).abs() < 0.005,
-            "v2 stores {V2_EXTRA_REGEN:.3} more of the regenerated power: {after:?}"
+            (v2 - 1.0).abs() < 0.005,
+            "v2 accepts full charge power from {} celsius: {after:?}",
+            FULL_CHARGE_FROM_C.1
         );
     }
     // A subscriber that arrives now (nothing is being swapped, so nothing

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::ffi::CStr;
-use tcu_sdk::abi::{TCU_TYPE_BOOLEAN, TCU_TYPE_FLOAT, TcuSignalDecl};
+use tcu_sdk::abi::{TCU_TYPE_BOOLEAN, TCU_TYPE_FLOAT, TCU_TYPE_UINT32, TcuSignalDecl};
 use tcu_sdk::physics::{approach, finite_or};
 use tcu_sdk::{CommandError, PluginError, Subsystem};
 
@@ -22,17 +22,65 @@ pub const OCV_EMPTY_V: f64 = 340.0;
 pub const OCV_FULL_V: f64 = 403.0;
 /// Pack internal resistance, ohm.
 pub const INTERNAL_RESISTANCE_OHM: f64 = 0.08;
-/// Share of the charging energy the cells store; the rest is lost in charge
-/// acceptance (side reactions, balancing). The only charging source in the
-/// simulated vehicle is regenerative braking.
-pub const REGEN_EFFICIENCY: f64 = 0.90;
-/// Constant draw of the 12 V system through the DC/DC converter, W.
-pub const AUXILIARY_LOAD_W: f64 = 250.0;
+/// Constant draw of the 12 V system through the DC/DC converter, W (the
+/// shared vehicle parameter).
+pub use tcu_sdk::vehicle::LOW_VOLTAGE_LOAD_W as AUXILIARY_LOAD_W;
 /// Largest power the pack delivers, W (about 2.7 C; loads beyond it are not
 /// served, and the reported power is what actually flows).
 pub const MAX_DISCHARGE_POWER_W: f64 = 200_000.0;
 /// Largest power the pack accepts, W (2 C).
 pub const MAX_CHARGE_POWER_W: f64 = 150_000.0;
+/// Below this state of charge the discharge limit falls linearly to zero at
+/// 0 %, percent: the BMS keeps the weakest cell above its cut-off voltage.
+/// An empty pack delivers nothing, the auxiliaries included.
+pub const DISCHARGE_TAPER_SOC_PERCENT: f64 = 5.0;
+/// Above this state of charge the charge limit falls linearly to zero at
+/// 100 %, percent: the cells are in the constant-voltage phase of CC-CV
+/// charging. The VW ID.3 owner's manual states the behaviour: recuperation
+/// decreases as the charge level rises and stops on a full battery.
+pub const CHARGE_TAPER_SOC_PERCENT: f64 = 90.0;
+/// Cell temperature at or below which the pack accepts no charge, celsius:
+/// lithium-ion cell datasheets allow charging from 0 to 45 celsius
+/// (e.g. Panasonic NCR18650B), as charging a cold cell plates lithium.
+pub const CHARGE_MIN_TEMP_C: f64 = 0.0;
+/// Cell temperature from which the full charge power is accepted, celsius
+/// (the charge limit rises linearly from [`CHARGE_MIN_TEMP_C`]; packs limit
+/// regeneration while cold).
+pub const CHARGE_FULL_TEMP_C: f64 = 15.0;
+/// Cell temperature above which the charge limit falls, celsius, reaching
+/// zero at the datasheets' 45 celsius ([`CHARGE_MAX_TEMP_C`]).
+pub const CHARGE_HOT_TEMP_C: f64 = 40.0;
+/// See [`CHARGE_HOT_TEMP_C`].
+pub const CHARGE_MAX_TEMP_C: f64 = 45.0;
+/// Cell temperature at or below which the pack delivers nothing, celsius
+/// (the world's coldest air).
+pub const DISCHARGE_MIN_TEMP_C: f64 = -40.0;
+/// Cell temperature from which the full discharge power is available,
+/// celsius (linear from [`DISCHARGE_MIN_TEMP_C`]): the datasheets' discharge
+/// range is -20 to 60 celsius.
+pub const DISCHARGE_FULL_TEMP_C: f64 = -20.0;
+/// Cell temperature above which the discharge limit falls, celsius
+/// (thermal derating), reaching zero at [`DISCHARGE_MAX_TEMP_C`].
+pub const DISCHARGE_HOT_TEMP_C: f64 = 55.0;
+/// See [`DISCHARGE_HOT_TEMP_C`]: the datasheets' upper discharge limit.
+pub const DISCHARGE_MAX_TEMP_C: f64 = 60.0;
+/// Distance over which the range estimate averages the recent consumption,
+/// km (an exponential moving average of Wh/km, as trip computers keep).
+pub const RANGE_WINDOW_KM: f64 = 25.0;
+/// Consumption the range estimate starts from, Wh/km: about the WLTP
+/// figure of a mid-size EV (Tesla Model 3 RWD: 14.4 kWh/100 km).
+pub const INITIAL_CONSUMPTION_WH_PER_KM: f64 = 144.0;
+/// Bounds of the averaged consumption, Wh/km: regeneration downhill or a
+/// long wait with the heating on must not make the estimate absurd.
+pub const CONSUMPTION_RANGE_WH_PER_KM: (f64, f64) = (50.0, 1000.0);
+/// Largest distance step taken as driven, km; a larger jump (a reset or a
+/// bad reading) restarts the distance tracking.
+const MAX_DISTANCE_STEP_KM: f64 = 1.0;
+
+/// Energy below which the pack counts as empty (or, from the top, full),
+/// kWh: the tapers approach the ends exponentially and would never reach
+/// them.
+const ENERGY_SNAP_KWH: f64 = 1e-9;
 /// Heat capacity of the pack (cells, busbars, coolant plate), J/K.
 pub const THERMAL_MASS_J_PER_K: f64 = 350_000.0;
 /// Thermal conductance from the pack to ambient (liquid loop and
@@ -49,10 +97,12 @@ pub const MAX_AMBIENT_C: f64 = 70.0;
 pub const MAX_LOAD_INPUT_W: f64 = 1_000_000.0;
 
 const JOULES_PER_KWH: f64 = 3.6e6;
+/// Catalog maximum of the two available-power signals, W.
+const AVAILABLE_POWER_LIMIT_W: f64 = 250_000.0;
 
 /// Positions of the inputs in `READS`.
 pub mod inputs {
-    /// `Sim.Powertrain.ElectricalPower`, W drawn by the traction drive.
+    /// `Sim.Powertrain.HighVoltage.DrivePower`, W drawn by the traction drive.
     pub const TRACTION_POWER: usize = 0;
     /// `Sim.Cabin.HVAC.Power`, W.
     pub const HVAC_POWER: usize = 1;
@@ -60,10 +110,12 @@ pub mod inputs {
     pub const SEAT_HEATING_POWER: usize = 2;
     /// `Vehicle.Exterior.AirTemperature`, celsius.
     pub const AIR_TEMPERATURE: usize = 3;
+    /// `Vehicle.TraveledDistance`, km.
+    pub const DISTANCE: usize = 4;
     /// `Sim.Airbag.CrashSignal`: opens the contactors.
-    pub const CRASH_SIGNAL: usize = 4;
+    pub const CRASH_SIGNAL: usize = 5;
     /// Number of inputs.
-    pub const COUNT: usize = 5;
+    pub const COUNT: usize = 6;
 }
 
 /// Positions of the outputs in `WRITES`.
@@ -84,15 +136,29 @@ pub mod outputs {
     pub const CONSUMED_ENERGY: usize = 6;
     /// `Vehicle.Powertrain.AccumulatedBrakingEnergy`, kWh.
     pub const BRAKING_ENERGY: usize = 7;
+    /// `Vehicle.Powertrain.TractionBattery.PowerLoss`, W (I^2 R heat).
+    pub const POWER_LOSS: usize = 8;
+    /// `Sim.Powertrain.TractionBattery.AvailableDischargePower`, W.
+    pub const AVAILABLE_DISCHARGE: usize = 9;
+    /// `Sim.Powertrain.TractionBattery.AvailableChargePower`, W.
+    pub const AVAILABLE_CHARGE: usize = 10;
+    /// `Vehicle.Powertrain.TractionBattery.Range`, m.
+    pub const RANGE: usize = 11;
     /// `Vehicle.Powertrain.TractionBattery.IsPowerConnected`.
-    pub const POWER_CONNECTED: usize = 8;
+    pub const POWER_CONNECTED: usize = 12;
     /// `Vehicle.Powertrain.TractionBattery.IsGroundConnected`.
-    pub const GROUND_CONNECTED: usize = 9;
+    pub const GROUND_CONNECTED: usize = 13;
     /// Number of outputs.
-    pub const COUNT: usize = 10;
+    pub const COUNT: usize = 14;
 }
 
-/// State that survives a hot swap.
+/// The consumption a snapshot from before the range estimate starts from.
+fn initial_consumption() -> f64 {
+    INITIAL_CONSUMPTION_WH_PER_KM
+}
+
+/// State that survives a hot swap. Fields added after 1.0.0 carry a serde
+/// default, so that the snapshot of a running 1.0.0 restores into this one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct BatteryState {
     /// Energy stored in the cells, kWh (0..=CAPACITY_KWH).
@@ -103,6 +169,11 @@ struct BatteryState {
     consumed_kwh: f64,
     /// Energy recovered by regenerative braking over the life, kWh.
     braking_kwh: f64,
+    /// Recent consumption, Wh/km (the range estimate's moving average).
+    #[serde(default = "initial_consumption")]
+    consumption_wh_per_km: f64,
+    /// Distance at the last tick, km; `None` before the first.
+    last_distance_km: Option<f64>,
     /// The main contactors (closed in snapshots that predate them).
     #[serde(default)]
     contactor: Contactor,
@@ -112,6 +183,10 @@ struct BatteryState {
 #[derive(Debug, Clone)]
 pub struct Battery {
     state: BatteryState,
+    /// Cell temperature from which the full charge power is accepted,
+    /// celsius: a calibration of the BMS software (an update may lower it
+    /// as the cell supplier qualifies faster cold charging), not state.
+    charge_full_temp_c: f64,
 }
 
 /// Open-circuit voltage at a state of charge in percent, V.
@@ -127,6 +202,35 @@ pub fn terminal_current(p: f64, ocv: f64) -> f64 {
     2.0 * p / (ocv + disc.sqrt())
 }
 
+/// 0 at or below `zero`, 1 at or beyond `full`, linear between (either order).
+fn ramp(x: f64, zero: f64, full: f64) -> f64 {
+    ((x - zero) / (full - zero)).clamp(0.0, 1.0)
+}
+
+/// Largest power the pack delivers at a state of charge (percent) and cell
+/// temperature (celsius), W.
+pub fn discharge_limit(soc_percent: f64, temp_c: f64) -> f64 {
+    MAX_DISCHARGE_POWER_W
+        * ramp(soc_percent, 0.0, DISCHARGE_TAPER_SOC_PERCENT)
+        * ramp(temp_c, DISCHARGE_MIN_TEMP_C, DISCHARGE_FULL_TEMP_C)
+        * ramp(temp_c, DISCHARGE_MAX_TEMP_C, DISCHARGE_HOT_TEMP_C)
+}
+
+/// Largest power the pack accepts at a state of charge (percent) and cell
+/// temperature (celsius), W.
+/// `full_temp_c` is the temperature from which the full power is accepted
+/// (normally [`CHARGE_FULL_TEMP_C`]).
+pub fn charge_limit(soc_percent: f64, temp_c: f64, full_temp_c: f64) -> f64 {
+    MAX_CHARGE_POWER_W
+        * ramp(soc_percent, 100.0, CHARGE_TAPER_SOC_PERCENT)
+        * ramp(
+            temp_c,
+            CHARGE_MIN_TEMP_C,
+            full_temp_c.max(CHARGE_MIN_TEMP_C + 1.0),
+        )
+        * ramp(temp_c, CHARGE_MAX_TEMP_C, CHARGE_HOT_TEMP_C)
+}
+
 impl Battery {
     fn new() -> Self {
         Self {
@@ -135,13 +239,46 @@ impl Battery {
                 temperature_c: None,
                 consumed_kwh: 0.0,
                 braking_kwh: 0.0,
+                consumption_wh_per_km: INITIAL_CONSUMPTION_WH_PER_KM,
+                last_distance_km: None,
                 contactor: Contactor::default(),
             },
+            charge_full_temp_c: CHARGE_FULL_TEMP_C,
         }
+    }
+
+    /// The same battery with another cold-charging calibration: full charge
+    /// power from `celsius` (at least 1 celsius above [`CHARGE_MIN_TEMP_C`]).
+    pub fn with_charge_full_temp(mut self, celsius: f64) -> Self {
+        self.charge_full_temp_c = celsius;
+        self
     }
 
     fn soc_percent(&self) -> f64 {
         self.state.energy_kwh / CAPACITY_KWH * 100.0
+    }
+
+    /// Folds one tick into the recent consumption: `distance_km` is the
+    /// odometer now, `used_wh` what the cells gave since the last tick
+    /// (negative while regeneration refills them). Energy used at a
+    /// standstill counts too: it is spent on the way.
+    fn track_consumption(&mut self, distance_km: f64, used_wh: f64) {
+        let last = self.state.last_distance_km.unwrap_or(distance_km);
+        let step = distance_km - last;
+        self.state.last_distance_km = Some(distance_km);
+        if !(0.0..=MAX_DISTANCE_STEP_KM).contains(&step) {
+            return;
+        }
+        let avg = self.state.consumption_wh_per_km;
+        self.state.consumption_wh_per_km = (avg + (used_wh - avg * step) / RANGE_WINDOW_KM)
+            .clamp(CONSUMPTION_RANGE_WH_PER_KM.0, CONSUMPTION_RANGE_WH_PER_KM.1);
+    }
+
+    /// Remaining range at the recent consumption, m.
+    fn range_m(&self) -> f64 {
+        (self.state.energy_kwh * 1000.0 / self.state.consumption_wh_per_km * 1000.0)
+            .round()
+            .min(f64::from(u32::MAX))
     }
 }
 
@@ -152,7 +289,10 @@ fn check_state(s: &BatteryState) -> Result<(), PluginError> {
         && s.consumed_kwh.is_finite()
         && s.consumed_kwh >= 0.0
         && s.braking_kwh.is_finite()
-        && s.braking_kwh >= 0.0;
+        && s.braking_kwh >= 0.0
+        && (CONSUMPTION_RANGE_WH_PER_KM.0..=CONSUMPTION_RANGE_WH_PER_KM.1)
+            .contains(&s.consumption_wh_per_km)
+        && s.last_distance_km.is_none_or(|d| d.is_finite() && d >= 0.0);
     if ok {
         Ok(())
     } else {
@@ -170,10 +310,11 @@ impl Subsystem for Battery {
     const NAME: &'static CStr = c"battery";
     const VERSION: &'static CStr = c"1.0.0";
     const READS: &'static [TcuSignalDecl] = &[
-        TcuSignalDecl::new(c"Sim.Powertrain.ElectricalPower", TCU_TYPE_FLOAT),
+        TcuSignalDecl::new(c"Sim.Powertrain.HighVoltage.DrivePower", TCU_TYPE_FLOAT),
         TcuSignalDecl::new(c"Sim.Cabin.HVAC.Power", TCU_TYPE_FLOAT),
         TcuSignalDecl::new(c"Sim.Cabin.Seat.Heating.Power", TCU_TYPE_FLOAT),
         TcuSignalDecl::new(c"Vehicle.Exterior.AirTemperature", TCU_TYPE_FLOAT),
+        TcuSignalDecl::new(c"Vehicle.TraveledDistance", TCU_TYPE_FLOAT),
         TcuSignalDecl::new(c"Sim.Airbag.CrashSignal", TCU_TYPE_BOOLEAN),
     ];
     const WRITES: &'static [TcuSignalDecl] = &[
@@ -210,6 +351,19 @@ impl Subsystem for Battery {
             TCU_TYPE_FLOAT,
         ),
         TcuSignalDecl::new(
+            c"Vehicle.Powertrain.TractionBattery.PowerLoss",
+            TCU_TYPE_FLOAT,
+        ),
+        TcuSignalDecl::new(
+            c"Sim.Powertrain.TractionBattery.AvailableDischargePower",
+            TCU_TYPE_FLOAT,
+        ),
+        TcuSignalDecl::new(
+            c"Sim.Powertrain.TractionBattery.AvailableChargePower",
+            TCU_TYPE_FLOAT,
+        ),
+        TcuSignalDecl::new(c"Vehicle.Powertrain.TractionBattery.Range", TCU_TYPE_UINT32),
+        TcuSignalDecl::new(
             c"Vehicle.Powertrain.TractionBattery.IsPowerConnected",
             TCU_TYPE_BOOLEAN,
         ),
@@ -233,17 +387,19 @@ impl Subsystem for Battery {
         let ambient = finite_or(inputs[inputs::AIR_TEMPERATURE], DEFAULT_AMBIENT_C)
             .clamp(MIN_AMBIENT_C, MAX_AMBIENT_C);
 
-        let load = traction + hvac + seats + AUXILIARY_LOAD_W;
-        let demanded = (-load).clamp(-MAX_DISCHARGE_POWER_W, MAX_CHARGE_POWER_W);
-        // An empty pack refuses discharge and a full one refuses charge (the
-        // contactors / charge relay open); what is reported is what flows.
+        let auxiliaries = hvac + seats + AUXILIARY_LOAD_W;
+        let load = traction + auxiliaries;
         let energy = self.state.energy_kwh;
-        let power =
-            if (demanded < 0.0 && energy <= 0.0) || (demanded > 0.0 && energy >= CAPACITY_KWH) {
-                0.0
-            } else {
-                demanded
-            };
+        let temp_now = self.state.temperature_c.unwrap_or(ambient);
+        // What flows is what the loads ask for within the pack's limits; an
+        // empty pack (limit 0) serves nothing, a full or frozen one takes
+        // nothing.
+        let demanded = -load;
+        let power = demanded.clamp(
+            -discharge_limit(self.soc_percent(), temp_now),
+            charge_limit(self.soc_percent(), temp_now, self.charge_full_temp_c),
+        );
+        // A crash opens the contactors: nothing flows until they are reset.
         self.state.contactor.update(inputs[inputs::CRASH_SIGNAL]);
         let power = self.state.contactor.limit(power);
         let ocv = open_circuit_voltage(self.soc_percent());
@@ -251,20 +407,28 @@ impl Subsystem for Battery {
         let voltage = ocv + current * INTERNAL_RESISTANCE_OHM;
 
         // The cells exchange `ocv * i`; the rest of the terminal power is the
-        // I^2 R heat. Charging stores only REGEN_EFFICIENCY of it.
+        // I^2 R heat. Charge is stored whole: lithium-ion coulombic
+        // efficiency is above 99 % (Linden's Handbook of Batteries), so the
+        // resistive loss is the only charging loss modelled.
         let cell_power = ocv * current;
-        let stored_power = if cell_power > 0.0 {
-            cell_power * REGEN_EFFICIENCY
-        } else {
-            cell_power
-        };
-        self.state.energy_kwh =
-            (energy + stored_power * dt / JOULES_PER_KWH).clamp(0.0, CAPACITY_KWH);
+        let mut next = (energy + cell_power * dt / JOULES_PER_KWH).clamp(0.0, CAPACITY_KWH);
+        if next < ENERGY_SNAP_KWH {
+            next = 0.0;
+        } else if CAPACITY_KWH - next < ENERGY_SNAP_KWH {
+            next = CAPACITY_KWH;
+        }
+        self.state.energy_kwh = next;
+        self.track_consumption(
+            finite_or(inputs[inputs::DISTANCE], 0.0).max(0.0),
+            (energy - next) * 1000.0,
+        );
         if power < 0.0 {
             self.state.consumed_kwh += -power * dt / JOULES_PER_KWH;
         }
         if traction < 0.0 && !self.state.contactor.is_open() {
-            // Regen that a full pack turned away was not recovered.
+            // Regen the pack turned away was not recovered (the drive limits
+            // itself to what the pack accepts, so this is the rare case of a
+            // limit that fell within the tick).
             let refused = (demanded - power).max(0.0);
             let recovered = (-traction - refused).max(0.0);
             self.state.braking_kwh += recovered * dt / JOULES_PER_KWH;
@@ -272,12 +436,18 @@ impl Subsystem for Battery {
 
         let heat = current * current * INTERNAL_RESISTANCE_OHM;
         let temperature = approach(
-            self.state.temperature_c.unwrap_or(ambient),
+            temp_now,
             ambient + heat / COOLING_W_PER_K,
             dt,
             THERMAL_MASS_J_PER_K / COOLING_W_PER_K,
         );
         self.state.temperature_c = Some(temperature);
+        // The budget for the next tick: auxiliaries are served first, and
+        // regeneration feeds them directly before the cells take the rest.
+        let soc = self.soc_percent();
+        let available_discharge = (discharge_limit(soc, temperature) - auxiliaries).max(0.0);
+        let available_charge =
+            charge_limit(soc, temperature, self.charge_full_temp_c) + auxiliaries;
 
         outputs[outputs::SOC] = self.soc_percent().clamp(0.0, 100.0);
         outputs[outputs::ENERGY] = self.state.energy_kwh;
@@ -288,6 +458,16 @@ impl Subsystem for Battery {
         outputs[outputs::TEMPERATURE] = temperature;
         outputs[outputs::CONSUMED_ENERGY] = self.state.consumed_kwh;
         outputs[outputs::BRAKING_ENERGY] = self.state.braking_kwh;
+        // Open contactors offer the drive nothing either way.
+        let (available_discharge, available_charge) = if self.state.contactor.is_open() {
+            (0.0, 0.0)
+        } else {
+            (available_discharge, available_charge)
+        };
+        outputs[outputs::POWER_LOSS] = heat;
+        outputs[outputs::AVAILABLE_DISCHARGE] = available_discharge.min(AVAILABLE_POWER_LIMIT_W);
+        outputs[outputs::AVAILABLE_CHARGE] = available_charge.min(AVAILABLE_POWER_LIMIT_W);
+        outputs[outputs::RANGE] = self.range_m();
         outputs[outputs::POWER_CONNECTED] = self.state.contactor.connected();
         outputs[outputs::GROUND_CONNECTED] = self.state.contactor.connected();
         Ok(())
@@ -330,11 +510,22 @@ mod tests {
     const DT: f64 = 0.01;
 
     fn input(traction: f64, hvac: f64, seats: f64, ambient: f64) -> [f64; inputs::COUNT] {
+        input_at(traction, hvac, seats, ambient, 0.0)
+    }
+
+    fn input_at(
+        traction: f64,
+        hvac: f64,
+        seats: f64,
+        ambient: f64,
+        distance_km: f64,
+    ) -> [f64; inputs::COUNT] {
         let mut i = [0.0; inputs::COUNT];
         i[inputs::TRACTION_POWER] = traction;
         i[inputs::HVAC_POWER] = hvac;
         i[inputs::SEAT_HEATING_POWER] = seats;
         i[inputs::AIR_TEMPERATURE] = ambient;
+        i[inputs::DISTANCE] = distance_km;
         i
     }
 
@@ -375,6 +566,10 @@ mod tests {
             (outputs::TEMPERATURE, -50.0, 150.0),
             (outputs::CONSUMED_ENERGY, 0.0, 1e9),
             (outputs::BRAKING_ENERGY, 0.0, 1e9),
+            (outputs::POWER_LOSS, 0.0, 1e6),
+            (outputs::AVAILABLE_DISCHARGE, 0.0, MAX_DISCHARGE_POWER_W),
+            (outputs::AVAILABLE_CHARGE, 0.0, 250_000.0),
+            (outputs::RANGE, 0.0, f64::from(u32::MAX)),
             (outputs::POWER_CONNECTED, 0.0, 1.0),
             (outputs::GROUND_CONNECTED, 0.0, 1.0),
         ];
@@ -416,10 +611,14 @@ mod tests {
     #[test]
     fn index_constants_match_the_declared_paths() {
         let reads = [
-            (inputs::TRACTION_POWER, "Sim.Powertrain.ElectricalPower"),
+            (
+                inputs::TRACTION_POWER,
+                "Sim.Powertrain.HighVoltage.DrivePower",
+            ),
             (inputs::HVAC_POWER, "Sim.Cabin.HVAC.Power"),
             (inputs::SEAT_HEATING_POWER, "Sim.Cabin.Seat.Heating.Power"),
             (inputs::AIR_TEMPERATURE, "Vehicle.Exterior.AirTemperature"),
+            (inputs::DISTANCE, "Vehicle.TraveledDistance"),
             (inputs::CRASH_SIGNAL, "Sim.Airbag.CrashSignal"),
         ];
         assert_eq!(Battery::READS.len(), inputs::COUNT);
@@ -459,6 +658,19 @@ mod tests {
                 outputs::BRAKING_ENERGY,
                 "Vehicle.Powertrain.AccumulatedBrakingEnergy",
             ),
+            (
+                outputs::POWER_LOSS,
+                "Vehicle.Powertrain.TractionBattery.PowerLoss",
+            ),
+            (
+                outputs::AVAILABLE_DISCHARGE,
+                "Sim.Powertrain.TractionBattery.AvailableDischargePower",
+            ),
+            (
+                outputs::AVAILABLE_CHARGE,
+                "Sim.Powertrain.TractionBattery.AvailableChargePower",
+            ),
+            (outputs::RANGE, "Vehicle.Powertrain.TractionBattery.Range"),
             (
                 outputs::POWER_CONNECTED,
                 "Vehicle.Powertrain.TractionBattery.IsPowerConnected",
@@ -586,12 +798,11 @@ mod tests {
         for traction in [-50_000.0, -20_000.0, -5_000.0, 5_000.0, 30_000.0, 100_000.0] {
             let mut b = at_soc(50.0);
             let start = b.state.energy_kwh;
-            let mut integral = 0.0; // kWh at the terminals, scaled by efficiency
+            let mut integral = 0.0; // kWh at the terminals
             for _ in 0..60_000 {
                 let o = tick(&mut b, &input(traction, 1_000.0, 100.0, 20.0));
                 let p = o[outputs::POWER];
-                let eff = if p > 0.0 { REGEN_EFFICIENCY } else { 1.0 };
-                integral += p * eff * DT / JOULES_PER_KWH;
+                integral += p * DT / JOULES_PER_KWH;
             }
             let delta = b.state.energy_kwh - start;
             // The cells always end up with less than the terminals saw (the
@@ -640,6 +851,101 @@ mod tests {
             );
             assert_ne!(o[outputs::CURRENT], 0.0);
         }
+    }
+
+    #[test]
+    fn regenerated_charge_is_stored_whole_less_only_the_resistive_loss() {
+        let mut b = at_soc(50.0);
+        let start = b.state.energy_kwh;
+        let (mut terminal, mut loss) = (0.0, 0.0);
+        for _ in 0..10_000 {
+            let o = tick(&mut b, &input(-40_000.0, 0.0, 0.0, 20.0));
+            terminal += o[outputs::POWER] * DT / JOULES_PER_KWH;
+            loss += o[outputs::POWER_LOSS] * DT / JOULES_PER_KWH;
+        }
+        let stored = b.state.energy_kwh - start;
+        assert!(terminal > 0.1 && loss > 0.0);
+        assert!(
+            (stored - (terminal - loss)).abs() < 1e-6 * terminal,
+            "stored {stored} kWh of {terminal} kWh less {loss} kWh of heat"
+        );
+    }
+
+    #[test]
+    fn an_empty_battery_serves_nothing_and_offers_the_drive_no_power() {
+        let mut b = at_soc(0.0);
+        let o = tick(&mut b, &input(30_000.0, 2_000.0, 100.0, 20.0));
+        assert_eq!(o[outputs::POWER], 0.0);
+        assert_eq!(o[outputs::AVAILABLE_DISCHARGE], 0.0);
+        assert!(o[outputs::AVAILABLE_CHARGE] > 0.0);
+        // Just above empty the limit is small and grows with the charge.
+        let mut last = 0.0;
+        for soc in [1.0, 2.5, 4.0, 6.0] {
+            let o = tick(&mut at_soc(soc), &input(0.0, 0.0, 0.0, 20.0));
+            assert!(o[outputs::AVAILABLE_DISCHARGE] > last, "at {soc} %");
+            last = o[outputs::AVAILABLE_DISCHARGE];
+        }
+        assert!((last - (MAX_DISCHARGE_POWER_W - AUXILIARY_LOAD_W)).abs() < 1e-6);
+    }
+
+    #[test]
+    fn a_full_battery_accepts_no_regeneration_beyond_the_auxiliaries() {
+        let mut b = at_soc(100.0);
+        let o = tick(&mut b, &input(-30_000.0, 1_000.0, 0.0, 20.0));
+        assert_eq!(o[outputs::POWER], 0.0);
+        assert!((o[outputs::AVAILABLE_CHARGE] - (1_000.0 + AUXILIARY_LOAD_W)).abs() < 1e-6);
+        // The charge limit falls from 90 % to nothing at 100 %.
+        let at = |soc: f64| {
+            tick(&mut at_soc(soc), &input(0.0, 0.0, 0.0, 20.0))[outputs::AVAILABLE_CHARGE]
+                - AUXILIARY_LOAD_W
+        };
+        assert!((at(80.0) - MAX_CHARGE_POWER_W).abs() < 1e-6);
+        assert!(at(95.0) < 0.6 * MAX_CHARGE_POWER_W && at(95.0) > 0.4 * MAX_CHARGE_POWER_W);
+    }
+
+    #[test]
+    fn a_cold_pack_limits_regeneration_and_a_frozen_one_refuses_it() {
+        let limit = |ambient: f64| {
+            tick(&mut at_soc(50.0), &input(0.0, 0.0, 0.0, ambient))[outputs::AVAILABLE_CHARGE]
+                - AUXILIARY_LOAD_W
+        };
+        assert!(limit(-10.0).abs() < 1e-6);
+        assert!(limit(5.0) > 0.0 && limit(5.0) < 0.5 * MAX_CHARGE_POWER_W);
+        assert!((limit(20.0) - MAX_CHARGE_POWER_W).abs() < 1e-6);
+        let mut b = at_soc(50.0);
+        let o = tick(&mut b, &input(-20_000.0, 0.0, 0.0, -10.0));
+        assert_eq!(o[outputs::POWER], 0.0, "a frozen pack took charge");
+    }
+
+    #[test]
+    fn range_follows_the_recent_consumption_and_the_remaining_energy() {
+        let mut b = at_soc(50.0);
+        let o = tick(&mut b, &input(0.0, 0.0, 0.0, 20.0));
+        let start = 37.5e3 / INITIAL_CONSUMPTION_WH_PER_KM * 1000.0;
+        assert!(
+            (o[outputs::RANGE] - start).abs() <= 1.0,
+            "{}",
+            o[outputs::RANGE]
+        );
+        assert_eq!(o[outputs::RANGE].fract(), 0.0);
+        // 100 km at 30 kW and 120 km/h (250 Wh/km at the wheels): the
+        // estimate converges to what the cells really gave per km.
+        let (mut km, mut o) = (0.0, o);
+        let e0 = b.state.energy_kwh;
+        for _ in 0..300_000 {
+            km += 120.0 / 3600.0 * DT;
+            o = tick(&mut b, &input_at(30_000.0, 0.0, 0.0, 20.0, km));
+        }
+        let used = (e0 - b.state.energy_kwh) * 1000.0 / km;
+        assert!((b.state.consumption_wh_per_km - used).abs() < 0.02 * used);
+        let expect = b.state.energy_kwh * 1e6 / used;
+        assert!((o[outputs::RANGE] - expect).abs() < 0.02 * expect);
+        // Parked with nothing on, the estimate stays.
+        let before = o[outputs::RANGE];
+        for _ in 0..1000 {
+            o = tick(&mut b, &input_at(0.0, 0.0, 0.0, 20.0, km));
+        }
+        assert!((o[outputs::RANGE] - before).abs() < 0.01 * before);
     }
 
     #[test]
@@ -747,13 +1053,28 @@ mod tests {
             &b""[..],
             b"\xff\x00",
             b"{}",
-            br#"{"energy_kwh":80.0,"temperature_c":null,"consumed_kwh":0.0,"braking_kwh":0.0}"#,
-            br#"{"energy_kwh":10.0,"temperature_c":null,"consumed_kwh":-1.0,"braking_kwh":0.0}"#,
+            br#"{"energy_kwh":80.0,"temperature_c":null,"consumed_kwh":0.0,"braking_kwh":0.0,"consumption_wh_per_km":144.0,"last_distance_km":null}"#,
+            br#"{"energy_kwh":10.0,"temperature_c":null,"consumed_kwh":-1.0,"braking_kwh":0.0,"consumption_wh_per_km":144.0,"last_distance_km":null}"#,
+            br#"{"energy_kwh":10.0,"temperature_c":null,"consumed_kwh":1.0,"braking_kwh":0.0,"consumption_wh_per_km":0.0,"last_distance_km":null}"#,
         ] {
             let err = b.restore(bad).expect_err("must refuse");
             assert!(err.0.contains("battery"), "{err}");
         }
         // A refused restore leaves the state alone.
         assert!((b.soc_percent() - INITIAL_SOC_PERCENT).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_snapshot_of_battery_1_0_0_without_the_range_estimate_restores_and_starts_it_from_the_default()
+     {
+        let mut b = Battery::create(0).expect("create");
+        // Exactly the fields battery 1.0.0 snapshots.
+        b.restore(
+            br#"{"energy_kwh":30.0,"temperature_c":20.0,"consumed_kwh":1.0,"braking_kwh":0.5}"#,
+        )
+        .expect("a 1.0.0 snapshot restores");
+        assert_eq!(b.state.consumption_wh_per_km, INITIAL_CONSUMPTION_WH_PER_KM);
+        assert_eq!(b.state.last_distance_km, None);
+        assert!((b.state.energy_kwh - 30.0).abs() < 1e-12);
     }
 }

@@ -11,18 +11,45 @@ use tcu_sdk::abi::{
 };
 use tcu_sdk::physics::{approach, finite_or, from_bool};
 
-pub use tcu_sdk::vehicle::{GEAR_RATIO, WHEEL_RADIUS_M};
+pub use tcu_sdk::vehicle::{
+    BRAKE_DEMAND_N_PER_PEDAL_PERCENT, GEAR_RATIO, GRAVITY, MASS_KG, WHEEL_RADIUS_M,
+};
 /// Peak motor torque, Nm.
 pub const MAX_DRIVE_TORQUE_NM: f64 = 350.0;
-/// Peak motor power, W.
+/// Peak motor power, W. With the torque limit this is the usual electric
+/// drive curve: constant torque up to the corner speed (150 kW / 350 Nm =
+/// 429 rad/s, about 4,100 rpm or 56 km/h), constant power above it.
 pub const MAX_DRIVE_POWER_W: f64 = 150_000.0;
-/// Regenerative torque limit, Nm.
-pub const MAX_REGEN_TORQUE_NM: f64 = 250.0;
-/// Regenerative power limit, W.
-pub const MAX_REGEN_POWER_W: f64 = 60_000.0;
-/// Regenerative torque requested per percent of brake pedal, Nm/%: the regen
-/// limit is reached at half pedal, the friction brakes do the rest.
-pub const REGEN_TORQUE_PER_BRAKE_PERCENT: f64 = 5.0;
+/// Top speed, km/h: the drive is limited there, as the Tesla Model 3
+/// Rear-Wheel Drive's published 201 km/h. The limiter fades the drive
+/// torque out over the last [`LIMITER_BAND_KMH`].
+pub const TOP_SPEED_KMH: f64 = 201.0;
+/// See [`TOP_SPEED_KMH`], km/h.
+pub const LIMITER_BAND_KMH: f64 = 5.0;
+/// Highest motor speed, rpm: the VW APP310 drive's published 16,000 rpm
+/// (at 9:1 and 0.33 m that is 221 km/h, above the top speed, so it only
+/// guards a spinning wheel). Torque fades out over the last 500 rpm.
+pub const MAX_MOTOR_RPM: f64 = 16_000.0;
+/// Width of the motor speed fade, rpm.
+pub const MOTOR_RPM_BAND: f64 = 500.0;
+/// Winding temperature from which the drive derates its torque, celsius.
+pub const MOTOR_DERATE_START_C: f64 = 140.0;
+/// Winding temperature at which the drive gives no torque, celsius: the
+/// 180 celsius limit of class H insulation (IEC 60085).
+pub const MOTOR_MAX_TEMP_C: f64 = 180.0;
+/// Deceleration the drive alone brakes the car with, in g: Volkswagen
+/// states that the ID.3 brakes purely electrically up to about 0.3 g and the
+/// hydraulic brakes step in only above it (VW newsroom, "Brake energy
+/// recuperation for efficient driving").
+pub const MAX_REGEN_DECELERATION_G: f64 = 0.3;
+/// Regenerative torque limit, Nm: the torque that gives
+/// [`MAX_REGEN_DECELERATION_G`] at the wheels (the wheels also supply the
+/// gear losses, hence the efficiency factor).
+pub const MAX_REGEN_TORQUE_NM: f64 =
+    MAX_REGEN_DECELERATION_G * MASS_KG * GRAVITY * WHEEL_RADIUS_M * GEAR_EFFICIENCY / GEAR_RATIO;
+/// Regenerative power limit at the shaft, W: the same source gives "more
+/// than 100 kW" of recuperation power at 0.3 g.
+pub const MAX_REGEN_POWER_W: f64 = 100_000.0;
 /// Light regen when the driver lifts off the accelerator, Nm (about 0.05 g).
 pub const LIFT_OFF_REGEN_TORQUE_NM: f64 = 30.0;
 /// Below this speed there is no regen at all, km/h.
@@ -60,6 +87,19 @@ pub const RUNNING_TORQUE_NM: f64 = 0.5;
 /// Vehicle speeds above this are treated as sensor garbage and clamped, km/h
 /// (keeps the int32 rpm and the thermal model in range).
 pub const MAX_SPEED_KMH: f64 = 400.0;
+/// Slip of the driven wheels (against the undriven ones) from which the
+/// drive reduces its torque: above the slip a tyre runs at 80 % of its
+/// grip on asphalt (about 6 % on Burckhardt's curves), so that firm
+/// regeneration on a dry road is left alone.
+pub const SLIP_START: f64 = 0.08;
+/// Slip at which the drive's torque is gone (traction control while
+/// driving, regen cut while braking): about where dry asphalt's friction
+/// peaks (Burckhardt: 0.17), past the peak of every slippery surface.
+pub const SLIP_CUT: f64 = 0.15;
+/// Slip is measured against at least this speed, km/h.
+pub const SLIP_REFERENCE_MIN_KMH: f64 = 5.0;
+/// Largest plausible battery power budget, W (the catalog's maximum).
+pub const MAX_BUDGET_W: f64 = 250_000.0;
 
 /// Positions of the inputs in `READS`.
 pub mod inputs {
@@ -67,12 +107,18 @@ pub mod inputs {
     pub const ACCELERATOR_PEDAL: usize = 0;
     /// `Vehicle.Chassis.Brake.PedalPosition`, percent.
     pub const BRAKE_PEDAL: usize = 1;
-    /// `Vehicle.Speed`, km/h.
-    pub const SPEED: usize = 2;
+    /// `Sim.Chassis.Axle.Row{1,2}.Wheel.{Left,Right}.Speed`, km/h: the
+    /// wheels' circumferential speeds. The rear (driven) ones turn the
+    /// motor; the front ones show how fast the car goes.
+    pub const WHEEL_SPEED: [usize; 4] = [2, 3, 4, 5];
     /// `Vehicle.Exterior.AirTemperature`, celsius.
-    pub const AIR_TEMPERATURE: usize = 3;
+    pub const AIR_TEMPERATURE: usize = 6;
+    /// `Sim.Powertrain.TractionBattery.AvailableDischargePower`, W.
+    pub const AVAILABLE_DISCHARGE: usize = 7;
+    /// `Sim.Powertrain.TractionBattery.AvailableChargePower`, W.
+    pub const AVAILABLE_CHARGE: usize = 8;
     /// Number of inputs.
-    pub const COUNT: usize = 4;
+    pub const COUNT: usize = 9;
 }
 
 /// Positions of the outputs in `WRITES`.
@@ -135,40 +181,115 @@ fn regen_fade(speed_kmh: f64) -> f64 {
         .clamp(0.0, 1.0)
 }
 
-/// Largest drive torque allowed at `omega`, Nm.
-fn drive_torque_limit(omega: f64) -> f64 {
+/// What the battery can give and take this tick, W (at the drive's
+/// terminals).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Budget {
+    /// Power the battery can deliver to the drive.
+    pub discharge: f64,
+    /// Power the battery can accept from the drive.
+    pub charge: f64,
+}
+
+impl Budget {
+    /// A budget that never limits the drive (its own limits are lower).
+    pub const UNLIMITED: Budget = Budget {
+        discharge: MAX_BUDGET_W,
+        charge: MAX_BUDGET_W,
+    };
+}
+
+/// Largest drive torque allowed at `omega` within `budget`, Nm: the motor's
+/// torque and power limits, and the shaft power the battery can pay for
+/// after the inverter's own draw. With no budget at all the drive is off.
+fn drive_torque_limit(omega: f64, budget: Budget) -> f64 {
+    let affordable = (budget.discharge - INVERTER_IDLE_W) * DRIVE_EFFICIENCY;
+    if affordable <= 0.0 {
+        return 0.0;
+    }
     if omega > 0.0 {
-        MAX_DRIVE_TORQUE_NM.min(MAX_DRIVE_POWER_W / omega)
+        MAX_DRIVE_TORQUE_NM
+            .min(MAX_DRIVE_POWER_W / omega)
+            .min(affordable / omega)
     } else {
         MAX_DRIVE_TORQUE_NM
     }
 }
 
-/// Largest regen torque magnitude allowed at `speed_kmh`, Nm.
-fn regen_torque_limit(speed_kmh: f64) -> f64 {
+/// Largest regen torque magnitude allowed at `speed_kmh` within `budget`,
+/// Nm: the motor's limits and the power the battery can accept.
+fn regen_torque_limit(speed_kmh: f64, budget: Budget) -> f64 {
     let omega = motor_omega(speed_kmh);
-    let by_power = if omega > 0.0 {
-        MAX_REGEN_POWER_W / omega
+    let limit = if omega > 0.0 {
+        let storable = budget.charge.max(0.0) / DRIVE_EFFICIENCY;
+        MAX_REGEN_TORQUE_NM
+            .min(MAX_REGEN_POWER_W / omega)
+            .min(storable / omega)
     } else {
         MAX_REGEN_TORQUE_NM
     };
-    MAX_REGEN_TORQUE_NM.min(by_power) * regen_fade(speed_kmh)
+    limit * regen_fade(speed_kmh)
+}
+
+/// 0 at or beyond `zero`, 1 at or before `full`, linear between (either
+/// order).
+fn ramp(x: f64, zero: f64, full: f64) -> f64 {
+    ((x - zero) / (full - zero)).clamp(0.0, 1.0)
+}
+
+/// Share of the drive torque the vehicle limits allow: the top-speed
+/// limiter (at the vehicle speed `speed_kmh`, from the undriven wheels),
+/// the motor speed limit (at `omega`) and the winding temperature.
+fn limits_factor(speed_kmh: f64, omega: f64, motor_temp_c: f64) -> f64 {
+    let rpm = omega * 60.0 / std::f64::consts::TAU;
+    ramp(speed_kmh, TOP_SPEED_KMH, TOP_SPEED_KMH - LIMITER_BAND_KMH)
+        * ramp(rpm, MAX_MOTOR_RPM, MAX_MOTOR_RPM - MOTOR_RPM_BAND)
+        * thermal_factor(motor_temp_c)
+}
+
+/// Share of its torque (drive and regen) a motor at `motor_temp_c` may
+/// give.
+fn thermal_factor(motor_temp_c: f64) -> f64 {
+    ramp(motor_temp_c, MOTOR_MAX_TEMP_C, MOTOR_DERATE_START_C)
+}
+
+/// Share of its torque the drive may apply with the driven wheels turning
+/// at `driven` km/h and the undriven ones at `reference` km/h: 1 while the
+/// driven wheels grip, falling to 0 as they slip (spin, or drag toward lock
+/// under regeneration). The VW ID.3 owner's manual describes the same:
+/// recuperation is reduced automatically when the road does not give the
+/// wheels safe contact.
+fn grip_factor(driven: f64, reference: f64) -> f64 {
+    let base = driven.max(reference).max(SLIP_REFERENCE_MIN_KMH);
+    let slip = (driven - reference).abs() / base;
+    ((SLIP_CUT - slip) / (SLIP_CUT - SLIP_START)).clamp(0.0, 1.0)
+}
+
+/// Regen torque magnitude that gives a braking force `force_n` at the
+/// wheels, Nm.
+fn regen_torque_for_force(force_n: f64) -> f64 {
+    force_n * WHEEL_RADIUS_M * GEAR_EFFICIENCY / GEAR_RATIO
 }
 
 /// Torque the drive aims for, Nm. Braking overrides the accelerator, as in
-/// production EVs (brake-throttle override).
-fn target_torque(accel_pct: f64, brake_pct: f64, speed_kmh: f64) -> f64 {
+/// production EVs (brake-throttle override). The brake pedal asks for a
+/// total braking force (brake blending): the drive takes as much of it as
+/// its limits and the battery allow, the friction brakes the rest.
+fn target_torque(accel_pct: f64, brake_pct: f64, speed_kmh: f64, budget: Budget) -> f64 {
     let regen_demand = if brake_pct > 0.0 {
-        LIFT_OFF_REGEN_TORQUE_NM.max(brake_pct * REGEN_TORQUE_PER_BRAKE_PERCENT)
+        LIFT_OFF_REGEN_TORQUE_NM.max(regen_torque_for_force(
+            brake_pct * BRAKE_DEMAND_N_PER_PEDAL_PERCENT,
+        ))
     } else if accel_pct <= 0.0 {
         LIFT_OFF_REGEN_TORQUE_NM
     } else {
         0.0
     };
     if regen_demand > 0.0 {
-        -regen_demand.min(regen_torque_limit(speed_kmh))
+        -regen_demand.min(regen_torque_limit(speed_kmh, budget))
     } else {
-        (accel_pct / 100.0 * MAX_DRIVE_TORQUE_NM).min(drive_torque_limit(motor_omega(speed_kmh)))
+        (accel_pct / 100.0 * MAX_DRIVE_TORQUE_NM)
+            .min(drive_torque_limit(motor_omega(speed_kmh), budget))
     }
 }
 
@@ -203,8 +324,19 @@ impl Subsystem for Engine {
     const READS: &'static [TcuSignalDecl] = &[
         TcuSignalDecl::new(c"Vehicle.Chassis.Accelerator.PedalPosition", TCU_TYPE_UINT8),
         TcuSignalDecl::new(c"Vehicle.Chassis.Brake.PedalPosition", TCU_TYPE_UINT8),
-        TcuSignalDecl::new(c"Vehicle.Speed", TCU_TYPE_FLOAT),
+        TcuSignalDecl::new(c"Sim.Chassis.Axle.Row1.Wheel.Left.Speed", TCU_TYPE_FLOAT),
+        TcuSignalDecl::new(c"Sim.Chassis.Axle.Row1.Wheel.Right.Speed", TCU_TYPE_FLOAT),
+        TcuSignalDecl::new(c"Sim.Chassis.Axle.Row2.Wheel.Left.Speed", TCU_TYPE_FLOAT),
+        TcuSignalDecl::new(c"Sim.Chassis.Axle.Row2.Wheel.Right.Speed", TCU_TYPE_FLOAT),
         TcuSignalDecl::new(c"Vehicle.Exterior.AirTemperature", TCU_TYPE_FLOAT),
+        TcuSignalDecl::new(
+            c"Sim.Powertrain.TractionBattery.AvailableDischargePower",
+            TCU_TYPE_FLOAT,
+        ),
+        TcuSignalDecl::new(
+            c"Sim.Powertrain.TractionBattery.AvailableChargePower",
+            TCU_TYPE_FLOAT,
+        ),
     ];
     const WRITES: &'static [TcuSignalDecl] = &[
         TcuSignalDecl::new(c"Vehicle.Powertrain.ElectricMotor.Speed", TCU_TYPE_INT32),
@@ -232,22 +364,46 @@ impl Subsystem for Engine {
         tcu_sdk::check_tick::<Self>(dt, inputs, outputs)?;
         let accel = finite_or(inputs[inputs::ACCELERATOR_PEDAL], 0.0).clamp(0.0, 100.0);
         let brake = finite_or(inputs[inputs::BRAKE_PEDAL], 0.0).clamp(0.0, 100.0);
-        let speed = finite_or(inputs[inputs::SPEED], 0.0).clamp(0.0, MAX_SPEED_KMH);
+        let wheel =
+            |w: usize| finite_or(inputs[inputs::WHEEL_SPEED[w]], 0.0).clamp(0.0, MAX_SPEED_KMH);
+        // The motor turns with the driven (rear) wheels: a locked wheel
+        // stops it, and a stopped motor regenerates nothing.
+        let speed = 0.5 * (wheel(2) + wheel(3));
+        let reference = 0.5 * (wheel(0) + wheel(1));
+        let grip = grip_factor(speed, reference);
         let ambient = finite_or(inputs[inputs::AIR_TEMPERATURE], DEFAULT_AMBIENT_C)
             .clamp(MIN_AMBIENT_C, MAX_AMBIENT_C);
+        let budget = Budget {
+            discharge: finite_or(inputs[inputs::AVAILABLE_DISCHARGE], 0.0).clamp(0.0, MAX_BUDGET_W),
+            charge: finite_or(inputs[inputs::AVAILABLE_CHARGE], 0.0).clamp(0.0, MAX_BUDGET_W),
+        };
         let omega = motor_omega(speed);
 
-        let target = target_torque(accel, brake, speed);
+        let motor_temp = self.state.motor_temp_c.unwrap_or(ambient);
+        let drive_share = grip * limits_factor(reference, omega, motor_temp);
+        let regen_share = grip * thermal_factor(motor_temp);
+        let target = target_torque(accel, brake, speed, budget);
+        let target = target
+            * if target >= 0.0 {
+                drive_share
+            } else {
+                regen_share
+            };
         // The lag can overshoot a limit that just tightened (the speed rose
-        // or fell below the regen fade), so clamp after it.
-        // `+ 0.0` turns a -0.0 (no regen at standstill) into 0.0.
-        let torque = approach(self.state.torque_nm, target, dt, TORQUE_TAU_S)
-            .clamp(-regen_torque_limit(speed), drive_torque_limit(omega))
-            + 0.0;
+        // or fell below the regen fade, the battery's budget shrank), so
+        // clamp after it. `+ 0.0` turns a -0.0 (no regen at standstill)
+        // into 0.0.
+        let drive_limit = drive_torque_limit(omega, budget) * drive_share;
+        let torque = approach(self.state.torque_nm, target, dt, TORQUE_TAU_S).clamp(
+            -regen_torque_limit(speed, budget) * regen_share,
+            drive_limit,
+        ) + 0.0;
         self.state.torque_nm = torque;
 
         let mech_power = torque * omega;
-        let running = torque.abs() >= RUNNING_TORQUE_NM || accel > 0.0;
+        // A drive the battery cannot pay for stays off, inverter included.
+        let running = torque.abs() >= RUNNING_TORQUE_NM
+            || (accel > 0.0 && budget.discharge > INVERTER_IDLE_W);
         let conversion = if mech_power >= 0.0 {
             mech_power / DRIVE_EFFICIENCY
         } else {
@@ -315,8 +471,22 @@ mod tests {
         let mut i = [0.0; inputs::COUNT];
         i[inputs::ACCELERATOR_PEDAL] = accel;
         i[inputs::BRAKE_PEDAL] = brake;
-        i[inputs::SPEED] = speed;
+        for w in inputs::WHEEL_SPEED {
+            i[w] = speed;
+        }
         i[inputs::AIR_TEMPERATURE] = ambient;
+        i[inputs::AVAILABLE_DISCHARGE] = Budget::UNLIMITED.discharge;
+        i[inputs::AVAILABLE_CHARGE] = Budget::UNLIMITED.charge;
+        i
+    }
+
+    fn with_budget(
+        mut i: [f64; inputs::COUNT],
+        discharge: f64,
+        charge: f64,
+    ) -> [f64; inputs::COUNT] {
+        i[inputs::AVAILABLE_DISCHARGE] = discharge;
+        i[inputs::AVAILABLE_CHARGE] = charge;
         i
     }
 
@@ -388,8 +558,31 @@ mod tests {
                 "Vehicle.Chassis.Accelerator.PedalPosition",
             ),
             (inputs::BRAKE_PEDAL, "Vehicle.Chassis.Brake.PedalPosition"),
-            (inputs::SPEED, "Vehicle.Speed"),
+            (
+                inputs::WHEEL_SPEED[0],
+                "Sim.Chassis.Axle.Row1.Wheel.Left.Speed",
+            ),
+            (
+                inputs::WHEEL_SPEED[1],
+                "Sim.Chassis.Axle.Row1.Wheel.Right.Speed",
+            ),
+            (
+                inputs::WHEEL_SPEED[2],
+                "Sim.Chassis.Axle.Row2.Wheel.Left.Speed",
+            ),
+            (
+                inputs::WHEEL_SPEED[3],
+                "Sim.Chassis.Axle.Row2.Wheel.Right.Speed",
+            ),
             (inputs::AIR_TEMPERATURE, "Vehicle.Exterior.AirTemperature"),
+            (
+                inputs::AVAILABLE_DISCHARGE,
+                "Sim.Powertrain.TractionBattery.AvailableDischargePower",
+            ),
+            (
+                inputs::AVAILABLE_CHARGE,
+                "Sim.Powertrain.TractionBattery.AvailableChargePower",
+            ),
         ];
         assert_eq!(Engine::READS.len(), inputs::COUNT);
         for (i, p) in reads {
@@ -554,6 +747,165 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_battery_gives_the_drive_no_torque_and_draws_nothing() {
+        for speed in SPEEDS {
+            for budget in [0.0, INVERTER_IDLE_W] {
+                let mut e = fresh();
+                let o = run(
+                    &mut e,
+                    &with_budget(input(100.0, 0.0, speed, 20.0), budget, 0.0),
+                    200,
+                );
+                assert_eq!(o[outputs::WHEEL_FORCE], 0.0, "{speed} km/h, {budget} W");
+                assert_eq!(o[outputs::ELECTRICAL_POWER], 0.0);
+                assert_eq!(o[outputs::IS_RUNNING], 0.0);
+            }
+        }
+    }
+
+    #[test]
+    fn the_drive_never_draws_more_than_the_battery_can_deliver() {
+        for speed in SPEEDS {
+            for budget in [5_000.0, 20_000.0, 60_000.0] {
+                let mut e = fresh();
+                let o = run(
+                    &mut e,
+                    &with_budget(input(100.0, 0.0, speed, 20.0), budget, 0.0),
+                    300,
+                );
+                assert!(
+                    o[outputs::ELECTRICAL_POWER] <= budget + 1e-6,
+                    "{} W drawn of {budget} W at {speed} km/h",
+                    o[outputs::ELECTRICAL_POWER]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn regeneration_never_feeds_more_than_the_battery_accepts() {
+        for speed in [20.0, 60.0, 120.0] {
+            for budget in [0.0, 3_000.0, 30_000.0] {
+                let mut e = fresh();
+                let o = run(
+                    &mut e,
+                    &with_budget(input(0.0, 60.0, speed, 20.0), 200_000.0, budget),
+                    300,
+                );
+                let fed = -o[outputs::ELECTRICAL_POWER];
+                assert!(
+                    fed <= budget + 1e-6,
+                    "{fed} W fed of {budget} W at {speed} km/h"
+                );
+            }
+            // A full battery: no regenerative braking at all.
+            let mut e = fresh();
+            let o = run(
+                &mut e,
+                &with_budget(input(0.0, 60.0, speed, 20.0), 200_000.0, 0.0),
+                300,
+            );
+            assert_eq!(o[outputs::WHEEL_FORCE], 0.0);
+        }
+    }
+
+    #[test]
+    fn the_brake_pedal_regenerates_its_blended_demand_up_to_the_published_0_3_g() {
+        // From 10 % the demand exceeds the light lift-off regen.
+        for brake in [10.0, 20.0, 40.0, 100.0] {
+            let mut e = fresh();
+            // 40 km/h: below the 100 kW corner, so the torque limit applies.
+            let o = run(&mut e, &input(0.0, brake, 40.0, 20.0), 300);
+            let force = -o[outputs::WHEEL_FORCE];
+            let demand = brake * BRAKE_DEMAND_N_PER_PEDAL_PERCENT;
+            let cap = MAX_REGEN_DECELERATION_G * MASS_KG * GRAVITY;
+            assert!(
+                (force - demand.min(cap)).abs() < 1e-3 * demand.min(cap),
+                "pedal {brake}: regen {force} N for a demand of {demand} N"
+            );
+        }
+    }
+
+    #[test]
+    fn locked_driven_wheels_stop_the_motor_and_regenerate_nothing() {
+        for speed in [20.0, 60.0, 120.0] {
+            let mut i = input(0.0, 60.0, speed, 20.0);
+            i[inputs::WHEEL_SPEED[2]] = 0.0;
+            i[inputs::WHEEL_SPEED[3]] = 0.0;
+            let o = run(&mut fresh(), &i, 100);
+            assert_eq!(o[outputs::MOTOR_SPEED], 0.0);
+            assert_eq!(o[outputs::WHEEL_FORCE], 0.0, "{speed} km/h");
+            assert!(o[outputs::ELECTRICAL_POWER] >= 0.0);
+        }
+    }
+
+    #[test]
+    fn slipping_driven_wheels_cut_regeneration_and_drive_torque() {
+        // Rear wheels dragged 20 % below the front ones under regen.
+        let mut i = input(0.0, 60.0, 60.0, 20.0);
+        i[inputs::WHEEL_SPEED[2]] = 48.0;
+        i[inputs::WHEEL_SPEED[3]] = 48.0;
+        let o = run(&mut fresh(), &i, 100);
+        assert_eq!(o[outputs::WHEEL_FORCE], 0.0);
+        // Rear wheels spinning 20 % faster under drive.
+        let mut i = input(100.0, 0.0, 30.0, 20.0);
+        i[inputs::WHEEL_SPEED[0]] = 25.0;
+        i[inputs::WHEEL_SPEED[1]] = 25.0;
+        let o = run(&mut fresh(), &i, 100);
+        assert_eq!(o[outputs::WHEEL_FORCE], 0.0);
+        // Within the slip of a firmly braked tyre the drive is untouched.
+        let mut i = input(0.0, 60.0, 60.0, 20.0);
+        i[inputs::WHEEL_SPEED[2]] = 56.0;
+        i[inputs::WHEEL_SPEED[3]] = 56.0;
+        let o = run(&mut fresh(), &i, 100);
+        assert!(o[outputs::WHEEL_FORCE] < -1000.0);
+    }
+
+    #[test]
+    fn the_drive_stops_pushing_at_the_top_speed_and_at_the_motor_speed_limit() {
+        let force = |speed: f64| {
+            run(&mut fresh(), &input(100.0, 0.0, speed, 20.0), 100)[outputs::WHEEL_FORCE]
+        };
+        assert!(force(TOP_SPEED_KMH - LIMITER_BAND_KMH - 1.0) > 0.0);
+        assert!(
+            force(TOP_SPEED_KMH - LIMITER_BAND_KMH / 2.0) < force(TOP_SPEED_KMH - LIMITER_BAND_KMH)
+        );
+        assert_eq!(force(TOP_SPEED_KMH), 0.0);
+        // A rear wheel spinning on ice at the motor's limit: no torque, even
+        // though the car itself is slow.
+        let limit_kmh =
+            MAX_MOTOR_RPM * std::f64::consts::TAU / 60.0 / GEAR_RATIO * WHEEL_RADIUS_M * 3.6;
+        let mut i = input(100.0, 0.0, 40.0, 20.0);
+        i[inputs::WHEEL_SPEED[2]] = limit_kmh;
+        i[inputs::WHEEL_SPEED[3]] = limit_kmh;
+        let mut e = fresh();
+        let o = run(&mut e, &i, 1);
+        assert_eq!(o[outputs::WHEEL_FORCE], 0.0);
+    }
+
+    #[test]
+    fn a_hot_motor_derates_its_torque_and_a_cold_one_does_not() {
+        let at = |temp: f64, accel: f64, brake: f64| {
+            let mut e = fresh();
+            let json =
+                format!(r#"{{"torque_nm":0.0,"motor_temp_c":{temp},"coolant_temp_c":60.0}}"#);
+            e.restore(json.as_bytes()).expect("restore");
+            // A third of a second: the windings (tau 120 s) stay put.
+            run(&mut e, &input(accel, brake, 40.0, 20.0), 30)[outputs::WHEEL_FORCE]
+        };
+        let cool = at(60.0, 100.0, 0.0);
+        assert!(cool > 0.0);
+        let middle = (MOTOR_DERATE_START_C + MOTOR_MAX_TEMP_C) / 2.0;
+        assert!((at(middle, 100.0, 0.0) - 0.5 * cool).abs() < 0.05 * cool);
+        assert_eq!(at(MOTOR_MAX_TEMP_C + 5.0, 100.0, 0.0), 0.0);
+        assert_eq!(
+            at(MOTOR_MAX_TEMP_C + 5.0, 0.0, 50.0),
+            0.0,
+            "regen from a cooked motor"
+        );
+    }
+
+    #[test]
     fn motor_speed_is_proportional_to_vehicle_speed() {
         let rpm_per_kmh = GEAR_RATIO / WHEEL_RADIUS_M / 3.6 * 60.0 / std::f64::consts::TAU;
         for tenth in 0..=2500 {
@@ -634,8 +986,9 @@ mod tests {
             let o = run(&mut e, &input(100.0, 0.0, speed, 20.0), 50);
             let settled = o[outputs::WHEEL_FORCE];
             assert!(first > 0.0 && first < settled);
-            let expect =
-                target_torque(100.0, 0.0, speed) * GEAR_RATIO / WHEEL_RADIUS_M * GEAR_EFFICIENCY;
+            let expect = target_torque(100.0, 0.0, speed, Budget::UNLIMITED) * GEAR_RATIO
+                / WHEEL_RADIUS_M
+                * GEAR_EFFICIENCY;
             assert!((settled - expect).abs() < 1e-3 * expect);
         }
     }

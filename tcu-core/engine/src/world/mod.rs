@@ -13,12 +13,14 @@
 pub mod crash;
 pub mod driver;
 pub mod dynamics;
+pub mod tyre;
 
 use crate::bus::{Bus, BusError, Writer};
 use crate::catalog::SignalId;
 use crash::Crash;
-use dynamics::VehicleParams;
+use dynamics::{Controls, Motion, VehicleParams};
 use tcu_sdk::rng::SplitMix64;
+use tyre::Tyre;
 
 /// Seats with an occupant actuator and occupancy sensors, in airbag order.
 pub const SEATS: [&str; 5] = [
@@ -46,7 +48,10 @@ struct Ids {
     crash_trigger: SignalId,
     occupant: [SignalId; 5],
     wheel_force: SignalId,
+    electrical_power: SignalId,
+    drive_power: SignalId,
     pressures: [SignalId; 4],
+    wheel_speeds: [SignalId; 4],
     speed: SignalId,
     accel: SignalId,
     distance: SignalId,
@@ -70,8 +75,10 @@ impl Ids {
             Ok(out)
         };
         let mut pressures = [SignalId(0); 4];
-        for (slot, w) in pressures.iter_mut().zip(WHEELS) {
+        let mut wheel_speeds = [SignalId(0); 4];
+        for ((slot, speed), w) in pressures.iter_mut().zip(&mut wheel_speeds).zip(WHEELS) {
             *slot = id(&format!("Sim.Chassis.Axle.{w}.Brake.Pressure"))?;
+            *speed = id(&format!("Sim.Chassis.Axle.{w}.Speed"))?;
         }
         Ok(Self {
             accel_demand: id("Sim.Driver.AcceleratorPedal")?,
@@ -81,7 +88,10 @@ impl Ids {
             crash_trigger: id("Sim.Crash.Trigger")?,
             occupant: seats(&|s| format!("Sim.Cabin.Seat.{s}.Occupant"))?,
             wheel_force: id("Sim.Powertrain.WheelForce")?,
+            electrical_power: id("Sim.Powertrain.ElectricalPower")?,
+            drive_power: id("Sim.Powertrain.HighVoltage.DrivePower")?,
             pressures,
+            wheel_speeds,
             speed: id("Vehicle.Speed")?,
             accel: id("Vehicle.Acceleration.Longitudinal")?,
             distance: id("Vehicle.TraveledDistance")?,
@@ -105,7 +115,9 @@ impl Ids {
             self.brake_pedal,
             self.exterior_temp,
             self.crash_pulse,
+            self.drive_power,
         ];
+        v.extend(self.wheel_speeds);
         v.extend(self.occupied);
         v.extend(self.belted);
         v
@@ -117,12 +129,55 @@ impl Ids {
 pub struct World {
     params: VehicleParams,
     ids: Ids,
-    /// Speed, m/s.
-    speed: f64,
+    /// Body and wheel speeds.
+    motion: Motion,
+    /// Tyre curve of the current road (rebuilt when the friction changes).
+    tyre: Tyre,
     distance_m: f64,
     crash: Crash,
     noise: SplitMix64,
+    thermometer: Thermometer,
     locked_wheels: u8,
+}
+
+/// Period at which the exterior thermometer reports, s: ambient-temperature
+/// sensors on a car's network send about once a second.
+pub const THERMOMETER_PERIOD_S: f64 = 1.0;
+/// Amplitude of the white noise on one thermometer sample, celsius.
+const THERMOMETER_NOISE_C: f64 = 0.1;
+/// Weight of the previous noise in each sample's (first-order low-pass):
+/// the sensor's thermal mass smooths its noise.
+const THERMOMETER_NOISE_MEMORY: f64 = 0.8;
+
+/// The exterior thermometer: samples the air once per period, with
+/// low-pass filtered noise, and holds the reading in between.
+#[derive(Debug, Clone, Default)]
+struct Thermometer {
+    reading: Option<f64>,
+    since_sample: f64,
+    noise: f64,
+}
+
+impl Thermometer {
+    fn read(&mut self, air: f64, dt: f64, rng: &mut SplitMix64) -> f64 {
+        if dt <= 0.0 && self.reading.is_none() {
+            // Before the first step (the vehicle is still being set up, its
+            // initial air temperature not yet applied): no sample taken.
+            return air;
+        }
+        self.since_sample += dt;
+        match self.reading {
+            Some(r) if self.since_sample < THERMOMETER_PERIOD_S - 1e-9 => r,
+            _ => {
+                self.since_sample = 0.0;
+                self.noise = THERMOMETER_NOISE_MEMORY * self.noise
+                    + (1.0 - THERMOMETER_NOISE_MEMORY) * rng.noise(THERMOMETER_NOISE_C);
+                let r = air + self.noise;
+                self.reading = Some(r);
+                r
+            }
+        }
+    }
 }
 
 /// Writes a value the world computed, clamped into the signal's range: the
@@ -143,19 +198,26 @@ impl World {
         let mut world = Self {
             params,
             ids,
-            speed: 0.0,
+            motion: Motion::default(),
+            tyre: Tyre::for_road(0.9),
             distance_m: 0.0,
             crash,
             noise: SplitMix64::new(seed),
+            thermometer: Thermometer::default(),
             locked_wheels: 0,
         };
-        world.write_sensors(bus, 0.0);
+        world.write_sensors(bus, 0.0, 0.0);
         Ok(world)
     }
 
     /// Current speed, m/s.
     pub fn speed(&self) -> f64 {
-        self.speed
+        self.motion.speed
+    }
+
+    /// Circumferential speed of each wheel, m/s, in [`WHEELS`] order.
+    pub fn wheel_speeds(&self) -> [f64; 4] {
+        self.motion.wheels
     }
 
     /// Wheels locked in the last step.
@@ -168,20 +230,24 @@ impl World {
         self.crash.pulse().is_some()
     }
 
-    fn write_sensors(&mut self, bus: &mut Bus, accel: f64) {
+    fn write_sensors(&mut self, bus: &mut Bus, accel: f64, dt: f64) {
         let ids = self.ids.clone();
-        put(bus, ids.speed, self.speed * 3.6);
+        put(bus, ids.speed, self.motion.speed * 3.6);
+        for (id, u) in ids.wheel_speeds.iter().zip(self.motion.wheels) {
+            put(bus, *id, u * 3.6);
+        }
         put(bus, ids.accel, accel);
         put(bus, ids.distance, self.distance_m / 1000.0);
         put(
             bus,
             ids.is_moving,
-            if self.speed > 0.01 { 1.0 } else { 0.0 },
+            if self.motion.speed > 0.01 { 1.0 } else { 0.0 },
         );
         put(bus, ids.accel_pedal, bus.get(ids.accel_demand).round());
         put(bus, ids.brake_pedal, bus.get(ids.brake_demand).round());
-        // A real thermometer reads within a few hundredths of a degree.
-        let t = bus.get(ids.env_temp) + self.noise.noise(0.02);
+        let t = self
+            .thermometer
+            .read(bus.get(ids.env_temp), dt, &mut self.noise);
         put(bus, ids.exterior_temp, t);
         put(bus, ids.crash_pulse, self.crash.sample());
         for i in 0..SEATS.len() {
@@ -194,29 +260,72 @@ impl World {
     /// Advances the world by `dt` seconds.
     pub fn step(&mut self, bus: &mut Bus, dt: f64) {
         let ids = &self.ids;
-        self.crash.begin_step(bus, self.speed);
+        self.crash.begin_step(bus, self.motion.speed);
+        // The high-voltage bus: what the drive drew last tick is what the
+        // battery serves now (the battery-drive loop closes here, through
+        // the world, instead of through a plugin dependency cycle).
+        put(bus, ids.drive_power, bus.get(ids.electrical_power));
         // A crash disconnect leaves the motor without power.
         let drive = self.crash.drive_force(bus, bus.get(ids.wheel_force));
         let mu = bus.get(ids.friction);
+        if mu != self.tyre.road() {
+            self.tyre = Tyre::for_road(mu);
+        }
         let pressures = if ids.pressures.iter().all(|p| bus.is_written(*p)) {
             ids.pressures.map(|p| bus.get(p))
         } else {
             // No ABS module: the pedal acts on the brakes directly.
             [bus.get(ids.brake_demand) * self.params.pedal_gain; 4]
         };
-        let forces = self.params.forces(self.speed, drive, pressures, mu);
-        self.locked_wheels = forces.locked_wheels;
-        let v0 = self.speed;
-        let (mut v, mut a) = self.params.step_speed(v0, &forces, dt);
+        let controls = Controls {
+            drive_force: drive,
+            pressures,
+        };
+        let v0 = self.motion.speed;
+        self.params
+            .step(&mut self.motion, &controls, &self.tyre, dt);
+        self.locked_wheels = dynamics::locked_wheels(&self.motion);
+        let mut v = self.motion.speed;
+        let mut a = self.motion.accel;
         if self.crash.pulse().is_some() {
             // The impact decelerates the car on top of everything else.
             v = self.crash.apply(v, dt);
             if dt > 0.0 {
                 a = (v - v0) / dt;
             }
+            // The wheels roll with the body through the impact.
+            self.motion.wheels = [v; 4];
         }
-        self.speed = v;
+        self.motion.speed = v;
         self.distance_m += 0.5 * (v0 + v) * dt;
-        self.write_sensors(bus, a);
+        self.write_sensors(bus, a, dt);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{Catalog, Value};
+    use std::sync::Arc;
+
+    #[test]
+    fn the_exterior_thermometer_reports_once_a_second_with_small_filtered_noise() {
+        let mut bus = Bus::new(Arc::new(Catalog::builtin()));
+        let mut world = World::new(&mut bus, VehicleParams::default(), 7).expect("world");
+        bus.set_actuator("Sim.Environment.AirTemperature", Value::Float(-5.0))
+            .expect("air");
+        let id = bus.id("Vehicle.Exterior.AirTemperature").expect("id");
+        let (mut changes, mut last) = (0, bus.get(id));
+        for _ in 0..1000 {
+            world.step(&mut bus, 0.01);
+            let t = bus.get(id);
+            if t != last {
+                changes += 1;
+            }
+            last = t;
+            assert!((t + 5.0).abs() <= THERMOMETER_NOISE_C, "{t}");
+        }
+        // Ten seconds: ten samples (the first one sees the new air).
+        assert!((9..=11).contains(&changes), "{changes} changes in 10 s");
     }
 }
