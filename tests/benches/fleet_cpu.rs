@@ -248,6 +248,7 @@ fn fleet(
         outbox_mem: 256,
         status_interval: Duration::from_secs(1),
         stats: None,
+        mix: None,
     };
     let stop = Arc::new(AtomicBool::new(false));
     let (tx, rx) = std::sync::mpsc::channel::<(Snapshot, f64)>();

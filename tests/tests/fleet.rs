@@ -299,3 +299,84 @@ fn a_broker_outage_loses_nothing_silently_across_the_fleet_and_reconnects_at_the
         "{busiest} connects in one second: {per_second:?}"
     );
 }
+
+#[test]
+fn a_fleet_file_gives_each_vehicle_its_drawn_driver_ambient_temperature_and_occupants() {
+    require_mosquitto();
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(dir.path(), "");
+    let sub = Subscriber::connect(broker.port, "t-mix", "vehicle/+/telemetry", true);
+    let file = dir.path().join("fleet.toml");
+    std::fs::write(
+        &file,
+        "[drivers]\nmotorway = 1\nparked = 1\n\n[ambient]\nmin = -7.0\nmax = -7.0\n\n\
+         [occupants]\ncounts = { \"2\" = 1 }\n",
+    )
+    .unwrap();
+    let mut fleet = spawn_fleet(
+        dir.path(),
+        &broker,
+        &["--vehicles", "12", "--fleet", file.to_str().unwrap()],
+    );
+    let mut seen = Seen::default();
+    // Long enough for a motorway driver to be well on its way.
+    seen.take(&sub, Duration::from_secs(60), |s| {
+        s.seqs.len() == 12 && s.seqs.values().all(|q| q.len() >= 12)
+    });
+    assert_eq!(seen.seqs.len(), 12, "{}", fleet.output());
+    let (mut moving, mut parked) = (0, 0);
+    for (vin, t) in &seen.telemetry {
+        let sig = |p: &str| t["signals"][p].clone();
+        let air = sig("Vehicle.Exterior.AirTemperature").as_f64().unwrap();
+        assert!((air + 7.0).abs() < 0.5, "{vin}: ambient {air}");
+        assert_eq!(
+            sig("Vehicle.Cabin.Seat.Row1.DriverSide.IsOccupied"),
+            json!(true),
+            "{vin}"
+        );
+        assert_eq!(
+            sig("Vehicle.Cabin.Seat.Row1.PassengerSide.IsOccupied"),
+            json!(true),
+            "{vin}"
+        );
+        assert_eq!(
+            sig("Vehicle.Cabin.Seat.Row2.Middle.IsOccupied"),
+            json!(false),
+            "{vin}"
+        );
+        let speed = sig("Vehicle.Speed").as_f64().unwrap();
+        if speed > 30.0 {
+            moving += 1;
+        } else if speed == 0.0 {
+            parked += 1;
+        }
+    }
+    assert_eq!(
+        moving + parked,
+        12,
+        "every vehicle is on the motorway or parked"
+    );
+    assert!(
+        moving >= 2 && parked >= 2,
+        "both profiles drawn: {moving} moving, {parked} parked"
+    );
+    fleet.kill();
+}
+
+#[test]
+fn a_bad_fleet_file_stops_the_fleet_naming_the_file_and_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("fleet.toml");
+    std::fs::write(&file, "[drivers]\nrally = 1\n").unwrap();
+    let out = tcu_command()
+        .args(["fleet", "--vehicles", "3", "--fleet"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        text.contains(&file.display().to_string()) && text.contains("`drivers.rally`"),
+        "{text}"
+    );
+}

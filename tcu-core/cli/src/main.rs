@@ -145,7 +145,7 @@ struct RunArgs {
     /// Seed of every random source.
     #[arg(long)]
     seed: Option<u64>,
-    /// Who drives: demo or idle.
+    /// Who drives: demo, idle, motorway, traffic or parked.
     #[arg(long)]
     driver: Option<DriverProfile>,
     /// Plugin store directory (installed versions and the active manifest).
@@ -179,6 +179,10 @@ struct FleetArgs {
     /// Configuration file (TOML) every vehicle starts from; see `tcu config generate`.
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Fleet file (TOML): shares of driver profiles, ambient temperatures,
+    /// occupants, start spread (README "Fleet").
+    #[arg(long, value_name = "FILE")]
+    fleet: Option<PathBuf>,
     /// First 1 to 8 characters of every VIN.
     #[arg(long, default_value = "WTCUZ")]
     vin_prefix: String,
@@ -376,6 +380,12 @@ fn fleet(args: FleetArgs) -> Result<()> {
         outbox_mem: 256,
         status_interval: args.status_interval,
         stats: args.stats,
+        mix: args
+            .fleet
+            .as_deref()
+            .map(tcu_fleet::mix::Mix::load)
+            .transpose()
+            .map_err(anyhow::Error::msg)?,
     };
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();

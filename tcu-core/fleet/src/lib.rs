@@ -7,10 +7,12 @@
 //! connections spaced by one gate.
 //!
 //! Modules, lowest first: [`vin`] (VINs with check digits), [`shard`]
-//! (slices of a fleet across processes), [`plan`] (members: VIN, seed,
-//! start offset), [`worker`] (stepping), [`status`] (summary, progress,
+//! (slices of a fleet across processes), [`mix`] (the fleet file: shares
+//! of drivers, ambient temperatures, occupants), [`plan`] (members: VIN,
+//! seed, start offset), [`worker`] (stepping), [`status`] (summary, progress,
 //! JSON lines), [`run`] (assembly and shutdown).
 
+pub mod mix;
 pub mod plan;
 pub mod run;
 pub mod shard;

@@ -5,6 +5,7 @@
 //! what it holds and publish its `offline` status.
 
 use crate::FleetError;
+use crate::mix::Mix;
 use crate::plan::{self, Member};
 use crate::shard::Shard;
 use crate::status::Snapshot;
@@ -55,6 +56,8 @@ pub struct FleetSettings {
     pub status_interval: Duration,
     /// Also write each summary as a JSON line here.
     pub stats: Option<PathBuf>,
+    /// The fleet file's mix (none: every vehicle as configured).
+    pub mix: Option<Mix>,
 }
 
 /// How a fleet run ended.
@@ -91,7 +94,11 @@ pub fn run_observed(
         &settings.vin_prefix,
         settings.seed,
         settings.shard,
-        mqtt.publish_period,
+        settings
+            .mix
+            .as_ref()
+            .and_then(|m| m.spread)
+            .unwrap_or(mqtt.publish_period),
     )
     .map_err(FleetError::Plan)?;
     check_templates(mqtt, members.len())?;
@@ -252,11 +259,18 @@ fn build_member(
     (catalog, libs): Shared<'_>,
     (runtime, broker, in_process_broker, gate): LinkParts<'_>,
 ) -> Result<(Slot, LinkTask), FleetError> {
-    let config = VehicleConfig {
+    let mut config = VehicleConfig {
         vin: m.vin.clone(),
         seed: m.seed,
         ..vehicle.clone()
     };
+    if let Some(mix) = &settings.mix {
+        let draw = mix.draw(settings.seed, &m.vin);
+        if let Some(d) = draw.driver {
+            config.driver = d;
+        }
+        config.signals.extend(draw.signals);
+    }
     let (mut v, _) = build_vehicle_shared(&config, catalog.clone(), libs)?;
     let (control, inbox) = tcu_engine::control::channel();
     let dir = settings.outbox_root.join(&m.vin);

@@ -1,0 +1,327 @@
+//! The fleet file: what mix of vehicles a fleet is, drawn for every vehicle
+//! from the fleet seed and its VIN, so the same file and seed give the same
+//! fleet every time. Shares of driver profiles, the ambient temperature at
+//! the start (uniform between two bounds), how many seats are taken and how
+//! many occupants go unbelted, and how widely the start times spread.
+//!
+//! ```toml
+//! [drivers]            # shares, normalised: need not add up to 1
+//! demo = 0.4
+//! motorway = 0.2
+//! traffic = 0.2
+//! parked = 0.2
+//!
+//! [ambient]            # celsius, uniform
+//! min = -5.0
+//! max = 25.0
+//!
+//! [occupants]          # shares of how many seats are taken, in seat order
+//! counts = { "1" = 0.6, "2" = 0.3, "4" = 0.1 }
+//! unbelted = 0.05      # share of occupants without a belt
+//!
+//! [start]
+//! spread = "30s"       # first ticks spread over this (default: one publish period)
+//! ```
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+use tcu_engine::catalog::Value;
+use tcu_engine::world::SEATS;
+use tcu_engine::world::driver::{DriverProfile, PROFILES};
+use tcu_sdk::rng::{SplitMix64, derive_seed};
+
+/// Ambient temperature the environment accepts, celsius (its catalog range).
+const AMBIENT_RANGE: (f64, f64) = (-40.0, 60.0);
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMix {
+    #[serde(default)]
+    drivers: BTreeMap<String, f64>,
+    ambient: Option<RawAmbient>,
+    occupants: Option<RawOccupants>,
+    start: Option<RawStart>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAmbient {
+    min: f64,
+    max: f64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOccupants {
+    counts: BTreeMap<String, f64>,
+    #[serde(default)]
+    unbelted: f64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStart {
+    spread: String,
+}
+
+/// A checked fleet file.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Mix {
+    /// Driver profiles with their cumulative share (last = 1); empty: every
+    /// vehicle keeps the configured driver.
+    drivers: Vec<(DriverProfile, f64)>,
+    /// Ambient temperature bounds.
+    ambient: Option<(f64, f64)>,
+    /// Seats taken with their cumulative share.
+    occupants: Vec<(usize, f64)>,
+    /// Share of occupants without a belt.
+    unbelted: f64,
+    /// Start-time spread.
+    pub spread: Option<Duration>,
+}
+
+/// What the mix gives one vehicle.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Draw {
+    /// Its driver, if the mix sets one.
+    pub driver: Option<DriverProfile>,
+    /// Initial actuator values (ambient temperature, occupants).
+    pub signals: BTreeMap<String, Value>,
+}
+
+fn cumulative<T: Copy>(items: &[(T, f64)]) -> Vec<(T, f64)> {
+    let total: f64 = items.iter().map(|(_, s)| s).sum();
+    let mut acc = 0.0;
+    items
+        .iter()
+        .map(|(t, s)| {
+            acc += s / total;
+            (*t, acc)
+        })
+        .collect()
+}
+
+fn pick<T: Copy>(items: &[(T, f64)], u: f64) -> Option<T> {
+    items
+        .iter()
+        .find(|(_, c)| u < *c)
+        .or(items.last())
+        .map(|(t, _)| *t)
+}
+
+fn share(file: &str, field: &str, v: f64) -> Result<f64, String> {
+    if v.is_finite() && v >= 0.0 {
+        Ok(v)
+    } else {
+        Err(format!(
+            "{file}: `{field}` = {v}: a share is a number of at least 0"
+        ))
+    }
+}
+
+impl Mix {
+    /// Reads and checks a fleet file; errors name the file and the field.
+    pub fn load(path: &Path) -> Result<Mix, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("reading fleet file {}: {e}", path.display()))?;
+        Mix::parse(&path.display().to_string(), &text)
+    }
+
+    /// Checks the text of a fleet file called `file`.
+    pub fn parse(file: &str, text: &str) -> Result<Mix, String> {
+        let raw: RawMix = toml::from_str(text).map_err(|e| format!("{file}: {e}"))?;
+        let mut drivers = Vec::new();
+        for (name, s) in &raw.drivers {
+            let p: DriverProfile = name.parse().map_err(|_| {
+                format!(
+                    "{file}: `drivers.{name}`: unknown driver profile (expected one of {PROFILES})"
+                )
+            })?;
+            drivers.push((p, share(file, &format!("drivers.{name}"), *s)?));
+        }
+        if !drivers.is_empty() && drivers.iter().all(|(_, s)| *s == 0.0) {
+            return Err(format!("{file}: `drivers`: every share is 0"));
+        }
+        let ambient = match raw.ambient {
+            None => None,
+            Some(a) => {
+                let (lo, hi) = AMBIENT_RANGE;
+                if !(a.min.is_finite()
+                    && a.max.is_finite()
+                    && lo <= a.min
+                    && a.min <= a.max
+                    && a.max <= hi)
+                {
+                    return Err(format!(
+                        "{file}: `ambient`: min {} and max {} must satisfy {lo} <= min <= max <= {hi} (celsius)",
+                        a.min, a.max
+                    ));
+                }
+                Some((a.min, a.max))
+            }
+        };
+        let (mut occupants, mut unbelted) = (Vec::new(), 0.0);
+        if let Some(o) = raw.occupants {
+            for (count, s) in &o.counts {
+                let n: usize = count
+                    .parse()
+                    .ok()
+                    .filter(|n| *n <= SEATS.len())
+                    .ok_or_else(|| {
+                        format!(
+                            "{file}: `occupants.counts.{count}`: a count of seats taken is 0 to {}",
+                            SEATS.len()
+                        )
+                    })?;
+                occupants.push((n, share(file, &format!("occupants.counts.{count}"), *s)?));
+            }
+            if occupants.is_empty() || occupants.iter().all(|(_, s)| *s == 0.0) {
+                return Err(format!(
+                    "{file}: `occupants.counts`: give at least one share above 0"
+                ));
+            }
+            unbelted = share(file, "occupants.unbelted", o.unbelted)?;
+            if unbelted > 1.0 {
+                return Err(format!(
+                    "{file}: `occupants.unbelted` = {unbelted}: a share of occupants is at most 1"
+                ));
+            }
+        }
+        let spread = match raw.start {
+            None => None,
+            Some(s) => Some(
+                humantime::parse_duration(&s.spread)
+                    .map_err(|e| format!("{file}: `start.spread` = `{}`: {e}", s.spread))?,
+            ),
+        };
+        Ok(Mix {
+            drivers: if drivers.is_empty() {
+                drivers
+            } else {
+                cumulative(&drivers)
+            },
+            ambient,
+            occupants: if occupants.is_empty() {
+                occupants
+            } else {
+                cumulative(&occupants)
+            },
+            unbelted,
+            spread,
+        })
+    }
+
+    /// The draw of the vehicle `vin` in the fleet of `seed`.
+    pub fn draw(&self, seed: u64, vin: &str) -> Draw {
+        let mut rng = SplitMix64::new(derive_seed(seed, &format!("mix/{vin}")));
+        let driver = pick(&self.drivers, rng.next_f64());
+        let mut signals = BTreeMap::new();
+        if let Some((lo, hi)) = self.ambient {
+            let t = lo + (hi - lo) * rng.next_f64();
+            // Tenths of a degree: what a weather report gives.
+            signals.insert(
+                "Sim.Environment.AirTemperature".to_owned(),
+                Value::Float((t * 10.0).round() / 10.0),
+            );
+        }
+        if let Some(taken) = pick(&self.occupants, rng.next_f64()) {
+            for (i, seat) in SEATS.iter().enumerate() {
+                let who = if i >= taken {
+                    0
+                } else if rng.next_f64() < self.unbelted {
+                    1
+                } else {
+                    2
+                };
+                signals.insert(format!("Sim.Cabin.Seat.{seat}.Occupant"), Value::Int(who));
+            }
+        }
+        Draw { driver, signals }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FILE: &str = r#"
+[drivers]
+demo = 2
+motorway = 1
+parked = 1
+
+[ambient]
+min = -5.0
+max = 25.0
+
+[occupants]
+counts = { "1" = 0.5, "3" = 0.5 }
+unbelted = 0.1
+
+[start]
+spread = "30s"
+"#;
+
+    #[test]
+    fn a_fleet_file_draws_the_same_mix_every_time_in_its_shares() {
+        let mix = Mix::parse("fleet.toml", FILE).unwrap();
+        assert_eq!(mix.spread, Some(Duration::from_secs(30)));
+        let vins: Vec<String> = (0..2000).map(|i| crate::vin::derive("WTCUZ", i)).collect();
+        let draws: Vec<Draw> = vins.iter().map(|v| mix.draw(9, v)).collect();
+        let again: Vec<Draw> = vins.iter().map(|v| mix.draw(9, v)).collect();
+        assert_eq!(draws, again);
+        let share = |p: DriverProfile| {
+            draws.iter().filter(|d| d.driver == Some(p)).count() as f64 / draws.len() as f64
+        };
+        assert!((share(DriverProfile::Demo) - 0.5).abs() < 0.04);
+        assert!((share(DriverProfile::Motorway) - 0.25).abs() < 0.04);
+        assert!((share(DriverProfile::Parked) - 0.25).abs() < 0.04);
+        for d in &draws {
+            let Value::Float(t) = d.signals["Sim.Environment.AirTemperature"] else {
+                panic!("ambient is a float");
+            };
+            assert!((-5.0..=25.0).contains(&t));
+            let taken = SEATS
+                .iter()
+                .filter(|s| d.signals[&format!("Sim.Cabin.Seat.{s}.Occupant")] != Value::Int(0))
+                .count();
+            assert!(taken == 1 || taken == 3, "{taken}");
+            // Seats fill in order: the driver's first.
+            assert_ne!(
+                d.signals["Sim.Cabin.Seat.Row1.DriverSide.Occupant"],
+                Value::Int(0)
+            );
+        }
+        let other: Vec<Draw> = vins.iter().map(|v| mix.draw(10, v)).collect();
+        assert_ne!(draws, other, "another seed, another fleet");
+    }
+
+    #[test]
+    fn bad_fleet_files_name_the_file_and_the_field() {
+        for (text, want) in [
+            ("[drivers]\nrally = 1\n", "`drivers.rally`"),
+            ("[drivers]\ndemo = -1\n", "`drivers.demo`"),
+            ("[drivers]\ndemo = 0\n", "every share is 0"),
+            ("[ambient]\nmin = 30.0\nmax = 10.0\n", "`ambient`"),
+            ("[ambient]\nmin = -80.0\nmax = 10.0\n", "`ambient`"),
+            (
+                "[occupants]\ncounts = { \"7\" = 1 }\n",
+                "`occupants.counts.7`",
+            ),
+            (
+                "[occupants]\ncounts = { \"1\" = 1 }\nunbelted = 2\n",
+                "`occupants.unbelted`",
+            ),
+            ("[start]\nspread = \"soon\"\n", "`start.spread`"),
+            ("[wheather]\n", "wheather"),
+        ] {
+            let e = Mix::parse("fleet.toml", text).unwrap_err();
+            assert!(
+                e.starts_with("fleet.toml: ") && e.contains(want),
+                "{text}: {e}"
+            );
+        }
+    }
+}
