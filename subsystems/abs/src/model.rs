@@ -6,8 +6,12 @@ use serde::{Deserialize, Serialize};
 use std::ffi::CStr;
 use tcu_sdk::PluginError;
 use tcu_sdk::Subsystem;
-use tcu_sdk::abi::{TCU_TYPE_BOOLEAN, TCU_TYPE_FLOAT, TCU_TYPE_UINT8, TcuSignalDecl};
+use tcu_sdk::abi::{
+    TCU_TYPE_BOOLEAN, TCU_TYPE_FLOAT, TCU_TYPE_UINT8, TCU_TYPE_UINT32, TcuSignalDecl,
+};
 use tcu_sdk::physics::{approach, as_bool, finite_or, from_bool};
+#[path = "faults.rs"]
+pub mod faults;
 
 pub use tcu_sdk::vehicle::{
     BRAKE_FORCE_N_PER_BAR, GRAVITY, LOCK_PRESSURE_PER_MU, MASS_KG as VEHICLE_MASS_KG,
@@ -87,8 +91,10 @@ pub mod outputs {
     /// `Sim.Chassis.Axle.Row{1,2}.Wheel.{Left,Right}.Brake.DiscTemperature`,
     /// celsius.
     pub const DISC_TEMPERATURE: [usize; 4] = [10, 11, 12, 13];
+    /// `Sim.Diagnostics.ABS.ActiveFaults`: the DTC mask.
+    pub const ACTIVE_FAULTS: usize = 14;
     /// Number of outputs.
-    pub const COUNT: usize = 14;
+    pub const COUNT: usize = 15;
 }
 
 /// State that survives a hot swap.
@@ -98,6 +104,8 @@ struct AbsState {
     phase: f64,
     /// Disc temperatures, celsius; `None` until the first tick sees ambient.
     disc_temp_c: Option<[f64; 4]>,
+    #[serde(default)]
+    faults: tcu_sdk::dtc::ActiveFaults,
 }
 
 /// A noisy reading further than this from the vehicle speed is implausible,
@@ -130,6 +138,7 @@ impl Abs {
             state: AbsState {
                 phase: 0.0,
                 disc_temp_c: None,
+                faults: Default::default(),
             },
             noise: tcu_sdk::rng::SplitMix64::new(seed),
         }
@@ -215,6 +224,7 @@ impl Subsystem for Abs {
             c"Sim.Chassis.Axle.Row2.Wheel.Right.Brake.DiscTemperature",
             TCU_TYPE_FLOAT,
         ),
+        TcuSignalDecl::new(c"Sim.Diagnostics.ABS.ActiveFaults", TCU_TYPE_UINT32),
     ];
 
     fn create(seed: u64) -> Result<Self, PluginError> {
@@ -225,6 +235,8 @@ impl Subsystem for Abs {
 
     fn tick(&mut self, dt: f64, inputs: &[f64], outputs: &mut [f64]) -> Result<(), PluginError> {
         tcu_sdk::check_tick::<Self>(dt, inputs, outputs)?;
+        let inputs = &faults::inputs(self.state.faults, inputs);
+        faults::write(self.state.faults, outputs);
         let pedal = finite_or(inputs[inputs::BRAKE_PEDAL], 0.0).clamp(0.0, 100.0);
         let speed = finite_or(inputs[inputs::SPEED], 0.0).clamp(0.0, MAX_SPEED_KMH);
         // An unreadable friction estimate is taken as dry road: the driver's
@@ -307,6 +319,11 @@ impl Subsystem for Abs {
         outputs[outputs::IS_ENGAGED] = from_bool(engaged);
         outputs[outputs::IS_ERROR] = from_bool(fault != 0 || implausible);
         Ok(())
+    }
+
+    fn command(&mut self, name: &str, value: f64) -> Result<(), tcu_sdk::CommandError> {
+        let unsupported = || Err(tcu_sdk::CommandError::Unsupported(name.to_owned()));
+        (self.state.faults.command(&faults::FAULTS, name, value)).unwrap_or_else(unsupported)
     }
 
     fn snapshot(&self) -> Vec<u8> {
@@ -461,7 +478,7 @@ mod tests {
         }
         let mut all: Vec<usize> = outputs::WHEEL_SPEED
             .into_iter()
-            .chain([outputs::IS_ENGAGED, outputs::IS_ERROR])
+            .chain([outputs::IS_ENGAGED, outputs::IS_ERROR, outputs::ACTIVE_FAULTS])
             .chain(outputs::BRAKE_PRESSURE)
             .chain(outputs::DISC_TEMPERATURE)
             .collect();
