@@ -478,7 +478,11 @@ mod tests {
         }
         let mut all: Vec<usize> = outputs::WHEEL_SPEED
             .into_iter()
-            .chain([outputs::IS_ENGAGED, outputs::IS_ERROR, outputs::ACTIVE_FAULTS])
+            .chain([
+                outputs::IS_ENGAGED,
+                outputs::IS_ERROR,
+                outputs::ACTIVE_FAULTS,
+            ])
             .chain(outputs::BRAKE_PRESSURE)
             .chain(outputs::DISC_TEMPERATURE)
             .collect();

@@ -4,13 +4,15 @@
 
 use serde::{Deserialize, Serialize};
 use std::ffi::CStr;
-use tcu_sdk::abi::{TCU_TYPE_BOOLEAN, TCU_TYPE_FLOAT, TcuSignalDecl};
+use tcu_sdk::abi::{TCU_TYPE_BOOLEAN, TCU_TYPE_FLOAT, TCU_TYPE_UINT32, TcuSignalDecl};
 use tcu_sdk::physics::{approach, finite_or};
 use tcu_sdk::{CommandError, PluginError, Subsystem};
 
 #[path = "contactor.rs"]
 pub mod contactor;
 use contactor::Contactor;
+#[path = "faults.rs"]
+pub mod faults;
 
 /// Net (usable) capacity, kWh.
 pub const CAPACITY_KWH: f64 = 75.0;
@@ -88,8 +90,10 @@ pub mod outputs {
     pub const POWER_CONNECTED: usize = 8;
     /// `Vehicle.Powertrain.TractionBattery.IsGroundConnected`.
     pub const GROUND_CONNECTED: usize = 9;
+    /// `Sim.Diagnostics.Battery.ActiveFaults`: the DTC mask.
+    pub const ACTIVE_FAULTS: usize = 10;
     /// Number of outputs.
-    pub const COUNT: usize = 10;
+    pub const COUNT: usize = 11;
 }
 
 /// State that survives a hot swap.
@@ -106,6 +110,8 @@ struct BatteryState {
     /// The main contactors (closed in snapshots that predate them).
     #[serde(default)]
     contactor: Contactor,
+    #[serde(default)]
+    faults: tcu_sdk::dtc::ActiveFaults,
 }
 
 /// The battery management system of the traction battery.
@@ -136,6 +142,7 @@ impl Battery {
                 consumed_kwh: 0.0,
                 braking_kwh: 0.0,
                 contactor: Contactor::default(),
+                faults: Default::default(),
             },
         }
     }
@@ -217,6 +224,7 @@ impl Subsystem for Battery {
             c"Vehicle.Powertrain.TractionBattery.IsGroundConnected",
             TCU_TYPE_BOOLEAN,
         ),
+        TcuSignalDecl::new(c"Sim.Diagnostics.Battery.ActiveFaults", TCU_TYPE_UINT32),
     ];
 
     fn create(_seed: u64) -> Result<Self, PluginError> {
@@ -226,6 +234,8 @@ impl Subsystem for Battery {
 
     fn tick(&mut self, dt: f64, inputs: &[f64], outputs: &mut [f64]) -> Result<(), PluginError> {
         tcu_sdk::check_tick::<Self>(dt, inputs, outputs)?;
+        let inputs = &faults::inputs(self.state.faults, inputs);
+        faults::write(self.state.faults, outputs);
         let traction = finite_or(inputs[inputs::TRACTION_POWER], 0.0)
             .clamp(-MAX_LOAD_INPUT_W, MAX_LOAD_INPUT_W);
         let hvac = load_input(inputs[inputs::HVAC_POWER]);
@@ -306,7 +316,8 @@ impl Subsystem for Battery {
                 Ok(())
             }
             "reset_contactors" => self.state.contactor.reset(),
-            _ => Err(CommandError::Unsupported(name.to_owned())),
+            _ => (self.state.faults.command(&faults::FAULTS, name, value))
+                .unwrap_or_else(|| Err(CommandError::Unsupported(name.to_owned()))),
         }
     }
 
@@ -377,6 +388,7 @@ mod tests {
             (outputs::BRAKING_ENERGY, 0.0, 1e9),
             (outputs::POWER_CONNECTED, 0.0, 1.0),
             (outputs::GROUND_CONNECTED, 0.0, 1.0),
+            (outputs::ACTIVE_FAULTS, 0.0, 1.0),
         ];
         for (idx, lo, hi) in ranges {
             let v = o[idx];
