@@ -95,3 +95,86 @@ impl Monitor {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Catalog;
+
+    fn fields(e: &DtcEvent) -> (&str, &str, &str, &str) {
+        (e.0, &e.2["code"], &e.2["subsystem"], &e.2["description"])
+    }
+
+    #[test]
+    fn mask_edges_raise_and_clear_each_code_once_and_the_count_follows() {
+        let mut bus = Bus::new(Arc::new(Catalog::builtin()));
+        let (mut m, warning) = Monitor::new(&mut bus);
+        assert_eq!(warning, None);
+        let count = bus.id(DTC_COUNT).unwrap();
+        let seats = bus.id("Sim.Diagnostics.HeatedSeats.ActiveFaults").unwrap();
+        let abs = bus.id("Sim.Diagnostics.ABS.ActiveFaults").unwrap();
+        assert!(m.scan(&mut bus).is_empty());
+        assert!(bus.is_written(count) && bus.get(count) == 0.0);
+        bus.write(seats, 3.0).unwrap();
+        bus.write(abs, 1.0).unwrap();
+        let raised = m.scan(&mut bus);
+        let got: Vec<_> = raised.iter().map(fields).collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "dtc.raised",
+                    "C0035",
+                    "abs",
+                    "Left front wheel speed sensor circuit"
+                ),
+                (
+                    "dtc.raised",
+                    "B1A10",
+                    "heated-seats",
+                    "Row 1 driver seat heater circuit open"
+                ),
+                (
+                    "dtc.raised",
+                    "B1A11",
+                    "heated-seats",
+                    "Row 1 passenger seat heater circuit open"
+                ),
+            ]
+        );
+        assert_eq!(
+            raised[0].1,
+            "C0035 abs: Left front wheel speed sensor circuit"
+        );
+        assert_eq!(bus.get(count), 3.0);
+        assert!(m.scan(&mut bus).is_empty(), "an edge is reported once");
+        bus.write(seats, 6.0).unwrap();
+        let got: Vec<_> = m
+            .scan(&mut bus)
+            .iter()
+            .map(|e| (e.0, e.2["code"].clone()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("dtc.raised", "B1A12".into()),
+                ("dtc.cleared", "B1A10".into())
+            ]
+        );
+        assert_eq!(bus.get(count), 3.0);
+        bus.write(seats, 0.0).unwrap();
+        bus.write(abs, 0.0).unwrap();
+        assert_eq!(m.scan(&mut bus).len(), 3);
+        assert_eq!(bus.get(count), 0.0);
+    }
+
+    #[test]
+    fn bits_without_a_code_raise_nothing_and_are_not_counted() {
+        let mut bus = Bus::new(Arc::new(Catalog::builtin()));
+        let (mut m, _) = Monitor::new(&mut bus);
+        let abs = bus.id("Sim.Diagnostics.ABS.ActiveFaults").unwrap();
+        bus.write(abs, 4.0).unwrap();
+        assert!(m.scan(&mut bus).is_empty());
+        assert_eq!(bus.get(bus.id(DTC_COUNT).unwrap()), 0.0);
+    }
+}
