@@ -2,3 +2,4 @@
 //! tolerance against a named published figure, in virtual time.
 
 mod airbag;
+mod dtc;
