@@ -225,3 +225,64 @@ fn an_airbag_circuit_fault_lights_the_lamp_and_that_bag_does_not_fire() {
         "the healthy bag did not fire"
     );
 }
+
+#[test]
+fn an_active_fault_and_its_limp_mode_survive_a_hot_swap_of_its_plugin() {
+    use std::sync::{Arc, mpsc};
+    use tcu_engine::catalog::Catalog;
+    use tcu_engine::config::{VehicleConfig, VehicleOverrides};
+    use tcu_engine::swap::{SwapOutcome, SwapPolicy, prepare};
+    use tcu_integration_tests::{fixtures, variants};
+
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let v2 = variants::battery_variant("v2", &tmp.path().join("battery-v2.so"));
+    let cli = VehicleOverrides {
+        seed: Some(5),
+        plugins_dir: Some(fixtures::workspace_plugins_dir()),
+        driver: Some(DriverProfile::Idle),
+        allow_unsigned: Some(true),
+        ..Default::default()
+    };
+    let c = VehicleConfig::defaults_with(&cli, &Catalog::builtin()).expect("config");
+    let (mut v, rejected) =
+        tcu_engine::build::build_vehicle(&c, Arc::new(Catalog::builtin())).expect("vehicle");
+    assert!(rejected.is_empty(), "{rejected:?}");
+    inject(&mut v, "battery", "cell_overtemp", true);
+    set(&mut v, "Sim.Driver.AcceleratorPedal", Value::Float(100.0));
+    run_for(&mut v, 0.5);
+    assert_eq!(dtc_events(&mut v).len(), 1);
+
+    let policy = SwapPolicy::from_config(&c.hotswap).expect("policy");
+    let store = tcu_engine::build::open_store(&c).expect("store");
+    let prepared = prepare(
+        &[("battery".into(), v2)],
+        &policy,
+        &Catalog::builtin(),
+        &store,
+    );
+    let (tx, rx) = mpsc::channel();
+    v.request_swap(prepared, Some(Box::new(move |o| tx.send(o).expect("send"))));
+    let mut peak_w: f64 = 0.0;
+    let outcome = loop {
+        v.step();
+        assert_eq!(get(&v, DTC_COUNT), 1.0, "the code held through the swap");
+        peak_w = peak_w.max(-get(&v, "Vehicle.Powertrain.TractionBattery.CurrentPower"));
+        if let Ok(o) = rx.try_recv() {
+            break o;
+        }
+        assert!(v.time() < 60.0, "no swap outcome");
+    };
+    assert!(matches!(outcome, SwapOutcome::Passed(_)), "{outcome:?}");
+    let running = v
+        .plugins()
+        .iter()
+        .find(|p| p.name() == "battery")
+        .expect("battery");
+    assert_eq!(running.library().info().version, "2.0.0");
+    assert!(
+        dtc_events(&mut v).is_empty(),
+        "no clear and no second raise"
+    );
+    // Still limp: 20 kW of traction and the auxiliary loads at most.
+    assert!(peak_w < 25_000.0, "{peak_w} W");
+}
