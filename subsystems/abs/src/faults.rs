@@ -19,7 +19,8 @@ pub const WHEEL_SENSOR: usize = 0;
 pub fn inputs(faults: ActiveFaults, raw: &[f64]) -> [f64; inputs::COUNT] {
     let mut seen = [0.0; inputs::COUNT];
     seen.copy_from_slice(raw);
-    if faults.is_active(WHEEL_SENSOR) && !(seen[inputs::WHEEL_SENSOR_FAULT] >= 0.5) {
+    let named = tcu_sdk::physics::finite_or(seen[inputs::WHEEL_SENSOR_FAULT], 0.0).round();
+    if faults.is_active(WHEEL_SENSOR) && named < 1.0 {
         seen[inputs::WHEEL_SENSOR_FAULT] = 1.0;
     }
     seen
