@@ -35,7 +35,7 @@ pub struct Event {
     /// Simulated time, s.
     pub t: f64,
     /// Event kind (`plugin.loaded`, `fault`, `airbag.deployed`,
-    /// `abs.engaged`, `abs.released`, ...).
+    /// `abs.engaged`, `abs.released`, `dtc.raised`, `dtc.cleared`, ...).
     #[serde(rename = "type")]
     pub kind: String,
     /// Human-readable detail.
