@@ -7,6 +7,7 @@ mod airbag;
 mod braking;
 mod common;
 mod consumption;
+mod dtc;
 mod energy;
 mod limits;
 mod power_budget;

@@ -541,3 +541,22 @@ fn the_poll_key_asks_the_ota_server_at_once() {
     let screen = tmux.wait_for("tcu to exit", 20, |s| s.contains("tcu-exit="));
     assert!(screen.contains("tcu-exit=0"), "{screen}");
 }
+
+#[test]
+fn the_fault_keys_inject_and_heal_a_dtc_that_the_header_shows() {
+    let tmux = Tmux::start(&run_then_read_a_line(""));
+    tmux.wait_for("the dashboard", 30, |s| {
+        s.contains("Vehicle speed") && s.contains("DTC none")
+    });
+    // `D` moves from the ABS fault to the battery's; `d` injects it.
+    tmux.keys("D");
+    tmux.wait_for("the battery fault selected", 10, |s| {
+        s.contains("d: P0A7E cell_overtemp")
+    });
+    tmux.keys("d");
+    tmux.wait_for("the code in the header", 10, |s| s.contains("DTC 1: P0A7E"));
+    tmux.keys("d");
+    tmux.wait_for("the code healed", 10, |s| s.contains("DTC none"));
+    tmux.keys("q");
+    tmux.wait_for("tcu to exit", 20, |s| s.contains("tcu-exit="));
+}

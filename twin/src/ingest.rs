@@ -396,6 +396,30 @@ mod tests {
     }
 
     #[test]
+    fn a_dtc_list_of_code_strings_is_ingested_and_other_shapes_are_refused() {
+        let c = Catalog::builtin();
+        let p = json!({"vin": VIN, "seq": 1, "ts": "2026-01-01T00:00:01.500Z", "signals": {
+            "Vehicle.Diagnostics.DTCList": ["C0035", "P0A7E"],
+            "Vehicle.Diagnostics.DTCCount": 2}});
+        let t = telemetry(p.to_string().as_bytes(), VIN, &c, 1 << 16).unwrap();
+        assert!(t.refused.is_empty(), "{:?}", t.refused);
+        let list = c.id("Vehicle.Diagnostics.DTCList").unwrap();
+        let (_, slot, json) = t.values.iter().find(|(id, _, _)| *id == list).unwrap();
+        assert_eq!((*slot, json), (2.0, &json!(["C0035", "P0A7E"])));
+        for bad in [
+            json!("C0035"),
+            json!([1]),
+            json!(3),
+            json!(["x".repeat(65)]),
+        ] {
+            let p = json!({"vin": VIN, "seq": 2, "ts": "2026-01-01T00:00:01.500Z",
+                "signals": {"Vehicle.Diagnostics.DTCList": bad}});
+            let t = telemetry(p.to_string().as_bytes(), VIN, &c, 1 << 16).unwrap();
+            assert_eq!(t.refused.len(), 1, "{bad}");
+        }
+    }
+
+    #[test]
     fn bad_messages_are_refused_with_the_field_named() {
         let c = Catalog::builtin();
         let cases: Vec<(Vec<u8>, &str)> = vec![

@@ -6,7 +6,33 @@
 //! refuse after.
 
 use serde_json::Value as Json;
-use tcu_engine::catalog::{Catalog, SignalId, SignalKind, Value};
+use tcu_engine::catalog::{Catalog, DataType, SignalId, SignalKind, Value};
+
+/// Most strings a reported `string[]` value may hold, and their longest
+/// length: `DTCList` holds a handful of five-letter codes.
+const MAX_STRINGS: usize = 256;
+/// See [`MAX_STRINGS`].
+const MAX_STRING_LEN: usize = 64;
+
+/// A reported `string[]` value: an array of short strings. Its slot is the
+/// number of strings.
+fn string_array(v: &Json) -> Result<f64, String> {
+    let Json::Array(items) = v else {
+        return Err("expected an array of strings".to_owned());
+    };
+    if items.len() > MAX_STRINGS {
+        return Err(format!("more than {MAX_STRINGS} strings"));
+    }
+    if !items
+        .iter()
+        .all(|s| s.as_str().is_some_and(|s| s.len() <= MAX_STRING_LEN))
+    {
+        return Err(format!(
+            "expected an array of strings of at most {MAX_STRING_LEN} bytes"
+        ));
+    }
+    Ok(items.len() as f64)
+}
 
 /// The typed value of a JSON number or boolean (anything else: `None`).
 pub fn typed(v: &Json) -> Option<Value> {
@@ -34,6 +60,9 @@ pub fn check_value(
         .id(path)
         .ok_or_else(|| "unknown signal".to_owned())?;
     let meta = catalog.meta(id);
+    if meta.datatype == DataType::StringArray {
+        return string_array(v).map(|n| (id, n, v.clone()));
+    }
     let value = typed(v).ok_or_else(|| "expected a number or a boolean".to_owned())?;
     let slot = value.slot_for(meta.datatype)?;
     let slot = meta.check(slot).map_err(|e| e.to_string())?;

@@ -6,8 +6,12 @@ use serde::{Deserialize, Serialize};
 use std::ffi::CStr;
 use tcu_sdk::PluginError;
 use tcu_sdk::Subsystem;
-use tcu_sdk::abi::{TCU_TYPE_BOOLEAN, TCU_TYPE_FLOAT, TCU_TYPE_UINT8, TcuSignalDecl};
+use tcu_sdk::abi::{
+    TCU_TYPE_BOOLEAN, TCU_TYPE_FLOAT, TCU_TYPE_UINT8, TCU_TYPE_UINT32, TcuSignalDecl,
+};
 use tcu_sdk::physics::{approach, as_bool, finite_or, from_bool};
+#[path = "faults.rs"]
+pub mod faults;
 
 pub use tcu_sdk::vehicle::{
     BRAKE_DEMAND_N_PER_PEDAL_PERCENT, BRAKE_FORCE_N_PER_BAR, GRAVITY, PRESSURE_PER_PEDAL_PERCENT,
@@ -116,8 +120,10 @@ pub mod outputs {
     /// `Sim.Chassis.Axle.Row{1,2}.Wheel.{Left,Right}.Brake.DiscTemperature`,
     /// celsius.
     pub const DISC_TEMPERATURE: [usize; 4] = [10, 11, 12, 13];
+    /// `Sim.Diagnostics.ABS.ActiveFaults`: the DTC mask.
+    pub const ACTIVE_FAULTS: usize = 14;
     /// Number of outputs.
-    pub const COUNT: usize = 14;
+    pub const COUNT: usize = 15;
 }
 
 /// Phase of one wheel's pressure control.
@@ -145,6 +151,8 @@ struct AbsState {
     reference: f64,
     /// Disc temperatures, celsius; `None` until the first tick sees ambient.
     disc_temp_c: Option<[f64; 4]>,
+    #[serde(default)]
+    faults: tcu_sdk::dtc::ActiveFaults,
 }
 
 /// The ABS / brake control ECU.
@@ -253,6 +261,7 @@ impl Abs {
                 last_wheels: None,
                 reference: 0.0,
                 disc_temp_c: None,
+                faults: Default::default(),
             },
             noise: tcu_sdk::rng::SplitMix64::new(seed),
         }
@@ -349,6 +358,7 @@ impl Subsystem for Abs {
             c"Sim.Chassis.Axle.Row2.Wheel.Right.Brake.DiscTemperature",
             TCU_TYPE_FLOAT,
         ),
+        TcuSignalDecl::new(c"Sim.Diagnostics.ABS.ActiveFaults", TCU_TYPE_UINT32),
     ];
 
     fn create(seed: u64) -> Result<Self, PluginError> {
@@ -359,6 +369,8 @@ impl Subsystem for Abs {
 
     fn tick(&mut self, dt: f64, inputs: &[f64], outputs: &mut [f64]) -> Result<(), PluginError> {
         tcu_sdk::check_tick::<Self>(dt, inputs, outputs)?;
+        let inputs = &faults::inputs(self.state.faults, inputs);
+        faults::write(self.state.faults, outputs);
         let pedal = finite_or(inputs[inputs::BRAKE_PEDAL], 0.0).clamp(0.0, 100.0);
         let enabled = as_bool(finite_or(inputs[inputs::ABS_ENABLED], 1.0));
         // Any non-zero fault code is a fault; 1..4 name the dead sensor.
@@ -472,6 +484,11 @@ impl Subsystem for Abs {
         outputs[outputs::IS_ENGAGED] = from_bool(engaged);
         outputs[outputs::IS_ERROR] = from_bool(fault != 0 || implausible);
         Ok(())
+    }
+
+    fn command(&mut self, name: &str, value: f64) -> Result<(), tcu_sdk::CommandError> {
+        let unsupported = || Err(tcu_sdk::CommandError::Unsupported(name.to_owned()));
+        (self.state.faults.command(&faults::FAULTS, name, value)).unwrap_or_else(unsupported)
     }
 
     fn snapshot(&self) -> Vec<u8> {
@@ -672,6 +689,18 @@ mod tests {
                 format!("Sim.Chassis.Axle.{name}.Brake.DiscTemperature")
             );
         }
+        let mut all: Vec<usize> = outputs::WHEEL_SPEED
+            .into_iter()
+            .chain([
+                outputs::IS_ENGAGED,
+                outputs::IS_ERROR,
+                outputs::ACTIVE_FAULTS,
+            ])
+            .chain(outputs::BRAKE_PRESSURE)
+            .chain(outputs::DISC_TEMPERATURE)
+            .collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..outputs::COUNT).collect::<Vec<_>>());
     }
 
     #[test]

@@ -3,7 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 use std::ffi::CStr;
-use tcu_sdk::abi::{TCU_TYPE_BOOLEAN, TCU_TYPE_FLOAT, TcuSignalDecl};
+use tcu_sdk::abi::{TCU_TYPE_BOOLEAN, TCU_TYPE_FLOAT, TCU_TYPE_UINT32, TcuSignalDecl};
+#[path = "faults.rs"]
+pub mod faults;
 use tcu_sdk::physics::{as_bool, finite_or, from_bool};
 use tcu_sdk::vehicle::GRAVITY;
 use tcu_sdk::{CommandError, PluginError, Subsystem};
@@ -96,6 +98,10 @@ pub mod outputs {
     pub const IS_DEPLOYED: [usize; 5] = [0, 1, 2, 3, 4];
     /// `Sim.Airbag.CrashSignal`: a deployment happened (until reset).
     pub const CRASH_SIGNAL: usize = 5;
+    /// `Sim.Diagnostics.Airbag.ActiveFaults`: the DTC mask.
+    pub const ACTIVE_FAULTS: usize = 6;
+    /// `Sim.Airbag.WarningLamp`: on while a fault is active.
+    pub const WARNING_LAMP: usize = 7;
 }
 
 /// How far a seat's airbag inflated.
@@ -140,6 +146,9 @@ struct State {
     peak_g: f64,
     /// Stage per seat, in `SEATS` order.
     stages: [Stage; SEAT_COUNT],
+    /// Active faults; a reset does not heal them (none in older snapshots).
+    #[serde(default)]
+    faults: tcu_sdk::dtc::ActiveFaults,
 }
 
 /// The airbag control unit of one vehicle.
@@ -233,6 +242,10 @@ impl Airbag {
             // a bag fired into an empty seat is a needless repair bill, and
             // into a child seat it is dangerous.
             let occupied = as_bool(finite_or(inputs[inputs::IS_OCCUPIED[seat]], 0.0));
+            // A bag with a circuit fault is disabled: it cannot fire.
+            if faults::bag_disabled(s.faults, seat) {
+                continue;
+            }
             let belted = as_bool(finite_or(inputs[inputs::IS_BELTED[seat]], 0.0));
             let threshold = threshold_kmh(belted);
             if !occupied || after < threshold {
@@ -317,6 +330,8 @@ impl Subsystem for Airbag {
             TCU_TYPE_BOOLEAN,
         ),
         TcuSignalDecl::new(c"Sim.Airbag.CrashSignal", TCU_TYPE_BOOLEAN),
+        TcuSignalDecl::new(c"Sim.Diagnostics.Airbag.ActiveFaults", TCU_TYPE_UINT32),
+        TcuSignalDecl::new(c"Sim.Airbag.WarningLamp", TCU_TYPE_BOOLEAN),
     ];
 
     fn create(_seed: u64) -> Result<Self, PluginError> {
@@ -337,20 +352,23 @@ impl Subsystem for Airbag {
             outputs[outputs::IS_DEPLOYED[seat]] = from_bool(*stage != Stage::None);
         }
         outputs[outputs::CRASH_SIGNAL] = from_bool(self.state.deployed_at_s.is_some());
+        faults::write(self.state.faults, outputs);
         Ok(())
     }
 
-    fn command(&mut self, name: &str, _value: f64) -> Result<(), CommandError> {
+    fn command(&mut self, name: &str, value: f64) -> Result<(), CommandError> {
         match name {
             "reset" => {
                 // The clock keeps running: it is simulated time, not event time.
                 self.state = State {
                     time_s: self.state.time_s,
+                    faults: self.state.faults,
                     ..State::default()
                 };
                 Ok(())
             }
-            _ => Err(CommandError::Unsupported(name.to_owned())),
+            _ => (self.state.faults.command(&faults::FAULTS, name, value))
+                .unwrap_or_else(|| Err(CommandError::Unsupported(name.to_owned()))),
         }
     }
 

@@ -59,7 +59,7 @@ struct CrashRun {
 /// impact on a tick boundary.
 fn run_crash(kmh: f64, start: f64, dt: f64, occupied: u32, belted: u32) -> CrashRun {
     let mut bag = Airbag::create(0).expect("create");
-    let mut out = [0.0; 6];
+    let mut out = [0.0; 8];
     let mut first_output_s = None;
     let ticks = ((start + PULSE_S + 0.05) / dt).ceil() as usize;
     for k in 0..ticks {
@@ -83,7 +83,7 @@ fn run_crash(kmh: f64, start: f64, dt: f64, occupied: u32, belted: u32) -> Crash
 #[test]
 fn index_constants_match_the_declared_paths_and_types() {
     assert_eq!(Airbag::READS.len(), 11);
-    assert_eq!(Airbag::WRITES.len(), 6);
+    assert_eq!(Airbag::WRITES.len(), 8);
     assert_eq!(path(&Airbag::READS[inputs::CRASH_PULSE]), "Sim.Crash.Pulse");
     assert_eq!(Airbag::READS[inputs::CRASH_PULSE].datatype, TCU_TYPE_FLOAT);
     for (seat, name) in SEATS.iter().enumerate() {
@@ -220,7 +220,7 @@ fn decisions_fall_15_to_30_ms_after_the_impact() {
 fn the_integrated_speed_change_is_the_pulse_s() {
     for &dt in &DTS {
         let mut bag = Airbag::create(0).expect("create");
-        let mut out = [0.0; 6];
+        let mut out = [0.0; 8];
         let mut seen = 0.0f64;
         for k in 0..((0.06 / dt) as usize) {
             let g = barrier_sample(30.0, 0.0, k as f64 * dt, dt);
@@ -238,7 +238,7 @@ fn the_integrated_speed_change_is_the_pulse_s() {
 fn deployment_latches_with_the_crash_signal_until_reset_and_reset_rearms_the_unit() {
     for occupied in 1..32u32 {
         let mut bag = run_crash(60.0, 5.0 * DT, DT, occupied, 0).airbag;
-        let mut out = [0.0; 6];
+        let mut out = [0.0; 8];
         let fired = bag.deployed_at_s().expect("fired");
         // Occupants get out, others get in, more crashes: nothing changes.
         for k in 0..2000u32 {
@@ -284,7 +284,7 @@ fn a_hammer_blow_shorter_than_the_decision_hold_off_never_fires() {
     for &dt in &[0.0001, 0.001] {
         for len_ms in [1u32, 3, 6, 10] {
             let mut bag = Airbag::create(1).expect("create");
-            let mut out = [0.0; 6];
+            let mut out = [0.0; 8];
             let len = (f64::from(len_ms) * 1e-3 / dt).round() as usize;
             for k in 0..(0.2 / dt) as usize {
                 let pulse = if (100..100 + len).contains(&k) {
@@ -304,7 +304,7 @@ fn a_hammer_blow_shorter_than_the_decision_hold_off_never_fires() {
 #[test]
 fn broken_sensors_never_fire_a_bag() {
     let mut bag = Airbag::create(2).expect("create");
-    let mut out = [0.0; 6];
+    let mut out = [0.0; 8];
     for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -50.0] {
         for _ in 0..100 {
             bag.tick(DT, &occupancy_inputs(bad, ALL, ALL), &mut out)
@@ -327,7 +327,7 @@ fn every_seed_behaves_identically() {
     for seed in [0, 1, 42, u64::MAX, 0xDEAD_BEEF] {
         let mut a = Airbag::create(seed).expect("create");
         let mut b = Airbag::create(seed.wrapping_mul(31).wrapping_add(7)).expect("create");
-        let (mut oa, mut ob) = ([0.0; 6], [0.0; 6]);
+        let (mut oa, mut ob) = ([0.0; 8], [0.0; 8]);
         for k in 0..50 {
             let g = barrier_sample(45.0, 0.1, f64::from(k) * DT, DT);
             let inp = occupancy_inputs(g, 0b01101, 0b00100);
@@ -344,7 +344,7 @@ fn snapshot_restore_mid_pulse_continues_identically() {
     let dt = 0.0001;
     for cut in [0usize, 500, 560, 600, 640, 700, 900] {
         let mut a = Airbag::create(3).expect("create");
-        let mut oa = [0.0; 6];
+        let mut oa = [0.0; 8];
         let pulse_at = |k: usize| barrier_sample(30.0, 0.05, k as f64 * dt, dt);
         for k in 0..cut {
             a.tick(
@@ -376,7 +376,7 @@ fn a_snapshot_of_version_1_restores_with_its_deployments() {
         "deployed_at_s":10.02,"peak_g":45.0,"stages":["First","None","Full","None","None"]}"#;
     let mut bag = Airbag::create(0).expect("create");
     bag.restore(old).expect("restore");
-    let mut out = [0.0; 6];
+    let mut out = [0.0; 8];
     bag.tick(DT, &occupancy_inputs(0.0, 0, 0), &mut out)
         .expect("tick");
     assert_eq!(deployed_mask(&out), 0b00101);
@@ -418,7 +418,7 @@ fn only_reset_is_a_known_command() {
 #[test]
 fn invalid_calls_are_errors_not_panics() {
     let mut bag = Airbag::create(0).expect("create");
-    let mut out = [0.0; 6];
+    let mut out = [0.0; 8];
     let inp = occupancy_inputs(0.0, 0, 0);
     for dt in [f64::NAN, -0.01, f64::INFINITY] {
         assert!(bag.tick(dt, &inp, &mut out).is_err());

@@ -11,6 +11,8 @@ use tcu_sdk::{CommandError, PluginError, Subsystem};
 #[path = "contactor.rs"]
 pub mod contactor;
 use contactor::Contactor;
+#[path = "faults.rs"]
+pub mod faults;
 
 /// Net (usable) capacity, kWh.
 pub const CAPACITY_KWH: f64 = 75.0;
@@ -148,8 +150,10 @@ pub mod outputs {
     pub const POWER_CONNECTED: usize = 12;
     /// `Vehicle.Powertrain.TractionBattery.IsGroundConnected`.
     pub const GROUND_CONNECTED: usize = 13;
+    /// `Sim.Diagnostics.Battery.ActiveFaults`: the DTC mask.
+    pub const ACTIVE_FAULTS: usize = 14;
     /// Number of outputs.
-    pub const COUNT: usize = 14;
+    pub const COUNT: usize = 15;
 }
 
 /// The consumption a snapshot from before the range estimate starts from.
@@ -177,6 +181,8 @@ struct BatteryState {
     /// The main contactors (closed in snapshots that predate them).
     #[serde(default)]
     contactor: Contactor,
+    #[serde(default)]
+    faults: tcu_sdk::dtc::ActiveFaults,
 }
 
 /// The battery management system of the traction battery.
@@ -242,6 +248,7 @@ impl Battery {
                 consumption_wh_per_km: INITIAL_CONSUMPTION_WH_PER_KM,
                 last_distance_km: None,
                 contactor: Contactor::default(),
+                faults: Default::default(),
             },
             charge_full_temp_c: CHARGE_FULL_TEMP_C,
         }
@@ -371,6 +378,7 @@ impl Subsystem for Battery {
             c"Vehicle.Powertrain.TractionBattery.IsGroundConnected",
             TCU_TYPE_BOOLEAN,
         ),
+        TcuSignalDecl::new(c"Sim.Diagnostics.Battery.ActiveFaults", TCU_TYPE_UINT32),
     ];
 
     fn create(_seed: u64) -> Result<Self, PluginError> {
@@ -380,6 +388,8 @@ impl Subsystem for Battery {
 
     fn tick(&mut self, dt: f64, inputs: &[f64], outputs: &mut [f64]) -> Result<(), PluginError> {
         tcu_sdk::check_tick::<Self>(dt, inputs, outputs)?;
+        let inputs = &faults::inputs(self.state.faults, inputs);
+        faults::write(self.state.faults, outputs);
         let traction = finite_or(inputs[inputs::TRACTION_POWER], 0.0)
             .clamp(-MAX_LOAD_INPUT_W, MAX_LOAD_INPUT_W);
         let hvac = load_input(inputs[inputs::HVAC_POWER]);
@@ -486,7 +496,8 @@ impl Subsystem for Battery {
                 Ok(())
             }
             "reset_contactors" => self.state.contactor.reset(),
-            _ => Err(CommandError::Unsupported(name.to_owned())),
+            _ => (self.state.faults.command(&faults::FAULTS, name, value))
+                .unwrap_or_else(|| Err(CommandError::Unsupported(name.to_owned()))),
         }
     }
 
@@ -572,6 +583,7 @@ mod tests {
             (outputs::RANGE, 0.0, f64::from(u32::MAX)),
             (outputs::POWER_CONNECTED, 0.0, 1.0),
             (outputs::GROUND_CONNECTED, 0.0, 1.0),
+            (outputs::ACTIVE_FAULTS, 0.0, 1.0),
         ];
         for (idx, lo, hi) in ranges {
             let v = o[idx];

@@ -7,9 +7,12 @@ use std::ffi::CStr;
 use tcu_sdk::PluginError;
 use tcu_sdk::Subsystem;
 use tcu_sdk::abi::{
-    TCU_TYPE_BOOLEAN, TCU_TYPE_FLOAT, TCU_TYPE_INT16, TCU_TYPE_INT32, TCU_TYPE_UINT8, TcuSignalDecl,
+    TCU_TYPE_BOOLEAN, TCU_TYPE_FLOAT, TCU_TYPE_INT16, TCU_TYPE_INT32, TCU_TYPE_UINT8,
+    TCU_TYPE_UINT32, TcuSignalDecl,
 };
 use tcu_sdk::physics::{approach, finite_or, from_bool};
+#[path = "faults.rs"]
+pub mod faults;
 
 pub use tcu_sdk::vehicle::{
     BRAKE_DEMAND_N_PER_PEDAL_PERCENT, GEAR_RATIO, GRAVITY, MASS_KG, WHEEL_RADIUS_M,
@@ -139,8 +142,10 @@ pub mod outputs {
     pub const WHEEL_FORCE: usize = 6;
     /// `Sim.Powertrain.ElectricalPower`, W.
     pub const ELECTRICAL_POWER: usize = 7;
+    /// `Sim.Diagnostics.Engine.ActiveFaults`: the DTC mask.
+    pub const ACTIVE_FAULTS: usize = 8;
     /// Number of outputs.
-    pub const COUNT: usize = 8;
+    pub const COUNT: usize = 9;
 }
 
 /// Catalog limit of `Sim.Powertrain.WheelForce`, N.
@@ -157,6 +162,8 @@ struct EngineState {
     motor_temp_c: Option<f64>,
     /// Coolant temperature, celsius; `None` until the first tick.
     coolant_temp_c: Option<f64>,
+    #[serde(default)]
+    faults: tcu_sdk::dtc::ActiveFaults,
 }
 
 /// The electric traction drive ECU (motor, inverter, reduction gear).
@@ -300,6 +307,7 @@ impl Engine {
                 torque_nm: 0.0,
                 motor_temp_c: None,
                 coolant_temp_c: None,
+                faults: Default::default(),
             },
         }
     }
@@ -353,6 +361,7 @@ impl Subsystem for Engine {
         TcuSignalDecl::new(c"Sim.Powertrain.ElectricMotor.IsRunning", TCU_TYPE_BOOLEAN),
         TcuSignalDecl::new(c"Sim.Powertrain.WheelForce", TCU_TYPE_FLOAT),
         TcuSignalDecl::new(c"Sim.Powertrain.ElectricalPower", TCU_TYPE_FLOAT),
+        TcuSignalDecl::new(c"Sim.Diagnostics.Engine.ActiveFaults", TCU_TYPE_UINT32),
     ];
 
     fn create(_seed: u64) -> Result<Self, PluginError> {
@@ -362,6 +371,8 @@ impl Subsystem for Engine {
 
     fn tick(&mut self, dt: f64, inputs: &[f64], outputs: &mut [f64]) -> Result<(), PluginError> {
         tcu_sdk::check_tick::<Self>(dt, inputs, outputs)?;
+        let inputs = &faults::inputs(self.state.faults, inputs);
+        faults::write(self.state.faults, outputs);
         let accel = finite_or(inputs[inputs::ACCELERATOR_PEDAL], 0.0).clamp(0.0, 100.0);
         let brake = finite_or(inputs[inputs::BRAKE_PEDAL], 0.0).clamp(0.0, 100.0);
         let wheel =
@@ -448,6 +459,11 @@ impl Subsystem for Engine {
         Ok(())
     }
 
+    fn command(&mut self, name: &str, value: f64) -> Result<(), tcu_sdk::CommandError> {
+        let unsupported = || Err(tcu_sdk::CommandError::Unsupported(name.to_owned()));
+        (self.state.faults.command(&faults::FAULTS, name, value)).unwrap_or_else(unsupported)
+    }
+
     fn snapshot(&self) -> Vec<u8> {
         tcu_sdk::snapshot::encode(&self.state)
     }
@@ -516,6 +532,7 @@ mod tests {
             (outputs::IS_RUNNING, 0.0, 1.0, true),
             (outputs::WHEEL_FORCE, -20_000.0, 20_000.0, false),
             (outputs::ELECTRICAL_POWER, -250_000.0, 250_000.0, false),
+            (outputs::ACTIVE_FAULTS, 0.0, 3.0, true),
         ];
         for (idx, lo, hi, whole) in ranges {
             let v = o[idx];

@@ -2,9 +2,11 @@
 
 use serde::{Deserialize, Serialize};
 use std::ffi::CStr;
-use tcu_sdk::abi::{TCU_TYPE_FLOAT, TCU_TYPE_INT8, TcuSignalDecl};
+use tcu_sdk::abi::{TCU_TYPE_FLOAT, TCU_TYPE_INT8, TCU_TYPE_UINT32, TcuSignalDecl};
 use tcu_sdk::physics::{approach, finite_or};
-use tcu_sdk::{PluginError, Subsystem};
+use tcu_sdk::{CommandError, PluginError, Subsystem};
+#[path = "faults.rs"]
+pub mod faults;
 
 /// Number of heated seats.
 pub const SEAT_COUNT: usize = 3;
@@ -45,6 +47,8 @@ pub mod outputs {
     pub const SEAT_TEMPERATURE: [usize; 3] = [0, 1, 2];
     /// `Sim.Cabin.Seat.Heating.Power`, W, all seats together.
     pub const POWER: usize = 3;
+    /// `Sim.Diagnostics.HeatedSeats.ActiveFaults`: the DTC mask.
+    pub const ACTIVE_FAULTS: usize = 4;
 }
 
 /// Surface temperature the thermostat aims at for a request of `level`
@@ -70,6 +74,9 @@ struct State {
     seats_c: [f64; SEAT_COUNT],
     /// Last finite cabin reading, Celsius.
     cabin_c: f64,
+    /// Active faults (none in snapshots that predate them).
+    #[serde(default)]
+    faults: tcu_sdk::dtc::ActiveFaults,
 }
 
 /// The seat heating of one vehicle.
@@ -133,6 +140,7 @@ impl Subsystem for HeatedSeats {
             TCU_TYPE_FLOAT,
         ),
         TcuSignalDecl::new(c"Sim.Cabin.Seat.Heating.Power", TCU_TYPE_FLOAT),
+        TcuSignalDecl::new(c"Sim.Diagnostics.HeatedSeats.ActiveFaults", TCU_TYPE_UINT32),
     ];
 
     fn create(_seed: u64) -> Result<Self, PluginError> {
@@ -141,6 +149,7 @@ impl Subsystem for HeatedSeats {
                 initialised: false,
                 seats_c: [DEFAULT_CABIN_C; SEAT_COUNT],
                 cabin_c: DEFAULT_CABIN_C,
+                faults: Default::default(),
             },
         })
     }
@@ -158,11 +167,18 @@ impl Subsystem for HeatedSeats {
 
         let reach = -(-dt / TAU_S).exp_m1();
         let mut total = 0.0;
+        let faults = self.state.faults;
         for (seat, temp) in self.state.seats_c.iter_mut().enumerate() {
             // No cooling hardware: a cooling request switches the mat off.
             let level = finite_or(inputs[inputs::HEATING_COOLING[seat]], 0.0)
                 .round()
                 .clamp(0.0, 100.0);
+            // An open heater circuit draws nothing, whatever is asked.
+            let level = if faults::open_circuit(faults, seat) {
+                0.0
+            } else {
+                level
+            };
             let target = target_temperature(cabin, level);
             let limit = MAX_POWER_W * level / 100.0;
             let power = mat_power(*temp, target, cabin, limit, reach);
@@ -183,7 +199,13 @@ impl Subsystem for HeatedSeats {
             outputs[outputs::SEAT_TEMPERATURE[seat]] = temp.clamp(TEMP_MIN_C, TEMP_MAX_C);
         }
         outputs[outputs::POWER] = total.clamp(0.0, POWER_MAX_W);
+        faults::write(self.state.faults, outputs);
         Ok(())
+    }
+
+    fn command(&mut self, name: &str, value: f64) -> Result<(), CommandError> {
+        (self.state.faults.command(&faults::FAULTS, name, value))
+            .unwrap_or_else(|| Err(CommandError::Unsupported(name.to_owned())))
     }
 
     fn snapshot(&self) -> Vec<u8> {
@@ -220,7 +242,7 @@ mod tests {
         }
     }
 
-    fn assert_outputs_valid(out: &[f64; 4]) {
+    fn assert_outputs_valid(out: &[f64; 5]) {
         for (slot, v) in out.iter().enumerate() {
             let (lo, hi) = output_range(slot);
             assert!(
@@ -239,7 +261,7 @@ mod tests {
         inp
     }
 
-    fn temps(out: &[f64; 4]) -> [f64; 3] {
+    fn temps(out: &[f64; 5]) -> [f64; 3] {
         std::array::from_fn(|s| out[outputs::SEAT_TEMPERATURE[s]])
     }
 
@@ -250,8 +272,8 @@ mod tests {
         dt: f64,
         seconds: f64,
         inp: &[f64; 4],
-        out: &mut [f64; 4],
-        mut each: impl FnMut(f64, &[f64; 4]),
+        out: &mut [f64; 5],
+        mut each: impl FnMut(f64, &[f64; 5]),
     ) {
         let ticks = (seconds / dt).round() as usize;
         for k in 0..ticks {
@@ -268,7 +290,7 @@ mod tests {
     #[test]
     fn index_constants_match_the_declared_paths_and_types() {
         assert_eq!(HeatedSeats::READS.len(), 4);
-        assert_eq!(HeatedSeats::WRITES.len(), 4);
+        assert_eq!(HeatedSeats::WRITES.len(), 5);
         let read = |i: usize| (path(&HeatedSeats::READS[i]), HeatedSeats::READS[i].datatype);
         let write = |i: usize| {
             (
@@ -305,7 +327,11 @@ mod tests {
     #[test]
     fn every_declared_signal_exists_in_the_catalog_with_its_datatype_and_range() {
         testing::assert_declarations_in_catalog::<HeatedSeats>();
-        for (slot, decl) in HeatedSeats::WRITES.iter().enumerate() {
+        // The last slot is the DTC mask, checked by the faults' tests.
+        for (slot, decl) in HeatedSeats::WRITES[..outputs::ACTIVE_FAULTS]
+            .iter()
+            .enumerate()
+        {
             let entry = testing::catalog_entry(path(decl)).expect("in catalog");
             assert_eq!((entry.min, entry.max), {
                 let (lo, hi) = output_range(slot);
@@ -346,7 +372,7 @@ mod tests {
             let mut finals = Vec::new();
             for levels in &level_sets {
                 let mut seats = HeatedSeats::create(0).expect("create");
-                let mut out = [0.0; 4];
+                let mut out = [0.0; 5];
                 let inp = seat_inputs(*levels, cabin);
                 let targets = levels.map(|l| target_temperature(cabin, l));
                 let mut last = [cabin; 3];
@@ -380,7 +406,7 @@ mod tests {
             for level in (-100..=0).step_by(10) {
                 let level = f64::from(level);
                 let mut seats = HeatedSeats::create(0).expect("create");
-                let mut out = [0.0; 4];
+                let mut out = [0.0; 5];
                 let inp = seat_inputs([level, level / 2.0, -1.0], cabin);
                 run(&mut seats, DT, 2.0 * MINUTE, &inp, &mut out, |_, out| {
                     assert_eq!(out[outputs::POWER], 0.0);
@@ -399,7 +425,7 @@ mod tests {
             for level in (5..=100).step_by(5) {
                 let level = f64::from(level);
                 let mut seats = HeatedSeats::create(0).expect("create");
-                let mut out = [0.0; 4];
+                let mut out = [0.0; 5];
                 let inp = seat_inputs([level; 3], cabin);
                 let mut sum = 0.0;
                 let mut first_power = None;
@@ -428,7 +454,7 @@ mod tests {
     fn full_level_reaches_within_two_degrees_in_three_to_six_minutes_from_a_cold_cabin() {
         for cabin in [-5.0, 0.0, 5.0] {
             let mut seats = HeatedSeats::create(0).expect("create");
-            let mut out = [0.0; 4];
+            let mut out = [0.0; 5];
             let inp = seat_inputs([100.0; 3], cabin);
             let mut reached = None;
             run(&mut seats, DT, 10.0 * MINUTE, &inp, &mut out, |t, out| {
@@ -446,7 +472,7 @@ mod tests {
         for cabin in cabins() {
             for level in [10.0, 50.0, 100.0] {
                 let mut seats = HeatedSeats::create(0).expect("create");
-                let mut out = [0.0; 4];
+                let mut out = [0.0; 5];
                 let inp = seat_inputs([level, 0.0, 0.0], cabin);
                 run(&mut seats, 0.1, 30.0 * MINUTE, &inp, &mut out, |_, _| {});
                 let target = target_temperature(cabin, level);
@@ -462,7 +488,7 @@ mod tests {
     fn switched_off_a_seat_follows_the_cabin_with_a_ten_minute_time_constant() {
         for (from, to) in [(20.0, 0.0), (-10.0, 25.0), (42.0, 20.0)] {
             let mut seats = HeatedSeats::create(0).expect("create");
-            let mut out = [0.0; 4];
+            let mut out = [0.0; 5];
             seats
                 .tick(DT, &seat_inputs([0.0; 3], from), &mut out)
                 .expect("tick");
@@ -495,7 +521,7 @@ mod tests {
     fn turning_the_level_down_cools_the_seat_to_the_new_target_without_power() {
         for cabin in [-10.0, 5.0, 20.0] {
             let mut seats = HeatedSeats::create(0).expect("create");
-            let mut out = [0.0; 4];
+            let mut out = [0.0; 5];
             run(
                 &mut seats,
                 DT,
@@ -530,14 +556,14 @@ mod tests {
         // Level 100 in every cabin up to 42 C, and a cabin warming meanwhile.
         for cabin in (-20..=42).step_by(2) {
             let mut seats = HeatedSeats::create(0).expect("create");
-            let mut out = [0.0; 4];
+            let mut out = [0.0; 5];
             let inp = seat_inputs([100.0; 3], f64::from(cabin));
             run(&mut seats, 0.1, 30.0 * MINUTE, &inp, &mut out, |_, out| {
                 assert!(temps(out).iter().all(|&t| t <= 42.0 + 1e-9));
             });
         }
         let mut seats = HeatedSeats::create(0).expect("create");
-        let mut out = [0.0; 4];
+        let mut out = [0.0; 5];
         for k in 0..360_000 {
             let cabin = -20.0 + 62.0 * f64::from(k) / 360_000.0;
             seats
@@ -552,7 +578,7 @@ mod tests {
         for dt in [0.5, 1.0, 10.0, 60.0, 600.0] {
             for cabin in [-20.0, 0.0, 25.0] {
                 let mut seats = HeatedSeats::create(0).expect("create");
-                let mut out = [0.0; 4];
+                let mut out = [0.0; 5];
                 let levels = [100.0, 60.0, 20.0];
                 let inp = seat_inputs(levels, cabin);
                 run(&mut seats, dt, 40.0 * MINUTE, &inp, &mut out, |_, out| {
@@ -571,7 +597,7 @@ mod tests {
     fn the_first_tick_sets_the_seats_to_the_cabin_temperature() {
         for cabin in [-40.0, -3.5, 0.0, 21.0, 60.0] {
             let mut seats = HeatedSeats::create(0).expect("create");
-            let mut out = [0.0; 4];
+            let mut out = [0.0; 5];
             seats
                 .tick(DT, &seat_inputs([0.0; 3], cabin), &mut out)
                 .expect("tick");
@@ -582,7 +608,7 @@ mod tests {
     #[test]
     fn non_finite_inputs_keep_every_output_finite_and_in_range() {
         let mut seats = HeatedSeats::create(0).expect("create");
-        let mut out = [0.0; 4];
+        let mut out = [0.0; 5];
         let good = seat_inputs([70.0, 30.0, 100.0], 5.0);
         run(&mut seats, DT, 10.0, &good, &mut out, |_, _| {});
         for slot in 0..4 {
@@ -604,11 +630,11 @@ mod tests {
     fn every_seed_behaves_identically() {
         let inp = seat_inputs([80.0, -20.0, 35.0], -4.0);
         let mut reference = HeatedSeats::create(0).expect("create");
-        let mut ref_out = [0.0; 4];
+        let mut ref_out = [0.0; 5];
         run(&mut reference, DT, 100.0, &inp, &mut ref_out, |_, _| {});
         for seed in [1, 42, u64::MAX, 0xDEAD_BEEF] {
             let mut seats = HeatedSeats::create(seed).expect("create");
-            let mut out = [0.0; 4];
+            let mut out = [0.0; 5];
             run(&mut seats, DT, 100.0, &inp, &mut out, |_, _| {});
             assert_eq!(out, ref_out);
             assert_eq!(seats.snapshot(), reference.snapshot());
@@ -627,7 +653,7 @@ mod tests {
         };
         for cut in [0usize, 1, 3_000, 20_000, 40_000] {
             let mut a = HeatedSeats::create(5).expect("create");
-            let mut oa = [0.0; 4];
+            let mut oa = [0.0; 5];
             for k in 0..cut {
                 a.tick(DT, &schedule(k), &mut oa).expect("tick");
             }
@@ -669,7 +695,7 @@ mod tests {
     #[test]
     fn invalid_calls_are_errors_not_panics_and_no_command_is_known() {
         let mut seats = HeatedSeats::create(0).expect("create");
-        let mut out = [0.0; 4];
+        let mut out = [0.0; 5];
         let inp = seat_inputs([100.0, 0.0, 0.0], 0.0);
         for dt in [f64::NAN, -0.01, f64::INFINITY] {
             assert!(seats.tick(dt, &inp, &mut out).is_err());

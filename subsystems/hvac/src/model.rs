@@ -2,9 +2,13 @@
 
 use serde::{Deserialize, Serialize};
 use std::ffi::CStr;
-use tcu_sdk::abi::{TCU_TYPE_BOOLEAN, TCU_TYPE_FLOAT, TCU_TYPE_UINT8, TcuSignalDecl};
+use tcu_sdk::abi::{
+    TCU_TYPE_BOOLEAN, TCU_TYPE_FLOAT, TCU_TYPE_UINT8, TCU_TYPE_UINT32, TcuSignalDecl,
+};
+#[path = "faults.rs"]
+pub mod faults;
 use tcu_sdk::physics::{approach, as_bool, finite_or};
-use tcu_sdk::{PluginError, Subsystem};
+use tcu_sdk::{CommandError, PluginError, Subsystem};
 
 /// Number of climate zones.
 pub const ZONE_COUNT: usize = 3;
@@ -75,6 +79,8 @@ pub mod outputs {
     pub const CABIN_TEMPERATURE: usize = 3;
     /// `Sim.Cabin.HVAC.Power`, W.
     pub const POWER: usize = 4;
+    /// `Sim.Diagnostics.HVAC.ActiveFaults`: the DTC mask.
+    pub const ACTIVE_FAULTS: usize = 5;
 }
 
 /// Everything that survives a hot swap. Every field is required, so that
@@ -88,6 +94,9 @@ struct State {
     zones_c: [f64; ZONE_COUNT],
     /// Last finite ambient reading, Celsius.
     ambient_c: f64,
+    /// Active faults (none in snapshots that predate them).
+    #[serde(default)]
+    faults: tcu_sdk::dtc::ActiveFaults,
 }
 
 /// What the controller is asked to do during one tick.
@@ -240,6 +249,7 @@ impl Subsystem for Hvac {
         ),
         TcuSignalDecl::new(c"Vehicle.Cabin.HVAC.AmbientAirTemperature", TCU_TYPE_FLOAT),
         TcuSignalDecl::new(c"Sim.Cabin.HVAC.Power", TCU_TYPE_FLOAT),
+        TcuSignalDecl::new(c"Sim.Diagnostics.HVAC.ActiveFaults", TCU_TYPE_UINT32),
     ];
 
     fn create(_seed: u64) -> Result<Self, PluginError> {
@@ -248,6 +258,7 @@ impl Subsystem for Hvac {
                 initialised: false,
                 zones_c: [DEFAULT_AMBIENT_C; ZONE_COUNT],
                 ambient_c: DEFAULT_AMBIENT_C,
+                faults: Default::default(),
             },
         })
     }
@@ -274,7 +285,8 @@ impl Subsystem for Hvac {
                     .clamp(0.0, 100.0)
                     / 100.0
             }),
-            ac_active: as_bool(finite_or(inputs[inputs::AC_ACTIVE], 0.0)),
+            ac_active: as_bool(finite_or(inputs[inputs::AC_ACTIVE], 0.0))
+                && faults::compressor_available(self.state.faults),
         };
         let speed = finite_or(inputs[inputs::SPEED], 0.0).clamp(0.0, 400.0);
         let ua = UA_STANDSTILL_W_PER_K + UA_PER_KMH_W_PER_K * speed;
@@ -299,7 +311,13 @@ impl Subsystem for Hvac {
         outputs[outputs::CABIN_TEMPERATURE] =
             (total / ZONE_COUNT as f64).clamp(TEMP_MIN_C, TEMP_MAX_C);
         outputs[outputs::POWER] = power.clamp(0.0, POWER_MAX_W);
+        faults::write(self.state.faults, outputs);
         Ok(())
+    }
+
+    fn command(&mut self, name: &str, value: f64) -> Result<(), CommandError> {
+        (self.state.faults.command(&faults::FAULTS, name, value))
+            .unwrap_or_else(|| Err(CommandError::Unsupported(name.to_owned())))
     }
 
     fn snapshot(&self) -> Vec<u8> {
@@ -339,7 +357,7 @@ mod tests {
         }
     }
 
-    fn assert_outputs_valid(out: &[f64; 5]) {
+    fn assert_outputs_valid(out: &[f64; 6]) {
         for (slot, v) in out.iter().enumerate() {
             let (lo, hi) = output_range(slot);
             assert!(
@@ -367,7 +385,7 @@ mod tests {
         inp
     }
 
-    fn zones(out: &[f64; 5]) -> [f64; 3] {
+    fn zones(out: &[f64; 6]) -> [f64; 3] {
         std::array::from_fn(|z| out[outputs::ZONE_AIR_TEMPERATURE[z]])
     }
 
@@ -378,8 +396,8 @@ mod tests {
         dt: f64,
         seconds: f64,
         inp: &[f64; 9],
-        out: &mut [f64; 5],
-        mut each: impl FnMut(f64, &[f64; 5]),
+        out: &mut [f64; 6],
+        mut each: impl FnMut(f64, &[f64; 6]),
     ) {
         let ticks = (seconds / dt).round() as usize;
         for k in 0..ticks {
@@ -396,7 +414,7 @@ mod tests {
     #[test]
     fn index_constants_match_the_declared_paths_and_types() {
         assert_eq!(Hvac::READS.len(), 9);
-        assert_eq!(Hvac::WRITES.len(), 5);
+        assert_eq!(Hvac::WRITES.len(), 6);
         let read = |i: usize| (path(&Hvac::READS[i]), Hvac::READS[i].datatype);
         let write = |i: usize| (path(&Hvac::WRITES[i]), Hvac::WRITES[i].datatype);
         assert_eq!(
@@ -465,7 +483,7 @@ mod tests {
                     }
                     checked += 1;
                     let mut hvac = Hvac::create(0).expect("create");
-                    let mut out = [0.0; 5];
+                    let mut out = [0.0; 6];
                     let inp = cabin_inputs(ambient, [setpoint; 3], [fan; 3], true, speed);
                     let mut last_err = [f64::INFINITY; 3];
                     run(&mut hvac, DT, HOUR, &inp, &mut out, |t, out| {
@@ -498,7 +516,7 @@ mod tests {
         for ambient in [-20.0, -5.0, 10.0, 25.0, 40.0] {
             for setpoints in [[16.0, 22.0, 28.0], [28.0, 20.0, 16.0], [21.0, 21.0, 25.0]] {
                 let mut hvac = Hvac::create(0).expect("create");
-                let mut out = [0.0; 5];
+                let mut out = [0.0; 6];
                 let inp = cabin_inputs(ambient, setpoints, [100.0; 3], true, 50.0);
                 run(&mut hvac, DT, HOUR, &inp, &mut out, |_, _| {});
                 for (temp, sp) in zones(&out).iter().zip(setpoints) {
@@ -519,7 +537,7 @@ mod tests {
                 }
                 for ac in [false, true] {
                     let mut hvac = Hvac::create(0).expect("create");
-                    let mut out = [0.0; 5];
+                    let mut out = [0.0; 6];
                     // One tick at the start temperature parks the car there.
                     let parked = cabin_inputs(start, [22.0; 3], [0.0; 3], ac, 0.0);
                     hvac.tick(DT, &parked, &mut out).expect("tick");
@@ -549,7 +567,7 @@ mod tests {
         let mut gaps = Vec::new();
         for speed in [0.0, 50.0, 100.0, 150.0] {
             let mut hvac = Hvac::create(0).expect("create");
-            let mut out = [0.0; 5];
+            let mut out = [0.0; 6];
             hvac.tick(
                 DT,
                 &cabin_inputs(20.0, [22.0; 3], [0.0; 3], true, 0.0),
@@ -570,7 +588,7 @@ mod tests {
             for setpoint in [10.0, 16.0, 20.0, 24.0, 30.0] {
                 for fan in [30.0, 100.0] {
                     let mut hvac = Hvac::create(0).expect("create");
-                    let mut out = [0.0; 5];
+                    let mut out = [0.0; 6];
                     let inp = cabin_inputs(ambient, [setpoint; 3], [fan; 3], false, 0.0);
                     let fan_only = 3.0 * FAN_MAX_POWER_W * (fan / 100.0_f64).powi(3);
                     run(&mut hvac, DT, 1800.0, &inp, &mut out, |_, out| {
@@ -591,7 +609,7 @@ mod tests {
     /// 100 %, A/C on.
     fn hour_of_power(ambient: f64, setpoint: f64) -> (f64, f64) {
         let mut hvac = Hvac::create(0).expect("create");
-        let mut out = [0.0; 5];
+        let mut out = [0.0; 6];
         let inp = cabin_inputs(ambient, [setpoint; 3], [100.0; 3], true, 0.0);
         let mut sum = 0.0;
         run(&mut hvac, DT, HOUR, &inp, &mut out, |_, out| {
@@ -635,7 +653,7 @@ mod tests {
                 [100.0; 3],
             ] {
                 let mut hvac = Hvac::create(0).expect("create");
-                let mut out = [0.0; 5];
+                let mut out = [0.0; 6];
                 let inp = cabin_inputs(ambient, [22.0; 3], fans, true, 0.0);
                 let any_on = fans.iter().any(|&f| f > 0.0);
                 run(&mut hvac, 0.01, 60.0, &inp, &mut out, |_, out| {
@@ -649,7 +667,7 @@ mod tests {
     fn warming_from_minus_ten_to_twenty_one_takes_five_to_thirty_minutes() {
         for dt in [0.01, 0.1] {
             let mut hvac = Hvac::create(0).expect("create");
-            let mut out = [0.0; 5];
+            let mut out = [0.0; 6];
             let inp = cabin_inputs(-10.0, [21.0; 3], [100.0; 3], true, 0.0);
             let target = -10.0 + 0.9 * 31.0;
             let mut t90 = None;
@@ -674,7 +692,7 @@ mod tests {
     fn setpoints_are_clamped_to_sixteen_to_thirty_and_garbage_requests_nothing() {
         for (request, expected) in [(5.0, 16.0), (-40.0, 16.0), (50.0, 30.0), (1e9, 30.0)] {
             let mut hvac = Hvac::create(0).expect("create");
-            let mut out = [0.0; 5];
+            let mut out = [0.0; 6];
             let inp = cabin_inputs(10.0, [request; 3], [100.0; 3], true, 0.0);
             run(&mut hvac, DT, HOUR, &inp, &mut out, |_, _| {});
             for temp in zones(&out) {
@@ -683,7 +701,7 @@ mod tests {
         }
         for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
             let mut hvac = Hvac::create(0).expect("create");
-            let mut out = [0.0; 5];
+            let mut out = [0.0; 6];
             let inp = cabin_inputs(10.0, [bad; 3], [100.0; 3], true, 0.0);
             run(&mut hvac, DT, 600.0, &inp, &mut out, |_, out| {
                 assert_eq!(zones(out), [10.0; 3]);
@@ -696,7 +714,7 @@ mod tests {
     fn the_first_tick_parks_every_zone_at_the_ambient_temperature() {
         for ambient in [-40.0, -7.5, 0.0, 18.0, 55.0] {
             let mut hvac = Hvac::create(0).expect("create");
-            let mut out = [0.0; 5];
+            let mut out = [0.0; 6];
             let inp = cabin_inputs(ambient, [22.0; 3], [0.0; 3], false, 0.0);
             hvac.tick(0.01, &inp, &mut out).expect("tick");
             assert_eq!(zones(&out), [ambient; 3]);
@@ -716,14 +734,14 @@ mod tests {
     fn long_ticks_stay_bounded_and_agree_with_short_ones() {
         let reference = {
             let mut hvac = Hvac::create(0).expect("create");
-            let mut out = [0.0; 5];
+            let mut out = [0.0; 6];
             let inp = cabin_inputs(-10.0, [21.0, 24.0, 18.0], [100.0, 60.0, 30.0], true, 40.0);
             run(&mut hvac, 0.01, 1200.0, &inp, &mut out, |_, _| {});
             zones(&out)
         };
         for dt in [0.5, 1.0, 10.0, 60.0, 600.0] {
             let mut hvac = Hvac::create(0).expect("create");
-            let mut out = [0.0; 5];
+            let mut out = [0.0; 6];
             let inp = cabin_inputs(-10.0, [21.0, 24.0, 18.0], [100.0, 60.0, 30.0], true, 40.0);
             run(&mut hvac, dt, 1200.0, &inp, &mut out, |_, _| {});
             for (a, b) in zones(&out).iter().zip(reference) {
@@ -735,7 +753,7 @@ mod tests {
     #[test]
     fn non_finite_inputs_keep_every_output_finite_and_in_range() {
         let mut hvac = Hvac::create(0).expect("create");
-        let mut out = [0.0; 5];
+        let mut out = [0.0; 6];
         let good = cabin_inputs(-5.0, [22.0; 3], [80.0; 3], true, 60.0);
         run(&mut hvac, 0.01, 10.0, &good, &mut out, |_, _| {});
         for slot in 0..9 {
@@ -767,11 +785,11 @@ mod tests {
     fn every_seed_behaves_identically() {
         let inp = cabin_inputs(3.0, [21.0, 23.0, 19.0], [70.0; 3], true, 80.0);
         let mut reference = Hvac::create(0).expect("create");
-        let mut ref_out = [0.0; 5];
+        let mut ref_out = [0.0; 6];
         run(&mut reference, 0.01, 100.0, &inp, &mut ref_out, |_, _| {});
         for seed in [1, 42, u64::MAX, 0xDEAD_BEEF] {
             let mut hvac = Hvac::create(seed).expect("create");
-            let mut out = [0.0; 5];
+            let mut out = [0.0; 6];
             run(&mut hvac, 0.01, 100.0, &inp, &mut out, |_, _| {});
             assert_eq!(out, ref_out);
             assert_eq!(hvac.snapshot(), reference.snapshot());
@@ -792,7 +810,7 @@ mod tests {
                 )
             };
             let mut a = Hvac::create(5).expect("create");
-            let mut oa = [0.0; 5];
+            let mut oa = [0.0; 6];
             let dt = 0.01;
             let cut_ticks = (cut / dt).round() as usize;
             for k in 0..cut_ticks {
@@ -832,7 +850,7 @@ mod tests {
     #[test]
     fn invalid_calls_are_errors_not_panics_and_no_command_is_known() {
         let mut hvac = Hvac::create(0).expect("create");
-        let mut out = [0.0; 5];
+        let mut out = [0.0; 6];
         let inp = cabin_inputs(10.0, [22.0; 3], [50.0; 3], true, 0.0);
         for dt in [f64::NAN, -0.01, f64::INFINITY] {
             assert!(hvac.tick(dt, &inp, &mut out).is_err());

@@ -26,6 +26,31 @@ pub const LIMITS_TSV: &str = include_str!("../catalog/limits.tsv");
 pub const HEADER: &str = "path\ttype\tdatatype\tunit\tmin\tmax\tallowed\tdescription";
 /// The header line of the limits file.
 pub const LIMITS_HEADER: &str = "path\tmin\tmax\tnote";
+/// The diagnostic trouble codes each plugin can raise (see [`crate::dtc`]).
+pub const DTC_TSV: &str = include_str!("../catalog/dtc.tsv");
+/// The header line of the DTC file.
+pub const DTC_HEADER: &str = "signal\tbit\tsubsystem\tfault\tcode\tdescription\teffect";
+
+/// One row of the DTC file: a fault a plugin can raise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DtcRow<'a> {
+    /// 1-based line in its file.
+    pub line: usize,
+    /// The plugin's `ActiveFaults` signal.
+    pub signal: &'a str,
+    /// The fault's bit in that signal (0..32).
+    pub bit: u32,
+    /// The subsystem that raises it.
+    pub subsystem: &'a str,
+    /// The fault's name (the command is `fault.<name>`).
+    pub fault: &'a str,
+    /// The SAE J2012-style code.
+    pub code: &'a str,
+    /// What the code means.
+    pub description: &'a str,
+    /// How the car degrades while it is active.
+    pub effect: &'a str,
+}
 
 /// One row, as written (numbers parsed, nothing else interpreted).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -154,6 +179,39 @@ pub fn rows(text: &str) -> Result<Vec<Row<'_>>, RowError> {
     Ok(out)
 }
 
+/// Reads every row of the DTC file: the header first, then seven
+/// tab-separated columns per non-empty line; the bit is below 32 and the
+/// code J2012-shaped ([`crate::dtc::is_code`]).
+pub fn dtcs(text: &str) -> Result<Vec<DtcRow<'_>>, RowError> {
+    let mut out = Vec::new();
+    for (n, [signal, bit, subsystem, fault, code, description, effect]) in
+        records(text, DTC_HEADER)?
+    {
+        let bit = bit
+            .parse::<u32>()
+            .ok()
+            .filter(|b| *b < 32)
+            .ok_or_else(|| err(n, format!("`{code}`: bit `{bit}` is not a number below 32")))?;
+        if !crate::dtc::is_code(code) {
+            return Err(err(
+                n,
+                format!("`{code}` is not a letter P, C, B or U and four hex digits"),
+            ));
+        }
+        out.push(DtcRow {
+            line: n,
+            signal,
+            bit,
+            subsystem,
+            fault,
+            code,
+            description,
+            effect,
+        });
+    }
+    Ok(out)
+}
+
 /// Reads every row of the limits file: the header first, then four
 /// tab-separated columns per non-empty line; min and max are both required,
 /// min not above max, and the note says where the limit comes from.
@@ -195,6 +253,39 @@ mod tests {
                 .iter()
                 .all(|r| r.path.starts_with("Sim."))
         );
+    }
+
+    #[test]
+    fn every_shipped_dtc_is_unique_and_its_signal_is_an_overlay_uint32() {
+        let dtcs = dtcs(DTC_TSV).unwrap();
+        assert!(dtcs.len() >= 6);
+        let overlay = rows(OVERLAY_TSV).unwrap();
+        for d in &dtcs {
+            let row = overlay.iter().find(|r| r.path == d.signal).unwrap();
+            assert_eq!(
+                (row.kind, row.datatype),
+                ("sensor", "uint32"),
+                "{}",
+                d.signal
+            );
+            let same = |o: &&DtcRow<'_>| o.code == d.code || (o.signal, o.bit) == (d.signal, d.bit);
+            assert_eq!(dtcs.iter().filter(same).count(), 1, "{}", d.code);
+        }
+    }
+
+    #[test]
+    fn bad_dtc_rows_name_their_line() {
+        let head = format!("{DTC_HEADER}\n");
+        for (bad, what) in [
+            ("S\t32\tabs\tf\tC0035\td\te", "bit"),
+            ("S\tx\tabs\tf\tC0035\td\te", "bit"),
+            ("S\t0\tabs\tf\tX0035\td\te", "letter"),
+            ("S\t0\tabs\tf\tC0035\td", "columns"),
+        ] {
+            let e = dtcs(&format!("{head}{bad}")).unwrap_err();
+            assert_eq!(e.line, 2);
+            assert!(e.message.contains(what), "{e:?}");
+        }
     }
 
     #[test]

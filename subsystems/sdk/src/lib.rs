@@ -14,6 +14,7 @@
 pub mod abi;
 #[cfg(feature = "catalog")]
 pub mod catalog;
+pub mod dtc;
 mod glue;
 pub mod physics;
 pub mod rng;

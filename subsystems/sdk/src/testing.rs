@@ -63,6 +63,31 @@ pub fn assert_declarations_in_catalog<T: Subsystem>() {
     }
 }
 
+/// Asserts that `faults` (a plugin's fault names in bit order) are exactly
+/// the rows of `subsystem` in the DTC file, bit for bit, and that `signal`
+/// is the one those rows name and the plugin writes.
+pub fn assert_faults_in_catalog<T: Subsystem>(subsystem: &str, signal: &str, faults: &[&str]) {
+    let rows: Vec<_> = catalog::dtcs(catalog::DTC_TSV)
+        .expect("the shipped DTC file reads")
+        .into_iter()
+        .filter(|r| r.subsystem == subsystem)
+        .collect();
+    let listed: Vec<(u32, &str)> = rows.iter().map(|r| (r.bit, r.fault)).collect();
+    let declared: Vec<(u32, &str)> = (0u32..).zip(faults.iter().copied()).collect();
+    assert_eq!(
+        listed, declared,
+        "faults of `{subsystem}` in catalog/dtc.tsv"
+    );
+    assert!(
+        rows.iter().all(|r| r.signal == signal),
+        "`{subsystem}` rows name `{signal}`"
+    );
+    assert!(
+        T::WRITES.iter().any(|d| path(d) == signal),
+        "`{subsystem}` writes `{signal}`"
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,7 +26,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-use tcu_engine::catalog::{Catalog, Value};
+use tcu_engine::catalog::{Catalog, DtcFault, DtcTable, Value};
 use tcu_engine::control::{ControlHandle, ControlMsg};
 
 /// The crash the dashboard triggers: into a rigid barrier at the current
@@ -57,6 +57,14 @@ pub const KEYS: &[(&str, &str)] = &[
     ("e / E", "ambient temperature -1 / +1 °C"),
     ("g / G", "road friction -0.1 / +0.1"),
     ("x", "ABS wheel-sensor fault: none, FL, FR, RL, RR"),
+    (
+        "D",
+        "select the next diagnostic fault (named in the header)",
+    ),
+    (
+        "d",
+        "inject the selected fault, or heal it if its DTC is active",
+    ),
     ("p", "pause / resume the simulation clock"),
     ("n", "single step (pauses first)"),
     ("< / >", "slower / faster clock (x0.25 .. x16)"),
@@ -103,6 +111,10 @@ pub enum Action {
     Friction(f64),
     /// Next wheel-sensor fault.
     CycleFault,
+    /// Select the next injectable diagnostic fault.
+    NextDtcFault,
+    /// Inject the selected diagnostic fault, or heal it when active.
+    ToggleDtcFault,
     /// Pause or resume the clock.
     Pause,
     /// One tick while paused.
@@ -146,6 +158,8 @@ pub fn action_for(key: KeyEvent) -> Option<Action> {
         KeyCode::Char('g') => Action::Friction(-0.1),
         KeyCode::Char('G') => Action::Friction(0.1),
         KeyCode::Char('x') => Action::CycleFault,
+        KeyCode::Char('D') => Action::NextDtcFault,
+        KeyCode::Char('d') => Action::ToggleDtcFault,
         KeyCode::Char('p') => Action::Pause,
         KeyCode::Char('n') => Action::Step,
         KeyCode::Char('>' | '.') => Action::Speed(true),
@@ -182,6 +196,10 @@ pub struct Controller {
     pub seat: usize,
     /// Selected HVAC zone, index into [`ZONES`].
     pub zone: usize,
+    /// The injectable diagnostic faults, in the DTC file's order.
+    pub dtc_faults: Vec<DtcFault>,
+    /// Selected diagnostic fault, index into `dtc_faults`.
+    pub dtc_fault: usize,
     /// Pedals as last set by the human: (accelerator, brake) %.
     pedals: Option<(f64, f64)>,
     /// Help overlay shown.
@@ -218,12 +236,15 @@ impl Controller {
         shared: Arc<Shared>,
         requests: Option<RequestHandler>,
     ) -> Self {
+        let catalog = Catalog::builtin();
         Self {
             control,
             clock,
             shared,
             requests,
-            catalog: Catalog::builtin(),
+            dtc_faults: DtcTable::builtin(&catalog).faults().cloned().collect(),
+            dtc_fault: 0,
+            catalog,
             seat: 0,
             zone: 0,
             pedals: None,
@@ -285,6 +306,10 @@ impl Controller {
                 let next = (self.base(snap, path) as i64 + 1) % 5;
                 self.set(vec![(path.into(), Value::Int(next))]);
             }
+            Action::NextDtcFault => {
+                self.dtc_fault = (self.dtc_fault + 1) % self.dtc_faults.len().max(1);
+            }
+            Action::ToggleDtcFault => self.toggle_dtc_fault(snap),
             Action::Pause => self.clock.set_paused(!self.clock.is_paused()),
             Action::Step => {
                 if self.clock.is_paused() {
@@ -375,6 +400,31 @@ impl Controller {
     }
 
     /// Sends an all-or-nothing write; a refusal is logged with its reasons.
+    /// Sends `fault.<name>` to the selected fault's plugin: 1 to inject, or
+    /// 0 when the snapshot shows its code active.
+    fn toggle_dtc_fault(&mut self, snap: &Snapshot) {
+        let Some(f) = self.dtc_faults.get(self.dtc_fault) else {
+            return;
+        };
+        let active = snap.dtcs.iter().any(|(code, _)| *code == f.code);
+        let value = if active { 0.0 } else { 1.0 };
+        let name = format!("fault.{}", f.fault);
+        let what = format!("{} {name}={value} ({})", f.subsystem, f.code);
+        let shared = self.shared.clone();
+        let msg = ControlMsg::PluginCommand {
+            subsystem: f.subsystem.clone(),
+            name,
+            value,
+            reply: Some(Box::new(move |result| match result {
+                Ok(()) => shared.log(format!("command {what}")),
+                Err(e) => shared.log(format!("refused {what}: {e}")),
+            })),
+        };
+        if self.control.send(msg).is_err() {
+            self.shared.log("dashboard: the vehicle is not running");
+        }
+    }
+
     fn set(&mut self, set: Vec<(String, Value)>) {
         let now = Instant::now();
         for (path, value) in &set {

@@ -305,6 +305,10 @@ fn frames_until_done(
         let mut view = View::new(shared.frame());
         view.seat = controller.seat;
         view.zone = controller.zone;
+        view.dtc_fault = controller
+            .dtc_faults
+            .get(controller.dtc_fault)
+            .map(|f| (f.code.clone(), f.subsystem.clone(), f.fault.clone()));
         view.help = controller.help;
         view.paused = clock.is_paused();
         view.speed = clock.speed();

@@ -194,6 +194,8 @@ pub struct Snapshot {
     pub link: Option<LinkState>,
     /// The OTA client, once someone reports it.
     pub ota: Option<OtaState>,
+    /// Active diagnostic trouble codes: (code, subsystem).
+    pub dtcs: Vec<(String, String)>,
 }
 
 impl Snapshot {
@@ -326,6 +328,9 @@ pub struct SnapshotHook {
     /// Event lines not yet moved into the shared log.
     pending: Vec<String>,
     next_sample: f64,
+    /// The fault masks as last read, so that the code list is only rebuilt
+    /// (and allocates) when one changes.
+    masks: Vec<f64>,
 }
 
 impl SnapshotHook {
@@ -351,6 +356,7 @@ impl SnapshotHook {
             local,
             pending: Vec::new(),
             next_sample: 0.0,
+            masks: Vec::new(),
         }
     }
 
@@ -361,6 +367,15 @@ impl SnapshotHook {
                 Some((id, actuator)) if *actuator || bus.is_written(*id) => bus.get(*id),
                 _ => f64::NAN,
             };
+        }
+        let table = vehicle.dtc_table();
+        let masks = table.signals().map(|id| bus.get(id));
+        if !masks.eq(self.masks.iter().copied()) {
+            self.masks = table.signals().map(|id| bus.get(id)).collect();
+            self.local.dtcs = table
+                .active(|id| bus.get(id))
+                .map(|f| (f.code.clone(), f.subsystem.clone()))
+                .collect();
         }
         let s = &mut self.local;
         s.t = vehicle.time();

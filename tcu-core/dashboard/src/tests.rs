@@ -225,6 +225,92 @@ fn the_hook_publishes_values_events_and_plugin_history() {
 }
 
 #[test]
+fn the_header_shows_the_active_dtcs_and_the_fault_d_toggles() {
+    let mut view = sample();
+    let text = render(&view, 160, 50);
+    assert!(text.contains("DTC none"), "{text}");
+    view.snap.dtcs = vec![
+        ("C0035".into(), "abs".into()),
+        ("P0A7E".into(), "battery".into()),
+    ];
+    view.dtc_fault = Some((
+        "B1A10".into(),
+        "heated-seats".into(),
+        "heater_row1_driver".into(),
+    ));
+    let text = render(&view, 160, 50);
+    let header = text.lines().next().unwrap();
+    assert!(header.contains("DTC 2: C0035 P0A7E"), "{header}");
+    assert!(header.contains("d: B1A10 heater_row1_driver"), "{header}");
+    // The fixed fields come first: a narrow terminal keeps them.
+    let narrow = render(&view, MIN_WIDTH, MIN_HEIGHT);
+    assert!(
+        narrow.lines().next().unwrap().contains("q quit"),
+        "{narrow}"
+    );
+}
+
+#[test]
+fn the_hook_lists_the_codes_of_the_active_fault_masks() {
+    let mut vehicle = bare_vehicle();
+    let shared = Arc::new(Shared::default());
+    let mut hook = SnapshotHook::new(&vehicle, "VIN", shared.clone());
+    vehicle.step();
+    hook.after_tick(&vehicle, &[]);
+    assert!(shared.frame().dtcs.is_empty());
+    let bus = vehicle.bus_mut();
+    let abs = bus.id("Sim.Diagnostics.ABS.ActiveFaults").unwrap();
+    bus.write(abs, 1.0).unwrap();
+    vehicle.step();
+    hook.after_tick(&vehicle, &[]);
+    assert_eq!(
+        shared.frame().dtcs,
+        [("C0035".to_owned(), "abs".to_owned())]
+    );
+    vehicle.bus_mut().write(abs, 0.0).unwrap();
+    vehicle.step();
+    hook.after_tick(&vehicle, &[]);
+    assert!(shared.frame().dtcs.is_empty());
+}
+
+#[test]
+fn d_injects_the_selected_fault_and_heals_it_once_its_code_is_active() {
+    let (handle, mut inbox) = control::channel();
+    let shared = Arc::new(Shared::default());
+    let clock = Arc::new(ClockControl::new(Arc::new(AtomicBool::new(false))));
+    let mut c = Controller::new(handle, clock, shared.clone(), None);
+    assert_eq!(c.dtc_faults[0].code, "C0035");
+    assert!(c.handle(Action::NextDtcFault, &Snapshot::default()));
+    assert_eq!(c.dtc_faults[c.dtc_fault].code, "P0A7E");
+    assert!(c.handle(Action::ToggleDtcFault, &Snapshot::default()));
+    let active = Snapshot {
+        dtcs: vec![("P0A7E".into(), "battery".into())],
+        ..Snapshot::default()
+    };
+    assert!(c.handle(Action::ToggleDtcFault, &active));
+    // The bare vehicle has no battery plugin: both commands come back
+    // refused, naming what was sent.
+    let mut v = bare_vehicle();
+    assert_eq!(inbox.apply_pending(&mut v), 2);
+    let log = shared.frame().log;
+    assert!(
+        log[0].contains("battery fault.cell_overtemp=1 (P0A7E)"),
+        "{log:?}"
+    );
+    assert!(
+        log[1].contains("battery fault.cell_overtemp=0 (P0A7E)"),
+        "{log:?}"
+    );
+    for _ in 0..c.dtc_faults.len() {
+        c.handle(Action::NextDtcFault, &Snapshot::default());
+    }
+    assert_eq!(
+        c.dtc_faults[c.dtc_fault].code, "P0A7E",
+        "the selection wraps"
+    );
+}
+
+#[test]
 fn taking_over_switches_the_driver_to_idle_before_the_next_tick() {
     let mut vehicle = bare_vehicle();
     let shared = Arc::new(Shared::default());
@@ -247,7 +333,7 @@ fn key(c: char) -> KeyEvent {
 
 #[test]
 fn every_documented_letter_maps_to_an_action() {
-    for c in "wscohHztTfFaeEgGxpn<>LU?q12345 ".chars() {
+    for c in "wscohHztTfFaeEgGxdDpn<>LU?q12345 ".chars() {
         assert!(action_for(key(c)).is_some(), "{c}");
     }
     assert_eq!(

@@ -1,10 +1,15 @@
 //! Commands received on `cmd/req`: parsing and the checks the bus cannot
 //! make, and the responses sent on `cmd/res`.
 //!
-//! A request is `{"id": "...", "set": {"<VSS path>": value, ...}}`. What is
-//! checked here: the payload size, that it is a JSON object, that it has a
-//! non-empty string `id` and a non-empty object `set` and nothing else, and
-//! that every value is a number or a boolean. Whether each path exists, is an
+//! A request is `{"id": "...", "set": {"<VSS path>": value, ...}}`, or a
+//! plugin's named command, `{"id": "...", "command": {"subsystem": "abs",
+//! "name": "fault.wheel_sensor", "value": 1}}` (`reset`, `set_soc`,
+//! `fault.<name>`, ...). What is checked here: the payload size, that it is
+//! a JSON object, that it has a non-empty string `id` and exactly one of a
+//! non-empty object `set` or a `command` (non-empty `subsystem` and `name`,
+//! a numeric `value`, nothing else) and nothing else, and that every value
+//! is a number or a boolean. Whether the plugin knows the command is its
+//! own decision, reported keyed `command`. Whether each path exists, is an
 //! actuator and is in range is the bus's decision, made all or nothing on the
 //! tick thread (`Bus::set_actuators`). A refused request names the `id` when
 //! it could be read; reasons that concern the request rather than a path are
@@ -27,8 +32,49 @@ pub const MAX_COMMAND_BYTES: usize = 16 * 1024;
 pub struct Command {
     /// Correlation id.
     pub id: String,
-    /// Paths and values, in the order given.
+    /// Paths and values, in the order given (empty for a plugin command).
     pub set: Vec<(String, Value)>,
+    /// A plugin's named command instead of a write.
+    pub plugin: Option<PluginCall>,
+}
+
+/// A plugin command of a request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginCall {
+    /// Subsystem name.
+    pub subsystem: String,
+    /// Command name.
+    pub name: String,
+    /// Its argument.
+    pub value: f64,
+}
+
+/// Reads the `command` object of a request.
+fn plugin_call(v: &Json) -> Result<PluginCall, String> {
+    let shape = "must be {\"subsystem\": \"...\", \"name\": \"...\", \"value\": number}";
+    let Json::Object(m) = v else {
+        return Err(shape.to_owned());
+    };
+    let text = |k: &str| {
+        m.get(k)
+            .and_then(Json::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    match (
+        text("subsystem"),
+        text("name"),
+        m.get("value").and_then(Json::as_f64),
+    ) {
+        (Some(subsystem), Some(name), Some(value)) if m.len() == 3 && !name.contains('\0') => {
+            Ok(PluginCall {
+                subsystem,
+                name,
+                value,
+            })
+        }
+        _ => Err(shape.to_owned()),
+    }
 }
 
 /// A request refused before it reached the bus.
@@ -77,10 +123,13 @@ pub fn parse(payload: &[u8]) -> Result<Command, Refusal> {
     };
     let id = readable_id(&doc);
     let mut errors = SetErrors::new();
-    for key in obj.keys().filter(|k| !matches!(k.as_str(), "id" | "set")) {
+    for key in obj
+        .keys()
+        .filter(|k| !matches!(k.as_str(), "id" | "set" | "command"))
+    {
         errors.insert(
             key.clone(),
-            "unknown field (expected `id` and `set`)".into(),
+            "unknown field (expected `id` and `set` or `command`)".into(),
         );
     }
     match obj.get("id") {
@@ -93,11 +142,35 @@ pub fn parse(payload: &[u8]) -> Result<Command, Refusal> {
         }
     }
     let mut set = Vec::new();
-    match obj.get("set") {
-        None => {
+    let mut plugin = None;
+    match (obj.get("set"), obj.get("command")) {
+        (Some(_), Some(_)) => {
+            errors.insert(
+                "command".into(),
+                "give either `set` or `command`, not both".into(),
+            );
+        }
+        (None, Some(c)) => match plugin_call(c) {
+            Ok(call) => plugin = Some(call),
+            Err(reason) => {
+                errors.insert("command".into(), reason);
+            }
+        },
+        (None, None) => {
             errors.insert("set".into(), "missing".into());
         }
-        Some(Json::Object(m)) if !m.is_empty() => {
+        (Some(s), None) => set_values(s, &mut set, &mut errors),
+    }
+    match (id, errors.is_empty()) {
+        (Some(id), true) => Ok(Command { id, set, plugin }),
+        (id, _) => Err(Refusal { id, errors }),
+    }
+}
+
+/// Reads the `set` object of a request into `set`, or says what is wrong.
+fn set_values(v: &Json, set: &mut Vec<(String, Value)>, errors: &mut SetErrors) {
+    match v {
+        Json::Object(m) if !m.is_empty() => {
             for (path, v) in m {
                 match Value::from_json(v) {
                     Some(v) => set.push((path.clone(), v)),
@@ -107,16 +180,12 @@ pub fn parse(payload: &[u8]) -> Result<Command, Refusal> {
                 }
             }
         }
-        Some(_) => {
+        _ => {
             errors.insert(
                 "set".into(),
                 "must be a non-empty object of path: value".into(),
             );
         }
-    }
-    match (id, errors.is_empty()) {
-        (Some(id), true) => Ok(Command { id, set }),
-        (id, _) => Err(Refusal { id, errors }),
     }
 }
 
@@ -174,6 +243,32 @@ mod tests {
         assert_eq!(r.errors["id"], "missing");
         let r = parse(br#"{"id":"c","set":{}}"#).unwrap_err();
         assert!(r.errors.contains_key("set"));
+    }
+
+    #[test]
+    fn a_plugin_command_parses_and_bad_shapes_are_refused_keyed_command() {
+        let c = parse(
+            br#"{"id":"f","command":{"subsystem":"abs","name":"fault.wheel_sensor","value":1}}"#,
+        )
+        .unwrap();
+        let call = PluginCall {
+            subsystem: "abs".into(),
+            name: "fault.wheel_sensor".into(),
+            value: 1.0,
+        };
+        assert_eq!((c.set.len(), c.plugin), (0, Some(call)));
+        for bad in [
+            r#"{"id":"f","command":{"subsystem":"abs","name":"x"}}"#,
+            r#"{"id":"f","command":{"subsystem":"","name":"x","value":1}}"#,
+            r#"{"id":"f","command":{"subsystem":"abs","name":"x","value":"1"}}"#,
+            r#"{"id":"f","command":{"subsystem":"abs","name":"x","value":1,"more":2}}"#,
+            r#"{"id":"f","command":[1]}"#,
+            r#"{"id":"f","command":{"subsystem":"abs","name":"x","value":1},"set":{"P":1}}"#,
+        ] {
+            let r = parse(bad.as_bytes()).unwrap_err();
+            assert_eq!(r.id.as_deref(), Some("f"), "{bad}");
+            assert!(r.errors.contains_key("command"), "{bad}: {r:?}");
+        }
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //!
 //! Telemetry holds every signal that has been written at least once, keyed
 //! by its VSS path, typed by its datatype (booleans as `true`/`false`,
-//! integers without a fraction). The legacy layout ([`legacy`]) is the proof
+//! integers without a fraction). `Vehicle.Diagnostics.DTCList`, which the
+//! bus cannot hold, is derived from the plugins' fault masks: a JSON array
+//! of the active codes, present whenever `DTCCount` is. The legacy layout ([`legacy`]) is the proof
 //! of concept's: its groups, nesting and field names, mapped from the
 //! catalog's signals.
 
@@ -11,9 +13,10 @@ pub mod legacy;
 
 use crate::config::MqttConfig;
 use serde_json::{Map, Value as Json, json};
+use std::sync::Arc;
 use std::time::SystemTime;
 use tcu_engine::bus::Bus;
-use tcu_engine::catalog::{SignalId, Value};
+use tcu_engine::catalog::{DTC_COUNT, DTC_LIST, DtcTable, SignalId, Value};
 use tcu_engine::sim::Vehicle;
 
 /// The topics of one vehicle.
@@ -85,6 +88,9 @@ pub struct TelemetryEncoder {
     keys: Vec<(SignalId, Vec<u8>)>,
     /// The legacy layout, when that is the profile.
     legacy: Option<legacy::Layout>,
+    /// The codes behind the fault masks, and the `DTCList` and `DTCCount`
+    /// signals (when the catalog has them).
+    dtc: (Arc<DtcTable>, Option<SignalId>, Option<SignalId>),
 }
 
 /// `value` as JSON text: numbers as `serde_json` writes them (non-finite
@@ -120,6 +126,11 @@ impl TelemetryEncoder {
             vin_json,
             keys,
             legacy: legacy.then(|| legacy::Layout::new(catalog)),
+            dtc: (
+                Arc::clone(vehicle.dtc_table()),
+                catalog.id(DTC_LIST),
+                catalog.id(DTC_COUNT),
+            ),
         }
     }
 
@@ -135,7 +146,23 @@ impl TelemetryEncoder {
         write_json(&mut out, &seq);
         out.extend_from_slice(b",\"signals\":{");
         let mut first = true;
+        let (table, list, count) = &self.dtc;
         for (id, key) in &self.keys {
+            if Some(*id) == *list {
+                if count.is_some_and(|c| bus.is_written(c)) {
+                    if !first {
+                        out.push(b',');
+                    }
+                    first = false;
+                    out.extend_from_slice(key);
+                    let codes: Vec<&str> = table
+                        .active(|m| bus.get(m))
+                        .map(|f| f.code.as_str())
+                        .collect();
+                    write_json(&mut out, &codes);
+                }
+                continue;
+            }
             if !bus.is_written(*id) {
                 continue;
             }
@@ -218,13 +245,14 @@ mod tests {
         let enc = TelemetryEncoder::new(&v, "V\"1", false);
         let bytes = enc.encode(v.bus(), 7, SystemTime::UNIX_EPOCH);
         let bus = v.bus();
-        let signals: Map<String, Json> = bus
+        let mut signals: Map<String, Json> = bus
             .catalog()
             .iter()
             .filter(|(id, _)| bus.is_written(*id))
             .map(|(id, m)| (m.path.clone(), json_value(bus.value(id))))
             .collect();
         assert!(signals.len() > 10, "{}", signals.len());
+        signals.insert(DTC_LIST.into(), json!([]));
         let doc =
             json!({"vin": "V\"1", "seq": 7, "ts": "1970-01-01T00:00:00.000Z", "signals": signals});
         // Byte for byte what serde_json writes for the same document.
@@ -232,6 +260,30 @@ mod tests {
             String::from_utf8(bytes).unwrap(),
             serde_json::to_string(&doc).unwrap()
         );
+    }
+
+    #[test]
+    fn dtc_list_is_a_json_array_of_the_active_code_strings() {
+        use tcu_engine::config::{VehicleConfig, VehicleOverrides};
+        let catalog = std::sync::Arc::new(tcu_engine::catalog::Catalog::builtin());
+        let config = VehicleConfig::defaults_with(&VehicleOverrides::default(), &catalog).unwrap();
+        let (mut v, _) =
+            tcu_engine::build::build_vehicle_with(&config, catalog, |_| Ok(Default::default()))
+                .unwrap();
+        let bus = v.bus_mut();
+        for (path, mask) in [
+            ("Sim.Diagnostics.ABS.ActiveFaults", 1.0),
+            ("Sim.Diagnostics.HeatedSeats.ActiveFaults", 6.0),
+        ] {
+            let id = bus.id(path).unwrap();
+            bus.write(id, mask).unwrap();
+        }
+        v.step();
+        let enc = TelemetryEncoder::new(&v, "V1", false);
+        let doc: Json =
+            serde_json::from_slice(&enc.encode(v.bus(), 1, SystemTime::UNIX_EPOCH)).unwrap();
+        assert_eq!(doc["signals"][DTC_LIST], json!(["C0035", "B1A11", "B1A12"]));
+        assert_eq!(doc["signals"][DTC_COUNT], json!(3));
     }
 
     #[test]

@@ -345,11 +345,23 @@ impl Link {
                 };
                 let tx = self.replies.clone();
                 let id = cmd.id.clone();
-                let msg = ControlMsg::Set {
-                    set: cmd.set,
-                    reply: Some(Box::new(move |r| {
-                        let _ = tx.send((Some(id), r));
-                    })),
+                let msg = match cmd.plugin {
+                    None => ControlMsg::Set {
+                        set: cmd.set,
+                        reply: Some(Box::new(move |r| {
+                            let _ = tx.send((Some(id), r));
+                        })),
+                    },
+                    // A plugin's refusal is one reason, keyed `command`.
+                    Some(call) => ControlMsg::PluginCommand {
+                        subsystem: call.subsystem,
+                        name: call.name,
+                        value: call.value,
+                        reply: Some(Box::new(move |r| {
+                            let r = r.map_err(|e| SetErrors::from([("command".to_owned(), e)]));
+                            let _ = tx.send((Some(id), r));
+                        })),
+                    },
                 };
                 if control.send(msg).is_err() {
                     let mut e = SetErrors::new();

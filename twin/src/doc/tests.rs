@@ -368,6 +368,26 @@ fn the_view_has_the_documented_shape() {
 }
 
 #[test]
+fn a_reported_dtc_list_shows_in_the_document_as_its_array_of_codes() {
+    let mut f = Fixture::new();
+    let list = "Vehicle.Diagnostics.DTCList";
+    f.telemetry(
+        1,
+        1_000,
+        1_000,
+        json!({list: ["C0035", "B1A10"], "Vehicle.Diagnostics.DTCCount": 2}),
+    );
+    let v = f.doc.view(&f.catalog);
+    assert_eq!(v["reported"][list]["value"], json!(["C0035", "B1A10"]));
+    assert_eq!(
+        v["reported"]["Vehicle.Diagnostics.DTCCount"]["value"],
+        json!(2)
+    );
+    f.telemetry(2, 2_000, 2_000, json!({list: []}));
+    assert_eq!(f.doc.view(&f.catalog)["reported"][list]["value"], json!([]));
+}
+
+#[test]
 fn a_document_survives_a_round_trip_through_json() {
     let mut f = Fixture::new();
     f.online();

@@ -48,6 +48,10 @@ pub struct View {
     pub speed: f64,
     /// Frames per second actually drawn.
     pub fps: f64,
+    /// The diagnostic fault `d` injects or heals: (code, subsystem, name).
+    /// The header lists the active DTCs and this fault after the fixed
+    /// fields, so a narrow terminal cuts them last.
+    pub dtc_fault: Option<(String, String, String)>,
 }
 
 impl View {
@@ -67,16 +71,31 @@ impl View {
         let s = &self.snap;
         Line::styled(
             format!(
-                " TCU {}  t {:.2} s  clock x{} {}  faults {}  {:.0} fps   ? help  q quit",
+                " TCU {}  t {:.2} s  clock x{} {}  faults {}  {:.0} fps   ? help  q quit   {}{}",
                 s.vin,
                 s.t,
                 self.speed,
                 if self.paused { "PAUSED" } else { "running" },
                 s.faults,
-                self.fps
+                self.fps,
+                self.dtc_text(),
+                self.dtc_fault
+                    .as_ref()
+                    .map(|(code, _, name)| format!("  d: {code} {name}"))
+                    .unwrap_or_default(),
             ),
             Style::default().add_modifier(Modifier::REVERSED),
         )
+    }
+
+    /// The active DTCs as the header shows them: `DTC 2: C0035 P0A7E`.
+    pub fn dtc_text(&self) -> String {
+        let codes: Vec<&str> = self.snap.dtcs.iter().map(|(c, _)| c.as_str()).collect();
+        if codes.is_empty() {
+            "DTC none".to_owned()
+        } else {
+            format!("DTC {}: {}", codes.len(), codes.join(" "))
+        }
     }
 }
 

@@ -8,7 +8,10 @@ use serde::Serialize;
 use std::fmt;
 use tcu_sdk::abi;
 
-/// A VSS datatype the bus supports (strings and arrays are not carried).
+/// A VSS datatype the catalog knows. Every one but [`DataType::StringArray`]
+/// is carried by the bus and the ABI; a string array (`string[]`) is a
+/// sensor the host derives at the edge (the telemetry's
+/// `Vehicle.Diagnostics.DTCList`), whose slot only ever holds 0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DataType {
     /// `boolean`
@@ -29,11 +32,16 @@ pub enum DataType {
     Float,
     /// `double`
     Double,
+    /// `string[]`: never on the bus or across the ABI (see the type's docs).
+    StringArray,
 }
 
 impl DataType {
     /// Parses the VSS spelling.
     pub fn parse(s: &str) -> Option<Self> {
+        if s == "string[]" {
+            return Some(Self::StringArray);
+        }
         Self::from_abi(abi::datatype_from_name(s)?)
     }
 
@@ -65,6 +73,7 @@ impl DataType {
             Self::UInt32 => "uint32",
             Self::Float => "float",
             Self::Double => "double",
+            Self::StringArray => "string[]",
         }
     }
 
@@ -85,6 +94,7 @@ impl DataType {
             Self::UInt32 => (0.0, u32::MAX.into()),
             Self::Float => (f32::MIN.into(), f32::MAX.into()),
             Self::Double => (f64::MIN, f64::MAX),
+            Self::StringArray => (0.0, 0.0),
         }
     }
 

@@ -15,8 +15,10 @@
 //! its datatype's range) are rejected wherever they enter the bus.
 
 mod datatype;
+mod dtc;
 
 pub use datatype::{DataType, Value};
+pub use dtc::{DTC_COUNT, DTC_LIST, DtcFault, DtcTable, mask as dtc_mask};
 
 use std::collections::HashMap;
 use std::fmt;
@@ -339,6 +341,12 @@ pub fn parse_tsv(file: &str, text: &str, overlay: bool) -> Result<Vec<SignalMeta
                 ),
             )
         })?;
+        if datatype == DataType::StringArray && kind != SignalKind::Sensor {
+            return Err(err(
+                n,
+                format!("`{path}`: a string[] signal can only be a sensor the host derives"),
+            ));
+        }
         out.push(SignalMeta {
             path: path.to_owned(),
             kind,

@@ -144,3 +144,18 @@ fn a_limit_only_narrows_a_known_signal_once_and_names_its_line() {
     let e = apply(&format!("{fan}\t0\t50.5\thalf\n")).unwrap_err();
     assert!(e.message.contains("not whole numbers"), "{e}");
 }
+
+#[test]
+fn a_string_array_is_only_a_host_derived_sensor_that_no_plugin_can_declare() {
+    let text = format!("{HEADER}\nVehicle.L\tsensor\tstring[]\t\t\t\t\tlist\n");
+    let rows = parse_tsv("x.tsv", &text, false).unwrap();
+    assert_eq!(rows[0].datatype, DataType::StringArray);
+    assert_eq!(rows[0].bounds(), (0.0, 0.0));
+    let text = format!("{HEADER}\nVehicle.L\tactuator\tstring[]\t\t\t\t\tlist\n");
+    let e = parse_tsv("x.tsv", &text, false).unwrap_err();
+    assert!(e.message.contains("only be a sensor"), "{e}");
+    // No ABI code maps to it, so a plugin declaration can never match.
+    assert!(tcu_sdk::abi::datatype_from_name("string[]").is_none());
+    let list = Catalog::builtin().get(DTC_LIST).cloned().unwrap();
+    assert_eq!(list.datatype, DataType::StringArray);
+}

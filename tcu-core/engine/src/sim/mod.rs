@@ -9,6 +9,7 @@
 
 pub mod clock;
 pub mod detect;
+pub mod dtc;
 pub mod faults;
 mod order;
 mod runner;
@@ -34,7 +35,7 @@ pub struct Event {
     /// Simulated time, s.
     pub t: f64,
     /// Event kind (`plugin.loaded`, `fault`, `airbag.deployed`,
-    /// `abs.engaged`, `abs.released`, ...).
+    /// `abs.engaged`, `abs.released`, `dtc.raised`, `dtc.cleared`, ...).
     #[serde(rename = "type")]
     pub kind: String,
     /// Human-readable detail.
@@ -92,6 +93,7 @@ pub struct Vehicle {
     swap: SwapEngine,
     raised: Vec<crate::swap::Raised>,
     detect: detect::Detector,
+    dtc: dtc::Monitor,
     injected: faults::InjectedErrors,
 }
 
@@ -106,6 +108,8 @@ impl Vehicle {
         tick_rate_hz: f64,
     ) -> Self {
         let (plugins, cycle) = in_dependency_order(plugins);
+        let mut bus = bus;
+        let (dtc, dtc_warning) = dtc::Monitor::new(&mut bus);
         let id = |p: &str| bus.id(p).unwrap_or(SignalId(0));
         let status_ids = StatusIds {
             speed: id("Vehicle.Speed"),
@@ -135,6 +139,7 @@ impl Vehicle {
             ),
             raised: Vec::new(),
             detect,
+            dtc,
             injected: faults::InjectedErrors::default(),
         };
         let loaded: Vec<String> = v
@@ -161,6 +166,9 @@ impl Vehicle {
                     cycle.join(", ")
                 ),
             );
+        }
+        if let Some(warning) = dtc_warning {
+            v.push_event("dtc.unwatched", warning);
         }
         v
     }
@@ -253,6 +261,9 @@ impl Vehicle {
         for (kind, detail) in self.detect.scan(&self.bus) {
             self.push_event(kind, detail);
         }
+        for (kind, detail, fields) in self.dtc.scan(&mut self.bus) {
+            self.push_event_with(kind, detail, fields);
+        }
         self.tick += 1;
         if self.swap.busy() {
             let changed = self.swap.between_ticks(
@@ -305,6 +316,11 @@ impl Vehicle {
     /// The bus, for the control path.
     pub fn bus_mut(&mut self) -> &mut Bus {
         &mut self.bus
+    }
+
+    /// The diagnostic trouble codes the plugins of this vehicle can raise.
+    pub fn dtc_table(&self) -> &std::sync::Arc<crate::catalog::DtcTable> {
+        self.dtc.table()
     }
 
     /// The world model.
