@@ -771,3 +771,30 @@ async fn every_page_file_the_twin_serves_is_in_its_openapi_document() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_reported_dtc_list_matches_the_reported_value_schema_of_the_openapi_document() {
+    let a = api(false);
+    let ts = crate::clock::rfc3339(T0 + 4000);
+    let tel = json!({"vin": VIN, "seq": 4, "ts": ts,
+        "signals": {"Vehicle.Diagnostics.DTCList": ["C0035", "P0A7E"]}});
+    a.hub.ingest(
+        &format!("vehicle/{VIN}/telemetry"),
+        tel.to_string().as_bytes(),
+    );
+    let doc = a.get(&format!("/api/vehicles/{VIN}")).await.json();
+    let value = &doc["reported"]["Vehicle.Diagnostics.DTCList"]["value"];
+    assert_eq!(*value, json!(["C0035", "P0A7E"]));
+    // The document answered must be one the OpenAPI document describes.
+    let spec = a.get("/api/openapi.json").await.json();
+    let branches = spec["components"]["schemas"]["Reported"]["properties"]["value"]["anyOf"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(
+        branches
+            .iter()
+            .any(|b| b["type"] == "array" && b["items"]["type"] == "string"),
+        "the Reported value schema has no string-array branch: {branches:?}"
+    );
+}
