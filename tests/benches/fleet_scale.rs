@@ -218,7 +218,9 @@ fn main() {
     subscribe(broker.port, seen.clone(), measuring.clone());
     let stats = dir.path().join("stats.jsonl");
     let ramp = a.vehicles as f64 / a.connect_rate;
-    let total = ramp + SETTLE.as_secs_f64() + a.seconds as f64 + 30.0;
+    // Only a backstop: the bench stops the fleet itself after the window,
+    // however long connecting took.
+    let total = ramp * 3.0 + 120.0 + SETTLE.as_secs_f64() + a.seconds as f64 + 60.0;
     let mut fleet = Command::new(&tcu)
         .args(["fleet", "--broker"])
         .arg(format!("mqtt://127.0.0.1:{}", broker.port))
@@ -262,6 +264,10 @@ fn main() {
     measuring.store(false, Ordering::Relaxed);
     let end = last_stats(&stats).unwrap();
     let rss = rss_kib(pid);
+    assert!(
+        matches!(fleet.try_wait(), Ok(None)),
+        "the fleet process ended during the window: its figures would be empty"
+    );
     let window = t0.elapsed().as_secs_f64();
     stop(&mut fleet);
     std::thread::sleep(Duration::from_secs(2));
