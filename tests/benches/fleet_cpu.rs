@@ -36,6 +36,7 @@ use tcu_engine::catalog::Catalog;
 use tcu_engine::config::{VehicleConfig, VehicleOverrides};
 use tcu_fleet::status::Snapshot;
 use tcu_fleet::{FleetSettings, Shard};
+use tcu_integration_tests::bench::{flag, release_dir};
 use tcu_integration_tests::mqtt::{Mosquitto, mosquitto_available};
 use tcu_link::config::{Layered, MqttConfig, RawMqtt};
 use tcu_link::encode::{self, TelemetryEncoder};
@@ -54,27 +55,11 @@ struct Args {
 }
 
 fn args() -> Args {
-    let mut a = Args {
-        vehicles: 1000,
-        seconds: 30,
-        tick_rate: 10.0,
-    };
-    let argv: Vec<String> = std::env::args().collect();
-    let mut i = 1;
-    while i < argv.len() {
-        let value = || argv.get(i + 1).expect("a value after the flag");
-        match argv[i].as_str() {
-            "--vehicles" => a.vehicles = value().parse().expect("--vehicles N"),
-            "--seconds" => a.seconds = value().parse().expect("--seconds S"),
-            "--tick-rate" => a.tick_rate = value().parse().expect("--tick-rate HZ"),
-            _ => {
-                i += 1;
-                continue;
-            }
-        }
-        i += 2;
+    Args {
+        vehicles: flag("--vehicles", 1000),
+        seconds: flag("--seconds", 30),
+        tick_rate: flag("--tick-rate", 10.0),
     }
-    a
 }
 
 /// User + system CPU time of this whole process, seconds.
@@ -85,15 +70,6 @@ fn cpu_seconds() -> f64 {
     assert_eq!(rc, 0, "getrusage failed");
     let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
     t(u.ru_utime) + t(u.ru_stime)
-}
-
-fn release_dir() -> PathBuf {
-    std::env::current_exe()
-        .unwrap()
-        .parent()
-        .and_then(Path::parent)
-        .unwrap()
-        .to_path_buf()
 }
 
 fn vehicle_config(tick_rate: f64) -> VehicleConfig {

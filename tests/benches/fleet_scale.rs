@@ -27,11 +27,12 @@
 
 use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
+use tcu_integration_tests::bench::{flag, release_dir};
 use tcu_integration_tests::mqtt::{Mosquitto, mosquitto_available};
 
 const SETTLE: Duration = Duration::from_secs(10);
@@ -44,38 +45,12 @@ struct Args {
 }
 
 fn args() -> Args {
-    let mut a = Args {
-        vehicles: 10_000,
-        seconds: 300,
-        tick_rate: 10.0,
-        connect_rate: 500.0,
-    };
-    let argv: Vec<String> = std::env::args().collect();
-    let mut i = 1;
-    while i < argv.len() {
-        let value = || argv.get(i + 1).expect("a value after the flag");
-        match argv[i].as_str() {
-            "--vehicles" => a.vehicles = value().parse().expect("--vehicles N"),
-            "--seconds" => a.seconds = value().parse().expect("--seconds S"),
-            "--tick-rate" => a.tick_rate = value().parse().expect("--tick-rate HZ"),
-            "--connect-rate" => a.connect_rate = value().parse().expect("--connect-rate R"),
-            _ => {
-                i += 1;
-                continue;
-            }
-        }
-        i += 2;
+    Args {
+        vehicles: flag("--vehicles", 10_000),
+        seconds: flag("--seconds", 300),
+        tick_rate: flag("--tick-rate", 10.0),
+        connect_rate: flag("--connect-rate", 500.0),
     }
-    a
-}
-
-fn release_dir() -> PathBuf {
-    std::env::current_exe()
-        .unwrap()
-        .parent()
-        .and_then(Path::parent)
-        .unwrap()
-        .to_path_buf()
 }
 
 /// What the subscriber saw.

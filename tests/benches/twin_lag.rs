@@ -40,6 +40,7 @@ use std::io::BufRead;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tcu_integration_tests::bench::flag;
 use tcu_integration_tests::mqtt::{Mosquitto, mosquitto_available};
 use tcu_integration_tests::twin::Twin;
 use telemetry::Snapshots;
@@ -54,22 +55,10 @@ struct Args {
 
 fn args() -> Args {
     let mut a = Args {
-        vehicles: 1000,
-        seconds: 60,
-        warmup: 5,
+        vehicles: flag("--vehicles", 1000),
+        seconds: flag("--seconds", 60),
+        warmup: flag("--warmup", 5),
     };
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    let mut it = argv.iter();
-    // `cargo bench` adds `--bench`; anything else unknown is ignored too.
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().and_then(|v| v.parse().ok()).expect("a number");
-        match flag.as_str() {
-            "--vehicles" => a.vehicles = value() as usize,
-            "--seconds" => a.seconds = value(),
-            "--warmup" => a.warmup = value(),
-            _ => {}
-        }
-    }
     a.vehicles = a.vehicles.max(1);
     a.seconds = a.seconds.max(a.warmup + 1);
     a

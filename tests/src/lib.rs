@@ -4,6 +4,7 @@
 //! `tests/fixtures/c` (one good, several broken on purpose), the panicking
 //! Rust plugin of `tests/fixtures/panicky`, and the workspace's own plugins.
 
+pub mod bench;
 pub mod ddi_fake;
 pub mod fixtures;
 pub mod goosebit;

@@ -160,6 +160,27 @@ pub fn spawn_tcu_run(dir: &Path, config: &str, args: &[&str]) -> Running {
     Running::start(cmd)
 }
 
+/// Starts `tcu run --headless` on its embedded broker, listening on an
+/// ephemeral loopback port, publishing every 200 ms with its outbox in
+/// `dir`; returns the process and the broker's port, read from its log.
+pub fn spawn_tcu_embedded(dir: &Path) -> (Running, u16) {
+    let config = format!(
+        "[mqtt]\nembedded_listen = \"127.0.0.1:0\"\npublish_period = \"200ms\"\noutbox_dir = \"{}\"\n",
+        dir.join("outbox").display()
+    );
+    let tcu = spawn_tcu_run(dir, &config, &[]);
+    let line = tcu
+        .wait_line("embedded MQTT broker listening on", Duration::from_secs(30))
+        .unwrap_or_else(|| panic!("no broker address logged:\n{}", tcu.output()));
+    let port: u16 = line
+        .split("listening on 127.0.0.1:")
+        .nth(1)
+        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in `{line}`"));
+    (tcu, port)
+}
+
 /// A message received by [`Subscriber`].
 pub type Received = (String, Vec<u8>);
 

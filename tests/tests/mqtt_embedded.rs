@@ -4,27 +4,14 @@
 
 use serde_json::json;
 use std::time::Duration;
-use tcu_integration_tests::mqtt::{Subscriber, spawn_tcu_run};
+use tcu_integration_tests::mqtt::{Subscriber, spawn_tcu_embedded, spawn_tcu_run};
 
 const VIN: &str = "WTCUZ000000000001";
 
 #[test]
 fn the_embedded_broker_serves_telemetry_status_and_commands() {
     let dir = tempfile::tempdir().unwrap();
-    let config = format!(
-        "[mqtt]\nembedded_listen = \"127.0.0.1:0\"\npublish_period = \"200ms\"\noutbox_dir = \"{}\"\n",
-        dir.path().join("outbox").display()
-    );
-    let tcu = spawn_tcu_run(dir.path(), &config, &[]);
-    let line = tcu
-        .wait_line("embedded MQTT broker listening on", Duration::from_secs(30))
-        .unwrap_or_else(|| panic!("no broker address logged:\n{}", tcu.output()));
-    let port: u16 = line
-        .split("listening on 127.0.0.1:")
-        .nth(1)
-        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no port in `{line}`"));
+    let (tcu, port) = spawn_tcu_embedded(dir.path());
     let sub = Subscriber::connect(port, "t-embedded", "vehicle/#", true);
     let tel = format!("vehicle/{VIN}/telemetry");
     let msgs = sub.collect(&tel, Duration::from_secs(20), |m| m.len() >= 3);
