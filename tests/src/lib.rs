@@ -10,6 +10,7 @@ pub mod fixtures;
 pub mod goosebit;
 pub mod harness;
 pub mod mqtt;
+pub mod nats;
 pub mod ota_recorder;
 pub mod process;
 pub mod signed;

@@ -41,6 +41,7 @@ pub struct RawIngest {
     keepalive: Option<String>,
     topic_root: Option<String>,
     share_group: Option<String>,
+    nats: Option<String>,
     max_payload_bytes: Option<u64>,
     max_vehicles: Option<u64>,
 }
@@ -117,6 +118,11 @@ pub struct IngestConfig {
     pub topic_root: String,
     /// Shared-subscription group.
     pub share_group: Option<String>,
+    /// NATS server (`nats://host:port`) that carries telemetry, events and
+    /// command responses through a JetStream durable consumer instead of
+    /// MQTT subscriptions (for a NATS cluster, which does not deliver to
+    /// `$share` subscriptions).
+    pub nats: Option<String>,
     /// Payload size limit.
     pub max_payload_bytes: usize,
     /// Documents kept at most.
@@ -179,6 +185,8 @@ pub struct Overrides {
     pub topic_root: Option<String>,
     /// `ingest.share_group`
     pub share_group: Option<String>,
+    /// `ingest.nats`
+    pub nats: Option<String>,
     /// `ingest.client_id`
     pub client_id: Option<String>,
     /// `http.read_tokens`
@@ -197,7 +205,7 @@ fn token_list(s: &str) -> Vec<String> {
 
 impl Overrides {
     /// `TCU_TWIN_BROKER`, `_DB`, `_HTTP`, `_TOPIC_ROOT`, `_SHARE_GROUP`,
-    /// `_CLIENT_ID`, `_READ_TOKENS`, `_WRITE_TOKENS` through `get`.
+    /// `_NATS`, `_CLIENT_ID`, `_READ_TOKENS`, `_WRITE_TOKENS` through `get`.
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Self {
         Self {
             broker: get("TCU_TWIN_BROKER"),
@@ -205,6 +213,7 @@ impl Overrides {
             http: get("TCU_TWIN_HTTP"),
             topic_root: get("TCU_TWIN_TOPIC_ROOT"),
             share_group: get("TCU_TWIN_SHARE_GROUP"),
+            nats: get("TCU_TWIN_NATS"),
             client_id: get("TCU_TWIN_CLIENT_ID"),
             read_tokens: get("TCU_TWIN_READ_TOKENS").map(|s| token_list(&s)),
             write_tokens: get("TCU_TWIN_WRITE_TOKENS").map(|s| token_list(&s)),
@@ -231,6 +240,7 @@ impl Overrides {
         put("http", "listen", self.http.as_ref().map(s));
         put("ingest", "topic_root", self.topic_root.as_ref().map(s));
         put("ingest", "share_group", self.share_group.as_ref().map(s));
+        put("ingest", "nats", self.nats.as_ref().map(s));
         put("ingest", "client_id", self.client_id.as_ref().map(s));
         put("http", "read_tokens", self.read_tokens.as_ref().map(list));
         put("http", "write_tokens", self.write_tokens.as_ref().map(list));
@@ -333,6 +343,25 @@ fn positive(m: &Merged, field: &str, v: Option<u64>) -> Result<usize, ConfigErro
     }
 }
 
+/// `host:port` of a `nats://host[:port]` URL (port 4222 by default).
+pub fn nats_address(url: &str) -> Result<String, String> {
+    let rest = url
+        .strip_prefix("nats://")
+        .ok_or_else(|| format!("`{url}` is not a nats://host[:port] URL"))?;
+    let rest = rest.trim_end_matches('/');
+    if rest.is_empty() || rest.contains(['/', '@', ' ']) {
+        return Err(format!("`{url}` is not a nats://host[:port] URL"));
+    }
+    match rest.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() => port
+            .parse::<u16>()
+            .map(|p| format!("{host}:{p}"))
+            .map_err(|_| format!("`{url}`: port `{port}` is not a number from 0 to 65535")),
+        Some(_) => Err(format!("`{url}` has no host")),
+        None => Ok(format!("{rest}:4222")),
+    }
+}
+
 fn non_empty(v: Option<String>) -> Option<String> {
     v.filter(|s| !s.trim().is_empty())
 }
@@ -355,6 +384,10 @@ fn resolve(raw: RawConfig, m: &Merged) -> Result<TwinConfig, ConfigError> {
             "ingest.share_group",
             format!("`{g}` may not contain `/`, `+` or `#`"),
         ));
+    }
+    let nats = non_empty(i.nats);
+    if let Some(n) = &nats {
+        nats_address(n).map_err(|e| invalid(m, "ingest.nats", e))?;
     }
     match (&i.cert_file, &i.key_file) {
         (Some(_), None) => {
@@ -392,6 +425,7 @@ fn resolve(raw: RawConfig, m: &Merged) -> Result<TwinConfig, ConfigError> {
         topics,
         topic_root,
         share_group,
+        nats,
         max_payload_bytes: positive(m, "ingest.max_payload_bytes", i.max_payload_bytes)?,
         max_vehicles: positive(m, "ingest.max_vehicles", i.max_vehicles)?,
     };

@@ -15,7 +15,8 @@
 //! history behind the [`store::Store`] trait; SQLite), [`fleet`] (every
 //! document, the effects of a message or a patch), [`config`], [`tls`],
 //! [`hub`] (the shared state and where effects go), [`metrics`], [`mqtt`]
-//! (the broker connection), [`http`] (the API), [`service`] (the
+//! (the broker connection), [`nats`] (the JetStream ingest path for a NATS
+//! cluster), [`http`] (the API), [`service`] (the
 //! wiring of `tcu-twin serve`), [`client`] (the `get`/`set`/`export`
 //! commands over the API).
 
@@ -31,6 +32,7 @@ pub mod ingest;
 pub mod loss;
 pub mod metrics;
 pub mod mqtt;
+pub mod nats;
 pub mod rules;
 pub mod service;
 pub mod store;

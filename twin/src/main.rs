@@ -91,6 +91,11 @@ struct ServeArgs {
     /// Topic root template, `{vin}` standing for any VIN.
     #[arg(long)]
     topic_root: Option<String>,
+    /// NATS server (nats://host[:port]) to read telemetry, events and
+    /// command responses from, through a JetStream durable consumer shared
+    /// by the twins of one share group (for a NATS cluster).
+    #[arg(long)]
+    nats: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -129,6 +134,7 @@ fn main() -> Result<()> {
                 db: a.db,
                 http: a.http,
                 topic_root: a.topic_root,
+                nats: a.nats,
                 ..Overrides::default()
             };
             let cfg = TwinConfig::load(a.config.as_deref(), &overrides)?;

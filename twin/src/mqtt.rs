@@ -54,10 +54,12 @@ pub fn options(cfg: &IngestConfig) -> Result<MqttOptions, TwinError> {
     Ok(o)
 }
 
-/// The subscription filters.
+/// The subscription filters. With `ingest.nats` only status is read over
+/// MQTT: the rest comes from the NATS consumer ([`crate::nats`]).
 pub fn subscriptions(cfg: &IngestConfig) -> Vec<String> {
     Kind::SUBSCRIBED
         .iter()
+        .filter(|&&k| cfg.nats.is_none() || !crate::nats::CARRIED.contains(&k))
         .map(|&k| {
             let f = cfg.topics.filter(k);
             match (&cfg.share_group, k) {

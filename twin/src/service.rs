@@ -108,6 +108,12 @@ pub async fn run(cfg: TwinConfig, clock: Arc<dyn Clock>) -> Result<(), TwinError
         seed(&cfg.ingest.client_id),
     ));
 
+    let nats = tokio::spawn(crate::nats::run(
+        hub.clone(),
+        cfg.ingest.clone(),
+        seed(&cfg.ingest.client_id) ^ 1,
+    ));
+
     let periodic = tokio::spawn(periodic(
         hub.clone(),
         cfg.store.checkpoint_interval,
@@ -116,6 +122,7 @@ pub async fn run(cfg: TwinConfig, clock: Arc<dyn Clock>) -> Result<(), TwinError
     on_signal().await;
     hub.shut_down();
     let _ = tokio::time::timeout(Duration::from_secs(5), mqtt).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), nats).await;
     let served = tokio::time::timeout(Duration::from_secs(5), http).await;
     periodic.abort();
     hub.checkpoint();
