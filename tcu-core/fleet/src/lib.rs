@@ -10,8 +10,10 @@
 //! (slices of a fleet across processes), [`mix`] (the fleet file: shares
 //! of drivers, ambient temperatures, occupants), [`plan`] (members: VIN,
 //! seed, start offset), [`worker`] (stepping), [`status`] (summary, progress,
-//! JSON lines), [`run`] (assembly and shutdown).
+//! JSON lines), [`descriptors`] (the open-file limit a fleet needs),
+//! [`run`] (assembly and shutdown).
 
+pub mod descriptors;
 pub mod mix;
 pub mod plan;
 pub mod run;

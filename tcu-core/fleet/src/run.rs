@@ -102,6 +102,7 @@ pub fn run_observed(
     )
     .map_err(FleetError::Plan)?;
     check_templates(mqtt, members.len())?;
+    crate::descriptors::ensure(members.len())?;
     let mut stats = match &settings.stats {
         Some(p) => Some(
             std::fs::File::create(p).map_err(|source| FleetError::Stats {
