@@ -21,7 +21,13 @@
 //! machine holds the fleet at all. `scripts/fleet-knee` runs this at
 //! growing N to find the largest fleet without late ticks or loss.
 //!
-//! Run: `cargo build --release && cargo bench -p tcu-integration-tests --bench fleet_scale -- [--vehicles 10000] [--seconds 300] [--tick-rate 10] [--connect-rate 500]`
+//! A fleet needs about two file descriptors per vehicle; when the hard
+//! open-file limit cannot hold the whole fleet in one process (10,000
+//! vehicles under a 20,000 limit), it runs as `--processes P` shards
+//! (`--shard K/P`, the fleet's own scale-out), the fewest that fit unless
+//! given; the figures are summed over the processes.
+//!
+//! Run: `cargo build --release && cargo bench -p tcu-integration-tests --bench fleet_scale -- [--vehicles 10000] [--seconds 300] [--tick-rate 10] [--connect-rate 500] [--processes P]`
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
@@ -42,6 +48,20 @@ struct Args {
     seconds: u64,
     tick_rate: f64,
     connect_rate: f64,
+    processes: u64,
+}
+
+/// The hard open-file limit of this process (inherited by the fleet's).
+fn hard_nofile() -> u64 {
+    std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("Max open files"))
+                .and_then(|l| l.split_whitespace().nth(4))
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or(1024)
 }
 
 fn args() -> Args {
@@ -50,7 +70,17 @@ fn args() -> Args {
         seconds: flag("--seconds", 300),
         tick_rate: flag("--tick-rate", 10.0),
         connect_rate: flag("--connect-rate", 500.0),
+        processes: flag("--processes", 0),
     }
+}
+
+/// The fewest processes whose shards fit under the hard limit.
+fn processes_needed(vehicles: u64) -> u64 {
+    let per = tcu_fleet::descriptors::PER_VEHICLE;
+    let room = hard_nofile()
+        .saturating_sub(tcu_fleet::descriptors::RESERVE)
+        .max(per);
+    (vehicles * per).div_ceil(room).max(1)
 }
 
 /// What the subscriber saw.
@@ -136,10 +166,32 @@ fn subscribe(port: u16, seen: Arc<Mutex<Seen>>, measuring: Arc<AtomicBool>) {
     });
 }
 
-/// The last `--stats` line of the fleet.
-fn last_stats(path: &Path) -> Option<serde_json::Value> {
+/// The last `--stats` line of one fleet process.
+fn last_stats_of(path: &Path) -> Option<serde_json::Value> {
     let text = std::fs::read_to_string(path).ok()?;
     serde_json::from_str(text.lines().last()?).ok()
+}
+
+/// The counters of every process's last `--stats` line, summed; `None`
+/// until every process wrote one.
+fn last_stats(paths: &[std::path::PathBuf]) -> Option<serde_json::Value> {
+    let mut sum = serde_json::Map::new();
+    for p in paths {
+        let v = last_stats_of(p)?;
+        for k in [
+            "connected",
+            "ticks",
+            "late_ticks",
+            "skipped_ticks",
+            "published",
+            "dropped",
+        ] {
+            let total =
+                sum.get(k).and_then(|x| x.as_u64()).unwrap_or(0) + v[k].as_u64().unwrap_or(0);
+            sum.insert(k.to_owned(), total.into());
+        }
+    }
+    Some(serde_json::Value::Object(sum))
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -191,31 +243,47 @@ fn main() {
     let seen = Arc::new(Mutex::new(Seen::default()));
     let measuring = Arc::new(AtomicBool::new(false));
     subscribe(broker.port, seen.clone(), measuring.clone());
-    let stats = dir.path().join("stats.jsonl");
+    let processes = if a.processes > 0 {
+        a.processes
+    } else {
+        processes_needed(a.vehicles)
+    };
+    let stats: Vec<_> = (1..=processes)
+        .map(|k| dir.path().join(format!("stats-{k}.jsonl")))
+        .collect();
     let ramp = a.vehicles as f64 / a.connect_rate;
     // Only a backstop: the bench stops the fleet itself after the window,
     // however long connecting took.
     let total = ramp * 3.0 + 120.0 + SETTLE.as_secs_f64() + a.seconds as f64 + 60.0;
-    let mut fleet = Command::new(&tcu)
-        .args(["fleet", "--broker"])
-        .arg(format!("mqtt://127.0.0.1:{}", broker.port))
-        .args(["--vehicles", &a.vehicles.to_string()])
-        .args(["--tick-rate", &a.tick_rate.to_string()])
-        .args(["--publish-period", "1s", "--status-interval", "1s"])
-        .args(["--connect-rate", &a.connect_rate.to_string()])
-        .args(["--duration", &format!("{}s", total.ceil())])
-        .arg("--outbox-dir")
-        .arg(dir.path().join("outbox"))
-        .arg("--stats")
-        .arg(&stats)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let pid = fleet.id();
+    let mut fleets: Vec<Child> = (1..=processes)
+        .map(|k| {
+            Command::new(&tcu)
+                .args(["fleet", "--broker"])
+                .arg(format!("mqtt://127.0.0.1:{}", broker.port))
+                .args(["--vehicles", &a.vehicles.to_string()])
+                .args(["--shard", &format!("{k}/{processes}")])
+                .args(["--tick-rate", &a.tick_rate.to_string()])
+                .args(["--publish-period", "1s", "--status-interval", "1s"])
+                // The connect rate is the fleet's: each process takes its share.
+                .args([
+                    "--connect-rate",
+                    &(a.connect_rate / processes as f64).to_string(),
+                ])
+                .args(["--duration", &format!("{}s", total.ceil())])
+                .arg("--outbox-dir")
+                .arg(dir.path().join(format!("outbox-{k}")))
+                .arg("--stats")
+                .arg(&stats[k as usize - 1])
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let pids: Vec<u32> = fleets.iter().map(Child::id).collect();
     eprintln!(
-        "{} vehicles, {} Hz physics, 1 s telemetry, connecting at {}/s",
+        "{} vehicles in {processes} process(es), {} Hz physics, 1 s telemetry, connecting at {}/s",
         a.vehicles, a.tick_rate, a.connect_rate
     );
     let wanted = a.vehicles;
@@ -238,13 +306,15 @@ fn main() {
     std::thread::sleep(Duration::from_secs(a.seconds));
     measuring.store(false, Ordering::Relaxed);
     let end = last_stats(&stats).unwrap();
-    let rss = rss_kib(pid);
+    let rss: u64 = pids.iter().map(|&p| rss_kib(p)).sum();
     assert!(
-        matches!(fleet.try_wait(), Ok(None)),
-        "the fleet process ended during the window: its figures would be empty"
+        fleets.iter_mut().all(|f| matches!(f.try_wait(), Ok(None))),
+        "a fleet process ended during the window: its figures would be empty"
     );
     let window = t0.elapsed().as_secs_f64();
-    stop(&mut fleet);
+    for f in &mut fleets {
+        stop(f);
+    }
     std::thread::sleep(Duration::from_secs(2));
     let s = seen.lock().unwrap();
     let mut lat = s.latencies.clone();
@@ -267,12 +337,13 @@ fn main() {
     }
     let d = |k: &str| end[k].as_u64().unwrap_or(0) - start[k].as_u64().unwrap_or(0);
     println!(
-        "| vehicles | window s | ticks | late | skipped | msgs received | latency p50 / p99 / max ms | lost silently | reported lost | RSS MiB | KiB per vehicle |"
+        "| vehicles | processes | window s | ticks | late | skipped | msgs received | latency p50 / p99 / max ms | lost silently | reported lost | RSS MiB | KiB per vehicle |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     println!(
-        "| {} | {:.0} | {} | {} | {} | {} | {} / {} / {} | {} | {} | {:.0} | {:.1} |",
+        "| {} | {} | {:.0} | {} | {} | {} | {} | {} / {} / {} | {} | {} | {:.0} | {:.1} |",
         a.vehicles,
+        processes,
         window,
         d("ticks"),
         d("late_ticks"),
