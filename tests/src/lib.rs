@@ -11,6 +11,7 @@ pub mod goosebit;
 pub mod harness;
 pub mod mqtt;
 pub mod ota_recorder;
+pub mod postgres;
 pub mod process;
 pub mod signed;
 pub mod twin;
