@@ -249,6 +249,7 @@ impl Fleet {
                             fx.records.push(Record::Samples {
                                 vin: arc.clone(),
                                 t: t.ts,
+                                seq: t.seq,
                                 values: t.values.iter().map(|(id, slot, _)| (*id, *slot)).collect(),
                             });
                         }
