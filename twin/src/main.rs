@@ -82,7 +82,8 @@ struct ServeArgs {
     /// Broker: mqtt://host[:port] or mqtts://host[:port].
     #[arg(long)]
     broker: Option<String>,
-    /// History store (SQLite file).
+    /// History store: an SQLite file, or a `postgres://user@host/db` URL
+    /// (password from TCU_TWIN_DB_PASSWORD or `store.password_file`).
     #[arg(long)]
     db: Option<PathBuf>,
     /// HTTP listen address (IP:port).

@@ -7,10 +7,11 @@
 
 use crate::TwinError;
 use crate::clock::{Clock, SystemClock, duration_ms};
-use crate::config::TwinConfig;
+use crate::config::{StoreLocation, TwinConfig};
 use crate::fleet::Fleet;
 use crate::hub::Hub;
 use crate::store::Store;
+use crate::store::postgres::PostgresStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::writer::Writer;
 use std::sync::Arc;
@@ -60,7 +61,14 @@ async fn on_signal() {
 /// The service on `clock`.
 pub async fn run(cfg: TwinConfig, clock: Arc<dyn Clock>) -> Result<(), TwinError> {
     let catalog = Arc::new(Catalog::builtin());
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&cfg.store.path, catalog.clone())?);
+    let store: Arc<dyn Store> = match &cfg.store.location {
+        StoreLocation::Sqlite(path) => Arc::new(SqliteStore::open(path, catalog.clone())?),
+        StoreLocation::Postgres(target) => Arc::new(PostgresStore::open(
+            target,
+            &cfg.ingest.client_id,
+            catalog.clone(),
+        )?),
+    };
     let mut fleet = Fleet::new(
         catalog,
         cfg.ingest.topics.clone(),
@@ -70,7 +78,7 @@ pub async fn run(cfg: TwinConfig, clock: Arc<dyn Clock>) -> Result<(), TwinError
         clock.now_ms(),
     );
     let restored = fleet.restore(&store.documents()?);
-    tracing::info!(path = %cfg.store.path.display(), documents = restored, "store opened");
+    tracing::info!(store = %cfg.store.location.describe(), documents = restored, "store opened");
     let writer = Writer::spawn(store.clone(), cfg.store.batch_max, cfg.store.flush_interval);
     let hub = Arc::new(Hub::new(fleet, store.clone(), writer, clock.clone()));
 
