@@ -277,8 +277,15 @@ impl Fleet {
                 match ingest::status(payload, vin, max) {
                     Ok(s) => {
                         let (prefix, counter) = (&self.id_prefix, &mut self.next_id);
+                        let mine = format!("twin-{prefix}-");
                         let mut next = || Self::next_id(prefix, counter);
-                        commands = doc.apply_status(&s, now, &mut next, &mut outcomes);
+                        commands = doc.apply_status_of(
+                            &s,
+                            now,
+                            &mut next,
+                            &|id| id.starts_with(&mine),
+                            &mut outcomes,
+                        );
                         tracing::info!(vin, online = s.online, "status");
                     }
                     Err(r) => refused(&mut self.stats.invalid, doc, "status", &r),
@@ -348,6 +355,43 @@ impl Fleet {
         let view = doc.view(&catalog);
         self.finish(vin, outcomes, commands, fx);
         Ok(view)
+    }
+
+    /// Merges other twins' document checkpoints (from a shared store) into
+    /// these documents, creating those of vehicles this twin has not seen
+    /// yet; the merged documents are not checkpointed again (their twins
+    /// have them). Returns how many documents changed.
+    pub fn merge(&mut self, bodies: &[String], now: Millis, fx: &mut Effects) -> usize {
+        let mut changed = Vec::new();
+        for body in bodies {
+            let peer = match serde_json::from_str::<Document>(body) {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::warn!("another twin's document could not be read and is skipped: {e}");
+                    continue;
+                }
+            };
+            if !self.docs.contains_key(&peer.vin) {
+                if self.docs.len() >= self.max_vehicles {
+                    self.stats.over_capacity += 1;
+                    continue;
+                }
+                self.docs
+                    .insert(peer.vin.clone(), Document::new(&peer.vin, &self.settings));
+            }
+            if let Some(doc) = self.docs.get_mut(&peer.vin)
+                && doc.merge(&peer, self.settings.events_kept)
+            {
+                doc.refresh_connectivity(now, &self.settings);
+                changed.push(peer.vin);
+            }
+        }
+        let n = changed.len();
+        for vin in changed {
+            let arc = self.vin_arc(&vin);
+            fx.changed.push(arc);
+        }
+        n
     }
 
     /// Time passing: expiry and connectivity of every document.

@@ -1,6 +1,7 @@
 //! `tcu-twin serve`: opens the store and restores every document from it,
 //! starts the writer thread, the broker connection, the HTTP API and the
-//! periodic work (expiry and staleness, document checkpoints, retention),
+//! periodic work (expiry and staleness, document checkpoints, retention,
+//! and on a shared PostgreSQL store the merge of the other twins' documents),
 //! and stops all of it cleanly on SIGINT or SIGTERM: the API stops
 //! accepting, the event streams end, the broker session is closed (the
 //! broker keeps it), the documents are checkpointed and the writer drains.
@@ -8,7 +9,7 @@
 use crate::TwinError;
 use crate::clock::{Clock, SystemClock, duration_ms};
 use crate::config::{StoreLocation, TwinConfig};
-use crate::fleet::Fleet;
+use crate::fleet::{Effects, Fleet};
 use crate::hub::Hub;
 use crate::store::Store;
 use crate::store::postgres::PostgresStore;
@@ -121,11 +122,16 @@ pub async fn run(cfg: TwinConfig, clock: Arc<dyn Clock>) -> Result<(), TwinError
         cfg.store.checkpoint_interval,
         cfg.store.retention,
     ));
+    let peers = matches!(cfg.store.location, StoreLocation::Postgres(_))
+        .then(|| tokio::spawn(sync_peers(hub.clone(), cfg.store.sync_interval)));
     on_signal().await;
     hub.shut_down();
     let _ = tokio::time::timeout(Duration::from_secs(5), mqtt).await;
     let served = tokio::time::timeout(Duration::from_secs(5), http).await;
     periodic.abort();
+    if let Some(p) = peers {
+        p.abort();
+    }
     hub.checkpoint();
     let drained = tokio::task::spawn_blocking({
         let hub = hub.clone();
@@ -145,6 +151,46 @@ pub async fn run(cfg: TwinConfig, clock: Arc<dyn Clock>) -> Result<(), TwinError
             e
         }),
         _ => Ok(()),
+    }
+}
+
+/// On a shared store: merges what the other twins checkpointed every
+/// `every`, so this twin serves the vehicles (and the parts of their
+/// documents) that others ingest. A failing read is logged once until
+/// one succeeds again.
+async fn sync_peers(hub: Arc<Hub>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut failing = false;
+    loop {
+        tick.tick().await;
+        let store = hub.store.clone();
+        match tokio::task::spawn_blocking(move || store.peer_documents()).await {
+            Ok(Ok(bodies)) => {
+                if failing {
+                    tracing::info!("reading the other twins' documents works again");
+                    failing = false;
+                }
+                if bodies.is_empty() {
+                    continue;
+                }
+                let mut fx = Effects::default();
+                let n = hub.fleet().merge(&bodies, hub.now(), &mut fx);
+                tracing::debug!(
+                    read = bodies.len(),
+                    changed = n,
+                    "merged the other twins' documents"
+                );
+                for vin in fx.changed {
+                    let _ = hub.changes.send(vin);
+                }
+            }
+            Ok(Err(e)) if !failing => {
+                tracing::warn!("reading the other twins' documents: {e}");
+                failing = true;
+            }
+            _ => {}
+        }
     }
 }
 
