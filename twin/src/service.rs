@@ -62,14 +62,26 @@ async fn on_signal() {
 /// The service on `clock`.
 pub async fn run(cfg: TwinConfig, clock: Arc<dyn Clock>) -> Result<(), TwinError> {
     let catalog = Arc::new(Catalog::builtin());
-    let store: Arc<dyn Store> = match &cfg.store.location {
-        StoreLocation::Sqlite(path) => Arc::new(SqliteStore::open(path, catalog.clone())?),
-        StoreLocation::Postgres(target) => Arc::new(PostgresStore::open(
-            target,
-            &cfg.ingest.client_id,
-            catalog.clone(),
-        )?),
-    };
+    // The PostgreSQL client blocks on a runtime of its own, which may not
+    // run inside this one: the store is opened and read off it.
+    let (location, instance, c) = (
+        cfg.store.location.clone(),
+        cfg.ingest.client_id.clone(),
+        catalog.clone(),
+    );
+    let (store, documents) = tokio::task::spawn_blocking(move || {
+        let store: Arc<dyn Store> = match &location {
+            StoreLocation::Sqlite(path) => Arc::new(SqliteStore::open(path, c)?),
+            StoreLocation::Postgres(target) => Arc::new(PostgresStore::open(target, &instance, c)?),
+        };
+        let documents = store.documents()?;
+        Ok::<_, TwinError>((store, documents))
+    })
+    .await
+    .map_err(|e| TwinError::Io {
+        path: "store".into(),
+        source: std::io::Error::other(e.to_string()),
+    })??;
     let mut fleet = Fleet::new(
         catalog,
         cfg.ingest.topics.clone(),
@@ -78,7 +90,7 @@ pub async fn run(cfg: TwinConfig, clock: Arc<dyn Clock>) -> Result<(), TwinError
         cfg.ingest.max_vehicles,
         clock.now_ms(),
     );
-    let restored = fleet.restore(&store.documents()?);
+    let restored = fleet.restore(&documents);
     tracing::info!(store = %cfg.store.location.describe(), documents = restored, "store opened");
     let writer = Writer::spawn(store.clone(), cfg.store.batch_max, cfg.store.flush_interval);
     let hub = Arc::new(Hub::new(fleet, store.clone(), writer, clock.clone()));

@@ -175,6 +175,22 @@ impl fmt::Debug for PostgresStore {
     }
 }
 
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        // Closing a client blocks on its own runtime, which panics inside
+        // another one (the twin's last reference may go on its runtime):
+        // the connections are closed on a thread of their own.
+        let write = lock(&self.write).conn.take();
+        let read = lock(&self.read).take();
+        let closing = std::thread::Builder::new()
+            .name("twin-pg-close".into())
+            .spawn(move || drop((write, read)));
+        if let Ok(t) = closing {
+            let _ = t.join();
+        }
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
