@@ -200,6 +200,11 @@ fn two_twins_on_one_postgresql_database_serve_one_fleet_view_and_ingest_every_me
             vehicles(t, "offline")
         );
     }
+    // Both twins stop cleanly (closing their database connections).
+    for mut t in [a, b] {
+        let status = t.stop();
+        assert!(status.success(), "{status:?}\n{}", t.process.output());
+    }
     // Everything published is delivered and written by now.
     seen.take(&sub, Duration::from_secs(3), |_| false);
     std::thread::sleep(Duration::from_secs(1));

@@ -430,3 +430,17 @@ fn errors_name_the_database_url_without_its_password() {
         "{e}"
     );
 }
+
+#[test]
+fn a_postgres_store_dropped_on_an_async_runtime_closes_without_panicking() {
+    let Some((_pg, _url, a, b)) = two_twins() else {
+        return;
+    };
+    a.write(&[document(VIN, "{}")]).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .build()
+        .unwrap();
+    // The twin's last reference to its store goes on its runtime.
+    rt.block_on(async move { drop((a, b)) });
+}
