@@ -136,7 +136,7 @@ fn main() {
         writer.send(vec![Record::Samples {
             vin: vin.clone(),
             t: START + s as i64 * 1000,
-            seq: s as u64 + 1,
+            seq: s + 1,
             values,
         }]);
     }

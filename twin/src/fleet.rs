@@ -503,6 +503,9 @@ fn flatten<'a>(prefix: &str, m: &'a Map<String, Json>, out: &mut Vec<(String, &'
 }
 
 #[cfg(test)]
+mod merge_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
