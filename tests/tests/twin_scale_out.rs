@@ -200,6 +200,42 @@ fn two_twins_on_one_postgresql_database_serve_one_fleet_view_and_ingest_every_me
             vehicles(t, "offline")
         );
     }
+    // One view: both twins show every vehicle's last report (whichever
+    // twin ingested it), and the same history.
+    seen.take(&sub, Duration::from_secs(2), |_| false);
+    for vin in &vins {
+        let last = &seen.last[vin];
+        let same = wait_for(Duration::from_secs(10), || {
+            let (da, db) = (a.doc(vin), b.doc(vin));
+            da.zip(db).is_some_and(|(da, db)| {
+                // (A message without the signal leaves its seq behind.)
+                da["reported"] == db["reported"]
+                    && (last["signals"].get(SPEED).is_none()
+                        || da["reported"][SPEED]["seq"] == last["seq"])
+            })
+        });
+        assert!(
+            same,
+            "{vin}: the twins' reported values differ or miss the last telemetry (seq {}):\nA {}\nB {}",
+            last["seq"],
+            a.doc(vin).unwrap_or_default()["reported"][SPEED],
+            b.doc(vin).unwrap_or_default()["reported"][SPEED]
+        );
+    }
+    let history = |t: &Twin| {
+        let r = t.get(&format!(
+            "/api/vehicles/{target}/history?signal={SPEED}&from=0&to=4102444800000"
+        ));
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()["signals"][SPEED].as_array().map_or(0, Vec::len)
+    };
+    let points = seen.speed_times.get(&target).map_or(0, BTreeSet::len);
+    assert_eq!(
+        (history(&a), history(&b)),
+        (points, points),
+        "history of {target}"
+    );
+
     // Both twins stop cleanly (closing their database connections).
     for mut t in [a, b] {
         let status = t.stop();
