@@ -5,7 +5,9 @@
 //! (counted in the database by VIN and seq, and as stored samples), both
 //! twins list every vehicle online, a setpoint set through B for a vehicle
 //! whose telemetry A ingests reaches the car and reads `applied` in both,
-//! and stopping the fleet flips every vehicle offline in both.
+//! stopping the fleet flips every vehicle offline in both, both show the
+//! same reports and history, and B restarted from the database still
+//! shows the whole fleet.
 
 use serde_json::{Value as Json, json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -100,13 +102,13 @@ fn two_twins_on_one_postgresql_database_serve_one_fleet_view_and_ingest_every_me
     let sub = Subscriber::connect(broker.port, "scale-out-witness", "vehicle/#", true);
     let db = pg.database("fleet");
     let env = [("TCU_TWIN_DB_PASSWORD", PASSWORD)];
-    let a = Twin::start(
+    let mut a = Twin::start(
         dir.path(),
         "twin-a",
         &twin_config(broker.port, "twin-a", &db),
         &env,
     );
-    let b = Twin::start(
+    let mut b = Twin::start(
         dir.path(),
         "twin-b",
         &twin_config(broker.port, "twin-b", &db),
@@ -236,7 +238,19 @@ fn two_twins_on_one_postgresql_database_serve_one_fleet_view_and_ingest_every_me
         "history of {target}"
     );
 
-    // Both twins stop cleanly (closing their database connections).
+    // B stops cleanly (closing its database connections) and restarts
+    // from the database with the whole fleet: its own documents and A's.
+    b.restart();
+    let all = wait_for(Duration::from_secs(30), || vehicles(&b, "offline") == vins);
+    assert!(
+        all,
+        "restarted, B lists {:?} offline",
+        vehicles(&b, "offline")
+    );
+    let d = b.wait_doc(&target, Duration::from_secs(10), "the setpoint kept", |d| {
+        d["desired"][SETPOINT]["state"] == "applied"
+    });
+    assert_eq!(d["reported"][SETPOINT]["value"], json!(27.5), "{d}");
     for mut t in [a, b] {
         let status = t.stop();
         assert!(status.success(), "{status:?}\n{}", t.process.output());
