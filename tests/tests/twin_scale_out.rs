@@ -102,7 +102,7 @@ fn two_twins_on_one_postgresql_database_serve_one_fleet_view_and_ingest_every_me
     let sub = Subscriber::connect(broker.port, "scale-out-witness", "vehicle/#", true);
     let db = pg.database("fleet");
     let env = [("TCU_TWIN_DB_PASSWORD", PASSWORD)];
-    let mut a = Twin::start(
+    let a = Twin::start(
         dir.path(),
         "twin-a",
         &twin_config(broker.port, "twin-a", &db),
