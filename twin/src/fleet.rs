@@ -357,20 +357,28 @@ impl Fleet {
         Ok(view)
     }
 
-    /// Merges other twins' document checkpoints (from a shared store) into
-    /// these documents, creating those of vehicles this twin has not seen
-    /// yet; the merged documents are not checkpointed again (their twins
-    /// have them). Returns how many documents changed.
-    pub fn merge(&mut self, bodies: &[String], now: Millis, fx: &mut Effects) -> usize {
-        let mut changed = Vec::new();
-        for body in bodies {
-            let peer = match serde_json::from_str::<Document>(body) {
-                Ok(d) => d,
+    /// Other twins' document checkpoints, read (before taking the fleet's
+    /// lock: ingest waits while it is held); unreadable ones are skipped.
+    pub fn parse_peers(bodies: &[String]) -> Vec<Document> {
+        bodies
+            .iter()
+            .filter_map(|body| match serde_json::from_str::<Document>(body) {
+                Ok(d) => Some(d),
                 Err(e) => {
                     tracing::warn!("another twin's document could not be read and is skipped: {e}");
-                    continue;
+                    None
                 }
-            };
+            })
+            .collect()
+    }
+
+    /// Merges other twins' documents (from a shared store) into these,
+    /// creating those of vehicles this twin has not seen yet; the merged
+    /// documents are not checkpointed again (their twins have them).
+    /// Returns how many documents changed.
+    pub fn merge(&mut self, peers: &[Document], now: Millis, fx: &mut Effects) -> usize {
+        let mut changed = Vec::new();
+        for peer in peers {
             if !self.docs.contains_key(&peer.vin) {
                 if self.docs.len() >= self.max_vehicles {
                     self.stats.over_capacity += 1;
@@ -380,10 +388,10 @@ impl Fleet {
                     .insert(peer.vin.clone(), Document::new(&peer.vin, &self.settings));
             }
             if let Some(doc) = self.docs.get_mut(&peer.vin)
-                && doc.merge(&peer, self.settings.events_kept)
+                && doc.merge(peer, self.settings.events_kept)
             {
                 doc.refresh_connectivity(now, &self.settings);
-                changed.push(peer.vin);
+                changed.push(peer.vin.clone());
             }
         }
         let n = changed.len();

@@ -177,19 +177,20 @@ async fn sync_peers(hub: Arc<Hub>, every: Duration) {
     loop {
         tick.tick().await;
         let store = hub.store.clone();
-        match tokio::task::spawn_blocking(move || store.peer_documents()).await {
-            Ok(Ok(bodies)) => {
+        let read = move || store.peer_documents().map(|b| Fleet::parse_peers(&b));
+        match tokio::task::spawn_blocking(read).await {
+            Ok(Ok(peers)) => {
                 if failing {
                     tracing::info!("reading the other twins' documents works again");
                     failing = false;
                 }
-                if bodies.is_empty() {
+                if peers.is_empty() {
                     continue;
                 }
                 let mut fx = Effects::default();
-                let n = hub.fleet().merge(&bodies, hub.now(), &mut fx);
+                let n = hub.fleet().merge(&peers, hub.now(), &mut fx);
                 tracing::debug!(
-                    read = bodies.len(),
+                    read = peers.len(),
                     changed = n,
                     "merged the other twins' documents"
                 );

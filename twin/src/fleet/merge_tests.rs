@@ -83,7 +83,7 @@ fn checkpoint(f: &mut Fleet) -> Vec<String> {
 fn merged(into: &mut Fleet, from: &mut Fleet, now: i64) -> Effects {
     let mut fx = Effects::default();
     let body = serde_json::to_string(from.get(VIN).unwrap()).unwrap();
-    into.merge(&[body], now, &mut fx);
+    into.merge(&Fleet::parse_peers(&[body]), now, &mut fx);
     fx
 }
 
