@@ -7,9 +7,9 @@
 //! Per part, the rule that makes merging in any order and any number of
 //! times give the same document:
 //! - a reported value: the newer vehicle time (then seq) wins, per path;
-//! - a desired value: the later change wins (then the state further along),
-//!   and a removal wins over a copy older than it; `desired_version` is the
-//!   larger one;
+//! - a desired value: the later change wins (then the state further along,
+//!   then the larger command id), and a removal wins over a copy older than
+//!   it; `desired_version` is the larger one;
 //! - `last_seen`, the newest telemetry: the later one;
 //! - presence and plugin versions: taken only while this twin has none
 //!   (each twin reads every status itself);
@@ -84,10 +84,12 @@ impl Document {
             if self.removed.get(p).is_some_and(|&t| t >= d.updated) {
                 continue;
             }
-            let later = self
-                .desired
-                .get(p)
-                .is_none_or(|l| (d.updated, d.state.rank()) > (l.updated, l.state.rank()));
+            // The command id last: two patches at the same millisecond
+            // through two twins still end the same in both.
+            let later = self.desired.get(p).is_none_or(|l| {
+                (d.updated, d.state.rank(), &d.command_id)
+                    > (l.updated, l.state.rank(), &l.command_id)
+            });
             if later {
                 self.desired.insert(p.clone(), d.clone());
                 self.removed.remove(p);

@@ -192,3 +192,16 @@ fn a_twin_lists_a_vehicle_only_another_twin_has_seen() {
         "a merged document is not checkpointed again"
     );
 }
+
+#[test]
+fn two_patches_of_one_value_at_the_same_time_through_two_twins_end_the_same_in_both() {
+    let (mut a, mut b) = (twin(1_000), twin(2_000));
+    status(&mut a, true, 10);
+    status(&mut b, true, 10);
+    let mut fx = Effects::default();
+    a.patch(VIN, &json!({FAN: 60}), None, 20, &mut fx).unwrap();
+    b.patch(VIN, &json!({FAN: 70}), None, 20, &mut fx).unwrap();
+    merged(&mut a, &mut b, 30);
+    merged(&mut b, &mut a, 30);
+    assert_eq!(view(&a)["desired"], view(&b)["desired"]);
+}
