@@ -12,6 +12,7 @@ pub mod harness;
 pub mod mqtt;
 pub mod nats;
 pub mod ota_recorder;
+pub mod postgres;
 pub mod process;
 pub mod signed;
 pub mod twin;

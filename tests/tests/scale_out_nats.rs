@@ -1,16 +1,17 @@
 //! Scale-out on a clustered broker: a three-node NATS cluster (Debian's
 //! `nats-server`, JetStream and MQTT on every node), two `tcu fleet`
 //! shards each on its own node, two `tcu-twin` instances splitting the
-//! fleet through one JetStream durable consumer, and an independent MQTT
-//! subscriber on the third node.
+//! fleet through one JetStream durable consumer on one PostgreSQL
+//! database, and an independent MQTT subscriber on the third node.
 
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 use tcu_integration_tests::mqtt::Subscriber;
 use tcu_integration_tests::nats::{Cluster, nats_available};
+use tcu_integration_tests::postgres::{PASSWORD, Postgres};
 use tcu_integration_tests::process::{Running, tcu_command};
-use tcu_integration_tests::twin::{Twin, twin_config};
+use tcu_integration_tests::twin::Twin;
 
 const VEHICLES: usize = 10;
 const SETPOINT: &str = "Vehicle.Cabin.HVAC.Station.Row1.Driver.Temperature";
@@ -46,6 +47,17 @@ fn ingested(output: &str) -> Vec<(String, u64)> {
             Some((vin, seq))
         })
         .collect()
+}
+
+fn twin_config(node: &tcu_integration_tests::nats::Node, id: &str, db: &str) -> String {
+    format!(
+        "[ingest]\nbroker = \"{}\"\nclient_id = \"{id}\"\nshare_group = \"fleet\"\n\
+         nats = \"{}\"\n[store]\npath = \"{db}\"\nflush_interval = \"50ms\"\n\
+         checkpoint_interval = \"200ms\"\nsync_interval = \"100ms\"\n\
+         [http]\nlisten = \"127.0.0.1:0\"\n",
+        node.mqtt_url(),
+        node.nats_url()
+    )
 }
 
 fn spawn_shard(dir: &std::path::Path, broker: &str, shard: &str) -> Running {
@@ -95,21 +107,22 @@ fn fleet_shards_on_two_nats_nodes_reach_two_twins_that_ingest_every_message_once
     if !require_nats() {
         return;
     }
+    let Some(pg) = Postgres::start_or_skip("NATS scale-out") else {
+        return;
+    };
+    let db = pg.database("fleet");
     let dir = tempfile::tempdir().unwrap();
     let cluster = Cluster::start(dir.path(), 3, Duration::from_secs(90));
     let [n0, n1, n2] = [cluster.nodes[0], cluster.nodes[1], cluster.nodes[2]];
     let sub = Subscriber::connect(n2.mqtt, "scale-out-observer", "vehicle/#", true);
-    let env = [("RUST_LOG", "info,tcu_twin::fleet=trace")];
-    let twins: Vec<Twin> = [("twin-a", n0), ("twin-b", n1)]
+    let env = [
+        ("RUST_LOG", "info,tcu_twin::fleet=trace"),
+        ("TCU_TWIN_DB_PASSWORD", PASSWORD),
+    ];
+    let mut twins: Vec<Twin> = [("twin-a", n0), ("twin-b", n1)]
         .iter()
         .map(|(id, node)| {
-            let extra = format!("share_group = \"fleet\"\nnats = \"{}\"", node.nats_url());
-            let twin = Twin::start(
-                dir.path(),
-                id,
-                &twin_config(node.mqtt, dir.path(), id, &extra),
-                &env,
-            );
+            let twin = Twin::start(dir.path(), id, &twin_config(node, id, &db), &env);
             twin.process
                 .wait_for("NATS consumer pulling", Duration::from_secs(30));
             twin
@@ -170,6 +183,14 @@ fn fleet_shards_on_two_nats_nodes_reach_two_twins_that_ingest_every_message_once
         );
         telemetry(&sub, &mut seqs, &mut last, Duration::from_millis(500));
     }
+    // ... and reads `applied` in both twins, whichever ingested the report.
+    for t in &twins {
+        for vin in &vins {
+            t.wait_doc(vin, Duration::from_secs(30), "the setpoint applied", |d| {
+                d["desired"][SETPOINT]["state"] == "applied"
+            });
+        }
+    }
 
     // SIGKILL both shards: every vehicle's last will reaches both twins.
     for s in &mut shards {
@@ -224,5 +245,22 @@ fn fleet_shards_on_two_nats_nodes_reach_two_twins_that_ingest_every_message_once
     assert!(
         missing.is_empty(),
         "published but ingested by neither twin: {missing:?}"
+    );
+    // The shared database logged each message once too (after both twins
+    // stopped, so that their writers have drained).
+    for t in &mut twins {
+        let status = t.stop();
+        assert!(status.success(), "exit {status}:\n{}", t.process.output());
+    }
+    let logged = pg.query(
+        "fleet",
+        "SELECT count(*), count(DISTINCT (vehicle, seq)) FROM ingested",
+    );
+    let (rows, distinct) = logged.trim().split_once('|').expect("two counts");
+    assert_eq!(rows, distinct, "a (vehicle, seq) logged twice: {logged}");
+    assert!(
+        rows.parse::<usize>().unwrap_or(0) >= published.len(),
+        "{rows} ingest rows for {} published messages",
+        published.len()
     );
 }

@@ -136,6 +136,7 @@ fn main() {
         writer.send(vec![Record::Samples {
             vin: vin.clone(),
             t: START + s as i64 * 1000,
+            seq: s + 1,
             values,
         }]);
     }

@@ -13,6 +13,7 @@ use crate::TwinError;
 use crate::clock::Millis;
 use crate::doc::Settings;
 use crate::ingest::TopicScheme;
+use crate::store::postgres::{PgTarget, is_url, redact};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -61,6 +62,9 @@ pub struct RawTwin {
 #[serde(deny_unknown_fields)]
 pub struct RawStore {
     path: Option<PathBuf>,
+    password: Option<String>,
+    password_file: Option<PathBuf>,
+    sync_interval: Option<String>,
     retention: Option<String>,
     batch_max: Option<u64>,
     flush_interval: Option<String>,
@@ -118,8 +122,8 @@ pub struct IngestConfig {
     pub topic_root: String,
     /// Shared-subscription group.
     pub share_group: Option<String>,
-    /// NATS server (`nats://host:port`) that carries telemetry, events and
-    /// command responses through a JetStream durable consumer instead of
+    /// NATS server (`nats://host:port`) that carries telemetry and events
+    /// through a JetStream durable consumer instead of
     /// MQTT subscriptions (for a NATS cluster, which does not deliver to
     /// `$share` subscriptions).
     pub nats: Option<String>,
@@ -129,11 +133,33 @@ pub struct IngestConfig {
     pub max_vehicles: usize,
 }
 
+/// Where the history is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoreLocation {
+    /// An SQLite file of this twin's own.
+    Sqlite(PathBuf),
+    /// A PostgreSQL database several twins may share.
+    Postgres(PgTarget),
+}
+
+impl StoreLocation {
+    /// For logs and errors: the path, or the URL without its password.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Sqlite(p) => p.display().to_string(),
+            Self::Postgres(t) => crate::store::postgres::redact(&t.url),
+        }
+    }
+}
+
 /// The resolved `[store]` section.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoreConfig {
-    /// SQLite file.
-    pub path: PathBuf,
+    /// SQLite file or PostgreSQL database.
+    pub location: StoreLocation,
+    /// How often the checkpoints of the other twins on a shared store are
+    /// read and merged.
+    pub sync_interval: Duration,
     /// Retention.
     pub retention: Duration,
     /// Records per transaction.
@@ -179,6 +205,8 @@ pub struct Overrides {
     pub broker: Option<String>,
     /// `store.path`
     pub db: Option<PathBuf>,
+    /// `store.password` (environment only: never on a command line)
+    pub db_password: Option<String>,
     /// `http.listen`
     pub http: Option<String>,
     /// `ingest.topic_root`
@@ -204,12 +232,14 @@ fn token_list(s: &str) -> Vec<String> {
 }
 
 impl Overrides {
-    /// `TCU_TWIN_BROKER`, `_DB`, `_HTTP`, `_TOPIC_ROOT`, `_SHARE_GROUP`,
-    /// `_NATS`, `_CLIENT_ID`, `_READ_TOKENS`, `_WRITE_TOKENS` through `get`.
+    /// `TCU_TWIN_BROKER`, `_DB`, `_DB_PASSWORD`, `_HTTP`, `_TOPIC_ROOT`,
+    /// `_SHARE_GROUP`, `_NATS`, `_CLIENT_ID`, `_READ_TOKENS`, `_WRITE_TOKENS`
+    /// through `get`.
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Self {
         Self {
             broker: get("TCU_TWIN_BROKER"),
             db: get("TCU_TWIN_DB").map(PathBuf::from),
+            db_password: get("TCU_TWIN_DB_PASSWORD"),
             http: get("TCU_TWIN_HTTP"),
             topic_root: get("TCU_TWIN_TOPIC_ROOT"),
             share_group: get("TCU_TWIN_SHARE_GROUP"),
@@ -237,6 +267,7 @@ impl Overrides {
                 .as_ref()
                 .map(|p| toml::Value::String(p.display().to_string())),
         );
+        put("store", "password", self.db_password.as_ref().map(s));
         put("http", "listen", self.http.as_ref().map(s));
         put("ingest", "topic_root", self.topic_root.as_ref().map(s));
         put("ingest", "share_group", self.share_group.as_ref().map(s));
@@ -366,6 +397,53 @@ fn non_empty(v: Option<String>) -> Option<String> {
     v.filter(|s| !s.trim().is_empty())
 }
 
+/// An SQLite path, or a `postgres://` URL with its password from
+/// `store.password` (the environment), else `store.password_file`, else
+/// the URL itself.
+fn store_location(
+    m: &Merged,
+    path: PathBuf,
+    password: Option<String>,
+    password_file: Option<PathBuf>,
+) -> Result<StoreLocation, ConfigError> {
+    let text = path.to_string_lossy();
+    if !is_url(&text) {
+        for (field, set) in [
+            ("store.password", password.is_some()),
+            ("store.password_file", password_file.is_some()),
+        ] {
+            if set {
+                return Err(invalid(
+                    m,
+                    field,
+                    "set for an SQLite store (only a postgres:// URL takes a password)",
+                ));
+            }
+        }
+        return Ok(StoreLocation::Sqlite(path));
+    }
+    let password = match (password.filter(|p| !p.is_empty()), password_file) {
+        (Some(p), _) => Some(p),
+        (None, Some(file)) => {
+            let text = std::fs::read_to_string(&file).map_err(|e| {
+                invalid(m, "store.password_file", format!("{}: {e}", file.display()))
+            })?;
+            // A file written by `echo` ends in a newline that is not
+            // part of the password.
+            Some(text.trim_end_matches(['\n', '\r']).to_owned())
+        }
+        (None, None) => None,
+    };
+    let target = PgTarget {
+        url: text.into_owned(),
+        password,
+    };
+    target
+        .config()
+        .map_err(|e| invalid(m, "store.path", format!("{}: {e}", redact(&target.url))))?;
+    Ok(StoreLocation::Postgres(target))
+}
+
 fn resolve(raw: RawConfig, m: &Merged) -> Result<TwinConfig, ConfigError> {
     let i = raw.ingest;
     let broker_text = i.broker.unwrap_or_default();
@@ -442,11 +520,15 @@ fn resolve(raw: RawConfig, m: &Merged) -> Result<TwinConfig, ConfigError> {
         shared: ingest.share_group.is_some(),
     };
     let s = raw.store;
+    let path = s
+        .path
+        .filter(|p| !p.as_os_str().is_empty())
+        .ok_or_else(|| invalid(m, "store.path", "must not be empty"))?;
+    let location = store_location(m, path, s.password, s.password_file)?;
     let store = StoreConfig {
-        path: s
-            .path
-            .filter(|p| !p.as_os_str().is_empty())
-            .ok_or_else(|| invalid(m, "store.path", "must not be empty"))?,
+        location,
+        sync_interval: duration(m, "store.sync_interval", s.sync_interval)?
+            .max(Duration::from_millis(10)),
         retention: duration(m, "store.retention", s.retention)?,
         batch_max: positive(m, "store.batch_max", s.batch_max)?,
         flush_interval: duration(m, "store.flush_interval", s.flush_interval)?,
@@ -532,7 +614,10 @@ mod tests {
                 tls: false
             }
         );
-        assert_eq!(c.store.path, PathBuf::from("tcu-twin.db"));
+        assert_eq!(
+            c.store.location,
+            StoreLocation::Sqlite(PathBuf::from("tcu-twin.db"))
+        );
         assert!(c.http.listen.ip().is_loopback());
         assert_eq!(c.store.retention, Duration::from_secs(7 * 86_400));
         assert_eq!(c.twin.command_timeout_ms, 10_000);
@@ -554,7 +639,7 @@ mod tests {
         };
         let c = build(file, env, cli).unwrap();
         assert_eq!(c.ingest.broker.host, "cli");
-        assert_eq!(c.store.path, PathBuf::from("env.db"));
+        assert_eq!(c.store.location, StoreLocation::Sqlite("env.db".into()));
         assert_eq!(c.http.listen.port(), 1);
         assert_eq!(c.ingest.share_group.as_deref(), Some("g"));
         assert!(c.twin.shared);
@@ -629,6 +714,62 @@ mod tests {
         };
         let e = build("", env, Overrides::default()).unwrap_err();
         assert!(!e.contains("tiny-secret"), "{e}");
+    }
+
+    #[test]
+    fn a_postgres_url_selects_postgresql_with_the_password_from_the_environment_or_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("pw");
+        std::fs::write(&pw, "from-file\n").unwrap();
+        let file = format!(
+            "[store]\npath = \"postgres://tcu@db:5433/fleet\"\npassword_file = \"{}\"\n",
+            pw.display()
+        );
+        let c = build(&file, Overrides::default(), Overrides::default()).unwrap();
+        let StoreLocation::Postgres(t) = &c.store.location else {
+            panic!("{:?}", c.store.location)
+        };
+        assert_eq!(
+            (t.url.as_str(), t.password.as_deref()),
+            ("postgres://tcu@db:5433/fleet", Some("from-file"))
+        );
+        let env = Overrides::from_env(|k| (k == "TCU_TWIN_DB_PASSWORD").then(|| "from-env".into()));
+        let c = build(&file, env, Overrides::default()).unwrap();
+        let StoreLocation::Postgres(t) = &c.store.location else {
+            panic!()
+        };
+        assert_eq!(t.password.as_deref(), Some("from-env"));
+        assert!(
+            !format!("{c:?}").contains("from-env"),
+            "Debug shows no password"
+        );
+        let e = build(
+            "[store]\npath = \"x.db\"\npassword_file = \"pw\"\n",
+            Overrides::default(),
+            Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("store.password_file") && e.contains("SQLite"),
+            "{e}"
+        );
+        let e = build(
+            "[store]\npath = \"postgres://u:secret@h:nope/d\"\n",
+            Overrides::default(),
+            Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(e.contains("store.path") && !e.contains("secret"), "{e}");
+        let e = build(
+            "[store]\npath = \"postgres://h/d\"\npassword_file = \"/nonexistent/pw\"\n",
+            Overrides::default(),
+            Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("store.password_file") && e.contains("/nonexistent/pw"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -145,6 +145,19 @@ impl DesiredState {
     fn in_flight(self) -> bool {
         matches!(self, Self::Sent | Self::Accepted)
     }
+
+    /// How far along the lifecycle: of two twins' copies changed at the
+    /// same time, the one further along wins.
+    fn rank(self) -> u8 {
+        match self {
+            Self::Pending => 0,
+            Self::Sent => 1,
+            Self::Accepted => 2,
+            Self::Expired => 3,
+            Self::Rejected => 4,
+            Self::Applied => 5,
+        }
+    }
 }
 
 /// One reported value.
@@ -173,6 +186,10 @@ pub struct Desired {
     pub reason: Option<String>,
     /// When the command was sent (the timeout counts from here).
     pub sent_at: Option<Millis>,
+    /// When it last changed (value or state): of two twins' copies of a
+    /// vehicle's desired value, the later one wins.
+    #[serde(default)]
+    pub updated: Millis,
 }
 
 /// A `cmd/req` to publish: `{"id", "set": {path: value}}`.
@@ -238,6 +255,10 @@ pub struct Document {
     pub ota: Map<String, Json>,
     /// The last events, oldest first.
     pub events: VecDeque<Json>,
+    /// Desired paths removed, and when: so that another twin's older copy
+    /// does not bring them back.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    removed: BTreeMap<String, Millis>,
     loss: SeqTracker,
     /// Keys (paths, fields) already logged as invalid: once each.
     #[serde(skip)]
@@ -263,6 +284,7 @@ impl Document {
             plugins: BTreeMap::new(),
             ota: Map::new(),
             events: VecDeque::new(),
+            removed: BTreeMap::new(),
             loss: SeqTracker::new(!settings.shared),
             logged: HashSet::new(),
         }
@@ -395,6 +417,7 @@ impl Document {
             );
             d.state = state;
             d.reason = reason.clone();
+            d.updated = now;
             out.push(Outcome {
                 t: now,
                 command_id: d.command_id.clone(),
@@ -458,6 +481,20 @@ impl Document {
         next_id: &mut dyn FnMut() -> String,
         out: &mut Vec<Outcome>,
     ) -> Vec<Command> {
+        self.apply_status_of(s, now, next_id, &|_| true, out)
+    }
+
+    /// [`Document::apply_status`] for one of several twins: only values
+    /// whose command id `mine` says this twin made are sent (the others
+    /// are another twin's to send; each twin sees every status).
+    pub fn apply_status_of(
+        &mut self,
+        s: &StatusMsg,
+        now: Millis,
+        next_id: &mut dyn FnMut() -> String,
+        mine: &dyn Fn(&str) -> bool,
+        out: &mut Vec<Outcome>,
+    ) -> Vec<Command> {
         self.seen(now);
         self.bump();
         self.presence_ts = s.ts.or(self.presence_ts);
@@ -467,13 +504,14 @@ impl Document {
         if s.online {
             self.presence = Presence::Online;
             self.loss.vehicle_online();
-            self.send_pending(now, next_id, out)
+            self.send_pending(now, next_id, mine, out)
         } else {
             self.presence = Presence::Offline;
             for d in self.desired.values_mut() {
                 if d.state == DesiredState::Sent {
                     d.state = DesiredState::Pending;
                     d.sent_at = None;
+                    d.updated = now;
                 }
             }
             Vec::new()
@@ -496,6 +534,7 @@ impl Document {
         &mut self,
         now: Millis,
         next_id: &mut dyn FnMut() -> String,
+        mine: &dyn Fn(&str) -> bool,
         out: &mut Vec<Outcome>,
     ) -> Vec<Command> {
         if !self.reachable() {
@@ -503,7 +542,7 @@ impl Document {
         }
         let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for (p, d) in &self.desired {
-            if d.state == DesiredState::Pending {
+            if d.state == DesiredState::Pending && mine(&d.command_id) {
                 groups
                     .entry(d.command_id.clone())
                     .or_default()
@@ -589,9 +628,15 @@ impl Document {
         out: &mut Vec<Outcome>,
     ) -> Vec<Command> {
         let group = next_id();
+        // Ids are `<twin's prefix>-<counter>`: values another twin left
+        // pending in this document are that twin's to send.
+        let own = group
+            .rsplit_once('-')
+            .map_or_else(String::new, |(p, _)| format!("{p}-"));
         for (path, value) in changes {
             match value {
                 Some(value) => {
+                    self.removed.remove(&path);
                     self.desired.insert(
                         path.clone(),
                         Desired {
@@ -600,18 +645,20 @@ impl Document {
                             state: DesiredState::Pending,
                             reason: None,
                             sent_at: None,
+                            updated: now,
                         },
                     );
                     self.set_state(&path, DesiredState::Pending, None, now, out);
                 }
                 None => {
                     self.desired.remove(&path);
+                    self.removed.insert(path, now);
                 }
             }
         }
         self.desired_version += 1;
         self.bump();
-        self.send_pending(now, next_id, out)
+        self.send_pending(now, next_id, &|id| id.starts_with(&own), out)
     }
 
     /// Time passing: expiry of commands and connectivity. Returns whether
@@ -746,5 +793,6 @@ impl Document {
     }
 }
 
+mod merge;
 #[cfg(test)]
 mod tests;

@@ -249,6 +249,7 @@ impl Fleet {
                             fx.records.push(Record::Samples {
                                 vin: arc.clone(),
                                 t: t.ts,
+                                seq: t.seq,
                                 values: t.values.iter().map(|(id, slot, _)| (*id, *slot)).collect(),
                             });
                         }
@@ -276,8 +277,15 @@ impl Fleet {
                 match ingest::status(payload, vin, max) {
                     Ok(s) => {
                         let (prefix, counter) = (&self.id_prefix, &mut self.next_id);
+                        let mine = format!("twin-{prefix}-");
                         let mut next = || Self::next_id(prefix, counter);
-                        commands = doc.apply_status(&s, now, &mut next, &mut outcomes);
+                        commands = doc.apply_status_of(
+                            &s,
+                            now,
+                            &mut next,
+                            &|id| id.starts_with(&mine),
+                            &mut outcomes,
+                        );
                         tracing::info!(vin, online = s.online, "status");
                     }
                     Err(r) => refused(&mut self.stats.invalid, doc, "status", &r),
@@ -347,6 +355,51 @@ impl Fleet {
         let view = doc.view(&catalog);
         self.finish(vin, outcomes, commands, fx);
         Ok(view)
+    }
+
+    /// Other twins' document checkpoints, read (before taking the fleet's
+    /// lock: ingest waits while it is held); unreadable ones are skipped.
+    pub fn parse_peers(bodies: &[String]) -> Vec<Document> {
+        bodies
+            .iter()
+            .filter_map(|body| match serde_json::from_str::<Document>(body) {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    tracing::warn!("another twin's document could not be read and is skipped: {e}");
+                    None
+                }
+            })
+            .collect()
+    }
+
+    /// Merges other twins' documents (from a shared store) into these,
+    /// creating those of vehicles this twin has not seen yet; the merged
+    /// documents are not checkpointed again (their twins have them).
+    /// Returns how many documents changed.
+    pub fn merge(&mut self, peers: &[Document], now: Millis, fx: &mut Effects) -> usize {
+        let mut changed = Vec::new();
+        for peer in peers {
+            if !self.docs.contains_key(&peer.vin) {
+                if self.docs.len() >= self.max_vehicles {
+                    self.stats.over_capacity += 1;
+                    continue;
+                }
+                self.docs
+                    .insert(peer.vin.clone(), Document::new(&peer.vin, &self.settings));
+            }
+            if let Some(doc) = self.docs.get_mut(&peer.vin)
+                && doc.merge(peer, self.settings.events_kept)
+            {
+                doc.refresh_connectivity(now, &self.settings);
+                changed.push(peer.vin.clone());
+            }
+        }
+        let n = changed.len();
+        for vin in changed {
+            let arc = self.vin_arc(&vin);
+            fx.changed.push(arc);
+        }
+        n
     }
 
     /// Time passing: expiry and connectivity of every document.
@@ -456,6 +509,9 @@ fn flatten<'a>(prefix: &str, m: &'a Map<String, Json>, out: &mut Vec<(String, &'
         }
     }
 }
+
+#[cfg(test)]
+mod merge_tests;
 
 #[cfg(test)]
 mod tests {

@@ -12,7 +12,8 @@
 //! [`clock`], [`loss`], [`rules`] (the catalog's rules for values),
 //! [`ingest`] (topics and payload checks), [`doc`] (one
 //! vehicle's document and its desired-state lifecycle), [`store`] (the
-//! history behind the [`store::Store`] trait; SQLite), [`fleet`] (every
+//! history behind the [`store::Store`] trait; SQLite, or PostgreSQL shared by
+//! several twins), [`fleet`] (every
 //! document, the effects of a message or a patch), [`config`], [`tls`],
 //! [`hub`] (the shared state and where effects go), [`metrics`], [`mqtt`]
 //! (the broker connection), [`nats`] (the JetStream ingest path for a NATS

@@ -82,7 +82,8 @@ struct ServeArgs {
     /// Broker: mqtt://host[:port] or mqtts://host[:port].
     #[arg(long)]
     broker: Option<String>,
-    /// History store (SQLite file).
+    /// History store: an SQLite file, or a `postgres://user@host/db` URL
+    /// (password from TCU_TWIN_DB_PASSWORD or `store.password_file`).
     #[arg(long)]
     db: Option<PathBuf>,
     /// HTTP listen address (IP:port).
@@ -91,9 +92,9 @@ struct ServeArgs {
     /// Topic root template, `{vin}` standing for any VIN.
     #[arg(long)]
     topic_root: Option<String>,
-    /// NATS server (nats://host[:port]) to read telemetry, events and
-    /// command responses from, through a JetStream durable consumer shared
-    /// by the twins of one share group (for a NATS cluster).
+    /// NATS server (nats://host[:port]) to read telemetry and events from,
+    /// through a JetStream durable consumer shared by the twins of one
+    /// share group (for a NATS cluster).
     #[arg(long)]
     nats: Option<String>,
 }

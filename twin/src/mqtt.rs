@@ -6,9 +6,10 @@
 //! id): while the twin reconnects, or while the broker restarts with its
 //! persistence on, the broker keeps queueing the vehicles' messages for it,
 //! so an outage on the twin's side is not a loss on the vehicles' side.
-//! With a share group, telemetry, events and command responses are
-//! subscribed as `$share/<group>/...`; status never is, so every twin sees
-//! every vehicle's retained status and last will.
+//! With a share group, telemetry and events are subscribed as
+//! `$share/<group>/...`; status and command responses never are, so every
+//! twin sees every vehicle's retained status and last will, and the twin
+//! that sent a command always gets its answer.
 
 use crate::TwinError;
 use crate::config::IngestConfig;
@@ -63,7 +64,7 @@ pub fn subscriptions(cfg: &IngestConfig) -> Vec<String> {
         .map(|&k| {
             let f = cfg.topics.filter(k);
             match (&cfg.share_group, k) {
-                (Some(g), Kind::Telemetry | Kind::Events | Kind::CmdRes) => {
+                (Some(g), Kind::Telemetry | Kind::Events) => {
                     format!("$share/{g}/{f}")
                 }
                 _ => f,
@@ -150,7 +151,7 @@ mod tests {
     use crate::config::{Overrides, TwinConfig};
 
     #[test]
-    fn only_status_escapes_the_share_group() {
+    fn status_and_command_responses_escape_the_share_group() {
         let env = Overrides {
             share_group: Some("g".into()),
             ..Default::default()
@@ -162,7 +163,7 @@ mod tests {
                 "$share/g/vehicle/+/telemetry",
                 "$share/g/vehicle/+/events",
                 "vehicle/+/status",
-                "$share/g/vehicle/+/cmd/res"
+                "vehicle/+/cmd/res"
             ]
         );
         let c = TwinConfig::build(None, &Overrides::default(), &Overrides::default()).unwrap();

@@ -11,9 +11,10 @@
 //! queue, so what every twin has acknowledged is gone from it; while no
 //! twin runs it keeps the vehicles' messages (bounded by [`MAX_BYTES`]).
 //!
-//! Status (retained, last wills) stays on MQTT, which NATS serves across
-//! the cluster, so every twin still sees every vehicle's connectivity;
-//! commands are still published over MQTT.
+//! Status (retained, last wills) and command responses stay on MQTT, which
+//! NATS serves across the cluster, so every twin still sees every vehicle's
+//! connectivity and the answer to every command it sent; commands are
+//! still published over MQTT.
 
 use crate::config::{IngestConfig, nats_address as server_address};
 use crate::hub::Hub;
@@ -25,7 +26,7 @@ use std::time::Duration;
 use tcu_engine::backoff::{Backoff, Jitter};
 
 /// What the NATS consumer carries instead of MQTT subscriptions.
-pub const CARRIED: [Kind; 3] = [Kind::Telemetry, Kind::Events, Kind::CmdRes];
+pub const CARRIED: [Kind; 2] = [Kind::Telemetry, Kind::Events];
 
 /// The durable consumer's name when no share group is set.
 pub const DEFAULT_GROUP: &str = "tcu-twin";

@@ -1,16 +1,18 @@
 //! `tcu-twin serve`: opens the store and restores every document from it,
 //! starts the writer thread, the broker connection, the HTTP API and the
-//! periodic work (expiry and staleness, document checkpoints, retention),
+//! periodic work (expiry and staleness, document checkpoints, retention,
+//! and on a shared PostgreSQL store the merge of the other twins' documents),
 //! and stops all of it cleanly on SIGINT or SIGTERM: the API stops
 //! accepting, the event streams end, the broker session is closed (the
 //! broker keeps it), the documents are checkpointed and the writer drains.
 
 use crate::TwinError;
 use crate::clock::{Clock, SystemClock, duration_ms};
-use crate::config::TwinConfig;
-use crate::fleet::Fleet;
+use crate::config::{StoreLocation, TwinConfig};
+use crate::fleet::{Effects, Fleet};
 use crate::hub::Hub;
 use crate::store::Store;
+use crate::store::postgres::PostgresStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::writer::Writer;
 use std::sync::Arc;
@@ -60,7 +62,26 @@ async fn on_signal() {
 /// The service on `clock`.
 pub async fn run(cfg: TwinConfig, clock: Arc<dyn Clock>) -> Result<(), TwinError> {
     let catalog = Arc::new(Catalog::builtin());
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&cfg.store.path, catalog.clone())?);
+    // The PostgreSQL client blocks on a runtime of its own, which may not
+    // run inside this one: the store is opened and read off it.
+    let (location, instance, c) = (
+        cfg.store.location.clone(),
+        cfg.ingest.client_id.clone(),
+        catalog.clone(),
+    );
+    let (store, documents) = tokio::task::spawn_blocking(move || {
+        let store: Arc<dyn Store> = match &location {
+            StoreLocation::Sqlite(path) => Arc::new(SqliteStore::open(path, c)?),
+            StoreLocation::Postgres(target) => Arc::new(PostgresStore::open(target, &instance, c)?),
+        };
+        let documents = store.documents()?;
+        Ok::<_, TwinError>((store, documents))
+    })
+    .await
+    .map_err(|e| TwinError::Io {
+        path: "store".into(),
+        source: std::io::Error::other(e.to_string()),
+    })??;
     let mut fleet = Fleet::new(
         catalog,
         cfg.ingest.topics.clone(),
@@ -69,8 +90,8 @@ pub async fn run(cfg: TwinConfig, clock: Arc<dyn Clock>) -> Result<(), TwinError
         cfg.ingest.max_vehicles,
         clock.now_ms(),
     );
-    let restored = fleet.restore(&store.documents()?);
-    tracing::info!(path = %cfg.store.path.display(), documents = restored, "store opened");
+    let restored = fleet.restore(&documents);
+    tracing::info!(store = %cfg.store.location.describe(), documents = restored, "store opened");
     let writer = Writer::spawn(store.clone(), cfg.store.batch_max, cfg.store.flush_interval);
     let hub = Arc::new(Hub::new(fleet, store.clone(), writer, clock.clone()));
 
@@ -119,12 +140,17 @@ pub async fn run(cfg: TwinConfig, clock: Arc<dyn Clock>) -> Result<(), TwinError
         cfg.store.checkpoint_interval,
         cfg.store.retention,
     ));
+    let peers = matches!(cfg.store.location, StoreLocation::Postgres(_))
+        .then(|| tokio::spawn(sync_peers(hub.clone(), cfg.store.sync_interval)));
     on_signal().await;
     hub.shut_down();
     let _ = tokio::time::timeout(Duration::from_secs(5), mqtt).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), nats).await;
     let served = tokio::time::timeout(Duration::from_secs(5), http).await;
     periodic.abort();
+    if let Some(p) = peers {
+        p.abort();
+    }
     hub.checkpoint();
     let drained = tokio::task::spawn_blocking({
         let hub = hub.clone();
@@ -144,6 +170,47 @@ pub async fn run(cfg: TwinConfig, clock: Arc<dyn Clock>) -> Result<(), TwinError
             e
         }),
         _ => Ok(()),
+    }
+}
+
+/// On a shared store: merges what the other twins checkpointed every
+/// `every`, so this twin serves the vehicles (and the parts of their
+/// documents) that others ingest. A failing read is logged once until
+/// one succeeds again.
+async fn sync_peers(hub: Arc<Hub>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut failing = false;
+    loop {
+        tick.tick().await;
+        let store = hub.store.clone();
+        let read = move || store.peer_documents().map(|b| Fleet::parse_peers(&b));
+        match tokio::task::spawn_blocking(read).await {
+            Ok(Ok(peers)) => {
+                if failing {
+                    tracing::info!("reading the other twins' documents works again");
+                    failing = false;
+                }
+                if peers.is_empty() {
+                    continue;
+                }
+                let mut fx = Effects::default();
+                let n = hub.fleet().merge(&peers, hub.now(), &mut fx);
+                tracing::debug!(
+                    read = peers.len(),
+                    changed = n,
+                    "merged the other twins' documents"
+                );
+                for vin in fx.changed {
+                    let _ = hub.changes.send(vin);
+                }
+            }
+            Ok(Err(e)) if !failing => {
+                tracing::warn!("reading the other twins' documents: {e}");
+                failing = true;
+            }
+            _ => {}
+        }
     }
 }
 

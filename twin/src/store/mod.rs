@@ -1,13 +1,16 @@
 //! The history: samples (vehicle, signal, time, value), events, command
-//! outcomes and document checkpoints, behind the small [`Store`] trait so
-//! that another backend (PostgreSQL, for a fleet) can stand in for the
-//! embedded SQLite one ([`sqlite::SqliteStore`]).
+//! outcomes and document checkpoints, behind the small [`Store`] trait:
+//! the embedded SQLite store ([`sqlite::SqliteStore`]) for one twin, or
+//! PostgreSQL ([`postgres::PostgresStore`]) shared by several twins, each
+//! of which then also reads the others' document checkpoints
+//! ([`Store::peer_documents`]) to serve the whole fleet.
 //!
 //! Writes leave the ingest path through [`writer::Writer`]: a thread that
 //! batches records into one transaction each. Reads of long ranges are
 //! downsampled into buckets (min, max, avg and last per bucket) by
 //! [`downsample`], whatever the backend.
 
+pub mod postgres;
 pub mod sqlite;
 pub mod writer;
 
@@ -28,6 +31,9 @@ pub enum Record {
         vin: Arc<str>,
         /// The vehicle's timestamp.
         t: Millis,
+        /// The message's seq (a shared store logs every message ingested
+        /// by it, so that "exactly once" across twins can be counted).
+        seq: u64,
         /// Signals and slot values.
         values: Vec<(SignalId, f64)>,
     },
@@ -194,8 +200,15 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Writes a batch in one transaction.
     fn write(&self, batch: &[Record]) -> Result<(), TwinError>;
 
-    /// Every document checkpoint (JSON), for a restart.
+    /// Every document checkpoint (JSON) this twin wrote, for a restart.
     fn documents(&self) -> Result<Vec<String>, TwinError>;
+
+    /// Document checkpoints other twins on the same store wrote since the
+    /// last call (all of them at the first), for merging into this twin's
+    /// documents; none for a store only one twin uses.
+    fn peer_documents(&self) -> Result<Vec<String>, TwinError> {
+        Ok(Vec::new())
+    }
 
     /// Calls `f` with every sample of `vin`'s `path` in `[from, to)`, in
     /// time order, until it returns false.
@@ -223,7 +236,7 @@ pub trait Store: Send + Sync + fmt::Debug {
     ) -> Result<Vec<StoredCommand>, TwinError>;
 
     /// Deletes samples, events and outcomes older than `before`; returns
-    /// how many rows went.
+    /// how many of those rows went.
     fn prune(&self, before: Millis) -> Result<u64, TwinError>;
 
     /// Bytes the store takes on disk.

@@ -191,7 +191,7 @@ fn write_batch(
         // key the later one is still written last and kept.
         let mut rows: Vec<(i64, i64, Millis, f64)> = Vec::new();
         for r in batch {
-            if let Record::Samples { vin, t, values } = r {
+            if let Record::Samples { vin, t, values, .. } = r {
                 let v = vehicle(vin)?;
                 rows.reserve(values.len());
                 for &(sig, value) in values {

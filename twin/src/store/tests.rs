@@ -1,3 +1,11 @@
+//! One suite for every backend: each case runs against SQLite (a file in
+//! a temporary directory) and PostgreSQL (a real server the tests start;
+//! the cases say they were skipped when none is installed, unless it is
+//! required). Then what only the shared store does: peers' checkpoints,
+//! the ingest log, outcomes kept once, migrations, errors without the
+//! password.
+
+use super::postgres::{PgTarget, PostgresStore, redact};
 use super::sqlite::SqliteStore;
 use super::writer::Writer;
 use super::*;
@@ -5,28 +13,97 @@ use crate::doc::{DesiredState, Outcome};
 use serde_json::json;
 use std::time::Duration;
 use tcu_engine::catalog::Catalog;
+use tcu_integration_tests::postgres::{PASSWORD, Postgres};
 
 const VIN: &str = "WTCUZ000000000001";
 const SPEED: &str = "Vehicle.Speed";
 
-fn open(dir: &tempfile::TempDir) -> (SqliteStore, Arc<Catalog>) {
-    let catalog = Arc::new(Catalog::builtin());
-    let s = SqliteStore::open(&dir.path().join("twin.db"), catalog.clone()).unwrap();
-    (s, catalog)
+/// A backend under test: `open()` opens the same database again (a
+/// restart); `_keep` holds what it lives in.
+struct Backend {
+    open: Box<dyn Fn() -> Box<dyn Store>>,
+    _keep: Box<dyn std::any::Any>,
+}
+
+impl Backend {
+    fn sqlite() -> Option<Self> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("twin.db");
+        Some(Self {
+            open: Box::new(move || {
+                Box::new(SqliteStore::open(&path, Arc::new(Catalog::builtin())).unwrap())
+            }),
+            _keep: Box::new(dir),
+        })
+    }
+
+    fn postgres() -> Option<Self> {
+        let pg = Postgres::shared("twin store suite")?;
+        let target = target(&pg.fresh_database());
+        Some(Self {
+            open: Box::new(move || {
+                Box::new(
+                    PostgresStore::open(&target, "twin-a", Arc::new(Catalog::builtin())).unwrap(),
+                )
+            }),
+            _keep: Box::new(pg),
+        })
+    }
+}
+
+fn target(url: &str) -> PgTarget {
+    PgTarget {
+        url: url.to_owned(),
+        password: Some(PASSWORD.to_owned()),
+    }
+}
+
+/// Declares every case of the suite as a test of `$backend`.
+macro_rules! suite {
+    ($backend:ident: $($case:ident),* $(,)?) => {
+        mod $backend {
+            $(
+                #[test]
+                fn $case() {
+                    if let Some(b) = super::Backend::$backend() {
+                        super::$case(&b);
+                    }
+                }
+            )*
+        }
+    };
+}
+
+macro_rules! both {
+    ($($case:ident),* $(,)?) => {
+        suite!(sqlite: $($case),*);
+        suite!(postgres: $($case),*);
+    };
+}
+
+both!(
+    samples_events_outcomes_and_documents_round_trip,
+    retention_deletes_only_what_is_older,
+    a_long_range_reads_downsampled_from_the_store,
+    the_writer_batches_off_the_caller_and_flushes_on_request,
+    of_two_samples_with_the_same_key_in_one_batch_the_later_one_is_kept,
+);
+
+fn catalog() -> Arc<Catalog> {
+    Arc::new(Catalog::builtin())
 }
 
 fn samples(catalog: &Catalog, vin: &str, t: Millis, speed: f64) -> Record {
     Record::Samples {
         vin: Arc::from(vin),
         t,
+        seq: u64::try_from(t).unwrap_or_default() + 1,
         values: vec![(catalog.id(SPEED).unwrap(), speed)],
     }
 }
 
-#[test]
-fn samples_events_outcomes_and_documents_round_trip() {
-    let dir = tempfile::tempdir().unwrap();
-    let (s, c) = open(&dir);
+fn samples_events_outcomes_and_documents_round_trip(b: &Backend) {
+    let (s, c) = ((b.open)(), catalog());
     let mut batch: Vec<Record> = (0..10)
         .map(|i| samples(&c, VIN, 1000 * i, i as f64))
         .collect();
@@ -105,15 +182,13 @@ fn samples_events_outcomes_and_documents_round_trip() {
     assert!(s.size_bytes() > 0);
     // Reopening finds everything.
     drop(s);
-    let (s, _) = open(&dir);
+    let s = (b.open)();
     assert_eq!(s.samples(VIN, SPEED, 0, 10_000, 100).unwrap().len(), 10);
     assert_eq!(s.documents().unwrap().len(), 1);
 }
 
-#[test]
-fn retention_deletes_only_what_is_older() {
-    let dir = tempfile::tempdir().unwrap();
-    let (s, c) = open(&dir);
+fn retention_deletes_only_what_is_older(b: &Backend) {
+    let (s, c) = ((b.open)(), catalog());
     let batch: Vec<Record> = (0..10)
         .map(|i| samples(&c, VIN, 1000 * i, 1.0))
         .chain([Record::Event {
@@ -147,10 +222,8 @@ fn downsampling_gives_min_max_avg_and_last_per_bucket() {
     assert_eq!(downsample([(1250, 1.0)], 1200, 100)[0].t, 1200);
 }
 
-#[test]
-fn a_long_range_reads_downsampled_from_the_store() {
-    let dir = tempfile::tempdir().unwrap();
-    let (s, c) = open(&dir);
+fn a_long_range_reads_downsampled_from_the_store(b: &Backend) {
+    let (s, c) = ((b.open)(), catalog());
     // An hour at 1 Hz, value = seconds.
     let batch: Vec<Record> = (0..3600)
         .map(|i| samples(&c, VIN, 1000 * i, i as f64))
@@ -165,11 +238,9 @@ fn a_long_range_reads_downsampled_from_the_store() {
     assert!((b[1].avg - 89.5).abs() < 1e-9);
 }
 
-#[test]
-fn the_writer_batches_off_the_caller_and_flushes_on_request() {
-    let dir = tempfile::tempdir().unwrap();
-    let (s, c) = open(&dir);
-    let store: Arc<dyn Store> = Arc::new(s);
+fn the_writer_batches_off_the_caller_and_flushes_on_request(b: &Backend) {
+    let c = catalog();
+    let store: Arc<dyn Store> = Arc::from((b.open)());
     let w = Writer::spawn(store.clone(), 100, Duration::from_secs(60));
     for i in 0..250 {
         w.send(vec![samples(&c, VIN, i, 1.0)]);
@@ -191,10 +262,8 @@ fn the_writer_batches_off_the_caller_and_flushes_on_request() {
     );
 }
 
-#[test]
-fn of_two_samples_with_the_same_key_in_one_batch_the_later_one_is_kept() {
-    let dir = tempfile::tempdir().unwrap();
-    let (s, c) = open(&dir);
+fn of_two_samples_with_the_same_key_in_one_batch_the_later_one_is_kept(b: &Backend) {
+    let (s, c) = ((b.open)(), catalog());
     let other = "WTCUZ000000000002";
     // Interleaved vehicles and times, as a fleet's batch holds them; the
     // key (vehicle, signal, t) 2000 of VIN comes twice.
@@ -215,4 +284,209 @@ fn of_two_samples_with_the_same_key_in_one_batch_the_later_one_is_kept() {
         s.samples(other, SPEED, 0, 10_000, 100).unwrap(),
         [(1000, 10.0), (2000, 20.0)]
     );
+}
+
+/// Two twins' stores on one fresh database, or `None` when skipped.
+fn two_twins() -> Option<(Arc<Postgres>, String, PostgresStore, PostgresStore)> {
+    let pg = Postgres::shared("twin shared store")?;
+    let url = pg.fresh_database();
+    let a = PostgresStore::open(&target(&url), "twin-a", catalog()).unwrap();
+    let b = PostgresStore::open(&target(&url), "twin-b", catalog()).unwrap();
+    Some((pg, url, a, b))
+}
+
+fn document(vin: &str, body: &str) -> Record {
+    Record::Document {
+        vin: Arc::from(vin),
+        body: body.to_owned(),
+    }
+}
+
+#[test]
+fn a_twin_reads_its_peers_checkpoints_once_each_change_and_never_its_own() {
+    let Some((_pg, _url, a, b)) = two_twins() else {
+        return;
+    };
+    a.write(&[
+        document(VIN, "{\"a\":1}"),
+        document("WTCUZ000000000002", "{\"a\":2}"),
+    ])
+    .unwrap();
+    b.write(&[document(VIN, "{\"b\":1}")]).unwrap();
+    assert_eq!(a.documents().unwrap(), ["{\"a\":1}", "{\"a\":2}"]);
+    assert_eq!(b.documents().unwrap(), ["{\"b\":1}"]);
+    let mut first = b.peer_documents().unwrap();
+    first.sort();
+    assert_eq!(first, ["{\"a\":1}", "{\"a\":2}"]);
+    assert!(
+        b.peer_documents().unwrap().is_empty(),
+        "nothing changed since"
+    );
+    a.write(&[document(VIN, "{\"a\":3}")]).unwrap();
+    assert_eq!(b.peer_documents().unwrap(), ["{\"a\":3}"]);
+    assert_eq!(a.peer_documents().unwrap(), ["{\"b\":1}"]);
+}
+
+#[test]
+fn every_telemetry_message_is_logged_once_with_its_seq_and_the_twin_that_took_it() {
+    let Some((pg, url, a, b)) = two_twins() else {
+        return;
+    };
+    let c = catalog();
+    a.write(&[samples(&c, VIN, 1000, 1.0), samples(&c, VIN, 3000, 3.0)])
+        .unwrap();
+    b.write(&[samples(&c, VIN, 2000, 2.0)]).unwrap();
+    let db = url.rsplit('/').next().unwrap();
+    let log = pg.query(
+        db,
+        "SELECT v.vin, i.seq, i.instance FROM ingested i JOIN vehicles v ON v.id = i.vehicle ORDER BY i.seq",
+    );
+    assert_eq!(
+        log.lines().collect::<Vec<_>>(),
+        [
+            format!("{VIN}|1001|twin-a"),
+            format!("{VIN}|2001|twin-b"),
+            format!("{VIN}|3001|twin-a")
+        ]
+    );
+    assert_eq!(a.samples(VIN, SPEED, 0, 10_000, 10).unwrap().len(), 3);
+}
+
+#[test]
+fn a_command_outcome_two_twins_record_is_stored_once() {
+    let Some((_pg, _url, a, b)) = two_twins() else {
+        return;
+    };
+    let outcome = |state, t| Record::Command {
+        vin: Arc::from(VIN),
+        outcome: Outcome {
+            t,
+            command_id: "twin-x-1".into(),
+            path: "Vehicle.Cabin.HVAC.Station.Row1.Driver.FanSpeed".into(),
+            value: json!(70),
+            state,
+            reason: None,
+        },
+    };
+    a.write(&[
+        outcome(DesiredState::Sent, 10),
+        outcome(DesiredState::Applied, 20),
+    ])
+    .unwrap();
+    b.write(&[outcome(DesiredState::Applied, 21)]).unwrap();
+    let states: Vec<String> = a
+        .commands(VIN, 0, 100)
+        .unwrap()
+        .into_iter()
+        .map(|c| c.state)
+        .collect();
+    assert_eq!(states, ["sent", "applied"]);
+}
+
+#[test]
+fn the_schema_is_created_once_and_a_newer_one_is_refused() {
+    let Some((pg, url, a, _b)) = two_twins() else {
+        return;
+    };
+    drop(a);
+    let db = url.rsplit('/').next().unwrap();
+    assert_eq!(
+        pg.query(db, "SELECT version FROM tcu_twin_schema").trim(),
+        "1"
+    );
+    assert!(PostgresStore::open(&target(&url), "twin-c", catalog()).is_ok());
+    pg.query(db, "UPDATE tcu_twin_schema SET version = 99");
+    let e = PostgresStore::open(&target(&url), "twin-c", catalog()).unwrap_err();
+    assert!(e.to_string().contains("version 99"), "{e}");
+}
+
+#[test]
+fn errors_name_the_database_url_without_its_password() {
+    let port = tcu_integration_tests::mqtt::free_port();
+    let t = PgTarget {
+        url: format!("postgres://tcu:hunter22@127.0.0.1:{port}/fleet"),
+        password: None,
+    };
+    let e = PostgresStore::open(&t, "twin-a", catalog())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(&format!("postgres://tcu@127.0.0.1:{port}/fleet")) && e.contains("connect"),
+        "{e}"
+    );
+    assert!(!e.contains("hunter22"), "{e}");
+    assert!(!format!("{t:?}").contains("hunter22"));
+    assert_eq!(redact("postgres://u:p@h/d?x=1"), "postgres://u@h/d?x=1");
+    assert_eq!(redact("postgresql://h:5/d"), "postgresql://h:5/d");
+    let bad = PgTarget {
+        url: "postgres://h:notaport/d".into(),
+        password: None,
+    };
+    let e = PostgresStore::open(&bad, "twin-a", catalog())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("bad URL") && e.contains("postgres://h:notaport/d"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_postgres_store_dropped_on_an_async_runtime_closes_without_panicking() {
+    let Some((_pg, _url, a, b)) = two_twins() else {
+        return;
+    };
+    a.write(&[document(VIN, "{}")]).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .build()
+        .unwrap();
+    // The twin's last reference to its store goes on its runtime.
+    rt.block_on(async move { drop((a, b)) });
+}
+
+#[test]
+fn two_twins_writing_the_first_samples_of_the_same_new_vehicles_at_once_lose_no_batch() {
+    // Both stores insert the same new VINs at the same moment: the insert
+    // that waits on the other's uncommitted row must still find the id
+    // (a lookup in the same statement's snapshot finds nothing, and the
+    // whole batch was lost).
+    let Some((_pg, _url, a, b)) = two_twins() else {
+        return;
+    };
+    let c = catalog();
+    let rounds = 40;
+    let barrier = std::sync::Barrier::new(2);
+    let failed: Vec<String> = std::thread::scope(|s| {
+        let writers: Vec<_> = [(&a, 1000), (&b, 2000)]
+            .into_iter()
+            .map(|(store, t)| {
+                let (barrier, c) = (&barrier, &c);
+                s.spawn(move || {
+                    let mut failed = Vec::new();
+                    for round in 0..rounds {
+                        let vin = format!("WTCUZ0000TF{round:06}");
+                        barrier.wait();
+                        if let Err(e) = store.write(&[samples(c, &vin, t, 1.0)]) {
+                            failed.push(format!("round {round}: {e}"));
+                        }
+                    }
+                    failed
+                })
+            })
+            .collect();
+        writers
+            .into_iter()
+            .flat_map(|w| w.join().expect("a writer thread"))
+            .collect()
+    });
+    assert!(failed.is_empty(), "batches lost: {failed:?}");
+    for round in 0..rounds {
+        let vin = format!("WTCUZ0000TF{round:06}");
+        assert_eq!(
+            a.samples(&vin, SPEED, 0, 10_000, 10).unwrap().len(),
+            2,
+            "{vin}: both twins' samples are stored"
+        );
+    }
 }
