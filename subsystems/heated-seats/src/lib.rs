@@ -17,11 +17,11 @@
 //!
 //! `C dT/dt = P - h (T - T_cabin)`
 //!
-//! - **Heating only.** The seats have no cooling hardware (no Peltier
-//!   elements or ventilation fans), so a negative request is treated as 0.
 //! Every parameter, with the figure it is tuned to and its source, is in
 //! `params.rs` ([`params`]).
 //!
+//! - **Heating only.** The seats have no cooling hardware (no Peltier
+//!   elements or ventilation fans), so a negative request is treated as 0.
 //! - **Target**: a level is an absolute surface temperature, as the steps
 //!   of a production heater are: level `L > 0` aims at
 //!   `30 C + (42 C - 30 C) L/100` ([`target_temperature`]), whatever the
