@@ -53,7 +53,7 @@ fn dtc_events(v: &mut Vehicle) -> Vec<(String, String, String, String)> {
 fn every_fault_raises_its_code_as_an_event_and_in_the_count_and_clears_when_healed() {
     let mut v = vehicle(5, DriverProfile::Idle, &[]);
     let all = faults(&v);
-    assert_eq!(all.len(), 10, "every row of catalog/dtc.tsv is watched");
+    assert_eq!(all.len(), 15, "every row of catalog/dtc.tsv is watched");
     run_for(&mut v, 0.1);
     dtc_events(&mut v);
     assert_eq!(get(&v, DTC_COUNT), 0.0);
@@ -285,4 +285,77 @@ fn an_active_fault_and_its_limp_mode_survive_a_hot_swap_of_its_plugin() {
     );
     // Still limp: 20 kW of traction and the auxiliary loads at most.
     assert!(peak_w < 25_000.0, "{peak_w} W");
+}
+
+/// The codes of the `dtc.*` events of `kind` since the last drain.
+fn codes(events: &[(String, String, String, String)], kind: &str) -> Vec<String> {
+    let mut c: Vec<String> = events
+        .iter()
+        .filter(|e| e.0 == kind)
+        .map(|e| e.1.clone())
+        .collect();
+    c.sort();
+    c
+}
+
+/// A crash that deploys an airbag is recorded (B0052, SAE J2012-DA:
+/// deployment commanded) and its high-voltage disconnect raises the
+/// battery's interlock code (P0A0A); both stay until the reset that lets
+/// the car drive again: the airbag unit's `reset` clears the record, the
+/// battery's `reset_contactors` the disconnect.
+#[test]
+fn a_deploying_crash_raises_the_airbag_and_high_voltage_codes_until_the_reset_clears_them() {
+    let mut v = vehicle_at(21, DriverProfile::Idle, &[], 1000.0);
+    set(
+        &mut v,
+        "Sim.Cabin.Seat.Row1.DriverSide.Occupant",
+        Value::Int(1),
+    );
+    drive_to(&mut v, 60.0);
+    dtc_events(&mut v);
+    set(&mut v, "Sim.Crash.Trigger", Value::Float(100.0));
+    run_for(&mut v, 0.3);
+    assert_eq!(
+        get(&v, "Vehicle.Cabin.Seat.Row1.DriverSide.Airbag.IsDeployed"),
+        1.0
+    );
+    let events = dtc_events(&mut v);
+    assert_eq!(
+        codes(&events, "dtc.raised"),
+        ["B0052", "P0A0A"],
+        "{events:?}"
+    );
+    assert_eq!(get(&v, DTC_COUNT), 2.0);
+    run_for(&mut v, 5.0);
+    assert!(dtc_events(&mut v).is_empty(), "raised once, held");
+    command(&mut v, "airbag", "reset", 0.0);
+    run_for(&mut v, 0.01);
+    assert_eq!(codes(&dtc_events(&mut v), "dtc.cleared"), ["B0052"]);
+    assert_eq!(get(&v, DTC_COUNT), 1.0);
+    command(&mut v, "battery", "reset_contactors", 0.0);
+    run_for(&mut v, 0.01);
+    assert_eq!(codes(&dtc_events(&mut v), "dtc.cleared"), ["P0A0A"]);
+    assert_eq!(get(&v, DTC_COUNT), 0.0);
+}
+
+/// The older wheel-sensor hook, `Sim.Fault.ABS.WheelSensor`, is a fault
+/// path like any other: the wheel it names raises that wheel's code
+/// (C0035 / C0040 / C0045 / C0050, SAE J2012-DA wheel speed sensor
+/// circuits) and clears it when set back to 0.
+#[test]
+fn the_wheel_sensor_hook_raises_the_code_of_the_wheel_it_names_and_clears_it() {
+    let mut v = vehicle(5, DriverProfile::Idle, &[]);
+    run_for(&mut v, 0.1);
+    dtc_events(&mut v);
+    for (wheel, code) in [(1, "C0035"), (2, "C0040"), (3, "C0045"), (4, "C0050")] {
+        set(&mut v, "Sim.Fault.ABS.WheelSensor", Value::Int(wheel));
+        run_for(&mut v, 0.05);
+        assert_eq!(codes(&dtc_events(&mut v), "dtc.raised"), [code]);
+        assert_eq!(get(&v, DTC_COUNT), 1.0);
+        assert_eq!(get(&v, "Vehicle.ADAS.ABS.IsError"), 1.0);
+        set(&mut v, "Sim.Fault.ABS.WheelSensor", Value::Int(0));
+        run_for(&mut v, 0.05);
+        assert_eq!(codes(&dtc_events(&mut v), "dtc.cleared"), [code]);
+        assert_eq!(get(&v, DTC_COUNT), 0.0);
+    }
 }

@@ -5,6 +5,7 @@
 
 mod airbag;
 mod braking;
+mod comfort;
 mod common;
 mod consumption;
 mod dtc;

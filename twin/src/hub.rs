@@ -7,12 +7,16 @@
 
 use crate::clock::{Clock, Millis};
 use crate::fleet::{Effects, Fleet, PatchError};
+use crate::ingest::Kind;
 use crate::store::Store;
 use crate::store::writer::Writer;
 use serde_json::Value as Json;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use tokio::sync::{broadcast, watch};
+
+/// Prefix of the ids of the plugin commands the API sends.
+pub const COMMAND_ID_PREFIX: &str = "twin-cmd-";
 
 /// Where commands go (the MQTT client; a recorder in tests).
 pub trait Publisher: Send + Sync + std::fmt::Debug {
@@ -42,6 +46,20 @@ pub struct Hub {
     /// When the service started.
     pub started: Millis,
     shutdown: watch::Sender<bool>,
+    /// Outcomes of the plugin commands the API sent, from `cmd/res`.
+    pub command_results: broadcast::Sender<Arc<CommandResult>>,
+    next_command: AtomicU64,
+}
+
+/// The `cmd/res` answer to a command of the API.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandResult {
+    /// The vehicle that answered.
+    pub vin: String,
+    /// The correlation id.
+    pub id: String,
+    /// Accepted, or rejected with reasons by key.
+    pub outcome: Result<(), std::collections::BTreeMap<String, String>>,
 }
 
 impl Hub {
@@ -61,6 +79,8 @@ impl Hub {
             publish_failures: AtomicU64::new(0),
             streams: AtomicU64::new(0),
             shutdown,
+            command_results: broadcast::channel(1024).0,
+            next_command: AtomicU64::new(0),
         }
     }
 
@@ -107,8 +127,54 @@ impl Hub {
     pub fn ingest(&self, topic: &str, payload: &[u8]) {
         let mut fx = Effects::default();
         let now = self.now();
-        self.fleet().ingest(topic, payload, now, &mut fx);
+        let answered = {
+            let mut fleet = self.fleet();
+            fleet.ingest(topic, payload, now, &mut fx);
+            match fleet.scheme().parse(topic) {
+                Some((vin, Kind::CmdRes)) => Some(vin.to_owned()),
+                _ => None,
+            }
+        };
         self.apply(fx);
+        if let Some(vin) = answered {
+            self.command_answered(vin, payload);
+        }
+    }
+
+    /// Hands a `cmd/res` to whoever waits for an API command's outcome
+    /// (only answers to the API's own ids; the fleet checked the payload).
+    fn command_answered(&self, vin: String, payload: &[u8]) {
+        if let Ok(crate::ingest::CmdRes {
+            id: Some(id),
+            outcome,
+        }) = crate::ingest::cmd_res(payload, usize::MAX)
+            && id.starts_with(COMMAND_ID_PREFIX)
+        {
+            let _ = self
+                .command_results
+                .send(Arc::new(CommandResult { vin, id, outcome }));
+        }
+    }
+
+    /// Publishes `command` (a plugin command, `{subsystem, name, value}`)
+    /// to `vin`'s `cmd/req` under a fresh id; the id, or `None` when it
+    /// could not be queued for the broker.
+    pub fn send_command(&self, vin: &str, command: &Json) -> Option<String> {
+        let n = self.next_command.fetch_add(1, Ordering::Relaxed) + 1;
+        let id = format!("{COMMAND_ID_PREFIX}{}-{n}", self.started);
+        let topic = self.fleet().scheme().topic(vin, Kind::CmdReq);
+        let payload = serde_json::json!({"id": id, "command": command}).to_string();
+        let p = self
+            .publisher
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if p.is_some_and(|p| p.publish(topic, payload.into_bytes())) {
+            Some(id)
+        } else {
+            self.publish_failures.fetch_add(1, Ordering::Relaxed);
+            None
+        }
     }
 
     /// A desired-state patch from the API.

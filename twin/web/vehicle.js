@@ -2,7 +2,10 @@
 // `document` events of /api/vehicles/{vin}/stream: reported values, the
 // desired values with each command's state and reason, and a form that
 // patches one desired value with If-Match; a refused patch shows the
-// problem's detail.
+// problem's detail. The fault panel lists the injectable faults
+// (/api/faults), injects or heals one through /api/vehicles/{vin}/commands
+// and shows the vehicle's answer; the active codes come from the reported
+// Vehicle.Diagnostics.DTCList.
 "use strict";
 
 (() => {
@@ -75,7 +78,48 @@
       cell(tr, "command", d.command_id);
     });
     offerPaths(doc);
+    const dtcs = (doc.reported || {})["Vehicle.Diagnostics.DTCList"];
+    const list = dtcs && Array.isArray(dtcs.value) ? dtcs.value : [];
+    text("dtc-list", list.length ? list.join(", ") : "none");
     historyView.offer(doc.reported);
+  }
+
+  // Fills the fault selector: one option per injectable fault.
+  async function loadFaults() {
+    const select = document.getElementById("fault-name");
+    try {
+      const { body } = await api.request("GET", "/api/faults");
+      for (const f of body.faults) {
+        const o = document.createElement("option");
+        o.value = f.subsystem + " " + f.name;
+        o.textContent = f.code + " " + f.subsystem + " " + f.name + ": " + f.description;
+        select.appendChild(o);
+      }
+    } catch (err) {
+      sayFault("error", "could not list the faults: " + err.message, err.status);
+    }
+  }
+
+  function sayFault(kind, message, status) {
+    const el = document.getElementById("fault-message");
+    el.dataset.kind = kind;
+    el.dataset.status = status ? String(status) : "";
+    el.textContent = message;
+  }
+
+  async function sendFault(e) {
+    e.preventDefault();
+    const value = e.submitter && e.submitter.value === "0" ? 0 : 1;
+    const [subsystem, name] = document.getElementById("fault-name").value.split(" ");
+    sayFault("", "sending…");
+    try {
+      const { body } = await api.request("POST", path + "/commands", { subsystem, name, value }, { "Content-Type": "application/json" });
+      const why = body.errors ? ": " + Object.values(body.errors).join("; ") : "";
+      const kind = body.status === "rejected" ? "error" : "ok";
+      sayFault(kind, subsystem + " " + name + "=" + value + ": " + body.status + why, 200);
+    } catch (err) {
+      sayFault("error", err.message, err.status);
+    }
   }
 
   // Suggests the paths the document knows for the setpoint form.
@@ -137,6 +181,8 @@
     }
     document.title = "tcu-twin: " + vin;
     document.getElementById("setpoint-form").addEventListener("submit", submit);
+    document.getElementById("fault-form").addEventListener("submit", sendFault);
+    loadFaults();
     historyView.start(vin);
     try {
       const { body } = await api.request("GET", path);

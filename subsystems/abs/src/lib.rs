@@ -41,7 +41,9 @@
 //! - A wheel-speed sensor fault k (1..4) reports wheel k as 0 km/h, sets
 //!   `IsError` and disables regulation (plain braking), as real ABS does
 //!   when it loses a wheel signal. Other fault codes above 4 are treated as
-//!   4. A noisy reading more than 10 km/h from the median of the other
+//!   4. The dead sensor raises its wheel's DTC (C0035, C0040, C0045,
+//!   C0050), the same as the injectable `fault.wheel_sensor*` of that
+//!   wheel (`faults.rs`). A noisy reading more than 10 km/h from the median of the other
 //!   wheels is implausible: `IsError` while it lasts, no regulation.
 //! - Disc temperature: heat = brake force (pressure x the wheel's N/bar) x
 //!   the wheel's own speed, into a 7 kg cast-iron disc (460 J/kgK,

@@ -369,17 +369,12 @@ impl Subsystem for Abs {
 
     fn tick(&mut self, dt: f64, inputs: &[f64], outputs: &mut [f64]) -> Result<(), PluginError> {
         tcu_sdk::check_tick::<Self>(dt, inputs, outputs)?;
-        let inputs = &faults::inputs(self.state.faults, inputs);
-        faults::write(self.state.faults, outputs);
+        let dead = faults::dead_sensors(self.state.faults, inputs);
+        faults::write(dead, outputs);
         let pedal = finite_or(inputs[inputs::BRAKE_PEDAL], 0.0).clamp(0.0, 100.0);
         let enabled = as_bool(finite_or(inputs[inputs::ABS_ENABLED], 1.0));
-        // Any non-zero fault code is a fault; 1..4 name the dead sensor.
-        let fault_raw = finite_or(inputs[inputs::WHEEL_SENSOR_FAULT], 0.0);
-        let fault = if fault_raw.round() >= 1.0 {
-            fault_raw.round().min(4.0) as usize
-        } else {
-            0
-        };
+        // Injected faults and `Sim.Fault.ABS.WheelSensor` alike: `dead`.
+        let fault = dead.any();
         let ambient = finite_or(inputs[inputs::AIR_TEMPERATURE], DEFAULT_AMBIENT_C)
             .clamp(MIN_AMBIENT_C, MAX_AMBIENT_C);
         let noisy = finite_or(inputs[inputs::NOISY_WHEEL], 0.0)
@@ -398,7 +393,7 @@ impl Subsystem for Abs {
         let mut truth = [0.0; 4];
         for w in 0..4 {
             truth[w] = finite_or(inputs[inputs::WHEEL_SPEED[w]], 0.0).clamp(0.0, MAX_SPEED_KMH);
-            reading[w] = if fault == w + 1 {
+            reading[w] = if dead.is_active(w) {
                 0.0
             } else if noisy == w + 1 {
                 (truth[w] + noise).clamp(0.0, MAX_SPEED_KMH)
@@ -419,7 +414,7 @@ impl Subsystem for Abs {
         // none shows the car's speed).
         let wheels = reading.map(|r| r / 3.6);
         let fastest = (0..4)
-            .filter(|&w| fault != w + 1)
+            .filter(|&w| !dead.is_active(w))
             .map(|w| wheels[w])
             .fold(0.0, f64::max);
         let reference = fastest.max(self.state.reference - REFERENCE_DECEL * dt);
@@ -439,7 +434,7 @@ impl Subsystem for Abs {
         };
 
         let regulating =
-            enabled && fault == 0 && !implausible && self.state.reference * 3.6 > ABS_MIN_SPEED_KMH;
+            enabled && !fault && !implausible && self.state.reference * 3.6 > ABS_MIN_SPEED_KMH;
         let mut engaged = false;
         for w in 0..4 {
             let c = self.state.wheels[w];
@@ -482,7 +477,7 @@ impl Subsystem for Abs {
             outputs[outputs::DISC_TEMPERATURE[w]] = temps[w];
         }
         outputs[outputs::IS_ENGAGED] = from_bool(engaged);
-        outputs[outputs::IS_ERROR] = from_bool(fault != 0 || implausible);
+        outputs[outputs::IS_ERROR] = from_bool(fault || implausible);
         Ok(())
     }
 

@@ -42,8 +42,10 @@
 //!   `Sim.Airbag.CrashSignal` stays true from the first deployment until the
 //!   `reset` command, which models the workshop replacing the modules; a
 //!   later crash event before that fires nothing. A crash with every seat
-//!   empty deploys nothing and sends no crash signal. Any other command is
-//!   unsupported.
+//!   empty deploys nothing and sends no crash signal. While a deployment is
+//!   recorded the unit raises B0052 (`faults.rs`) and lights its warning
+//!   lamp; the `reset` clears both. Besides `reset`, only the `fault.*`
+//!   commands are known.
 //! - **State** (snapshot): simulated time, the event in progress, when the
 //!   unit fired and when each seat was decided, the peak pulse and the
 //!   stage per seat; 1.0.0's snapshots restore. The model is deterministic

@@ -209,7 +209,10 @@ impl Airbag {
         }
         // Once a crash has fired bags, the unit is spent until reset: a
         // later event fires nothing.
-        if s.event.is_none() && pulse_g >= WAKE_G && s.deployed_at_s.is_none() {
+        if s.event.is_none()
+            && pulse_g >= WAKE_G
+            && !faults::spent(s.faults, s.deployed_at_s.is_some())
+        {
             s.event = Some(Event::default());
         }
         let Some(event) = &mut s.event else {
@@ -352,7 +355,11 @@ impl Subsystem for Airbag {
             outputs[outputs::IS_DEPLOYED[seat]] = from_bool(*stage != Stage::None);
         }
         outputs[outputs::CRASH_SIGNAL] = from_bool(self.state.deployed_at_s.is_some());
-        faults::write(self.state.faults, outputs);
+        faults::write(
+            self.state.faults,
+            self.state.deployed_at_s.is_some(),
+            outputs,
+        );
         Ok(())
     }
 
@@ -362,7 +369,7 @@ impl Subsystem for Airbag {
                 // The clock keeps running: it is simulated time, not event time.
                 self.state = State {
                     time_s: self.state.time_s,
-                    faults: self.state.faults,
+                    faults: faults::after_reset(self.state.faults),
                     ..State::default()
                 };
                 Ok(())

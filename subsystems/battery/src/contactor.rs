@@ -8,7 +8,10 @@
 //! `Sim.Airbag.CrashSignal` opens both contactors; they latch open, so the
 //! pack delivers and accepts 0 W, until the `reset_contactors` command
 //! closes them, which is refused while the crash signal is still present
-//! (reset the airbag unit first, as a workshop would).
+//! (reset the airbag unit first, as a workshop would). An open
+//! high-voltage interlock (the injectable `fault.hv_disconnect`) holds them
+//! open as well, for as long as it lasts; either way the battery raises
+//! P0A0A while they are open (`faults.rs`).
 //!
 //! Self-contained like the model that includes it: only `tcu_sdk`, `serde`
 //! and `std`.
@@ -24,30 +27,35 @@ pub struct Contactor {
     open: bool,
     /// The crash signal as last read.
     crash_signal: bool,
+    /// The interlock as last read: open holds the contactors open. Derived
+    /// from the faults every tick, so not part of the snapshot.
+    #[serde(skip)]
+    interlock_open: bool,
 }
 
 impl Contactor {
     /// Reads the crash signal (a non-finite reading counts as no crash: the
-    /// latch keeps an open circuit open anyway).
-    pub fn update(&mut self, crash_signal: f64) {
+    /// latch keeps an open circuit open anyway) and the interlock.
+    pub fn update(&mut self, crash_signal: f64, interlock_open: bool) {
         self.crash_signal = as_bool(finite_or(crash_signal, 0.0));
         self.open |= self.crash_signal;
+        self.interlock_open = interlock_open;
     }
 
     /// True while the high-voltage circuit is open.
     pub fn is_open(&self) -> bool {
-        self.open
+        self.open || self.interlock_open
     }
 
     /// The power that can flow at the terminals (W, either sign) for a
     /// `demanded` one: none while open.
     pub fn limit(&self, demanded: f64) -> f64 {
-        if self.open { 0.0 } else { demanded }
+        if self.is_open() { 0.0 } else { demanded }
     }
 
     /// `IsPowerConnected` / `IsGroundConnected` as a bus value.
     pub fn connected(&self) -> f64 {
-        from_bool(!self.open)
+        from_bool(!self.is_open())
     }
 
     /// Closes the contactors again; refused while the crash signal is on.
@@ -72,14 +80,14 @@ mod tests {
     #[test]
     fn a_crash_signal_opens_the_contactors_and_they_stay_open_after_it() {
         let mut c = Contactor::default();
-        c.update(0.0);
+        c.update(0.0, false);
         assert!(!c.is_open());
         assert_eq!(c.limit(-50_000.0), -50_000.0);
         assert_eq!(c.connected(), 1.0);
-        c.update(1.0);
+        c.update(1.0, false);
         assert!(c.is_open());
         for signal in [0.0, f64::NAN, 1.0, 0.0] {
-            c.update(signal);
+            c.update(signal, false);
             assert!(c.is_open());
             assert_eq!(c.limit(-50_000.0), 0.0);
             assert_eq!(c.limit(30_000.0), 0.0);
@@ -90,13 +98,13 @@ mod tests {
     #[test]
     fn reset_is_refused_while_the_crash_signal_is_on_and_closes_after_it() {
         let mut c = Contactor::default();
-        c.update(1.0);
+        c.update(1.0, false);
         assert!(matches!(c.reset(), Err(CommandError::Failed(_))));
         assert!(c.is_open());
-        c.update(0.0);
+        c.update(0.0, false);
         assert_eq!(c.reset(), Ok(()));
         assert!(!c.is_open());
-        c.update(0.0);
+        c.update(0.0, false);
         assert_eq!(c.limit(12_000.0), 12_000.0);
     }
 
@@ -168,8 +176,48 @@ mod tests {
     fn a_broken_crash_signal_never_opens_the_circuit() {
         let mut c = Contactor::default();
         for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -1.0, 0.49] {
-            c.update(bad);
+            c.update(bad, false);
             assert!(!c.is_open(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_crash_disconnect_raises_the_high_voltage_dtc_until_reset_contactors_clears_it() {
+        let mask = |o: &[f64; outputs::COUNT]| o[outputs::ACTIVE_FAULTS];
+        let mut b = Battery::create(0).expect("create");
+        assert_eq!(mask(&tick(&mut b, 10_000.0, false)), 0.0);
+        assert_eq!(mask(&tick(&mut b, 10_000.0, true)), 2.0);
+        // The code stays while the contactors stay open, across a swap.
+        assert_eq!(mask(&tick(&mut b, 10_000.0, false)), 2.0);
+        let mut swapped = Battery::create(1).expect("create");
+        swapped.restore(&b.snapshot()).expect("restore");
+        assert_eq!(mask(&tick(&mut swapped, 10_000.0, false)), 2.0);
+        b.command("reset_contactors", 0.0).expect("reset");
+        assert_eq!(mask(&tick(&mut b, 10_000.0, false)), 0.0);
+    }
+
+    #[test]
+    fn an_injected_interlock_fault_opens_the_contactors_while_active_and_heals() {
+        let mut b = Battery::create(0).expect("create");
+        b.command("fault.hv_disconnect", 1.0).expect("inject");
+        let o = tick(&mut b, 40_000.0, false);
+        assert_eq!(
+            (
+                o[outputs::ACTIVE_FAULTS],
+                o[outputs::POWER],
+                o[outputs::POWER_CONNECTED]
+            ),
+            (2.0, 0.0, 0.0)
+        );
+        // A reset does not close an open interlock; healing does.
+        b.command("reset_contactors", 0.0).expect("reset");
+        assert_eq!(tick(&mut b, 40_000.0, false)[outputs::POWER], 0.0);
+        b.command("fault.hv_disconnect", 0.0).expect("heal");
+        let o = tick(&mut b, 40_000.0, false);
+        assert_eq!(
+            (o[outputs::ACTIVE_FAULTS], o[outputs::POWER_CONNECTED]),
+            (0.0, 1.0)
+        );
+        assert!(o[outputs::POWER] < -40_000.0);
     }
 }

@@ -2,17 +2,23 @@
 //! `battery` of the SDK's `catalog/dtc.tsv`): `fault.cell_overtemp` (P0A7E,
 //! pack over temperature) puts the pack in limp mode, as a BMS derates an
 //! overheating pack: at most [`LIMP_DISCHARGE_W`] to the traction drive and
-//! [`LIMP_CHARGE_W`] of regeneration.
+//! [`LIMP_CHARGE_W`] of regeneration. `hv_disconnect` (P0A0A, high voltage
+//! system interlock) is active whenever the main contactors are open: after
+//! a crash opened them (until `reset_contactors`), or while the fault is
+//! injected, which opens the interlock and so the contactors.
 //!
 // Self-contained like `model.rs` (a benchmark includes both by path).
 
+use super::contactor::Contactor;
 use super::{inputs, outputs};
 use tcu_sdk::dtc::ActiveFaults;
 
 /// The faults, in bit order.
-pub const FAULTS: [&str; 1] = ["cell_overtemp"];
+pub const FAULTS: [&str; 2] = ["cell_overtemp", "hv_disconnect"];
 /// Bit of the cell over-temperature fault.
 pub const CELL_OVERTEMP: usize = 0;
+/// Bit of the open high-voltage circuit.
+pub const HV_DISCONNECT: usize = 1;
 /// Traction power the pack gives in limp mode, W (roughly 0.25 C of a
 /// 75 kWh pack, what derating tables of NMC packs allow near 60 celsius).
 pub const LIMP_DISCHARGE_W: f64 = 20_000.0;
@@ -32,9 +38,17 @@ pub fn inputs(faults: ActiveFaults, raw: &[f64]) -> [f64; inputs::COUNT] {
     seen
 }
 
-/// Publishes the mask.
-pub fn write(faults: ActiveFaults, outputs: &mut [f64]) {
-    outputs[outputs::ACTIVE_FAULTS] = faults.slot();
+/// Whether an injected fault holds the high-voltage interlock open.
+pub fn interlock_open(faults: ActiveFaults) -> bool {
+    faults.is_active(HV_DISCONNECT)
+}
+
+/// Publishes the mask: the injected faults, and the disconnect while the
+/// contactors are open for any reason.
+pub fn write(faults: ActiveFaults, contactor: &Contactor, outputs: &mut [f64]) {
+    let mut mask = faults;
+    mask.set(HV_DISCONNECT, contactor.is_open());
+    outputs[outputs::ACTIVE_FAULTS] = mask.slot();
 }
 
 #[cfg(test)]

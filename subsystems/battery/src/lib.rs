@@ -61,7 +61,9 @@
 //! - Crash disconnect (`contactor.rs`): `Sim.Airbag.CrashSignal` opens the
 //!   main contactors (`IsPowerConnected` / `IsGroundConnected` false, 0 W
 //!   either way) until the `reset_contactors` command, refused while the
-//!   crash signal is still on.
+//!   crash signal is still on. While they are open the battery raises
+//!   P0A0A (`faults.rs`); the injectable `fault.hv_disconnect` holds them
+//!   open as an open interlock would.
 //!
 //! Inputs are sanitised (non-finite values replaced, negative auxiliary
 //! loads ignored, ambient clamped to -50..70 celsius); the model has no

@@ -389,7 +389,6 @@ impl Subsystem for Battery {
     fn tick(&mut self, dt: f64, inputs: &[f64], outputs: &mut [f64]) -> Result<(), PluginError> {
         tcu_sdk::check_tick::<Self>(dt, inputs, outputs)?;
         let inputs = &faults::inputs(self.state.faults, inputs);
-        faults::write(self.state.faults, outputs);
         let traction = finite_or(inputs[inputs::TRACTION_POWER], 0.0)
             .clamp(-MAX_LOAD_INPUT_W, MAX_LOAD_INPUT_W);
         let hvac = load_input(inputs[inputs::HVAC_POWER]);
@@ -410,7 +409,11 @@ impl Subsystem for Battery {
             charge_limit(self.soc_percent(), temp_now, self.charge_full_temp_c),
         );
         // A crash opens the contactors: nothing flows until they are reset.
-        self.state.contactor.update(inputs[inputs::CRASH_SIGNAL]);
+        self.state.contactor.update(
+            inputs[inputs::CRASH_SIGNAL],
+            faults::interlock_open(self.state.faults),
+        );
+        faults::write(self.state.faults, &self.state.contactor, outputs);
         let power = self.state.contactor.limit(power);
         let ocv = open_circuit_voltage(self.soc_percent());
         let current = terminal_current(power, ocv);

@@ -7,26 +7,14 @@ use tcu_sdk::physics::{approach, finite_or};
 use tcu_sdk::{CommandError, PluginError, Subsystem};
 #[path = "faults.rs"]
 pub mod faults;
+#[path = "params.rs"]
+pub mod params;
+pub use params::*;
 
 /// Number of heated seats.
 pub const SEAT_COUNT: usize = 3;
 /// Seat names in the order of the declared signals.
 pub const SEATS: [&str; SEAT_COUNT] = ["Row1.DriverSide", "Row1.PassengerSide", "Row2.DriverSide"];
-
-/// Surface temperature a seat at level 100 aims at, Celsius.
-pub const FULL_LEVEL_TARGET_C: f64 = 42.0;
-/// Electrical (= thermal) power of one seat's mat at level 100, W.
-pub const MAX_POWER_W: f64 = 90.0;
-/// Heat loss from the seat surface to the cabin, W/K.
-pub const LOSS_W_PER_K: f64 = 0.8;
-/// Heat capacity of the heated layer of one seat, J/K.
-pub const HEAT_CAPACITY_J_PER_K: f64 = 480.0;
-/// Range of the seat temperature signals, Celsius (catalog min/max).
-pub const TEMP_MIN_C: f64 = -50.0;
-/// See [`TEMP_MIN_C`].
-pub const TEMP_MAX_C: f64 = 80.0;
-/// Upper bound of the power signal, W (catalog max).
-pub const POWER_MAX_W: f64 = 1000.0;
 
 /// Passive time constant of a seat, s.
 const TAU_S: f64 = HEAT_CAPACITY_J_PER_K / LOSS_W_PER_K;
@@ -49,18 +37,6 @@ pub mod outputs {
     pub const POWER: usize = 3;
     /// `Sim.Diagnostics.HeatedSeats.ActiveFaults`: the DTC mask.
     pub const ACTIVE_FAULTS: usize = 4;
-}
-
-/// Surface temperature the thermostat aims at for a request of `level`
-/// percent in a cabin at `cabin_c`. Levels at or below 0 mean "off", which
-/// leaves the seat at the cabin temperature.
-pub fn target_temperature(cabin_c: f64, level: f64) -> f64 {
-    if level <= 0.0 {
-        cabin_c
-    } else {
-        let level = level.min(100.0) / 100.0;
-        (cabin_c + (FULL_LEVEL_TARGET_C - cabin_c) * level).max(cabin_c)
-    }
 }
 
 /// Everything that survives a hot swap. Every field is required, so that
@@ -180,7 +156,8 @@ impl Subsystem for HeatedSeats {
                 level
             };
             let target = target_temperature(cabin, level);
-            let limit = MAX_POWER_W * level / 100.0;
+            // The level sets the target; the thermostat switches the whole mat.
+            let limit = if level > 0.0 { MAX_POWER_W } else { 0.0 };
             let power = mat_power(*temp, target, cabin, limit, reach);
             if dt > 0.0 {
                 let unclamped = power > 0.0 && power < limit;
@@ -417,9 +394,8 @@ mod tests {
     }
 
     #[test]
-    fn power_is_positive_while_heating_and_higher_for_higher_levels() {
+    fn a_cold_seat_draws_the_full_mat_at_any_level_and_higher_levels_draw_more_on_average() {
         for cabin in cabins() {
-            let mut first = Vec::new();
             let mut mean = Vec::new();
             let mut last = Vec::new();
             for level in (5..=100).step_by(5) {
@@ -434,20 +410,41 @@ mod tests {
                     first_power.get_or_insert(out[outputs::POWER]);
                     sum += out[outputs::POWER];
                 });
-                // Full power for the level while the seats are cold.
+                // The level sets the target: a cold mat runs at full power.
                 let p0 = first_power.expect("ran");
-                assert!((p0 - 3.0 * MAX_POWER_W * level / 100.0).abs() < 1e-9);
-                first.push(p0);
+                assert!(
+                    (p0 - 3.0 * MAX_POWER_W).abs() < 1e-9,
+                    "{cabin} {level}: {p0}"
+                );
                 mean.push(sum * DT / (10.0 * MINUTE));
                 last.push(out[outputs::POWER]);
             }
-            for series in [&first, &mean, &last] {
+            for series in [&mean, &last] {
                 assert!(
                     series.windows(2).all(|w| w[1] > w[0]),
                     "{cabin}: {series:?}"
                 );
             }
         }
+    }
+
+    #[test]
+    fn level_fifty_in_a_minus_ten_cabin_aims_above_thirty_not_at_sixteen() {
+        assert_eq!(target_temperature(-10.0, 50.0), 36.0);
+        // Every level aims at the same surface temperature in any cabin
+        // colder than it.
+        for level in [1.0, 33.0, 50.0, 66.0, 100.0] {
+            let aim = target_temperature(-20.0, level);
+            assert!((LOWEST_LEVEL_TARGET_C..=FULL_LEVEL_TARGET_C).contains(&aim));
+            for cabin in cabins() {
+                assert_eq!(target_temperature(cabin, level), aim.max(cabin));
+            }
+        }
+        let mut seats = HeatedSeats::create(0).expect("create");
+        let mut out = [0.0; 5];
+        let inp = seat_inputs([50.0, 0.0, 0.0], -10.0);
+        run(&mut seats, 0.1, 30.0 * MINUTE, &inp, &mut out, |_, _| {});
+        assert!((temps(&out)[0] - 36.0).abs() < 1e-6, "{:?}", temps(&out));
     }
 
     #[test]
@@ -479,7 +476,7 @@ mod tests {
                 assert!((temps(&out)[0] - target).abs() < 1e-9);
                 let hold = LOSS_W_PER_K * (target - cabin);
                 assert!((out[outputs::POWER] - hold).abs() < 1e-6 * hold.max(1.0));
-                assert!(hold < MAX_POWER_W * level / 100.0);
+                assert!(hold < MAX_POWER_W);
             }
         }
     }

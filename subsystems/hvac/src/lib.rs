@@ -21,15 +21,14 @@
 //!
 //! `C dT/dt = Q + UA(v) (T_ambient - T) + K_mix sum(T_other - T)`
 //!
-//! - [`ZONE_HEAT_CAPACITY_J_PER_K`] = 50 kJ/K per zone. The air of a cabin is
-//!   only ~3 kg (3 kJ/K); what makes a cabin slow is the trim, seats and
-//!   glazing that exchange heat with the air within minutes, ~100-200 kJ/K for
-//!   a mid-size car in lumped cabin warm-up models. 150 kJ/K for the cabin.
-//! - [`UA_STANDSTILL_W_PER_K`] = 35 W/K per zone (105 W/K for the cabin, in
-//!   the 80-150 W/K range measured for mid-size cars), plus
-//!   [`UA_PER_KMH_W_PER_K`] = 0.15 W/K per km/h: the outer film coefficient
-//!   grows with airspeed, ~+40 % at 100 km/h. Passive time constant C/UA is
-//!   about 24 minutes at standstill.
+//! Every parameter, with the figure it is tuned to and its source, is in
+//! `params.rs` ([`params`]).
+//!
+//! - [`ZONE_HEAT_CAPACITY_J_PER_K`] = 50 kJ/K per zone (trim, seats and
+//!   glazing with the air), [`UA_STANDSTILL_W_PER_K`] = 35 W/K per zone
+//!   plus [`UA_PER_KMH_W_PER_K`] = 0.15 W/K per km/h (the outer film
+//!   coefficient grows with airspeed). Passive time constant C/UA is about
+//!   24 minutes at standstill.
 //! - [`MIXING_W_PER_K`] = 20 W/K between every pair of zones: there is no
 //!   partition, the air circulates.
 //! - **Controller**: proportional, `Q = GAIN (setpoint - T)` with
@@ -43,10 +42,15 @@
 //!   Setpoints are clamped to 16..30 C (the range of production climate
 //!   controls; the catalog has no bounds); a non-finite setpoint requests
 //!   nothing.
-//! - **Electrical power**: `sum |Q| / COP` with [`COP_HEATING`] = 2.5 and
-//!   [`COP_COOLING`] = 3.0 (heat pump in mild conditions), plus fans of
+//! - **Electrical power**: `sum |Q| / COP` plus fans of
 //!   [`FAN_MAX_POWER_W`] = 150 W per zone following the fan affinity law
-//!   (power grows with the cube of the speed). 0 W when all fans are off.
+//!   (power grows with the cube of the speed); 0 W when all fans are off.
+//!   Cooling runs at [`COP_COOLING`] = 3.0. Heating runs the heat pump,
+//!   whose COP falls with the ambient it draws heat from
+//!   ([`cop_heating`], [`COP_HEATING_CURVE`]: 3.2 at 20 C, 2.4 at 0 C, 2.0
+//!   at -10 C, 1.7 at -20 C, after published measurements of EV heat
+//!   pumps); below [`HEAT_PUMP_MIN_AMBIENT_C`] = -20 C the pump stops and
+//!   the PTC heater takes over at COP 1.
 //! - **Result**: warming from -10 to 21 C at full fan takes about 13 minutes
 //!   (90 % of the step in about 12); left alone the cabin drifts toward the
 //!   ambient with a time constant of about 24 minutes.

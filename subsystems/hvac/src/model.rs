@@ -7,6 +7,9 @@ use tcu_sdk::abi::{
 };
 #[path = "faults.rs"]
 pub mod faults;
+#[path = "params.rs"]
+pub mod params;
+pub use params::*;
 use tcu_sdk::physics::{approach, as_bool, finite_or};
 use tcu_sdk::{CommandError, PluginError, Subsystem};
 
@@ -14,35 +17,6 @@ use tcu_sdk::{CommandError, PluginError, Subsystem};
 pub const ZONE_COUNT: usize = 3;
 /// Zone names in the order of the declared signals.
 pub const ZONES: [&str; ZONE_COUNT] = ["Row1.Driver", "Row1.Passenger", "Row2.Driver"];
-
-/// Lumped heat capacity of one zone (air plus the trim it exchanges with), J/K.
-pub const ZONE_HEAT_CAPACITY_J_PER_K: f64 = 50_000.0;
-/// Conductance from one zone to the outside at standstill, W/K.
-pub const UA_STANDSTILL_W_PER_K: f64 = 35.0;
-/// Extra conductance per km/h of vehicle speed, per zone, W/K.
-pub const UA_PER_KMH_W_PER_K: f64 = 0.15;
-/// Conductance between two zones (air exchange), W/K.
-pub const MIXING_W_PER_K: f64 = 20.0;
-/// Heating or cooling capacity of one zone at full fan, W (thermal).
-pub const MAX_HEAT_W: f64 = 2500.0;
-/// Proportional gain of the zone controller, W per kelvin of error.
-pub const GAIN_W_PER_K: f64 = 3000.0;
-/// Coefficient of performance while heating.
-pub const COP_HEATING: f64 = 2.5;
-/// Coefficient of performance while cooling.
-pub const COP_COOLING: f64 = 3.0;
-/// Electrical power of one zone's blower at full speed, W.
-pub const FAN_MAX_POWER_W: f64 = 150.0;
-/// Lowest setpoint the controller accepts, Celsius.
-pub const SETPOINT_MIN_C: f64 = 16.0;
-/// Highest setpoint the controller accepts, Celsius.
-pub const SETPOINT_MAX_C: f64 = 30.0;
-/// Range of the zone temperature signals, Celsius (catalog min/max).
-pub const TEMP_MIN_C: f64 = -50.0;
-/// See [`TEMP_MIN_C`].
-pub const TEMP_MAX_C: f64 = 100.0;
-/// Upper bound of the power signal, W (catalog max).
-pub const POWER_MAX_W: f64 = 20_000.0;
 
 /// Longest sub-step: the neighbouring zones are frozen for a sub-step, and
 /// the controller may leave its proportional band within one.
@@ -144,12 +118,14 @@ fn zone_heat(temp_c: f64, setpoint_c: Option<f64>, fan: f64, ac_active: bool) ->
     q0 - gain * temp_c
 }
 
-/// Electrical power for the thermal powers `q` and the fan speeds, W.
-fn electrical_power(q: &[f64; ZONE_COUNT], fan: &[f64; ZONE_COUNT]) -> f64 {
+/// Electrical power for the thermal powers `q` and the fan speeds at
+/// `ambient_c`, W.
+fn electrical_power(q: &[f64; ZONE_COUNT], fan: &[f64; ZONE_COUNT], ambient_c: f64) -> f64 {
+    let heating = cop_heating(ambient_c);
     q.iter()
         .zip(fan)
         .map(|(&q, &fan)| {
-            let cop = if q >= 0.0 { COP_HEATING } else { COP_COOLING };
+            let cop = if q >= 0.0 { heating } else { COP_COOLING };
             q.abs() / cop + FAN_MAX_POWER_W * fan * fan * fan
         })
         .sum()
@@ -195,7 +171,7 @@ impl Hvac {
             let next = approach(old[i], balance, h, tau);
             *zone = if next.abs() < FLUSH_C { 0.0 } else { next };
         }
-        electrical_power(&q, &demand.fan)
+        electrical_power(&q, &demand.fan, ambient_c)
     }
 }
 
@@ -300,7 +276,7 @@ impl Subsystem for Hvac {
             }
             sum / n
         } else {
-            electrical_power(&self.heat(&demand), &demand.fan)
+            electrical_power(&self.heat(&demand), &demand.fan, ambient)
         };
 
         let mut total = 0.0;
@@ -635,12 +611,40 @@ mod tests {
             assert!(series.windows(2).all(|w| w[1].1 > w[0].1), "{series:?}");
         }
         // Holding 22 C at -20 C costs roughly UA * 42 K / COP plus the fans.
-        let expected = 3.0 * UA_STANDSTILL_W_PER_K * 42.0 / COP_HEATING + 3.0 * FAN_MAX_POWER_W;
+        let expected =
+            3.0 * UA_STANDSTILL_W_PER_K * 42.0 / cop_heating(-20.0) + 3.0 * FAN_MAX_POWER_W;
         let steady = heating.last().expect("series").0;
         assert!(
             (steady - expected).abs() < 0.05 * expected,
             "{steady} vs {expected}"
         );
+    }
+
+    #[test]
+    fn the_same_heat_costs_more_electrical_power_the_colder_the_air_the_heat_pump_draws_from() {
+        // A cold cabin at full fan: every zone saturated at MAX_HEAT_W, so
+        // the thermal power is the same and only the COP differs.
+        let mut last = 0.0;
+        for ambient in [15.0, 5.0, -5.0, -15.0, -20.0, -25.0] {
+            let mut hvac = Hvac::create(0).expect("create");
+            let mut out = [0.0; 6];
+            let inp = cabin_inputs(ambient, [30.0; 3], [100.0; 3], true, 0.0);
+            hvac.tick(0.0, &inp, &mut out).expect("tick");
+            let heat_w = 3.0 * MAX_HEAT_W;
+            let cop = heat_w / (out[outputs::POWER] - 3.0 * FAN_MAX_POWER_W);
+            assert!(
+                (cop - cop_heating(ambient)).abs() < 1e-9,
+                "{ambient}: {cop}"
+            );
+            assert!(
+                out[outputs::POWER] > last,
+                "{ambient}: {}",
+                out[outputs::POWER]
+            );
+            last = out[outputs::POWER];
+        }
+        // Below the pump's limit the PTC heater turns power into heat 1:1.
+        assert!((last - (3.0 * MAX_HEAT_W + 3.0 * FAN_MAX_POWER_W)).abs() < 1e-9);
     }
 
     #[test]

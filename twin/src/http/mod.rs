@@ -1,5 +1,6 @@
 //! The HTTP API (README "Digital twin" has the contract): the fleet list,
 //! documents with their `ETag`, desired-state patches with `If-Match`,
+//! plugin fault commands checked against the DTC table,
 //! history as JSON or CSV, events, server-sent event streams of document
 //! changes, the OpenAPI document, Prometheus metrics, and the web page.
 //!
@@ -8,6 +9,7 @@
 //! moment before it closes them.
 
 mod auth;
+mod commands;
 mod history;
 mod problem;
 mod routes;
@@ -25,7 +27,7 @@ use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch};
+use axum::routing::{get, patch, post};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use std::sync::Arc;
@@ -99,6 +101,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/vehicles", get(routes::list))
         .route("/api/vehicles/:vin", get(routes::document))
         .route("/api/vehicles/:vin/desired", patch(routes::patch_desired))
+        .route("/api/vehicles/:vin/commands", post(commands::send))
+        .route("/api/faults", get(commands::list))
         .route("/api/vehicles/:vin/history", get(history::history))
         .route("/api/vehicles/:vin/events", get(history::events))
         .route("/api/vehicles/:vin/stream", get(stream::vehicle))

@@ -512,6 +512,8 @@ async fn the_openapi_document_describes_every_route() {
         ("/api/vehicles", "get"),
         ("/api/vehicles/{vin}", "get"),
         ("/api/vehicles/{vin}/desired", "patch"),
+        ("/api/vehicles/{vin}/commands", "post"),
+        ("/api/faults", "get"),
         ("/api/vehicles/{vin}/history", "get"),
         ("/api/vehicles/{vin}/events", "get"),
         ("/api/vehicles/{vin}/stream", "get"),
@@ -797,4 +799,120 @@ async fn a_reported_dtc_list_matches_the_reported_value_schema_of_the_openapi_do
             .any(|b| b["type"] == "array" && b["items"]["type"] == "string"),
         "the Reported value schema has no string-array branch: {branches:?}"
     );
+}
+
+async fn command(a: &Api, vin: &str, body: Json) -> Answer {
+    a.send(
+        Request::post(format!("/api/vehicles/{vin}/commands"))
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap(),
+    )
+    .await
+}
+
+/// The `cmd/req` payloads published so far.
+fn published(a: &Api) -> Vec<(String, Json)> {
+    a.sent
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(t, p)| (t.clone(), serde_json::from_slice(p).unwrap()))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_fault_command_is_sent_as_a_plugin_command_and_answered_with_the_vehicles_outcome() {
+    let a = api(false);
+    let hub = a.hub.clone();
+    let sent = a.sent.clone();
+    // The vehicle: answers the first cmd/req it sees, then refuses the next.
+    let vehicle = tokio::spawn(async move {
+        let mut answered = 0;
+        while answered < 2 {
+            let last = sent.0.lock().unwrap().get(answered).cloned();
+            let Some((_, payload)) = last else {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                continue;
+            };
+            let req: Json = serde_json::from_slice(&payload).unwrap();
+            let res = if answered == 0 {
+                json!({"id": req["id"], "status": "accepted"})
+            } else {
+                json!({"id": req["id"], "status": "rejected", "errors": {"command": "no"}})
+            };
+            hub.ingest(
+                &format!("vehicle/{VIN}/cmd/res"),
+                res.to_string().as_bytes(),
+            );
+            answered += 1;
+        }
+    });
+    let body = json!({"subsystem": "abs", "name": "fault.wheel_sensor", "value": 1});
+    let r = command(&a, VIN, body.clone()).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let out = r.json();
+    assert_eq!(out["status"], "accepted", "{out}");
+    assert_eq!(
+        out["command"],
+        json!({"subsystem": "abs", "name": "fault.wheel_sensor", "value": 1.0})
+    );
+    let sent = published(&a);
+    assert_eq!(sent[0].0, format!("vehicle/{VIN}/cmd/req"));
+    assert_eq!(sent[0].1["id"], out["id"]);
+    assert_eq!(sent[0].1["command"], out["command"]);
+    let r = command(
+        &a,
+        VIN,
+        json!({"subsystem": "abs", "name": "fault.wheel_sensor", "value": 0}),
+    )
+    .await;
+    let out = r.json();
+    assert_eq!(
+        (out["status"].as_str(), &out["errors"]["command"]),
+        (Some("rejected"), &json!("no"))
+    );
+    vehicle.await.unwrap();
+}
+
+#[tokio::test]
+async fn an_unknown_fault_or_vehicle_is_refused_and_nothing_is_sent() {
+    let a = api(false);
+    let p = command(
+        &a,
+        VIN,
+        json!({"subsystem": "abs", "name": "fault.nope", "value": 1}),
+    )
+    .await
+    .is_problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(p["field"], "name");
+    assert!(
+        p["detail"].as_str().unwrap().contains("`fault.nope`"),
+        "{p}"
+    );
+    let p = command(
+        &a,
+        VIN,
+        json!({"subsystem": "wipers", "name": "fault.x", "value": 1}),
+    )
+    .await
+    .is_problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(p["detail"].as_str().unwrap().contains("`wipers`"), "{p}");
+    command(
+        &a,
+        "WTCUZ000000000999",
+        json!({"subsystem": "abs", "name": "fault.wheel_sensor", "value": 1}),
+    )
+    .await
+    .is_problem(StatusCode::NOT_FOUND);
+    assert!(published(&a).is_empty());
+    let faults = a.get("/api/faults").await.json();
+    let names: Vec<&str> = faults["faults"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["name"].as_str())
+        .collect();
+    assert!(names.contains(&"fault.wheel_sensor") && names.contains(&"fault.crash_recorded"));
 }

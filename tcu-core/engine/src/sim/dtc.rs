@@ -173,7 +173,7 @@ mod tests {
         let mut bus = Bus::new(Arc::new(Catalog::builtin()));
         let (mut m, _) = Monitor::new(&mut bus);
         let abs = bus.id("Sim.Diagnostics.ABS.ActiveFaults").unwrap();
-        bus.write(abs, 4.0).unwrap();
+        bus.write(abs, 16.0).unwrap();
         assert!(m.scan(&mut bus).is_empty());
         assert_eq!(bus.get(bus.id(DTC_COUNT).unwrap()), 0.0);
     }
