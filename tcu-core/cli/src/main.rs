@@ -169,6 +169,10 @@ struct RunArgs {
     /// Poll the OTA server at this interval instead of the server's (development).
     #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
     ota_poll: Option<std::time::Duration>,
+    /// Record every signal the plugins read and write, every tick, to FILE
+    /// (rotated as `[record]` says; overrides [record] path).
+    #[arg(long, value_name = "FILE")]
+    record: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -325,6 +329,7 @@ fn run(args: RunArgs) -> Result<()> {
         anyhow::ensure!(!d.is_zero(), "--ota-poll: must be above zero");
         config.ota.poll_interval = Some(d);
     }
+    config.record.path = args.record.or(config.record.path);
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))

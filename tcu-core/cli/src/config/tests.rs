@@ -218,3 +218,23 @@ fn mqtt_errors_name_the_layer_and_field() {
         "{e}"
     );
 }
+
+#[test]
+fn record_is_off_by_default_and_its_limits_are_layered_and_checked() {
+    let none = Overrides::default();
+    let c = Config::build(None, &none, &none, &catalog()).unwrap();
+    assert_eq!(c.record.settings(), None);
+    assert_eq!((c.record.max_bytes, c.record.files), (64 << 20, 4));
+    let f = file("[record]\npath = \"/tmp/d.trace\"\nmax_bytes = 100000\nfiles = 2\n");
+    let c = Config::build(Some(f.path()), &none, &none, &catalog()).unwrap();
+    let s = c.record.settings().unwrap();
+    assert_eq!(s.path, std::path::PathBuf::from("/tmp/d.trace"));
+    assert_eq!((s.max_bytes, s.files), (100_000, 2));
+    let f = file("[record]\nfiles = 0\n");
+    let e = Config::build(Some(f.path()), &none, &none, &catalog()).unwrap_err();
+    assert!(e.to_string().contains("record.files"), "{e}");
+    assert!(e.to_string().contains(&f.path().display().to_string()), "{e}");
+    let f = file("[record]\nmax_bytes = 10\n");
+    let e = Config::build(Some(f.path()), &none, &none, &catalog()).unwrap_err();
+    assert!(e.to_string().contains("record.max_bytes"), "{e}");
+}
