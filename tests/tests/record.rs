@@ -41,7 +41,10 @@ fn a_recording_holds_every_signal_the_plugins_read_and_write_every_tick_bit_for_
     let (r, ticks) = rows(&path);
     assert_eq!(ticks, (1..=500).collect::<Vec<u64>>());
     let h = r.header();
-    assert_eq!((h.tick_rate_hz, h.seed, h.vin.as_str()), (100.0, 4, "WTCUZ000000000001"));
+    assert_eq!(
+        (h.tick_rate_hz, h.seed, h.vin.as_str()),
+        (100.0, 4, "WTCUZ000000000001")
+    );
     let names: Vec<&str> = h.plugins.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names.len(), 6, "{names:?}");
     for p in v.plugins() {
@@ -72,7 +75,10 @@ fn a_recording_rotates_into_bounded_files_that_each_read_back_on_their_own() {
     };
     record(&mut v, settings, 6000);
     let names = ["drive.trace.2", "drive.trace.1", "drive.trace"];
-    assert!(!dir.path().join("drive.trace.3").exists(), "a fourth file was kept");
+    assert!(
+        !dir.path().join("drive.trace.3").exists(),
+        "a fourth file was kept"
+    );
     let mut last = None;
     for name in names {
         let file = dir.path().join(name);
@@ -91,7 +97,11 @@ fn a_recording_rotates_into_bounded_files_that_each_read_back_on_their_own() {
 
 #[test]
 fn a_recording_that_cannot_be_created_names_its_path() {
-    let v = harness::vehicle(4, DriverProfile::Idle, &[("Sim.Environment.AirTemperature", Value::Float(8.0))]);
+    let v = harness::vehicle(
+        4,
+        DriverProfile::Idle,
+        &[("Sim.Environment.AirTemperature", Value::Float(8.0))],
+    );
     let path = Path::new("/nonexistent-dir/drive.trace");
     let settings = RecordSettings {
         path: path.to_owned(),
@@ -99,7 +109,11 @@ fn a_recording_that_cannot_be_created_names_its_path() {
         files: 1,
     };
     let e = Recorder::new(settings, &v, "WTCUZ000000000001", 4).expect_err("no such directory");
-    assert!(e.to_string().contains("creating /nonexistent-dir/drive.trace"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("creating /nonexistent-dir/drive.trace"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -111,7 +125,11 @@ fn tcu_run_record_writes_a_trace_of_the_run() {
         .arg(&path)
         .output()
         .expect("tcu runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let (r, ticks) = rows(&path);
     assert_eq!(r.header().plugins.len(), 6);
     assert_eq!(ticks.first(), Some(&1));

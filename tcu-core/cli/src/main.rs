@@ -40,6 +40,33 @@ enum Command {
     /// OTA rollout tooling: bundle a plugin, publish it to a server.
     #[command(subcommand)]
     Ota(OtaCommand),
+    /// Replay recorded traces through the current and a candidate library
+    /// side by side; exit code 0 within tolerance on every trace, 1 not, 2
+    /// could not run.
+    Vet(VetArgs),
+}
+
+/// Arguments of `tcu vet`.
+#[derive(Debug, Clone, clap::Args)]
+struct VetArgs {
+    /// The library vehicles run now.
+    #[arg(long, value_name = "LIB")]
+    current: PathBuf,
+    /// The library that would replace it.
+    #[arg(long, value_name = "LIB")]
+    candidate: PathBuf,
+    /// Trace files (`tcu run --record`), or directories of them.
+    #[arg(required = true)]
+    traces: Vec<PathBuf>,
+    /// Per-signal tolerances (TOML: [default] and [signals."PATH"], each abs / rel).
+    #[arg(long, value_name = "FILE")]
+    tolerances: Option<PathBuf>,
+    /// Write JUnit XML here.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// Print the report as JSON instead of a table.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -121,6 +148,19 @@ impl From<ScenarioArgs> for tcu_scenario::files::Args {
             trace: a.trace,
             realtime: a.realtime,
             plugins: a.plugins,
+        }
+    }
+}
+
+impl From<VetArgs> for tcu_cli::vet::Args {
+    fn from(a: VetArgs) -> Self {
+        Self {
+            current: a.current,
+            candidate: a.candidate,
+            traces: a.traces,
+            tolerances: a.tolerances,
+            junit: a.junit,
+            json: a.json,
         }
     }
 }
@@ -470,6 +510,7 @@ fn main() -> Result<()> {
             std::process::exit(tcu_scenario::files::run(&args.into()))
         }
         Command::Ota(cmd) => ota(cmd),
+        Command::Vet(args) => std::process::exit(tcu_cli::vet::run(&args.into())),
         Command::Config(ConfigCommand::Generate) => {
             print!("{DEFAULT_TOML}");
             Ok(())

@@ -44,7 +44,9 @@ impl RecordConfig {
     }
 }
 
-pub(super) fn resolve_record(layers: Vec<(String, RawRecord)>) -> Result<RecordConfig, ConfigError> {
+pub(super) fn resolve_record(
+    layers: Vec<(String, RawRecord)>,
+) -> Result<RecordConfig, ConfigError> {
     let mut path = None;
     let mut max_bytes = None;
     let mut files = None;
@@ -63,7 +65,11 @@ pub(super) fn resolve_record(layers: Vec<(String, RawRecord)>) -> Result<RecordC
         ));
     }
     if let Some((src, 0)) = &files {
-        return Err(ConfigError::invalid(src, "record.files", "must be at least 1"));
+        return Err(ConfigError::invalid(
+            src,
+            "record.files",
+            "must be at least 1",
+        ));
     }
     Ok(RecordConfig {
         path,

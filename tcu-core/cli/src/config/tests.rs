@@ -233,7 +233,10 @@ fn record_is_off_by_default_and_its_limits_are_layered_and_checked() {
     let f = file("[record]\nfiles = 0\n");
     let e = Config::build(Some(f.path()), &none, &none, &catalog()).unwrap_err();
     assert!(e.to_string().contains("record.files"), "{e}");
-    assert!(e.to_string().contains(&f.path().display().to_string()), "{e}");
+    assert!(
+        e.to_string().contains(&f.path().display().to_string()),
+        "{e}"
+    );
     let f = file("[record]\nmax_bytes = 10\n");
     let e = Config::build(Some(f.path()), &none, &none, &catalog()).unwrap_err();
     assert!(e.to_string().contains("record.max_bytes"), "{e}");
