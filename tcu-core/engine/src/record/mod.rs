@@ -10,7 +10,9 @@
 //! replay needs every tick, exact values and the vehicle's make-up (tick
 //! rate, seed, plugin versions and their declared signals), hence a format
 //! of its own: a header of `# key value` lines, a column line, then one
-//! row per tick in which an empty cell repeats the row above.
+//! row per tick whose cells give each value's bits XOR the row above's
+//! ([`encode_xor`]; the first row of a file XORs zero), so an unchanged
+//! value is an empty cell.
 
 mod reader;
 mod writer;
@@ -110,21 +112,58 @@ impl Header {
     }
 }
 
-/// Writes `v` as the trace writes values: whole numbers without a
-/// fraction, everything else as the shortest decimal that reads back as the
-/// same `f64` (exponent notation for very large or small magnitudes).
-pub fn write_value(out: &mut String, v: f64) {
-    use std::fmt::Write;
-    if v.fract() == 0.0 && v.abs() < 1e15 {
-        let _ = write!(out, "{}", v as i64);
-        if v == 0.0 && v.is_sign_negative() {
-            // -0.0 as an integer would lose its sign; keep the bits.
-            out.truncate(out.len() - 1);
-            out.push_str("-0.0");
-        }
-    } else {
-        let _ = write!(out, "{v:?}");
+/// The 64 digits of a cell, lowest value first (URL-safe base64, so no
+/// comma and nothing a shell or CSV tool would mangle).
+const DIGITS: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/// Appends the cell for a value whose bits XOR the column's previous bits
+/// give `x`: its base-64 digits, most significant first, leading zeros left
+/// out (so `x == 0`, an unchanged value, is the empty cell).
+///
+/// Why XOR: a physical value moving a little from one tick to the next
+/// keeps its sign, exponent and top mantissa bits, so the XOR has many
+/// leading zeros; six to eight digits replace the seventeen a decimal needs
+/// for the same exact value, and neither side formats or parses a float.
+#[inline]
+pub fn encode_xor(out: &mut Vec<u8>, x: u64) {
+    if x == 0 {
+        return;
     }
+    // Filled from the end: one copy into `out` instead of a push a digit.
+    let mut buf = [0u8; 11];
+    let mut i = buf.len();
+    let mut rest = x;
+    while rest != 0 {
+        i -= 1;
+        buf[i] = DIGITS[(rest & 63) as usize];
+        rest >>= 6;
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+/// The XOR a cell stands for; `None` when it is not one (a character
+/// outside the digits, or more than 64 bits).
+#[inline]
+pub fn decode_xor(cell: &[u8]) -> Option<u64> {
+    if cell.len() > 11 {
+        return None;
+    }
+    let mut x: u64 = 0;
+    for &c in cell {
+        let d = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'-' => 62,
+            b'_' => 63,
+            _ => return None,
+        };
+        if x >> 58 != 0 {
+            return None;
+        }
+        x = (x << 6) | u64::from(d);
+    }
+    Some(x)
 }
 
 #[cfg(test)]

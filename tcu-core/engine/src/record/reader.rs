@@ -2,7 +2,7 @@
 //! asked for (a replay of one subsystem needs a handful of an hour's
 //! thousands of values per tick).
 
-use super::{Header, MAGIC, PluginEntry, RecordError};
+use super::{Header, MAGIC, PluginEntry, RecordError, decode_xor};
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -15,9 +15,10 @@ pub struct TraceReader {
     header: Header,
     line: usize,
     buf: String,
+    bytes: Vec<u8>,
     wanted: Vec<bool>,
+    bits: Vec<u64>,
     values: Vec<f64>,
-    rows: u64,
 }
 
 impl TraceReader {
@@ -40,9 +41,10 @@ impl TraceReader {
             },
             line: 0,
             buf: String::new(),
+            bytes: Vec::with_capacity(4096),
             wanted: Vec::new(),
+            bits: Vec::new(),
             values: Vec::new(),
-            rows: 0,
         };
         r.read_header()?;
         Ok(r)
@@ -137,7 +139,8 @@ impl TraceReader {
             rate.ok_or_else(|| self.format("the header has no tick_rate_hz"))?;
         let n = self.header.columns.len();
         self.wanted = vec![true; n];
-        self.values = vec![f64::NAN; n];
+        self.bits = vec![0; n];
+        self.values = vec![0.0; n];
         Ok(())
     }
 
@@ -161,8 +164,9 @@ impl TraceReader {
         self.header.columns.iter().position(|c| c == signal)
     }
 
-    /// Parses only the columns `keep` says yes to from here on (the others
-    /// keep NaN in [`Self::values`]).
+    /// Decodes only the columns `keep` says yes to from here on (the
+    /// others stay at whatever they were in [`Self::values`]; call before
+    /// the first row).
     pub fn select(&mut self, keep: impl Fn(&str) -> bool) {
         for (w, c) in self.wanted.iter_mut().zip(&self.header.columns) {
             *w = keep(c);
@@ -172,55 +176,63 @@ impl TraceReader {
     /// Reads the next row; its tick, or `None` at the end of the file.
     /// Values of the selected columns are then in [`Self::values`].
     pub fn next_row(&mut self) -> Result<Option<u64>, RecordError> {
-        if !self.next_line()? {
+        self.bytes.clear();
+        let n = self
+            .input
+            .read_until(b'\n', &mut self.bytes)
+            .map_err(|source| RecordError::Io {
+                action: "reading",
+                path: self.path.clone(),
+                source,
+            })?;
+        if n == 0 {
             return Ok(None);
         }
-        let first = self.rows == 0;
-        let mut cells = self.buf.split(',');
-        let tick_text = cells.next().unwrap_or_default();
-        let Ok(tick) = tick_text.parse::<u64>() else {
-            return Err(self.format(format!("tick `{tick_text}` is not a whole number")));
+        self.line += 1;
+        let mut row: &[u8] = &self.bytes;
+        if let [rest @ .., b'\n'] = row {
+            row = rest;
+        }
+        if let [rest @ .., b'\r'] = row {
+            row = rest;
+        }
+        let mut cells = row.split(|b| *b == b',');
+        let tick_cell = cells.next().unwrap_or_default();
+        let tick = std::str::from_utf8(tick_cell)
+            .ok()
+            .and_then(|t| t.parse::<u64>().ok());
+        let Some(tick) = tick else {
+            let text = String::from_utf8_lossy(tick_cell).into_owned();
+            return Err(self.format(format!("tick `{text}` is not a whole number")));
         };
-        let mut n = 0;
+        let mut count = 0;
         let mut bad = None;
         for (i, cell) in cells.enumerate() {
-            n = i + 1;
-            if i >= self.wanted.len() {
+            count = i + 1;
+            if i >= self.wanted.len() || cell.is_empty() || !self.wanted[i] {
                 continue;
             }
-            if cell.is_empty() {
-                if first {
-                    bad = Some(format!(
-                        "`{}` is empty on the first row (it must give every value)",
-                        self.header.columns[i]
-                    ));
+            match decode_xor(cell) {
+                Some(x) => {
+                    self.bits[i] ^= x;
+                    self.values[i] = f64::from_bits(self.bits[i]);
+                }
+                None => {
+                    bad = Some((i, String::from_utf8_lossy(cell).into_owned()));
                     break;
                 }
-                continue;
-            }
-            if self.wanted[i] {
-                match cell.parse::<f64>() {
-                    Ok(v) => self.values[i] = v,
-                    Err(_) => {
-                        bad = Some(format!(
-                            "`{}`: `{cell}` is not a number",
-                            self.header.columns[i]
-                        ));
-                        break;
-                    }
-                }
             }
         }
-        if let Some(m) = bad {
-            return Err(self.format(m));
+        if let Some((i, cell)) = bad {
+            let column = &self.header.columns[i];
+            return Err(self.format(format!("`{column}`: `{cell}` is not a value cell")));
         }
-        if n != self.wanted.len() {
+        if count != self.wanted.len() {
             return Err(self.format(format!(
-                "the row has {n} values, the column line names {}",
+                "the row has {count} values, the column line names {}",
                 self.wanted.len()
             )));
         }
-        self.rows += 1;
         Ok(Some(tick))
     }
 

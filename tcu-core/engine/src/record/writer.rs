@@ -3,16 +3,17 @@
 //! One row per tick, taken after the tick: world sensors and actuators are
 //! then what the plugins of that tick read, and every plugin output is what
 //! it wrote (a reader whose writer runs later in the order read the row
-//! before; the header's plugin order lets a replay tell). A cell is left
-//! empty when the value's bits did not change since the row above, so a
-//! parked car costs a few bytes a tick. When the current file reaches
+//! before; the header's plugin order lets a replay tell). A cell is the
+//! XOR of the value's bits with the row above's ([`super::encode_xor`]),
+//! empty when unchanged, so a parked car costs a few bytes a tick. When the current file reaches
 //! `max_bytes` it is closed and renamed `FILE.1` (older ones shift to
 //! `FILE.2`, ...; the oldest beyond `files` is deleted) and a new `FILE`
-//! starts with the header and a full row, so every file replays on its own.
+//! starts with the header and a row XORed against zero, so every file
+//! replays on its own.
 //! A swap that changes the plugin set also starts a new file, since the
 //! header names the versions.
 
-use super::{Header, PluginEntry, RecordError, write_value};
+use super::{Header, PluginEntry, RecordError, encode_xor};
 use crate::bus::Bus;
 use crate::catalog::SignalId;
 use crate::sim::{Event, TickHook, Vehicle};
@@ -45,8 +46,7 @@ pub struct Recorder {
     last: Vec<u64>,
     file: Option<BufWriter<File>>,
     bytes: u64,
-    full_row: bool,
-    row: String,
+    row: Vec<u8>,
     failed: Option<RecordError>,
 }
 
@@ -77,8 +77,7 @@ impl Recorder {
             last: Vec::new(),
             file: None,
             bytes: 0,
-            full_row: true,
-            row: String::with_capacity(4096),
+            row: Vec::with_capacity(4096),
             failed: None,
         };
         r.start_file(vehicle)?;
@@ -125,8 +124,8 @@ impl Recorder {
         self.tick_rate_hz = header.tick_rate_hz;
         self.columns = column_ids(vehicle);
         self.libs = lib_ids(vehicle);
+        // The first row of a file XORs zero: every file replays on its own.
         self.last = vec![0; self.columns.len()];
-        self.full_row = true;
         let path = &self.settings.path;
         let mut f =
             BufWriter::with_capacity(64 << 10, File::create(path).map_err(io("creating", path))?);
@@ -176,26 +175,19 @@ impl Recorder {
         }
         let bus: &Bus = vehicle.bus();
         self.row.clear();
-        {
-            use std::fmt::Write as _;
-            let _ = write!(self.row, "{}", vehicle.ticks());
+        push_decimal(&mut self.row, vehicle.ticks());
+        for (id, last) in self.columns.iter().zip(self.last.iter_mut()) {
+            self.row.push(b',');
+            let bits = bus.get(*id).to_bits();
+            encode_xor(&mut self.row, bits ^ *last);
+            *last = bits;
         }
-        for (i, id) in self.columns.iter().enumerate() {
-            self.row.push(',');
-            let v = bus.get(*id);
-            if self.full_row || v.to_bits() != self.last[i] {
-                write_value(&mut self.row, v);
-                self.last[i] = v.to_bits();
-            }
-        }
-        self.row.push('\n');
-        self.full_row = false;
+        self.row.push(b'\n');
         let path = &self.settings.path;
         let Some(f) = self.file.as_mut() else {
             return Ok(());
         };
-        f.write_all(self.row.as_bytes())
-            .map_err(io("writing", path))?;
+        f.write_all(&self.row).map_err(io("writing", path))?;
         self.bytes += self.row.len() as u64;
         if self.bytes >= self.settings.max_bytes {
             self.start_file(vehicle)?;
@@ -233,6 +225,22 @@ impl TickHook for Recorder {
             self.failed = Some(e);
         }
     }
+}
+
+/// Appends `n` in decimal (without the formatting machinery: once a tick).
+fn push_decimal(out: &mut Vec<u8>, n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    let mut rest = n;
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
 }
 
 /// Every signal a plugin of `vehicle` reads or writes, in catalog order.
