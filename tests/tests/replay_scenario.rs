@@ -112,3 +112,4 @@ fn a_replay_whose_trace_is_missing_is_an_error_at_the_replay_key() {
     assert_eq!(e.pos.map(|p| p.line), Some(3), "{e}");
     assert!(e.message.contains("replay: opening"), "{e}");
 }
+
