@@ -10,7 +10,9 @@ use tcu_engine::world::driver::DriverProfile;
 use tcu_integration_tests::harness;
 
 fn record(v: &mut Vehicle, settings: RecordSettings, ticks: u64) {
-    let mut r = Recorder::new(settings, v, "WTCUZ000000000001", 4).expect("recorder starts");
+    let mut r = Recorder::new(settings, v, "WTCUZ000000000001", 4)
+        .expect("recorder starts")
+        .wait_when_behind();
     for _ in 0..ticks {
         v.step();
         r.after_tick(v, &[]);

@@ -45,7 +45,9 @@ pub fn record_drive(path: &Path, seconds: f64) {
         max_bytes: 1 << 30,
         files: 1,
     };
-    let mut r = Recorder::new(settings, &v, &config.vin, 5).expect("recorder");
+    let mut r = Recorder::new(settings, &v, &config.vin, 5)
+        .expect("recorder")
+        .wait_when_behind();
     for _ in 0..(seconds * 50.0).round() as u64 {
         v.step();
         r.after_tick(&v, &[]);
@@ -112,4 +114,3 @@ fn a_replay_whose_trace_is_missing_is_an_error_at_the_replay_key() {
     assert_eq!(e.pos.map(|p| p.line), Some(3), "{e}");
     assert!(e.message.contains("replay: opening"), "{e}");
 }
-

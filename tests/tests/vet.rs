@@ -37,7 +37,9 @@ fn record(dir: &Path, name: &str, air_c: f64, seconds: f64) -> PathBuf {
         max_bytes: 1 << 30,
         files: 1,
     };
-    let mut r = Recorder::new(settings, &v, "WTCUZ000000000009", 9).expect("recorder");
+    let mut r = Recorder::new(settings, &v, "WTCUZ000000000009", 9)
+        .expect("recorder")
+        .wait_when_behind();
     for _ in 0..(seconds / v.dt()).round() as u64 {
         v.step();
         r.after_tick(&v, &[]);

@@ -32,7 +32,9 @@ fn main() {
         max_bytes: 1 << 40,
         files: 1,
     };
-    let mut r = Recorder::new(settings, &v, "WTCUZ000000000009", 9).unwrap();
+    let mut r = Recorder::new(settings, &v, "WTCUZ000000000009", 9)
+        .unwrap()
+        .wait_when_behind();
     for _ in 0..HOUR_TICKS {
         v.step();
         r.after_tick(&v, &[]);

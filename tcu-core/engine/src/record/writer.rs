@@ -1,26 +1,37 @@
-//! The recording tick hook and its rotating files.
+//! The recording tick hook and the thread that writes its rotating files.
 //!
 //! One row per tick, taken after the tick: world sensors and actuators are
 //! then what the plugins of that tick read, and every plugin output is what
 //! it wrote (a reader whose writer runs later in the order read the row
-//! before; the header's plugin order lets a replay tell). A cell is the
-//! XOR of the value's bits with the row above's ([`super::encode_xor`]),
-//! empty when unchanged, so a parked car costs a few bytes a tick. When the current file reaches
-//! `max_bytes` it is closed and renamed `FILE.1` (older ones shift to
-//! `FILE.2`, ...; the oldest beyond `files` is deleted) and a new `FILE`
-//! starts with the header and a row XORed against zero, so every file
-//! replays on its own.
-//! A swap that changes the plugin set also starts a new file, since the
-//! header names the versions.
+//! before; the header's plugin order lets a replay tell). On the tick
+//! thread the hook only copies the row's bits into a batch; batches go
+//! through a bounded channel to a writer thread that encodes them (a cell is
+//! the XOR of the value's bits with the row above's, [`super::encode_xor`],
+//! empty when unchanged) and writes them, so the tick never waits for the
+//! disk. Should the writer fall a whole channel behind, a batch is dropped
+//! and counted (the tick numbers of the file show the gap) rather than the
+//! tick blocked.
+//!
+//! When the current file reaches `max_bytes` it is closed and renamed
+//! `FILE.1` (older ones shift to `FILE.2`, ...; the oldest beyond `files` is
+//! deleted) and a new `FILE` starts with the header and a row XORed against
+//! zero, so every file replays on its own. A swap that changes the plugin
+//! set also starts a new file, since the header names the versions.
 
 use super::{Header, PluginEntry, RecordError, encode_xor};
-use crate::bus::Bus;
 use crate::catalog::SignalId;
 use crate::sim::{Event, TickHook, Vehicle};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::thread::JoinHandle;
+
+/// Rows per batch handed to the writer (0.64 s at 100 Hz).
+const BATCH_ROWS: usize = 64;
+/// Batches the channel holds before one is dropped.
+const CHANNEL_BATCHES: usize = 64;
 
 /// Where and how much to record (`[record]`).
 #[derive(Debug, Clone, PartialEq)]
@@ -33,21 +44,29 @@ pub struct RecordSettings {
     pub files: u32,
 }
 
-/// Records every tick of a vehicle (add it to the run's hooks).
+/// What the tick side sends the writer.
+enum Msg {
+    /// The plugin set changed: a new file under this header.
+    Start(Header),
+    /// Rows, each the tick then the bits of every column.
+    Rows(Vec<u64>),
+}
+
+/// Records every tick of a vehicle (add it to the run's hooks). Dropping
+/// it flushes what was recorded, as [`Recorder::finish`] does.
 #[derive(Debug)]
 pub struct Recorder {
-    settings: RecordSettings,
     vin: String,
     seed: u64,
-    tick_rate_hz: f64,
     /// Library identities of the plugins the header describes.
     libs: Vec<usize>,
     columns: Vec<SignalId>,
-    last: Vec<u64>,
-    file: Option<BufWriter<File>>,
-    bytes: u64,
-    row: Vec<u8>,
-    failed: Option<RecordError>,
+    batch: Vec<u64>,
+    tx: Option<SyncSender<Msg>>,
+    worker: Option<JoinHandle<Result<(), RecordError>>>,
+    dropped_rows: u64,
+    stopped: bool,
+    lossless: bool,
 }
 
 fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> RecordError + 'a {
@@ -59,29 +78,43 @@ fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -
 }
 
 impl Recorder {
-    /// Creates (truncates) `settings.path` and writes the header of
-    /// `vehicle`'s plugins; `vin` and `seed` are the vehicle's.
+    /// Creates (truncates) `settings.path`, writes the header of
+    /// `vehicle`'s plugins and starts the writer thread; `vin` and `seed`
+    /// are the vehicle's.
     pub fn new(
         settings: RecordSettings,
         vehicle: &Vehicle,
         vin: &str,
         seed: u64,
     ) -> Result<Self, RecordError> {
-        let mut r = Self {
+        let header = Self::header_of(vehicle, vin, seed);
+        let mut sink = Sink {
             settings,
-            vin: vin.to_owned(),
-            seed,
-            tick_rate_hz: 1.0 / vehicle.dt(),
-            libs: Vec::new(),
-            columns: Vec::new(),
-            last: Vec::new(),
+            header: header.clone(),
             file: None,
             bytes: 0,
+            last: Vec::new(),
             row: Vec::with_capacity(4096),
-            failed: None,
         };
-        r.start_file(vehicle)?;
-        Ok(r)
+        sink.start_file(header)?;
+        let (tx, rx) = sync_channel(CHANNEL_BATCHES);
+        let worker = std::thread::Builder::new()
+            .name("tcu-record".into())
+            .spawn(move || sink.run(&rx))
+            .map_err(io("starting the writer of", Path::new("the recording")))?;
+        let columns = column_ids(vehicle);
+        Ok(Self {
+            vin: vin.to_owned(),
+            seed,
+            libs: lib_ids(vehicle),
+            batch: Vec::with_capacity(BATCH_ROWS * (columns.len() + 1)),
+            columns,
+            tx: Some(tx),
+            worker: Some(worker),
+            dropped_rows: 0,
+            stopped: false,
+            lossless: false,
+        })
     }
 
     /// The header `vehicle` would be recorded under.
@@ -114,18 +147,156 @@ impl Recorder {
         }
     }
 
-    fn start_file(&mut self, vehicle: &Vehicle) -> Result<(), RecordError> {
+    /// Makes the tick wait for the writer instead of dropping rows when it
+    /// falls behind: for recordings stepped faster than real time (tests,
+    /// benchmarks, offline runs), where a wait costs nothing real.
+    pub fn wait_when_behind(mut self) -> Self {
+        self.lossless = true;
+        self
+    }
+
+    /// Rows dropped because the writer fell behind.
+    pub fn dropped_rows(&self) -> u64 {
+        self.dropped_rows
+    }
+
+    fn send(&mut self, msg: Msg) {
+        let Some(tx) = &self.tx else { return };
+        let sent = if self.lossless {
+            tx.send(msg).map_err(|e| TrySendError::Disconnected(e.0))
+        } else {
+            tx.try_send(msg)
+        };
+        match sent {
+            Ok(()) => {}
+            Err(TrySendError::Full(Msg::Rows(rows))) => {
+                self.dropped_rows += (rows.len() / (self.columns.len() + 1)) as u64;
+            }
+            Err(TrySendError::Full(Msg::Start(h))) => {
+                // A new file must start: this one may wait.
+                let _ = tx.send(Msg::Start(h));
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                // The writer stopped on an error (it logged it, finish()
+                // returns it); the drive goes on without a recording.
+                self.stopped = true;
+                self.tx = None;
+            }
+        }
+    }
+
+    fn flush_batch(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let rows = std::mem::replace(
+            &mut self.batch,
+            Vec::with_capacity(BATCH_ROWS * (self.columns.len() + 1)),
+        );
+        self.send(Msg::Rows(rows));
+    }
+
+    fn record(&mut self, vehicle: &Vehicle) {
+        let same = vehicle.plugins().len() == self.libs.len()
+            && vehicle
+                .plugins()
+                .iter()
+                .zip(&self.libs)
+                .all(|(p, id)| Arc::as_ptr(p.library()) as usize == *id);
+        if !same {
+            self.flush_batch();
+            self.columns = column_ids(vehicle);
+            self.libs = lib_ids(vehicle);
+            let header = Self::header_of(vehicle, &self.vin, self.seed);
+            self.send(Msg::Start(header));
+        }
+        let bus = vehicle.bus();
+        self.batch.push(vehicle.ticks());
+        self.batch
+            .extend(self.columns.iter().map(|id| bus.get(*id).to_bits()));
+        if self.batch.len() >= BATCH_ROWS * (self.columns.len() + 1) {
+            self.flush_batch();
+        }
+    }
+
+    fn close(&mut self) -> Result<(), RecordError> {
+        self.flush_batch();
+        self.tx = None;
+        match self.worker.take() {
+            Some(w) => w.join().unwrap_or(Ok(())),
+            None => Ok(()),
+        }
+    }
+
+    /// Hands the last rows to the writer and waits until it has written
+    /// and flushed them; returns the error recording stopped on, if any.
+    pub fn finish(mut self) -> Result<(), RecordError> {
+        self.close()
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        if let Err(e) = self.close() {
+            tracing::error!("recording: {e}");
+        }
+    }
+}
+
+impl TickHook for Recorder {
+    fn after_tick(&mut self, vehicle: &Vehicle, _events: &[Event]) {
+        if !self.stopped {
+            self.record(vehicle);
+        }
+    }
+}
+
+/// The writer thread's side: the current file and its rotation.
+struct Sink {
+    settings: RecordSettings,
+    header: Header,
+    file: Option<BufWriter<File>>,
+    bytes: u64,
+    last: Vec<u64>,
+    row: Vec<u8>,
+}
+
+impl Sink {
+    fn run(mut self, rx: &Receiver<Msg>) -> Result<(), RecordError> {
+        let result = self.drain(rx);
+        if let Err(e) = &result {
+            // The tick side sees the channel close; say why once, here.
+            tracing::error!("recording stopped: {e}");
+        }
+        result
+    }
+
+    fn drain(&mut self, rx: &Receiver<Msg>) -> Result<(), RecordError> {
+        for msg in rx {
+            match msg {
+                Msg::Start(h) => self.start_file(h)?,
+                Msg::Rows(rows) => {
+                    let width = self.last.len() + 1;
+                    for row in rows.chunks_exact(width) {
+                        self.write_row(row)?;
+                    }
+                }
+            }
+        }
+        if let Some(mut f) = self.file.take() {
+            f.flush().map_err(io("writing", &self.settings.path))?;
+        }
+        Ok(())
+    }
+
+    fn start_file(&mut self, header: Header) -> Result<(), RecordError> {
         if let Some(mut f) = self.file.take() {
             f.flush().map_err(io("writing", &self.settings.path))?;
             drop(f);
             self.rotate()?;
         }
-        let header = Self::header_of(vehicle, &self.vin, self.seed);
-        self.tick_rate_hz = header.tick_rate_hz;
-        self.columns = column_ids(vehicle);
-        self.libs = lib_ids(vehicle);
         // The first row of a file XORs zero: every file replays on its own.
-        self.last = vec![0; self.columns.len()];
+        self.last = vec![0; header.columns.len()];
         let path = &self.settings.path;
         let mut f =
             BufWriter::with_capacity(64 << 10, File::create(path).map_err(io("creating", path))?);
@@ -133,6 +304,7 @@ impl Recorder {
         f.write_all(text.as_bytes()).map_err(io("writing", path))?;
         self.bytes = text.len() as u64;
         self.file = Some(f);
+        self.header = header;
         Ok(())
     }
 
@@ -163,24 +335,14 @@ impl Recorder {
         Ok(())
     }
 
-    fn write_row(&mut self, vehicle: &Vehicle) -> Result<(), RecordError> {
-        let same = vehicle.plugins().len() == self.libs.len()
-            && vehicle
-                .plugins()
-                .iter()
-                .zip(&self.libs)
-                .all(|(p, id)| Arc::as_ptr(p.library()) as usize == *id);
-        if !same {
-            self.start_file(vehicle)?;
-        }
-        let bus: &Bus = vehicle.bus();
+    /// Writes one row: `row[0]` the tick, then the bits of every column.
+    fn write_row(&mut self, row: &[u64]) -> Result<(), RecordError> {
         self.row.clear();
-        push_decimal(&mut self.row, vehicle.ticks());
-        for (id, last) in self.columns.iter().zip(self.last.iter_mut()) {
+        push_decimal(&mut self.row, row[0]);
+        for (bits, last) in row[1..].iter().zip(self.last.iter_mut()) {
             self.row.push(b',');
-            let bits = bus.get(*id).to_bits();
             encode_xor(&mut self.row, bits ^ *last);
-            *last = bits;
+            *last = *bits;
         }
         self.row.push(b'\n');
         let path = &self.settings.path;
@@ -190,44 +352,13 @@ impl Recorder {
         f.write_all(&self.row).map_err(io("writing", path))?;
         self.bytes += self.row.len() as u64;
         if self.bytes >= self.settings.max_bytes {
-            self.start_file(vehicle)?;
-        }
-        Ok(())
-    }
-
-    /// The first error, if recording stopped on one.
-    pub fn error(&self) -> Option<&RecordError> {
-        self.failed.as_ref()
-    }
-
-    /// Flushes the current file; returns the error recording stopped on,
-    /// if any.
-    pub fn finish(mut self) -> Result<(), RecordError> {
-        if let Some(e) = self.failed.take() {
-            return Err(e);
-        }
-        if let Some(mut f) = self.file.take() {
-            f.flush().map_err(io("writing", &self.settings.path))?;
+            self.start_file(self.header.clone())?;
         }
         Ok(())
     }
 }
 
-impl TickHook for Recorder {
-    fn after_tick(&mut self, vehicle: &Vehicle, _events: &[Event]) {
-        if self.failed.is_some() {
-            return;
-        }
-        if let Err(e) = self.write_row(vehicle) {
-            // The drive goes on without its recording; say so once.
-            tracing::error!("recording stopped: {e}");
-            self.file = None;
-            self.failed = Some(e);
-        }
-    }
-}
-
-/// Appends `n` in decimal (without the formatting machinery: once a tick).
+/// Appends `n` in decimal (without the formatting machinery: once a row).
 fn push_decimal(out: &mut Vec<u8>, n: u64) {
     let mut buf = [0u8; 20];
     let mut i = buf.len();
