@@ -14,9 +14,11 @@
 //! ([`encode_xor`]; the first row of a file XORs zero), so an unchanged
 //! value is an empty cell.
 
+pub mod capture;
 mod reader;
 mod writer;
 
+pub use capture::{CaptureRule, Capturer, Trigger};
 pub use reader::{TraceReader, trace_files};
 pub use writer::{RecordSettings, Recorder};
 

@@ -69,7 +69,10 @@ pub struct Recorder {
     lossless: bool,
 }
 
-fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> RecordError + 'a {
+pub(super) fn io<'a>(
+    action: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(std::io::Error) -> RecordError + 'a {
     move |source| RecordError::Io {
         action,
         path: path.to_owned(),
@@ -338,13 +341,7 @@ impl Sink {
     /// Writes one row: `row[0]` the tick, then the bits of every column.
     fn write_row(&mut self, row: &[u64]) -> Result<(), RecordError> {
         self.row.clear();
-        push_decimal(&mut self.row, row[0]);
-        for (bits, last) in row[1..].iter().zip(self.last.iter_mut()) {
-            self.row.push(b',');
-            encode_xor(&mut self.row, bits ^ *last);
-            *last = *bits;
-        }
-        self.row.push(b'\n');
+        encode_row(&mut self.row, row, &mut self.last);
         let path = &self.settings.path;
         let Some(f) = self.file.as_mut() else {
             return Ok(());
@@ -356,6 +353,18 @@ impl Sink {
         }
         Ok(())
     }
+}
+
+/// Appends the text of `row` (the tick, then the bits of every column),
+/// each cell XORed against `last`, which then holds the row's bits.
+pub(super) fn encode_row(out: &mut Vec<u8>, row: &[u64], last: &mut [u64]) {
+    push_decimal(out, row[0]);
+    for (bits, last) in row[1..].iter().zip(last.iter_mut()) {
+        out.push(b',');
+        encode_xor(out, bits ^ *last);
+        *last = *bits;
+    }
+    out.push(b'\n');
 }
 
 /// Appends `n` in decimal (without the formatting machinery: once a row).
@@ -375,7 +384,7 @@ fn push_decimal(out: &mut Vec<u8>, n: u64) {
 }
 
 /// Every signal a plugin of `vehicle` reads or writes, in catalog order.
-fn column_ids(vehicle: &Vehicle) -> Vec<SignalId> {
+pub(super) fn column_ids(vehicle: &Vehicle) -> Vec<SignalId> {
     let mut ids: Vec<SignalId> = vehicle
         .plugins()
         .iter()
