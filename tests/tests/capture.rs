@@ -20,7 +20,7 @@ fn hard_braking_on_ice_captures_the_seconds_around_abs_engaging_and_the_capture_
     ];
     let mut v = harness::vehicle(3, DriverProfile::Idle, &[]);
     let mut c = Capturer::new(dir.path(), rules, &v, "WTCUZ000000000003", 3).expect("capturer");
-    let mut step = |v: &mut tcu_engine::sim::Vehicle, c: &mut Capturer, seconds: f64| {
+    let step = |v: &mut tcu_engine::sim::Vehicle, c: &mut Capturer, seconds: f64| {
         for _ in 0..(seconds * 100.0) as u64 {
             v.step();
             let events = v.drain_events();

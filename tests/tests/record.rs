@@ -137,3 +137,46 @@ fn tcu_run_record_writes_a_trace_of_the_run() {
     assert_eq!(ticks.first(), Some(&1));
     assert!(ticks.len() >= 150, "{} rows in 2 s at 100 Hz", ticks.len());
 }
+
+#[test]
+fn tcu_run_writes_a_capture_when_its_rule_triggers() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let caps = dir.path().join("caps");
+    let config = dir.path().join("tcu.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[record]\ncapture_dir = \"{}\"\n[[record.capture]]\nrule = \"Vehicle.Speed > 1\"\nbefore = 0.5\nafter = 0.5\n",
+            caps.display()
+        ),
+    )
+    .expect("write config");
+    let out = tcu_integration_tests::process::tcu_command()
+        .args(["run", "--headless", "--duration", "3s", "--config"])
+        .arg(&config)
+        .output()
+        .expect("tcu runs");
+    let log =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    let files: Vec<_> = std::fs::read_dir(&caps)
+        .expect("capture dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}\n{log}");
+    let (_, ticks) = rows(&files[0]);
+    let name = files[0]
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
+    let trigger: u64 = name["capture-".len().."capture-".len() + 10]
+        .parse()
+        .expect("trigger tick in the name");
+    // 0.5 s after at 100 Hz, and up to 0.5 s before (the car pulls away
+    // within it, so the ring holds every tick since the start).
+    assert_eq!(ticks.last(), Some(&(trigger + 50)), "{name}");
+    assert_eq!(ticks[0], trigger.saturating_sub(50).max(1), "{name}");
+    assert!(ticks.windows(2).all(|w| w[1] == w[0] + 1));
+    assert!(log.contains("capture written"), "{log}");
+}

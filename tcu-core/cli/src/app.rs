@@ -141,9 +141,13 @@ pub fn run_headless(
         );
     let mut events = LogEvents;
     let mut recorder = start_recording(config, &vehicle)?;
+    let mut capturer = start_captures(config, &vehicle)?;
     let mut hooks = Hooks(vec![&mut inbox, &mut status, &mut events]);
     if let Some(r) = recorder.as_mut() {
         hooks.0.push(r);
+    }
+    if let Some(c) = capturer.as_mut() {
+        hooks.0.push(c);
     }
     if let Some((hook, _)) = mqtt.as_mut() {
         hooks.0.push(hook);
@@ -157,6 +161,15 @@ pub fn run_headless(
     }
     if let Some(Err(e)) = recorder.map(tcu_engine::record::Recorder::finish) {
         tracing::error!("recording: {e}");
+    }
+    for written in capturer
+        .map(tcu_engine::record::Capturer::finish)
+        .unwrap_or_default()
+    {
+        match written {
+            Ok(path) => tracing::info!(path = %path.display(), "capture written"),
+            Err(e) => tracing::error!("capture: {e}"),
+        }
     }
     tracing::info!(
         ticks = outcome.ticks,
@@ -232,6 +245,7 @@ pub fn run_dashboard(
     let ota_waker = ota.as_ref().map(crate::ota::OtaHook::waker);
     let startup = vehicle.drain_events();
     let recorder = start_recording(config, &vehicle)?;
+    let capturer = start_captures(config, &vehicle)?;
     let mqtt = start_mqtt(config, &vehicle, &startup, control.clone())?;
     let (mqtt_hook, mqtt_handle) = match mqtt {
         Some((hook, handle)) => (Some(hook), Some(handle)),
@@ -295,6 +309,7 @@ pub fn run_dashboard(
             .map(|h| Box::new(h) as Box<dyn TickHook>)
             .chain(ota.into_iter().map(|h| Box::new(h) as Box<dyn TickHook>))
             .chain(recorder.map(|h| Box::new(h) as Box<dyn TickHook>))
+            .chain(capturer.map(|h| Box::new(h) as Box<dyn TickHook>))
             .collect(),
     };
     // Whatever ended the dashboard (quit, signal, lost terminal, panic), the
@@ -326,6 +341,25 @@ pub fn start_recording(
         config.vehicle.seed,
     )?;
     Ok(Some(r))
+}
+
+/// Starts the condition-based captures of `config`'s `[[record.capture]]`,
+/// if any (add them to the run's hooks).
+pub fn start_captures(
+    config: &Config,
+    vehicle: &Vehicle,
+) -> Result<Option<tcu_engine::record::Capturer>, RunError> {
+    if config.record.captures.is_empty() {
+        return Ok(None);
+    }
+    let c = tcu_engine::record::Capturer::new(
+        &config.record.capture_dir,
+        config.record.captures.clone(),
+        vehicle,
+        &config.vehicle.vin,
+        config.vehicle.seed,
+    )?;
+    Ok(Some(c))
 }
 
 /// Starts the MQTT link of `config` (if enabled) for `vehicle`, with a

@@ -183,7 +183,7 @@ impl Config {
         let vehicle = vehicle.resolve(catalog)?;
         let mqtt = mqtt.resolve(&vehicle.vin)?;
         let ota = resolve_ota(ota_layers, &vehicle.vin, vehicle.hotswap.store.as_deref())?;
-        let record = resolve_record(record_layers)?;
+        let record = resolve_record(record_layers, catalog)?;
         Ok(Self {
             vehicle,
             mqtt,

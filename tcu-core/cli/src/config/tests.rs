@@ -241,3 +241,25 @@ fn record_is_off_by_default_and_its_limits_are_layered_and_checked() {
     let e = Config::build(Some(f.path()), &none, &none, &catalog()).unwrap_err();
     assert!(e.to_string().contains("record.max_bytes"), "{e}");
 }
+
+#[test]
+fn capture_rules_are_parsed_against_the_catalog_and_a_bad_one_names_the_layer() {
+    let none = Overrides::default();
+    let f = file(
+        "[record]\ncapture_dir = \"/tmp/caps\"\n[[record.capture]]\nrule = \"abs.engaged\"\nbefore = 3.0\n[[record.capture]]\nrule = \"Vehicle.Speed > 130\"\n",
+    );
+    let c = Config::build(Some(f.path()), &none, &none, &catalog()).unwrap();
+    assert_eq!(c.record.captures.len(), 2);
+    assert_eq!(
+        (c.record.captures[0].before_s, c.record.captures[0].after_s),
+        (3.0, 5.0)
+    );
+    assert_eq!(c.record.capture_dir, std::path::PathBuf::from("/tmp/caps"));
+    let f = file("[[record.capture]]\nrule = \"Vehicle.Nope > 1\"\n");
+    let e = Config::build(Some(f.path()), &none, &none, &catalog()).unwrap_err();
+    assert!(e.to_string().contains("record.capture"), "{e}");
+    assert!(
+        e.to_string().contains("`Vehicle.Nope` is not a signal"),
+        "{e}"
+    );
+}

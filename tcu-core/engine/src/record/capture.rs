@@ -203,6 +203,18 @@ impl Capturer {
     }
 
     fn write(&mut self, i: usize, trigger_tick: u64) {
+        // Collect the writers that are done, so a long run keeps no handles.
+        let (done, running): (Vec<_>, Vec<_>) =
+            self.writers.drain(..).partition(JoinHandle::is_finished);
+        self.writers = running;
+        for w in done {
+            if let Ok(result) = w.join() {
+                if let Err(e) = &result {
+                    tracing::error!("capture: {e}");
+                }
+                self.written.push(result);
+            }
+        }
         let rows = (self.before_rows[i] + self.after_rows[i] + 1).min(self.ring.len());
         let start = self.ring.len() - rows;
         let flat: Vec<u64> = self.ring.range(start..).flatten().copied().collect();
@@ -227,6 +239,11 @@ impl Capturer {
     /// Waits for the captures still being written; the files written (or
     /// why not), in trigger order.
     pub fn finish(mut self) -> Vec<Result<PathBuf, RecordError>> {
+        self.join();
+        std::mem::take(&mut self.written)
+    }
+
+    fn join(&mut self) {
         for w in self.writers.drain(..) {
             self.written.push(w.join().unwrap_or_else(|_| {
                 Err(RecordError::Format {
@@ -236,7 +253,19 @@ impl Capturer {
                 })
             }));
         }
-        self.written
+    }
+}
+
+impl Drop for Capturer {
+    /// Waits for captures still being written (a run that ends right after
+    /// a trigger still gets its file).
+    fn drop(&mut self) {
+        self.join();
+        for w in &self.written {
+            if let Err(e) = w {
+                tracing::error!("capture: {e}");
+            }
+        }
     }
 }
 
