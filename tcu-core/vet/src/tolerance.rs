@@ -128,3 +128,47 @@ impl Tolerances {
         self.signals.get(signal).copied().unwrap_or(self.default)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_difference_is_within_tolerance_by_abs_or_by_rel() {
+        let t = Tolerance {
+            abs: 0.1,
+            rel: 0.01,
+        };
+        assert!(t.admits(1.0, 1.05));
+        assert!(t.admits(100.0, 100.9));
+        assert!(!t.admits(100.0, 101.5));
+        assert!(!t.admits(f64::NAN, 1.0));
+    }
+
+    #[test]
+    fn signals_inherit_the_default_and_unknown_ones_are_refused_with_the_file() {
+        let catalog = Catalog::builtin();
+        let path = Path::new("tol.toml");
+        let text = "[default]\nabs = 0.5\n[signals.\"Vehicle.Speed\"]\nrel = 0.2\n";
+        let t = Tolerances::parse(path, text, &catalog).expect("parses");
+        assert_eq!(t.of("Vehicle.Speed"), Tolerance { abs: 0.5, rel: 0.2 });
+        assert_eq!(
+            t.of("Vehicle.TraveledDistance"),
+            Tolerance {
+                abs: 0.5,
+                rel: 1e-9
+            }
+        );
+        let e = Tolerances::parse(path, "[signals.\"Vehicle.Sped\"]\nabs = 1\n", &catalog)
+            .expect_err("unknown signal")
+            .to_string();
+        assert_eq!(
+            e,
+            "tol.toml: signals.\"Vehicle.Sped\": not a signal of the catalog"
+        );
+        let e = Tolerances::parse(path, "[default]\nabs = -1.0\n", &catalog)
+            .expect_err("negative")
+            .to_string();
+        assert!(e.contains("default.abs: -1"), "{e}");
+    }
+}
