@@ -29,6 +29,15 @@ impl TraceReader {
             path: path.to_owned(),
             source,
         })?;
+        // A device or a pipe (`/dev/zero`) could feed one endless line.
+        let regular = file.metadata().is_ok_and(|m| m.is_file());
+        if !regular {
+            return Err(RecordError::Format {
+                path: path.to_owned(),
+                line: 1,
+                message: "not a regular file".into(),
+            });
+        }
         let mut r = Self {
             path: path.to_owned(),
             input: BufReader::with_capacity(256 << 10, file),

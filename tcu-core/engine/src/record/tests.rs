@@ -120,3 +120,9 @@ fn unselected_columns_are_not_decoded() {
     assert_eq!(r.next_row().expect("row"), Some(1));
     assert_eq!(r.values()[1], 0.0);
 }
+
+#[test]
+fn a_device_is_refused_before_any_line_is_read() {
+    let e = TraceReader::open(std::path::Path::new("/dev/zero")).expect_err("not a file");
+    assert_eq!(e.to_string(), "/dev/zero:1: not a regular file");
+}
