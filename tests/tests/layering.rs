@@ -76,6 +76,7 @@ fn workspace_crates_depend_only_downwards() {
         ("tcu-fleet", &["tcu-engine", "tcu-link", "tcu-sdk"][..]),
         ("tcu-ota-client", &["tcu-engine", "tcu-sdk"][..]),
         ("tcu-twin", &["tcu-engine", "tcu-sdk"][..]),
+        ("tcu-vet", &["tcu-engine", "tcu-sdk"][..]),
     ]);
     for (package, may) in allowed {
         let deps = normal_dependencies(package);
@@ -223,6 +224,7 @@ fn no_crate_of_the_vehicle_has_a_module_cycle() {
         "tcu-core/scenario",
         "tcu-core/dashboard",
         "tcu-core/fleet",
+        "tcu-core/vet",
         "tcu-core/cli",
         "subsystems/sdk",
         "twin",

@@ -35,6 +35,9 @@ pub enum RunError {
         "refusing to start: {0} failed the signature check ([hotswap] run_without_refused = true starts without them)"
     )]
     Refused(String),
+    /// The recording could not be started.
+    #[error("[record] {0}")]
+    Record(#[from] tcu_engine::record::RecordError),
     /// The plugin directory could not be read for the reload key.
     #[error("reading plugin directory {dir}: {source}")]
     Reload {
@@ -137,7 +140,15 @@ pub fn run_headless(
             },
         );
     let mut events = LogEvents;
+    let mut recorder = start_recording(config, &vehicle)?;
+    let mut capturer = start_captures(config, &vehicle)?;
     let mut hooks = Hooks(vec![&mut inbox, &mut status, &mut events]);
+    if let Some(r) = recorder.as_mut() {
+        hooks.0.push(r);
+    }
+    if let Some(c) = capturer.as_mut() {
+        hooks.0.push(c);
+    }
     if let Some((hook, _)) = mqtt.as_mut() {
         hooks.0.push(hook);
     }
@@ -147,6 +158,18 @@ pub fn run_headless(
     let outcome = tcu_engine::sim::run(&mut vehicle, &mut clock, &settings, stop, &mut hooks);
     if let Some((_, handle)) = mqtt {
         handle.shutdown();
+    }
+    if let Some(Err(e)) = recorder.map(tcu_engine::record::Recorder::finish) {
+        tracing::error!("recording: {e}");
+    }
+    for written in capturer
+        .map(tcu_engine::record::Capturer::finish)
+        .unwrap_or_default()
+    {
+        match written {
+            Ok(path) => tracing::info!(path = %path.display(), "capture written"),
+            Err(e) => tracing::error!("capture: {e}"),
+        }
     }
     tracing::info!(
         ticks = outcome.ticks,
@@ -221,6 +244,8 @@ pub fn run_dashboard(
     .map_err(RunError::from)?;
     let ota_waker = ota.as_ref().map(crate::ota::OtaHook::waker);
     let startup = vehicle.drain_events();
+    let recorder = start_recording(config, &vehicle)?;
+    let capturer = start_captures(config, &vehicle)?;
     let mqtt = start_mqtt(config, &vehicle, &startup, control.clone())?;
     let (mqtt_hook, mqtt_handle) = match mqtt {
         Some((hook, handle)) => (Some(hook), Some(handle)),
@@ -283,6 +308,8 @@ pub fn run_dashboard(
             .into_iter()
             .map(|h| Box::new(h) as Box<dyn TickHook>)
             .chain(ota.into_iter().map(|h| Box::new(h) as Box<dyn TickHook>))
+            .chain(recorder.map(|h| Box::new(h) as Box<dyn TickHook>))
+            .chain(capturer.map(|h| Box::new(h) as Box<dyn TickHook>))
             .collect(),
     };
     // Whatever ended the dashboard (quit, signal, lost terminal, panic), the
@@ -295,6 +322,44 @@ pub fn run_dashboard(
     vehicle.swap_engine().flush_store();
     drop(watcher);
     result.map_err(DashboardError::Dashboard)
+}
+
+/// Starts the recording of `config`'s `[record]`, if on (add it to the
+/// run's hooks).
+pub fn start_recording(
+    config: &Config,
+    vehicle: &Vehicle,
+) -> Result<Option<tcu_engine::record::Recorder>, RunError> {
+    let Some(settings) = config.record.settings() else {
+        return Ok(None);
+    };
+    tracing::info!(path = %settings.path.display(), "recording every tick");
+    let r = tcu_engine::record::Recorder::new(
+        settings,
+        vehicle,
+        &config.vehicle.vin,
+        config.vehicle.seed,
+    )?;
+    Ok(Some(r))
+}
+
+/// Starts the condition-based captures of `config`'s `[[record.capture]]`,
+/// if any (add them to the run's hooks).
+pub fn start_captures(
+    config: &Config,
+    vehicle: &Vehicle,
+) -> Result<Option<tcu_engine::record::Capturer>, RunError> {
+    if config.record.captures.is_empty() {
+        return Ok(None);
+    }
+    let c = tcu_engine::record::Capturer::new(
+        &config.record.capture_dir,
+        config.record.captures.clone(),
+        vehicle,
+        &config.vehicle.vin,
+        config.vehicle.seed,
+    )?;
+    Ok(Some(c))
 }
 
 /// Starts the MQTT link of `config` (if enabled) for `vehicle`, with a

@@ -9,4 +9,5 @@ pub mod config;
 pub mod inspect;
 pub mod ota;
 pub mod rollout;
+pub mod vet;
 pub mod watch;

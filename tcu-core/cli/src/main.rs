@@ -40,6 +40,33 @@ enum Command {
     /// OTA rollout tooling: bundle a plugin, publish it to a server.
     #[command(subcommand)]
     Ota(OtaCommand),
+    /// Replay recorded traces through the current and a candidate library
+    /// side by side; exit code 0 within tolerance on every trace, 1 not, 2
+    /// could not run.
+    Vet(VetArgs),
+}
+
+/// Arguments of `tcu vet`.
+#[derive(Debug, Clone, clap::Args)]
+struct VetArgs {
+    /// The library vehicles run now.
+    #[arg(long, value_name = "LIB")]
+    current: PathBuf,
+    /// The library that would replace it.
+    #[arg(long, value_name = "LIB")]
+    candidate: PathBuf,
+    /// Trace files (`tcu run --record`), or directories of them.
+    #[arg(required = true)]
+    traces: Vec<PathBuf>,
+    /// Per-signal tolerances (TOML: [default] and [signals."PATH"], each abs / rel).
+    #[arg(long, value_name = "FILE")]
+    tolerances: Option<PathBuf>,
+    /// Write JUnit XML here.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// Print the report as JSON instead of a table.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -125,6 +152,19 @@ impl From<ScenarioArgs> for tcu_scenario::files::Args {
     }
 }
 
+impl From<VetArgs> for tcu_cli::vet::Args {
+    fn from(a: VetArgs) -> Self {
+        Self {
+            current: a.current,
+            candidate: a.candidate,
+            traces: a.traces,
+            tolerances: a.tolerances,
+            junit: a.junit,
+            json: a.json,
+        }
+    }
+}
+
 #[derive(Debug, clap::Args)]
 struct RunArgs {
     /// Configuration file (TOML); see `tcu config generate`.
@@ -169,6 +209,10 @@ struct RunArgs {
     /// Poll the OTA server at this interval instead of the server's (development).
     #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
     ota_poll: Option<std::time::Duration>,
+    /// Record every signal the plugins read and write, every tick, to FILE
+    /// (rotated as `[record]` says; overrides [record] path).
+    #[arg(long, value_name = "FILE")]
+    record: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -325,6 +369,7 @@ fn run(args: RunArgs) -> Result<()> {
         anyhow::ensure!(!d.is_zero(), "--ota-poll: must be above zero");
         config.ota.poll_interval = Some(d);
     }
+    config.record.path = args.record.or(config.record.path);
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))
@@ -465,6 +510,7 @@ fn main() -> Result<()> {
             std::process::exit(tcu_scenario::files::run(&args.into()))
         }
         Command::Ota(cmd) => ota(cmd),
+        Command::Vet(args) => std::process::exit(tcu_cli::vet::run(&args.into())),
         Command::Config(ConfigCommand::Generate) => {
             print!("{DEFAULT_TOML}");
             Ok(())

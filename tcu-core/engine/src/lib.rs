@@ -15,7 +15,7 @@
 //!
 //! Module layering, lowest first (each uses only those before it):
 //! [`catalog`], [`bus`], [`fsutil`], [`backoff`], [`broker_url`], [`world`], [`config`],
-//! [`plugin`], [`reply`], [`swap`], [`sim`], [`control`], [`reload`], [`build`].
+//! [`plugin`], [`reply`], [`swap`], [`sim`], [`record`], [`control`], [`reload`], [`build`].
 
 pub mod backoff;
 pub mod broker_url;
@@ -26,6 +26,7 @@ pub mod config;
 pub mod control;
 pub mod fsutil;
 pub mod plugin;
+pub mod record;
 pub mod reload;
 pub mod reply;
 pub mod sim;

@@ -9,6 +9,7 @@
 //! - [`steps`], [`timeline`]: the steps and carrying them out on the car;
 //! - [`expect`], [`verdict`]: expectations and their evaluation;
 //! - [`runner`]: building the vehicle and running a scenario;
+//! - [`replay`]: a recorded drive as the world (`replay = "file"`);
 //! - [`junit`], [`trace`]: the outputs;
 //! - [`files`]: a list of files run as `tcu scenario run` runs them.
 //!
@@ -21,6 +22,7 @@ pub mod junit;
 pub mod model;
 pub mod parse;
 pub mod predicate;
+pub mod replay;
 mod resolve;
 pub mod runner;
 pub mod source;

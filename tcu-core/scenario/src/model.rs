@@ -24,9 +24,17 @@ pub struct RawScenario {
     /// What the story is.
     #[serde(default)]
     pub description: String,
-    /// Seed of every random source.
-    #[serde(default = "one")]
-    pub seed: u64,
+    /// Seed of every random source (default 1, or the replayed trace's).
+    #[serde(default)]
+    pub seed: Option<u64>,
+    /// A recorded trace (`tcu run --record`) whose world inputs drive the
+    /// vehicle instead of the world model, relative to the file.
+    #[serde(default)]
+    pub replay: Option<Spanned<String>>,
+    /// Largest difference allowed between a plugin output and its recorded
+    /// value (absolute, or relative to the larger magnitude).
+    #[serde(default)]
+    pub replay_tolerance: Option<Spanned<f64>>,
     /// Steps per second.
     #[serde(default)]
     pub tick_rate_hz: Option<Spanned<f64>>,
@@ -53,10 +61,6 @@ pub struct RawScenario {
     /// `[[expect]]`
     #[serde(default)]
     pub expect: Vec<Spanned<RawExpect>>,
-}
-
-fn one() -> u64 {
-    1
 }
 
 /// `[vehicle]`

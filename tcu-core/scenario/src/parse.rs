@@ -75,6 +75,19 @@ pub struct Scenario {
     pub expectations: Vec<Expectation>,
     /// Trace settings.
     pub trace: TraceSettings,
+    /// The recorded drive replayed as the world, if any.
+    pub replay: Option<ReplaySettings>,
+}
+
+/// `replay = "file"`: a recorded trace drives the world.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplaySettings {
+    /// The trace, resolved against the scenario file.
+    pub path: PathBuf,
+    /// Largest difference allowed between a plugin output and the recording.
+    pub tolerance: f64,
+    /// Where `replay` is written.
+    pub pos: Pos,
 }
 
 /// Reads and resolves a scenario file.
@@ -113,7 +126,19 @@ impl Resolver<'_> {
             return Err(self.err(&raw.duration, "duration must be above zero seconds"));
         }
         self.duration = duration;
+        let base = self.src.path.parent().unwrap_or(Path::new("")).to_owned();
+        let (replay, recorded) = self.replay(&raw, &base)?;
         let tick_rate_hz = match &raw.tick_rate_hz {
+            Some(r) if recorded.is_some_and(|(hz, _)| hz != *r.get_ref()) => {
+                return Err(self.err(
+                    r,
+                    format!(
+                        "tick rate {} Hz differs from the replayed trace's {} Hz",
+                        r.get_ref(),
+                        recorded.map_or(0.0, |(hz, _)| hz)
+                    ),
+                ));
+            }
             Some(r) if !(r.get_ref().is_finite() && (1.0..=10_000.0).contains(r.get_ref())) => {
                 return Err(self.err(
                     r,
@@ -121,7 +146,7 @@ impl Resolver<'_> {
                 ));
             }
             Some(r) => *r.get_ref(),
-            None => 100.0,
+            None => recorded.map_or(100.0, |(hz, _)| hz),
         };
         let vin = match &raw.vehicle.vin {
             Some(v) => {
@@ -130,7 +155,6 @@ impl Resolver<'_> {
             }
             None => DEFAULT_VIN.to_owned(),
         };
-        let base = self.src.path.parent().unwrap_or(Path::new("")).to_owned();
         let plugins_dir = raw
             .vehicle
             .plugins_dir
@@ -202,7 +226,7 @@ impl Resolver<'_> {
             source: self.src.clone(),
             name: raw.name,
             description: raw.description,
-            seed: raw.seed,
+            seed: raw.seed.or(recorded.map(|(_, seed)| seed)).unwrap_or(1),
             tick_rate_hz,
             duration,
             vin,
@@ -212,7 +236,42 @@ impl Resolver<'_> {
             steps,
             expectations,
             trace,
+            replay,
         })
+    }
+
+    /// `replay` and `replay_tolerance`, with the trace's tick rate and seed.
+    #[allow(clippy::type_complexity)]
+    fn replay(
+        &self,
+        raw: &RawScenario,
+        base: &Path,
+    ) -> Result<(Option<ReplaySettings>, Option<(f64, u64)>), ScenarioError> {
+        let Some(file) = &raw.replay else {
+            if let Some(t) = &raw.replay_tolerance {
+                return Err(self.err(t, "replay_tolerance needs `replay = \"file\"`"));
+            }
+            return Ok((None, None));
+        };
+        let path = base.join(file.get_ref());
+        let reader = tcu_engine::record::TraceReader::open(&path)
+            .map_err(|e| self.err(file, format!("replay: {e}")))?;
+        let tolerance = match &raw.replay_tolerance {
+            Some(t) if !(t.get_ref().is_finite() && *t.get_ref() >= 0.0) => {
+                return Err(self.err(t, "replay_tolerance must be a finite number of at least 0"));
+            }
+            Some(t) => *t.get_ref(),
+            None => 1e-9,
+        };
+        let h = reader.header();
+        Ok((
+            Some(ReplaySettings {
+                path,
+                tolerance,
+                pos: self.pos(file),
+            }),
+            Some((h.tick_rate_hz, h.seed)),
+        ))
     }
 
     fn plugin(&self, p: &Spanned<String>, base: &Path) -> Result<PluginRef, ScenarioError> {

@@ -13,6 +13,7 @@
 //! versus 1.
 
 use super::parse::{self, PluginRef, Scenario};
+use super::replay::ReplayFeed;
 use super::source::{Pos, ScenarioError};
 use super::timeline::Timeline;
 use super::trace::TraceRecorder;
@@ -257,10 +258,26 @@ struct Hook {
     stop: Arc<AtomicBool>,
     error: Option<ScenarioError>,
     file: PathBuf,
+    replay: Option<ReplayFeed>,
 }
 
 impl TickHook for Hook {
     fn before_tick(&mut self, vehicle: &mut Vehicle) {
+        if let Some(r) = &mut self.replay {
+            match r.before_tick(vehicle) {
+                Ok(true) => {}
+                Ok(false) => {
+                    // The recording is over: so is the drive.
+                    self.stop.store(true, Ordering::Relaxed);
+                    return;
+                }
+                Err(e) => {
+                    self.error.get_or_insert(e);
+                    self.stop.store(true, Ordering::Relaxed);
+                    return;
+                }
+            }
+        }
         if let Err(e) = self.timeline.before_tick(vehicle, &self.file) {
             self.error.get_or_insert(e);
             self.stop.store(true, Ordering::Relaxed);
@@ -268,6 +285,9 @@ impl TickHook for Hook {
     }
 
     fn after_tick(&mut self, vehicle: &Vehicle, events: &[Event]) {
+        if let Some(r) = &mut self.replay {
+            r.after_tick(vehicle);
+        }
         self.events.extend_from_slice(events);
         let t = vehicle.time();
         for tr in &mut self.trackers {
@@ -287,6 +307,17 @@ pub fn run_scenario(sc: &Scenario, catalog: Arc<Catalog>, opts: &RunOptions) -> 
         Ok(v) => v,
         Err(e) => return ScenarioReport::errored(&file, sc.name.clone(), e, started.elapsed()),
     };
+    let replay = match sc
+        .replay
+        .as_ref()
+        .map(|r| ReplayFeed::new(r, &mut vehicle, &file))
+    {
+        None => None,
+        Some(Ok(feed)) => Some(feed),
+        Some(Err(e)) => {
+            return ScenarioReport::errored(&file, sc.name.clone(), e, started.elapsed());
+        }
+    };
     let stop = Arc::new(AtomicBool::new(false));
     let mut hook = Hook {
         timeline: Timeline::new(sc.steps.clone()),
@@ -298,6 +329,7 @@ pub fn run_scenario(sc: &Scenario, catalog: Arc<Catalog>, opts: &RunOptions) -> 
         stop: stop.clone(),
         error: None,
         file: file.clone(),
+        replay,
     };
     // The trace starts with the initial state; expectations are sampled
     // after every tick (the first at t = dt), once the plugins have written
@@ -343,6 +375,16 @@ pub fn run_scenario(sc: &Scenario, catalog: Arc<Catalog>, opts: &RunOptions) -> 
             name,
             pos: c.pos,
             status,
+        });
+    }
+    if let Some(r) = &hook.replay {
+        cases.push(CaseResult {
+            name: r.case_name(),
+            pos: sc.replay.as_ref().map(|s| s.pos).unwrap_or_default(),
+            status: match r.verdict() {
+                Ok(()) => CaseStatus::Passed,
+                Err(m) => CaseStatus::Failed(format!("{}: {m}", r.case_name())),
+            },
         });
     }
     if let Some(e) = &hook.error {

@@ -10,12 +10,15 @@
 //! together in [`Config`]. Errors name the file and the field or line.
 
 mod ota;
+mod record;
 
 pub use ota::{DEFAULT_HW_REVISION, OtaConfig, RawOta};
+pub use record::{RawRecord, RecordConfig};
 pub use tcu_engine::config::{ConfigError, validate_vin};
 pub use tcu_link::config::{MqttConfig, Profile};
 
 use ota::resolve_ota;
+use record::resolve_record;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -32,6 +35,7 @@ pub const DEFAULT_TOML: &str = concat!(
     include_str!("../../../engine/config/vehicle.toml"),
     include_str!("../../../link/config/mqtt.toml"),
     include_str!("../../config/ota.toml"),
+    include_str!("../../config/record.toml"),
 );
 
 /// What one layer says; every field optional.
@@ -56,6 +60,9 @@ pub struct RawConfig {
     /// `[ota]`
     #[serde(default)]
     pub ota: RawOta,
+    /// `[record]`
+    #[serde(default)]
+    pub record: RawRecord,
 }
 
 /// The resolved configuration.
@@ -68,6 +75,8 @@ pub struct Config {
     pub mqtt: MqttConfig,
     /// OTA client (hawkBit DDI).
     pub ota: OtaConfig,
+    /// Recording of the run.
+    pub record: RecordConfig,
 }
 
 /// Overrides from the environment or the command line.
@@ -152,8 +161,10 @@ impl Config {
         let mut vehicle = VehicleLayers::default();
         let mut mqtt = tcu_link::config::Layered::default();
         let mut ota_layers = Vec::new();
+        let mut record_layers = Vec::new();
         for (name, layer) in layers {
             ota_layers.push((name.clone(), layer.ota));
+            record_layers.push((name.clone(), layer.record));
             mqtt.merge(&name, layer.mqtt);
             vehicle.merge(
                 &name,
@@ -172,7 +183,13 @@ impl Config {
         let vehicle = vehicle.resolve(catalog)?;
         let mqtt = mqtt.resolve(&vehicle.vin)?;
         let ota = resolve_ota(ota_layers, &vehicle.vin, vehicle.hotswap.store.as_deref())?;
-        Ok(Self { vehicle, mqtt, ota })
+        let record = resolve_record(record_layers, catalog)?;
+        Ok(Self {
+            vehicle,
+            mqtt,
+            ota,
+            record,
+        })
     }
 }
 

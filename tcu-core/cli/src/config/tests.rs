@@ -218,3 +218,48 @@ fn mqtt_errors_name_the_layer_and_field() {
         "{e}"
     );
 }
+
+#[test]
+fn record_is_off_by_default_and_its_limits_are_layered_and_checked() {
+    let none = Overrides::default();
+    let c = Config::build(None, &none, &none, &catalog()).unwrap();
+    assert_eq!(c.record.settings(), None);
+    assert_eq!((c.record.max_bytes, c.record.files), (64 << 20, 4));
+    let f = file("[record]\npath = \"/tmp/d.trace\"\nmax_bytes = 100000\nfiles = 2\n");
+    let c = Config::build(Some(f.path()), &none, &none, &catalog()).unwrap();
+    let s = c.record.settings().unwrap();
+    assert_eq!(s.path, std::path::PathBuf::from("/tmp/d.trace"));
+    assert_eq!((s.max_bytes, s.files), (100_000, 2));
+    let f = file("[record]\nfiles = 0\n");
+    let e = Config::build(Some(f.path()), &none, &none, &catalog()).unwrap_err();
+    assert!(e.to_string().contains("record.files"), "{e}");
+    assert!(
+        e.to_string().contains(&f.path().display().to_string()),
+        "{e}"
+    );
+    let f = file("[record]\nmax_bytes = 10\n");
+    let e = Config::build(Some(f.path()), &none, &none, &catalog()).unwrap_err();
+    assert!(e.to_string().contains("record.max_bytes"), "{e}");
+}
+
+#[test]
+fn capture_rules_are_parsed_against_the_catalog_and_a_bad_one_names_the_layer() {
+    let none = Overrides::default();
+    let f = file(
+        "[record]\ncapture_dir = \"/tmp/caps\"\n[[record.capture]]\nrule = \"abs.engaged\"\nbefore = 3.0\n[[record.capture]]\nrule = \"Vehicle.Speed > 130\"\n",
+    );
+    let c = Config::build(Some(f.path()), &none, &none, &catalog()).unwrap();
+    assert_eq!(c.record.captures.len(), 2);
+    assert_eq!(
+        (c.record.captures[0].before_s, c.record.captures[0].after_s),
+        (3.0, 5.0)
+    );
+    assert_eq!(c.record.capture_dir, std::path::PathBuf::from("/tmp/caps"));
+    let f = file("[[record.capture]]\nrule = \"Vehicle.Nope > 1\"\n");
+    let e = Config::build(Some(f.path()), &none, &none, &catalog()).unwrap_err();
+    assert!(e.to_string().contains("record.capture"), "{e}");
+    assert!(
+        e.to_string().contains("`Vehicle.Nope` is not a signal"),
+        "{e}"
+    );
+}

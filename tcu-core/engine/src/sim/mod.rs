@@ -95,6 +95,9 @@ pub struct Vehicle {
     detect: detect::Detector,
     dtc: dtc::Monitor,
     injected: faults::InjectedErrors,
+    /// The world's signals come from outside (a replayed recording): the
+    /// driver and the world model are not stepped.
+    external_world: bool,
 }
 
 impl Vehicle {
@@ -141,6 +144,7 @@ impl Vehicle {
             detect,
             dtc,
             injected: faults::InjectedErrors::default(),
+            external_world: false,
         };
         let loaded: Vec<String> = v
             .plugins
@@ -220,11 +224,20 @@ impl Vehicle {
         self.swap.request(prepared, reply);
     }
 
+    /// With `true`, ticks no longer step the driver and the world model:
+    /// whoever owns the vehicle writes the world's signals before each tick
+    /// (a recorded drive replayed as a scenario does).
+    pub fn set_external_world(&mut self, external: bool) {
+        self.external_world = external;
+    }
+
     /// Runs one tick.
     pub fn step(&mut self) {
-        let t = self.time();
-        driver::apply(self.driver, t, &mut self.bus);
-        self.world.step(&mut self.bus, self.dt);
+        if !self.external_world {
+            let t = self.time();
+            driver::apply(self.driver, t, &mut self.bus);
+            self.world.step(&mut self.bus, self.dt);
+        }
         for i in 0..self.plugins.len() {
             // A candidate runs in shadow on this tick's inputs whatever the
             // live instance does: replacing a disabled instance (or one
