@@ -7,6 +7,7 @@
 pub mod app;
 pub mod config;
 pub mod inspect;
+pub mod log;
 pub mod ota;
 pub mod rollout;
 pub mod watch;

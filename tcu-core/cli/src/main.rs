@@ -19,6 +19,8 @@ use tcu_engine::world::driver::DriverProfile;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    log: tcu_cli::log::LogArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -279,26 +281,9 @@ enum ConfigCommand {
     Generate,
 }
 
-/// Sends tracing to stdout, or into the dashboard's event log while the
-/// dashboard owns the terminal.
-fn init_tracing(dashboard: Option<&LogSink>) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rumqttd=warn"));
-    let fmt = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false);
-    match dashboard {
-        Some(sink) => fmt.with_ansi(false).with_writer(sink.clone()).init(),
-        // Colours only for a terminal: logs piped to a file or a journal stay plain.
-        None => fmt
-            .with_ansi(std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none())
-            .init(),
-    }
-}
-
-fn run(args: RunArgs) -> Result<()> {
+fn run(args: RunArgs, log: &tcu_cli::log::LogArgs) -> Result<()> {
     let dashboard = (!args.headless && std::io::stdout().is_terminal()).then(LogSink::new);
-    init_tracing(dashboard.as_ref());
+    let log_file = tcu_cli::log::init(log, dashboard.as_ref())?;
     let catalog = Catalog::builtin();
     let cli = Overrides {
         vehicle: VehicleOverrides {
@@ -331,16 +316,21 @@ fn run(args: RunArgs) -> Result<()> {
         .context("installing the SIGINT/SIGTERM handler")?;
     let watch = args.watch.as_deref();
     match dashboard {
-        Some(log) => {
-            tcu_cli::app::run_dashboard(&config, args.duration, &stop, log, watch).map(drop)?
+        Some(sink) => {
+            let result = tcu_cli::app::run_dashboard(&config, args.duration, &stop, sink, watch);
+            // The screen is the terminal's again: say where the event log went.
+            if let Some(path) = log_file {
+                eprintln!("log written to {}", path.display());
+            }
+            result.map(drop)?
         }
         None => tcu_cli::app::run_headless(&config, args.duration, &stop, watch).map(drop)?,
     }
     Ok(())
 }
 
-fn fleet(args: FleetArgs) -> Result<()> {
-    init_tracing(None);
+fn fleet(args: FleetArgs, log: &tcu_cli::log::LogArgs) -> Result<()> {
+    tcu_cli::log::init(log, None)?;
     let cli = Overrides {
         vehicle: VehicleOverrides {
             tick_rate_hz: args.tick_rate,
@@ -396,9 +386,10 @@ fn fleet(args: FleetArgs) -> Result<()> {
 }
 
 fn main() -> Result<()> {
-    match Cli::parse().command {
-        Command::Run(args) => run(args),
-        Command::Fleet(args) => fleet(args),
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run(args) => run(args, &cli.log),
+        Command::Fleet(args) => fleet(args, &cli.log),
         Command::Plugin(PluginCommand::Inspect {
             file,
             json,
