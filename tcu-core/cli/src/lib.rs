@@ -8,6 +8,7 @@ pub mod app;
 pub mod config;
 pub mod inspect;
 pub mod log;
+pub mod operator;
 pub mod ota;
 pub mod rollout;
 pub mod watch;

@@ -1,7 +1,7 @@
 //! The `tcu` command: parses the command line and calls into `tcu_cli`.
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,7 +15,7 @@ use tcu_engine::world::driver::DriverProfile;
 
 /// Vehicle TCU simulator and SDV digital twin.
 #[derive(Debug, Parser)]
-#[command(name = "tcu", version, about)]
+#[command(name = "tcu", version, about, after_help = tcu_cli::operator::environment_help())]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -42,6 +42,13 @@ enum Command {
     /// OTA rollout tooling: bundle a plugin, publish it to a server.
     #[command(subcommand)]
     Ota(OtaCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    Man,
 }
 
 #[derive(Debug, Subcommand)]
@@ -87,9 +94,11 @@ enum OtaCommand {
         /// Management user.
         #[arg(long, env = "TCU_OTA_USER", default_value = "admin")]
         user: String,
-        /// Management password.
+        /// Management password (better: `TCU_OTA_PASSWORD`, or
+        /// `TCU_OTA_PASSWORD_FILE` naming a file holding it, which keep it
+        /// out of the process list).
         #[arg(long, env = "TCU_OTA_PASSWORD", hide_env_values = true)]
-        password: String,
+        password: Option<String>,
     },
 }
 
@@ -128,6 +137,7 @@ impl From<ScenarioArgs> for tcu_scenario::files::Args {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(after_help = tcu_cli::operator::environment_help())]
 struct RunArgs {
     /// Configuration file (TOML); see `tcu config generate`.
     #[arg(long)]
@@ -147,8 +157,8 @@ struct RunArgs {
     /// Seed of every random source.
     #[arg(long)]
     seed: Option<u64>,
-    /// Who drives: demo, idle, motorway, traffic or parked.
-    #[arg(long)]
+    /// Who drives.
+    #[arg(long, value_parser = tcu_cli::operator::driver_parser())]
     driver: Option<DriverProfile>,
     /// Plugin store directory (installed versions and the active manifest).
     #[arg(long)]
@@ -162,8 +172,8 @@ struct RunArgs {
     /// MQTT broker (`mqtt://host:1883`, `mqtts://host:8883`); default: embedded.
     #[arg(long)]
     broker: Option<String>,
-    /// Telemetry layout: default or legacy.
-    #[arg(long)]
+    /// Telemetry layout.
+    #[arg(long, value_parser = tcu_cli::operator::profile_parser())]
     profile: Option<tcu_cli::config::Profile>,
     /// Take OTA rollouts from this hawkBit DDI server (overrides [ota] server).
     #[arg(long, env = "TCU_OTA_SERVER", value_name = "URL")]
@@ -279,6 +289,12 @@ enum PluginCommand {
 enum ConfigCommand {
     /// Print the default configuration.
     Generate,
+    /// Validate a configuration file without running: exit 0 when valid,
+    /// else 1 with the error naming the file and the field.
+    Check {
+        /// The configuration file (TOML).
+        file: PathBuf,
+    },
 }
 
 fn run(args: RunArgs, log: &tcu_cli::log::LogArgs) -> Result<()> {
@@ -386,7 +402,10 @@ fn fleet(args: FleetArgs, log: &tcu_cli::log::LogArgs) -> Result<()> {
 }
 
 fn main() -> Result<()> {
-    let cli = Cli::parse();
+    let matches = Cli::command()
+        .long_version(tcu_cli::operator::long_version())
+        .get_matches();
+    let cli = Cli::from_arg_matches(&matches).map_err(|e| e.exit())?;
     match cli.command {
         Command::Run(args) => run(args, &cli.log),
         Command::Fleet(args) => fleet(args, &cli.log),
@@ -460,6 +479,23 @@ fn main() -> Result<()> {
             print!("{DEFAULT_TOML}");
             Ok(())
         }
+        Command::Config(ConfigCommand::Check { file }) => {
+            tcu_cli::operator::check_config(&file)?;
+            println!("{}: valid", file.display());
+            Ok(())
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "tcu", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Man => {
+            let page = clap_mangen::Man::new(
+                Cli::command().long_version(tcu_cli::operator::long_version()),
+            );
+            page.render(&mut std::io::stdout())
+                .context("writing the man page")?;
+            Ok(())
+        }
     }
 }
 
@@ -478,7 +514,15 @@ fn ota(cmd: OtaCommand) -> Result<()> {
             device,
             user,
             password,
-        } => tcu_cli::rollout::publish(&server, &bundle, &device, &user, &password)?,
+        } => {
+            let password =
+                tcu_cli::operator::secret(password, "TCU_OTA_PASSWORD", |k| std::env::var(k).ok())?
+                    .ok_or(tcu_cli::operator::CheckError::SecretMissing {
+                        what: "--password".into(),
+                        variable: "TCU_OTA_PASSWORD".into(),
+                    })?;
+            tcu_cli::rollout::publish(&server, &bundle, &device, &user, &password)?
+        }
     };
     println!("{done}");
     Ok(())

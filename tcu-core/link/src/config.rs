@@ -24,13 +24,16 @@ pub enum Profile {
     Legacy,
 }
 
+/// Every profile's name, for errors and help.
+pub const PROFILE_NAMES: &str = "default, legacy";
+
 impl std::str::FromStr for Profile {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
             "default" => Ok(Self::Default),
             "legacy" => Ok(Self::Legacy),
-            other => Err(format!("unknown profile `{other}` (default, legacy)")),
+            other => Err(format!("unknown profile `{other}` ({PROFILE_NAMES})")),
         }
     }
 }

@@ -107,8 +107,11 @@ impl Config {
         cli: &Overrides,
         catalog: &Catalog,
     ) -> Result<Self, ConfigError> {
-        let env = Overrides::from_env(|k| std::env::var(k).ok())?;
-        Self::build(file, &env, cli, catalog)
+        let get = |k: &str| std::env::var(k).ok();
+        let env = Overrides::from_env(get)?;
+        let mut config = Self::build(file, &env, cli, catalog)?;
+        crate::operator::apply_mqtt_secret(&mut config, get)?;
+        Ok(config)
     }
 
     /// As [`Config::load`] with the environment layer given explicitly.
