@@ -11,4 +11,5 @@ pub mod log;
 pub mod operator;
 pub mod ota;
 pub mod rollout;
+pub mod shutdown;
 pub mod watch;

@@ -5,7 +5,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use tcu_cli::config::{Config, DEFAULT_TOML, Overrides};
 use tcu_dashboard::LogSink;
 use tcu_engine::catalog::Catalog;
@@ -327,9 +327,7 @@ fn run(args: RunArgs, log: &tcu_cli::log::LogArgs) -> Result<()> {
         config.ota.poll_interval = Some(d);
     }
     let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))
-        .context("installing the SIGINT/SIGTERM handler")?;
+    tcu_cli::shutdown::install(stop.clone()).context("installing the SIGINT/SIGTERM handler")?;
     let watch = args.watch.as_deref();
     match dashboard {
         Some(sink) => {
@@ -394,9 +392,7 @@ fn fleet(args: FleetArgs, log: &tcu_cli::log::LogArgs) -> Result<()> {
             .map_err(anyhow::Error::msg)?,
     };
     let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))
-        .context("installing the SIGINT/SIGTERM handler")?;
+    tcu_cli::shutdown::install(stop.clone()).context("installing the SIGINT/SIGTERM handler")?;
     tcu_fleet::run(&config.vehicle, &config.mqtt, &settings, &stop)?;
     Ok(())
 }
