@@ -8,6 +8,7 @@ pub mod app;
 pub mod config;
 pub mod inspect;
 pub mod log;
+pub mod notify;
 pub mod operator;
 pub mod ota;
 pub mod rollout;

@@ -40,6 +40,10 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
         "TCU_DASHBOARD_PANIC_AFTER_FRAMES",
         "make the dashboard panic after N frames (tests)",
     ),
+    (
+        "TCU_STALL_TICK_LOOP_AFTER",
+        "stall the tick loop after N ticks (tests of the watchdog)",
+    ),
 ];
 
 /// The `--help` epilogue listing [`ENVIRONMENT`].
