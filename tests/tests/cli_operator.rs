@@ -3,6 +3,9 @@
 //! `TCU_*` variable in `--help`, completions and a man page, secrets kept
 //! off the command line.
 
+// Test code: a failed step should panic with its error.
+#![allow(clippy::unwrap_used)]
+
 use std::process::Output;
 use tcu_integration_tests::fixtures;
 
