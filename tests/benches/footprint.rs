@@ -12,7 +12,7 @@
 //!
 //! Resident memory comes from `/proc/PID/status` (`VmHWM` peak, `VmRSS`
 //! sampled every second; steady is the median of the second half), CPU from
-//! `/proc/PID/stat` (user + system) over the window after a 5 s settle.
+//! `/proc/PID/task/*/schedstat` (time on a CPU, every thread) over the window after a 5 s settle.
 //! At the end the tcu's largest resident mappings from `/proc/PID/smaps`
 //! say what holds its memory.
 //!
@@ -42,17 +42,23 @@ fn status_kib(pid: u32, key: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// User + system CPU seconds of `pid`.
+/// CPU seconds `pid` has run, all its threads: the first field of each
+/// task's `schedstat` is nanoseconds on a CPU (finer than `stat`'s clock
+/// ticks, which a publisher of one message a second hardly moves).
 fn cpu_seconds(pid: u32) -> f64 {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name, which is in parentheses.
-    let rest = text.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    // utime and stime are fields 14 and 15 (1-based), 11 and 12 here.
-    (ticks(11) + ticks(12)) / hz
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0.0;
+    };
+    let ns: u64 = tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| {
+            s.split_whitespace()
+                .next()
+                .and_then(|v| v.parse::<u64>().ok())
+        })
+        .sum();
+    ns as f64 / 1e9
 }
 
 /// The largest resident mappings of `pid`: (KiB, what).

@@ -4,6 +4,8 @@
 //! parsers use, `tcu config check`, and secrets read from a file or the
 //! environment instead of the command line.
 
+pub use crate::config::secrets::{apply_mqtt_secret, read_secret_file, secret};
+
 use crate::config::{Config, ConfigError, Overrides};
 use clap::builder::{PossibleValue, TypedValueParser};
 use std::path::Path;
@@ -164,16 +166,6 @@ pub enum CheckError {
         /// Why.
         message: String,
     },
-    /// A secret file could not be read.
-    #[error("{variable}: reading {path}: {source}")]
-    SecretFile {
-        /// The variable or option naming the file.
-        variable: String,
-        /// The file.
-        path: std::path::PathBuf,
-        /// Cause.
-        source: std::io::Error,
-    },
     /// Neither the option, nor its variable, nor its file gave the secret.
     #[error("{what}: not given (set {variable}, or {variable}_FILE to a file holding it)")]
     SecretMissing {
@@ -182,52 +174,6 @@ pub enum CheckError {
         /// The variable.
         variable: String,
     },
-}
-
-/// Reads a secret file: its content without the trailing newline an editor
-/// or `echo` adds.
-pub fn read_secret_file(variable: &str, path: &Path) -> Result<String, CheckError> {
-    let text = std::fs::read_to_string(path).map_err(|source| CheckError::SecretFile {
-        variable: variable.to_owned(),
-        path: path.to_owned(),
-        source,
-    })?;
-    Ok(text.trim_end_matches(['\n', '\r']).to_owned())
-}
-
-/// A secret from `given` (an option or its variable), else from the file
-/// named by `{variable}_FILE` (read through `get`).
-pub fn secret(
-    given: Option<String>,
-    variable: &str,
-    get: impl Fn(&str) -> Option<String>,
-) -> Result<Option<String>, CheckError> {
-    if given.is_some() {
-        return Ok(given);
-    }
-    if let Some(value) = get(variable) {
-        return Ok(Some(value));
-    }
-    let file_var = format!("{variable}_FILE");
-    match get(&file_var) {
-        Some(path) => read_secret_file(&file_var, Path::new(&path)).map(Some),
-        None => Ok(None),
-    }
-}
-
-/// The MQTT password from `TCU_MQTT_PASSWORD` or the file
-/// `TCU_MQTT_PASSWORD_FILE` names, over the configuration's.
-pub fn apply_mqtt_secret(
-    config: &mut Config,
-    get: impl Fn(&str) -> Option<String>,
-) -> Result<(), ConfigError> {
-    let found = secret(None, "TCU_MQTT_PASSWORD", get).map_err(|e| {
-        ConfigError::invalid("environment", "TCU_MQTT_PASSWORD_FILE", e.to_string())
-    })?;
-    if let Some(p) = found {
-        config.mqtt.password = Some(p);
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 //! together in [`Config`]. Errors name the file and the field or line.
 
 mod ota;
+pub mod secrets;
 mod service;
 
 pub use ota::{DEFAULT_HW_REVISION, OtaConfig, RawOta};
@@ -112,7 +113,7 @@ impl Config {
         let env = Overrides::from_env(get)?;
         let service = service::service_layer(get);
         let mut config = Self::build_as_service(file, service.as_deref(), &env, cli, catalog)?;
-        crate::operator::apply_mqtt_secret(&mut config, get)?;
+        secrets::apply_mqtt_secret(&mut config, get)?;
         Ok(config)
     }
 
