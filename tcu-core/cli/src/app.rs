@@ -155,7 +155,20 @@ pub fn run_headless(
     if let Some(ota) = ota.as_mut() {
         hooks.0.push(ota);
     }
+    // Under systemd: ready once ticking, watchdog pings from the loop.
+    let mut notify = crate::notify::NotifyHook::from_process_env();
+    let mut stall = crate::notify::StallHook::from_process_env(stop.clone());
+    if let Some(n) = notify.as_mut() {
+        hooks.0.push(n);
+    }
+    if let Some(s) = stall.as_mut() {
+        hooks.0.push(s);
+    }
     let outcome = tcu_engine::sim::run(&mut vehicle, &mut clock, &settings, stop, &mut hooks);
+    drop(hooks);
+    if let Some(n) = &notify {
+        n.stopping();
+    }
     if let Some((_, handle)) = mqtt {
         handle.shutdown();
     }

@@ -7,7 +7,11 @@
 pub mod app;
 pub mod config;
 pub mod inspect;
+pub mod log;
+pub mod notify;
+pub mod operator;
 pub mod ota;
 pub mod rollout;
+pub mod shutdown;
 pub mod vet;
 pub mod watch;

@@ -1,11 +1,11 @@
 //! The `tcu` command: parses the command line and calls into `tcu_cli`.
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use tcu_cli::config::{Config, DEFAULT_TOML, Overrides};
 use tcu_dashboard::LogSink;
 use tcu_engine::catalog::Catalog;
@@ -15,10 +15,12 @@ use tcu_engine::world::driver::DriverProfile;
 
 /// Vehicle TCU simulator and SDV digital twin.
 #[derive(Debug, Parser)]
-#[command(name = "tcu", version, about)]
+#[command(name = "tcu", version, about, after_help = tcu_cli::operator::environment_help())]
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    log: tcu_cli::log::LogArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -44,6 +46,13 @@ enum Command {
     /// side by side; exit code 0 within tolerance on every trace, 1 not, 2
     /// could not run.
     Vet(VetArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    Man,
 }
 
 /// Arguments of `tcu vet`.
@@ -112,9 +121,11 @@ enum OtaCommand {
         /// Management user.
         #[arg(long, env = "TCU_OTA_USER", default_value = "admin")]
         user: String,
-        /// Management password.
+        /// Management password (better: `TCU_OTA_PASSWORD`, or
+        /// `TCU_OTA_PASSWORD_FILE` naming a file holding it, which keep it
+        /// out of the process list).
         #[arg(long, env = "TCU_OTA_PASSWORD", hide_env_values = true)]
-        password: String,
+        password: Option<String>,
     },
 }
 
@@ -166,6 +177,7 @@ impl From<VetArgs> for tcu_cli::vet::Args {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(after_help = tcu_cli::operator::environment_help())]
 struct RunArgs {
     /// Configuration file (TOML); see `tcu config generate`.
     #[arg(long)]
@@ -185,8 +197,8 @@ struct RunArgs {
     /// Seed of every random source.
     #[arg(long)]
     seed: Option<u64>,
-    /// Who drives: demo, idle, motorway, traffic or parked.
-    #[arg(long)]
+    /// Who drives.
+    #[arg(long, value_parser = tcu_cli::operator::driver_parser())]
     driver: Option<DriverProfile>,
     /// Plugin store directory (installed versions and the active manifest).
     #[arg(long)]
@@ -200,8 +212,8 @@ struct RunArgs {
     /// MQTT broker (`mqtt://host:1883`, `mqtts://host:8883`); default: embedded.
     #[arg(long)]
     broker: Option<String>,
-    /// Telemetry layout: default or legacy.
-    #[arg(long)]
+    /// Telemetry layout.
+    #[arg(long, value_parser = tcu_cli::operator::profile_parser())]
     profile: Option<tcu_cli::config::Profile>,
     /// Take OTA rollouts from this hawkBit DDI server (overrides [ota] server).
     #[arg(long, env = "TCU_OTA_SERVER", value_name = "URL")]
@@ -321,28 +333,17 @@ enum PluginCommand {
 enum ConfigCommand {
     /// Print the default configuration.
     Generate,
+    /// Validate a configuration file without running: exit 0 when valid,
+    /// else 1 with the error naming the file and the field.
+    Check {
+        /// The configuration file (TOML).
+        file: PathBuf,
+    },
 }
 
-/// Sends tracing to stdout, or into the dashboard's event log while the
-/// dashboard owns the terminal.
-fn init_tracing(dashboard: Option<&LogSink>) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rumqttd=warn"));
-    let fmt = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false);
-    match dashboard {
-        Some(sink) => fmt.with_ansi(false).with_writer(sink.clone()).init(),
-        // Colours only for a terminal: logs piped to a file or a journal stay plain.
-        None => fmt
-            .with_ansi(std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none())
-            .init(),
-    }
-}
-
-fn run(args: RunArgs) -> Result<()> {
+fn run(args: RunArgs, log: &tcu_cli::log::LogArgs) -> Result<()> {
     let dashboard = (!args.headless && std::io::stdout().is_terminal()).then(LogSink::new);
-    init_tracing(dashboard.as_ref());
+    let log_file = tcu_cli::log::init(log, dashboard.as_ref())?;
     let catalog = Catalog::builtin();
     let cli = Overrides {
         vehicle: VehicleOverrides {
@@ -371,21 +372,24 @@ fn run(args: RunArgs) -> Result<()> {
     }
     config.record.path = args.record.or(config.record.path);
     let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))
-        .context("installing the SIGINT/SIGTERM handler")?;
+    tcu_cli::shutdown::install(stop.clone()).context("installing the SIGINT/SIGTERM handler")?;
     let watch = args.watch.as_deref();
     match dashboard {
-        Some(log) => {
-            tcu_cli::app::run_dashboard(&config, args.duration, &stop, log, watch).map(drop)?
+        Some(sink) => {
+            let result = tcu_cli::app::run_dashboard(&config, args.duration, &stop, sink, watch);
+            // The screen is the terminal's again: say where the event log went.
+            if let Some(path) = log_file {
+                eprintln!("log written to {}", path.display());
+            }
+            result.map(drop)?
         }
         None => tcu_cli::app::run_headless(&config, args.duration, &stop, watch).map(drop)?,
     }
     Ok(())
 }
 
-fn fleet(args: FleetArgs) -> Result<()> {
-    init_tracing(None);
+fn fleet(args: FleetArgs, log: &tcu_cli::log::LogArgs) -> Result<()> {
+    tcu_cli::log::init(log, None)?;
     let cli = Overrides {
         vehicle: VehicleOverrides {
             tick_rate_hz: args.tick_rate,
@@ -433,17 +437,19 @@ fn fleet(args: FleetArgs) -> Result<()> {
             .map_err(anyhow::Error::msg)?,
     };
     let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))
-        .context("installing the SIGINT/SIGTERM handler")?;
+    tcu_cli::shutdown::install(stop.clone()).context("installing the SIGINT/SIGTERM handler")?;
     tcu_fleet::run(&config.vehicle, &config.mqtt, &settings, &stop)?;
     Ok(())
 }
 
 fn main() -> Result<()> {
-    match Cli::parse().command {
-        Command::Run(args) => run(args),
-        Command::Fleet(args) => fleet(args),
+    let matches = Cli::command()
+        .long_version(tcu_cli::operator::long_version())
+        .get_matches();
+    let cli = Cli::from_arg_matches(&matches).map_err(|e| e.exit())?;
+    match cli.command {
+        Command::Run(args) => run(args, &cli.log),
+        Command::Fleet(args) => fleet(args, &cli.log),
         Command::Plugin(PluginCommand::Inspect {
             file,
             json,
@@ -515,6 +521,23 @@ fn main() -> Result<()> {
             print!("{DEFAULT_TOML}");
             Ok(())
         }
+        Command::Config(ConfigCommand::Check { file }) => {
+            tcu_cli::operator::check_config(&file)?;
+            println!("{}: valid", file.display());
+            Ok(())
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "tcu", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Man => {
+            let page = clap_mangen::Man::new(
+                Cli::command().long_version(tcu_cli::operator::long_version()),
+            );
+            page.render(&mut std::io::stdout())
+                .context("writing the man page")?;
+            Ok(())
+        }
     }
 }
 
@@ -533,7 +556,15 @@ fn ota(cmd: OtaCommand) -> Result<()> {
             device,
             user,
             password,
-        } => tcu_cli::rollout::publish(&server, &bundle, &device, &user, &password)?,
+        } => {
+            let password =
+                tcu_cli::operator::secret(password, "TCU_OTA_PASSWORD", |k| std::env::var(k).ok())?
+                    .ok_or(tcu_cli::operator::CheckError::SecretMissing {
+                        what: "--password".into(),
+                        variable: "TCU_OTA_PASSWORD".into(),
+                    })?;
+            tcu_cli::rollout::publish(&server, &bundle, &device, &user, &password)?
+        }
     };
     println!("{done}");
     Ok(())

@@ -192,7 +192,15 @@ pub struct OtaHook {
     events: mpsc::Receiver<OtaEvent>,
     versions: Versions,
     waker: Waker,
+    /// The client's thread and its stop flag: dropping the hook (the run
+    /// is over) stops the client and waits for it, so that an open action
+    /// is left with its state saved, not cut off by the process exiting.
+    client: Option<(std::thread::JoinHandle<()>, Arc<AtomicBool>)>,
 }
+
+/// How long the end of a run waits for the OTA client to stop (it checks
+/// its stop flag every 50 ms, between download chunks and around installs).
+pub const OTA_STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl OtaHook {
     /// A hook fed by `events`, for the client that `waker` wakes.
@@ -201,12 +209,45 @@ impl OtaHook {
             events,
             versions,
             waker,
+            client: None,
         }
+    }
+
+    /// The hook of the client running on `thread`, which stops when `stop`
+    /// is set.
+    pub fn with_client(
+        mut self,
+        thread: std::thread::JoinHandle<()>,
+        stop: Arc<AtomicBool>,
+    ) -> Self {
+        self.client = Some((thread, stop));
+        self
     }
 
     /// Makes the client poll now (on the user's behalf).
     pub fn waker(&self) -> Waker {
         self.waker.clone()
+    }
+}
+
+impl Drop for OtaHook {
+    fn drop(&mut self) {
+        let Some((thread, stop)) = self.client.take() else {
+            return;
+        };
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let until = std::time::Instant::now() + OTA_STOP_WAIT;
+        while !thread.is_finished() && std::time::Instant::now() < until {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        if thread.is_finished() {
+            let _ = thread.join();
+            tracing::debug!("OTA client stopped");
+        } else {
+            tracing::warn!(
+                "OTA client still busy after {OTA_STOP_WAIT:?}; exiting without it (its action state is on disk)"
+            );
+        }
     }
 }
 
@@ -291,12 +332,15 @@ pub fn start(
     let (tx, rx) = mpsc::channel();
     let mut client = Client::new(client_config(config, server), installer)?.with_events(tx);
     let waker = client.waker();
-    std::thread::Builder::new()
+    let flag = stop.clone();
+    let thread = std::thread::Builder::new()
         .name("tcu-ota".into())
-        .spawn(move || client.run(&stop))
+        .spawn(move || client.run(&flag))
         .map_err(|e| tcu_ota_client::OtaError::Io {
             what: "starting the OTA thread".into(),
             message: e.to_string(),
         })?;
-    Ok(Some(OtaHook::new(rx, versions, waker)))
+    Ok(Some(
+        OtaHook::new(rx, versions, waker).with_client(thread, stop),
+    ))
 }

@@ -24,13 +24,16 @@ pub enum Profile {
     Legacy,
 }
 
+/// Every profile's name, for errors and help.
+pub const PROFILE_NAMES: &str = "default, legacy";
+
 impl std::str::FromStr for Profile {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
             "default" => Ok(Self::Default),
             "legacy" => Ok(Self::Legacy),
-            other => Err(format!("unknown profile `{other}` (default, legacy)")),
+            other => Err(format!("unknown profile `{other}` ({PROFILE_NAMES})")),
         }
     }
 }
@@ -71,6 +74,12 @@ pub struct RawMqtt {
     pub outbox_dir: Option<PathBuf>,
     /// Outbox size limit in bytes.
     pub outbox_max_bytes: Option<u64>,
+    /// Paths remote commands may set (see [`crate::policy`]).
+    pub commands: Option<Vec<String>>,
+    /// Remote commands per window; 0: no limit.
+    pub command_limit: Option<u32>,
+    /// The rate limit's window (`"10s"`).
+    pub command_window: Option<String>,
 }
 
 /// The resolved `[mqtt]` section.
@@ -112,6 +121,8 @@ pub struct MqttConfig {
     pub outbox_dir: PathBuf,
     /// Outbox size limit, bytes.
     pub outbox_max_bytes: u64,
+    /// Which remote commands pass, and how many.
+    pub commands: crate::policy::CommandPolicy,
 }
 
 impl MqttConfig {
@@ -152,7 +163,10 @@ impl Layered {
             topic_root,
             profile,
             outbox_dir,
-            outbox_max_bytes
+            outbox_max_bytes,
+            commands,
+            command_limit,
+            command_window
         );
     }
 
@@ -187,6 +201,9 @@ pub struct Layered {
     profile: Option<(String, Profile)>,
     outbox_dir: Option<(String, PathBuf)>,
     outbox_max_bytes: Option<(String, u64)>,
+    commands: Option<(String, Vec<String>)>,
+    command_limit: Option<(String, u32)>,
+    command_window: Option<(String, String)>,
 }
 
 fn invalid(src: &str, field: &str, message: String) -> ConfigError {
@@ -276,6 +293,24 @@ impl Layered {
                 format!("{max} is below the minimum of 65536"),
             ));
         }
+        let allowed = match self.commands {
+            None => crate::policy::Allowed::default(),
+            Some((src, list)) => {
+                crate::policy::Allowed::parse(&list).map_err(|e| invalid(&src, "commands", e))?
+            }
+        };
+        let window = duration(
+            self.command_window,
+            "command_window",
+            Duration::from_secs(10),
+        )?;
+        let commands = crate::policy::CommandPolicy {
+            allowed,
+            rate: match self.command_limit {
+                None | Some((_, 0)) => None,
+                Some((_, limit)) => Some(crate::policy::RateLimit { limit, window }),
+            },
+        };
         let client_id_template = non_empty(self.client_id, |s: &String| s.is_empty())
             .map_or_else(|| "tcu-{vin}".to_owned(), |(_, c)| c);
         Ok(MqttConfig {
@@ -308,6 +343,7 @@ impl Layered {
                     |(_, p)| p,
                 ),
             outbox_max_bytes: max,
+            commands,
         })
     }
 }

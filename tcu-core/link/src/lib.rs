@@ -28,6 +28,7 @@ mod metrics;
 pub mod msg;
 pub mod options;
 pub mod outbox;
+pub mod policy;
 pub mod spill;
 pub mod url;
 
@@ -273,6 +274,7 @@ fn assemble(
         gate: setup.gate,
         jitter_seed: setup.jitter_seed,
         log_connections: setup.log_connections,
+        policy: crate::policy::Gatekeeper::new(config.commands.clone()),
     };
     let (frame_tx, frames) = tokio::sync::mpsc::channel(FRAME_CAP);
     let hook = MqttHook::new(

@@ -86,6 +86,8 @@ pub struct LinkParts {
     /// Log each connect and loss at info/warn (one vehicle); a fleet logs
     /// them at debug and reports counts in its summary instead.
     pub log_connections: bool,
+    /// `[mqtt] commands` and the rate limit.
+    pub policy: crate::policy::Gatekeeper,
 }
 
 /// Something handed to the client.
@@ -343,6 +345,23 @@ impl Link {
                     e.insert("payload".into(), "this TCU takes no commands".into());
                     return self.respond(Some(&cmd.id), &Err(e));
                 };
+                let plugin_path = cmd
+                    .plugin
+                    .as_ref()
+                    .map(|c| crate::policy::plugin_command_path(&c.subsystem, &c.name));
+                let paths = cmd
+                    .set
+                    .iter()
+                    .map(|(p, _)| p.as_str())
+                    .chain(plugin_path.as_deref());
+                if let Err(e) = self
+                    .parts
+                    .policy
+                    .admit(paths, tokio::time::Instant::now().into_std())
+                {
+                    tracing::info!(id = %cmd.id, errors = ?e, "command refused by the policy");
+                    return self.respond(Some(&cmd.id), &Err(e));
+                }
                 let tx = self.replies.clone();
                 let id = cmd.id.clone();
                 let msg = match cmd.plugin {

@@ -11,6 +11,8 @@
 
 mod ota;
 mod record;
+pub mod secrets;
+mod service;
 
 pub use ota::{DEFAULT_HW_REVISION, OtaConfig, RawOta};
 pub use record::{RawRecord, RecordConfig};
@@ -116,13 +118,29 @@ impl Config {
         cli: &Overrides,
         catalog: &Catalog,
     ) -> Result<Self, ConfigError> {
-        let env = Overrides::from_env(|k| std::env::var(k).ok())?;
-        Self::build(file, &env, cli, catalog)
+        let get = |k: &str| std::env::var(k).ok();
+        let env = Overrides::from_env(get)?;
+        let service = service::service_layer(get);
+        let mut config = Self::build_as_service(file, service.as_deref(), &env, cli, catalog)?;
+        secrets::apply_mqtt_secret(&mut config, get)?;
+        Ok(config)
     }
 
     /// As [`Config::load`] with the environment layer given explicitly.
     pub fn build(
         file: Option<&Path>,
+        env: &Overrides,
+        cli: &Overrides,
+        catalog: &Catalog,
+    ) -> Result<Self, ConfigError> {
+        Self::build_as_service(file, None, env, cli, catalog)
+    }
+
+    /// As [`Config::build`] with the service defaults (see
+    /// [`service::service_layer`]) between the shipped defaults and the file.
+    pub fn build_as_service(
+        file: Option<&Path>,
+        service: Option<&str>,
         env: &Overrides,
         cli: &Overrides,
         catalog: &Catalog,
@@ -140,7 +158,7 @@ impl Config {
         let file = file
             .as_ref()
             .map(|(name, text)| (name.as_str(), text.as_str()));
-        Self::from_layers(file, env, cli, catalog)
+        Self::from_layer_list(file, service, env, cli, catalog)
     }
 
     /// As [`Config::build`] with the file's content given as `(name, text)`
@@ -151,10 +169,24 @@ impl Config {
         cli: &Overrides,
         catalog: &Catalog,
     ) -> Result<Self, ConfigError> {
+        Self::from_layer_list(file, None, env, cli, catalog)
+    }
+
+    fn from_layer_list(
+        file: Option<(&str, &str)>,
+        service: Option<&str>,
+        env: &Overrides,
+        cli: &Overrides,
+        catalog: &Catalog,
+    ) -> Result<Self, ConfigError> {
         let mut layers = vec![(
             DEFAULT_LAYER.to_owned(),
             parse_layer::<RawConfig>(DEFAULT_LAYER, DEFAULT_TOML)?,
         )];
+        if let Some(text) = service {
+            let name = service::SERVICE_LAYER;
+            layers.push((name.to_owned(), parse_layer(name, text)?));
+        }
         if let Some((name, text)) = file {
             layers.push((name.to_owned(), parse_layer(name, text)?));
         }

@@ -263,3 +263,54 @@ fn capture_rules_are_parsed_against_the_catalog_and_a_bad_one_names_the_layer() 
         "{e}"
     );
 }
+
+#[test]
+fn run_by_systemd_the_store_and_outbox_default_to_the_state_directory() {
+    let env = |vars: &'static [(&'static str, &'static str)]| {
+        move |k: &str| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    };
+    let systemd = env(&[
+        ("INVOCATION_ID", "abc"),
+        ("STATE_DIRECTORY", "/var/lib/tcu:/other"),
+    ]);
+    let layer = super::service::service_layer(systemd);
+    let none = Overrides::default();
+    let c = Config::build_as_service(None, layer.as_deref(), &none, &none, &Catalog::builtin())
+        .unwrap();
+    assert_eq!(
+        c.vehicle.hotswap.store.as_deref(),
+        Some(Path::new("/var/lib/tcu/store"))
+    );
+    assert_eq!(c.mqtt.outbox_dir, Path::new("/var/lib/tcu/outbox"));
+    assert_eq!(c.ota.staging_dir, Path::new("/var/lib/tcu/store/ota"));
+
+    // A file that names its own directories still wins.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tcu.toml");
+    std::fs::write(&file, "[mqtt]\noutbox_dir = \"/srv/outbox\"\n").unwrap();
+    let c = Config::build_as_service(
+        Some(&file),
+        layer.as_deref(),
+        &none,
+        &none,
+        &Catalog::builtin(),
+    )
+    .unwrap();
+    assert_eq!(c.mqtt.outbox_dir, Path::new("/srv/outbox"));
+    assert_eq!(
+        c.vehicle.hotswap.store.as_deref(),
+        Some(Path::new("/var/lib/tcu/store"))
+    );
+
+    // By hand (no systemd variables) nothing moves.
+    assert_eq!(
+        super::service::service_layer(env(&[("STATE_DIRECTORY", "/var/lib/tcu")])),
+        None
+    );
+    let c = Config::build(None, &none, &none, &Catalog::builtin()).unwrap();
+    assert_eq!(c.vehicle.hotswap.store, None);
+}
