@@ -9,10 +9,12 @@
 //! Modules, lowest first: [`vin`] (VINs with check digits), [`shard`]
 //! (slices of a fleet across processes), [`mix`] (the fleet file: shares
 //! of drivers, ambient temperatures, occupants), [`plan`] (members: VIN,
-//! seed, start offset), [`worker`] (stepping), [`status`] (summary, progress,
+//! seed, start offset), [`ota`] (every vehicle a DDI controller, polled by
+//! a small pool), [`worker`] (stepping), [`status`] (summary, progress,
 //! JSON lines), [`run`] (assembly and shutdown).
 
 pub mod mix;
+pub mod ota;
 pub mod plan;
 pub mod run;
 pub mod shard;
@@ -54,6 +56,14 @@ pub enum FleetError {
     /// A worker thread panicked.
     #[error("a fleet worker thread panicked")]
     WorkerPanicked,
+    /// A vehicle could not be made a DDI controller.
+    #[error("OTA client of {vin}: {message}")]
+    Ota {
+        /// The vehicle.
+        vin: String,
+        /// What failed.
+        message: String,
+    },
     /// The stats file could not be created.
     #[error("creating the stats file {path}: {source}")]
     Stats {

@@ -2,10 +2,13 @@
 //! libraries, starts one MQTT link per vehicle on a shared runtime (their
 //! connections spaced by one gate), hands the vehicles to the workers,
 //! reports the summary every interval, and on stop lets every link deliver
-//! what it holds and publish its `offline` status.
+//! what it holds and publish its `offline` status. With OTA, every vehicle
+//! also gets its own store and client (see [`crate::ota`]), polled by a
+//! small pool.
 
 use crate::FleetError;
 use crate::mix::Mix;
+use crate::ota::{FleetOta, OtaMember, Poller};
 use crate::plan::{self, Member};
 use crate::shard::Shard;
 use crate::status::Snapshot;
@@ -58,6 +61,8 @@ pub struct FleetSettings {
     pub stats: Option<PathBuf>,
     /// The fleet file's mix (none: every vehicle as configured).
     pub mix: Option<Mix>,
+    /// Take rollouts from a DDI server (none: OTA off).
+    pub ota: Option<FleetOta>,
 }
 
 /// How a fleet run ended.
@@ -136,8 +141,9 @@ pub fn run_observed(
     let dt = Duration::from_secs_f64(1.0 / vehicle.tick_rate_hz);
     let mut slots = Vec::with_capacity(members.len());
     let mut links: Vec<LinkTask> = Vec::with_capacity(members.len());
+    let mut pollers: Vec<Box<dyn Poller>> = Vec::new();
     for m in &members {
-        let (slot, link) = build_member(
+        let (slot, link, poller) = build_member(
             m,
             vehicle,
             mqtt,
@@ -147,6 +153,7 @@ pub fn run_observed(
         )?;
         slots.push(slot);
         links.push(link);
+        pollers.extend(poller);
     }
     let metrics: Vec<_> = links.iter().map(|l| l.metrics().clone()).collect();
     // Deadlines count from when every vehicle exists, so that building a
@@ -163,15 +170,33 @@ pub fn run_observed(
     let counters = Arc::new(TickCounters::default());
     let halt = Arc::new(AtomicBool::new(false));
     let workers = spawn_workers(slots, settings.workers, dt, &halt, &counters)?;
+    // The clients poll from a few threads, first spread like the ticks.
+    let ota_stop = Arc::new(AtomicBool::new(false));
+    let pool = match &settings.ota {
+        Some(ota) => crate::ota::spawn_pool(
+            pollers
+                .into_iter()
+                .zip(&members)
+                .map(|(p, m)| (t0 + m.offset, p))
+                .collect(),
+            ota.threads,
+            &ota_stop,
+        )
+        .map_err(FleetError::Thread)?,
+        None => Vec::new(),
+    };
+    let downloads = settings.ota.as_ref().map(|o| o.attach.clone());
+    let downloads = move || downloads.as_ref().map_or(0, |a| a.downloads());
     let interrupted = watch(
         t0,
         settings,
         stop,
-        (&metrics, &counters),
+        (&metrics, &counters, &downloads),
         stats.as_mut(),
         observer,
     );
     halt.store(true, Ordering::Relaxed);
+    ota_stop.store(true, Ordering::Relaxed);
     let mut slots = Vec::new();
     for w in workers {
         slots.extend(w.join().map_err(|_| FleetError::WorkerPanicked)?);
@@ -187,12 +212,22 @@ pub fn run_observed(
         })
         .await;
     });
-    let last = Snapshot::take(t0.elapsed().as_secs_f64(), &metrics, &counters, None);
+    let mut last = Snapshot::take(t0.elapsed().as_secs_f64(), &metrics, &counters, None);
+    last.ota_downloads = downloads();
     tracing::info!("stopped: {}", last.line());
     if let Some(f) = stats.as_mut() {
         let _ = writeln!(f, "{}", last.json());
     }
+    // Dropping the vehicles ends any installation waiting for one (as
+    // interrupted: decided after a restart); the pool then sees the stop.
+    for s in &slots {
+        s.vehicle.swap_engine().flush_store();
+    }
     drop(slots);
+    let end = Instant::now() + STOP_GRACE;
+    while pool.iter().any(|t| !t.is_finished()) && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     runtime.shutdown_timeout(Duration::from_secs(1));
     Ok(FleetOutcome { last, interrupted })
 }
@@ -258,7 +293,7 @@ fn build_member(
     settings: &FleetSettings,
     (catalog, libs): Shared<'_>,
     (runtime, broker, in_process_broker, gate): LinkParts<'_>,
-) -> Result<(Slot, LinkTask), FleetError> {
+) -> Result<(Slot, LinkTask, Option<Box<dyn Poller>>), FleetError> {
     let mut config = VehicleConfig {
         vin: m.vin.clone(),
         seed: m.seed,
@@ -273,6 +308,13 @@ fn build_member(
     }
     let (mut v, _) = build_vehicle_shared(&config, catalog.clone(), libs)?;
     let (control, inbox) = tcu_engine::control::channel();
+    let (ota, poller) = match &settings.ota {
+        Some(ota) => {
+            let a = attach_ota(ota, m, &config, &mut v, &control)?;
+            (Some(a.hook), Some(a.poller))
+        }
+        None => (None, None),
+    };
     let dir = settings.outbox_root.join(&m.vin);
     let link_config = mqtt.for_vin(&m.vin, dir.clone());
     let setup = LinkSetup {
@@ -298,9 +340,44 @@ fn build_member(
             inbox,
             mqtt: hook,
             deadline: Instant::now(),
+            ota,
+            ota_state: None,
         },
         link,
+        poller,
     ))
+}
+
+/// Gives the vehicle its own store (`<state>/<VIN>/store`) and makes it a
+/// DDI controller.
+fn attach_ota(
+    ota: &FleetOta,
+    m: &Member,
+    config: &VehicleConfig,
+    v: &mut tcu_engine::sim::Vehicle,
+    control: &tcu_engine::control::ControlHandle,
+) -> Result<crate::ota::Attached, FleetError> {
+    let dir = ota.state_dir.join(&m.vin);
+    let store = tcu_engine::swap::store::Store::open(&dir.join("store"))
+        .map_err(|e| FleetError::Build(e.into()))?;
+    v.set_swap_engine(tcu_engine::swap::SwapEngine::new(
+        tcu_engine::build::swap_settings(config),
+        Some(store.clone()),
+        Default::default(),
+    ));
+    ota.attach
+        .attach(OtaMember {
+            vin: &m.vin,
+            seed: m.seed,
+            vehicle: v,
+            control: control.clone(),
+            store,
+            dir: &dir,
+        })
+        .map_err(|message| FleetError::Ota {
+            vin: m.vin.clone(),
+            message,
+        })
 }
 
 fn spawn_workers(
@@ -335,7 +412,7 @@ fn watch(
     t0: Instant,
     settings: &FleetSettings,
     stop: &AtomicBool,
-    (metrics, counters): (&[Arc<tcu_link::Metrics>], &TickCounters),
+    (metrics, counters, downloads): (&[Arc<tcu_link::Metrics>], &TickCounters, &dyn Fn() -> u64),
     mut stats: Option<&mut std::fs::File>,
     observer: &mut dyn FnMut(&Snapshot),
 ) -> bool {
@@ -356,7 +433,8 @@ fn watch(
         if now < next_status && !progress_due {
             continue;
         }
-        let snap = Snapshot::take((now - t0).as_secs_f64(), metrics, counters, Some(&previous));
+        let mut snap = Snapshot::take((now - t0).as_secs_f64(), metrics, counters, Some(&previous));
+        snap.ota_downloads = downloads();
         if connecting {
             tracing::info!("{}", snap.progress());
             connecting = snap.connected < snap.wanted;

@@ -12,6 +12,8 @@ use tcu_engine::control::ControlInbox;
 use tcu_engine::sim::{Event, TickHook, Vehicle};
 use tcu_link::MqttHook;
 
+use crate::ota::OtaCounters;
+
 /// Longest sleep between two looks at the stop flag.
 const STOP_POLL: Duration = Duration::from_millis(50);
 /// A vehicle due within this much is stepped now rather than after one
@@ -32,6 +34,10 @@ pub struct Slot {
     pub mqtt: MqttHook,
     /// When its next tick is due.
     pub deadline: Instant,
+    /// Its OTA client's tick side, when the fleet takes rollouts.
+    pub ota: Option<Box<dyn TickHook + Send>>,
+    /// The OTA state it last raised (an index into [`crate::ota::STATES`]).
+    pub ota_state: Option<usize>,
 }
 
 impl std::fmt::Debug for Slot {
@@ -53,6 +59,8 @@ pub struct TickCounters {
     pub late: AtomicU64,
     /// Ticks skipped by vehicles that fell more than a second behind.
     pub skipped: AtomicU64,
+    /// Vehicles in each OTA state.
+    pub ota: OtaCounters,
 }
 
 /// Steps `slots` every `dt` until `stop` is set; gives them back.
@@ -100,11 +108,22 @@ pub fn run(
             }
         }
         slot.inbox.before_tick(&mut slot.vehicle);
+        if let Some(ota) = slot.ota.as_mut() {
+            ota.before_tick(&mut slot.vehicle);
+        }
         slot.vehicle.step();
         events.clear();
         slot.vehicle.drain_events_into(&mut events);
         slot.mqtt.after_tick(&slot.vehicle, &events);
+        if let Some(ota) = slot.ota.as_mut() {
+            ota.after_tick(&slot.vehicle, &events);
+        }
         for e in &events {
+            if e.kind == "ota.state"
+                && let Some(state) = e.fields.get("state")
+            {
+                slot.ota_state = counters.ota.moved(slot.ota_state, state);
+            }
             if matches!(
                 e.kind.as_str(),
                 "fault" | "plugin.rollback" | "plugin.rollback_failed"
