@@ -364,6 +364,57 @@ fn a_fleet_file_gives_each_vehicle_its_drawn_driver_ambient_temperature_and_occu
 }
 
 #[test]
+fn a_fleet_files_state_of_charge_band_starts_every_battery_at_its_drawn_charge() {
+    require_mosquitto();
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(dir.path(), "");
+    let sub = Subscriber::connect(broker.port, "t-soc", "vehicle/+/telemetry", true);
+    let file = dir.path().join("fleet.toml");
+    // Parked: the charge moves by the auxiliary load only.
+    std::fs::write(
+        &file,
+        "[drivers]\nparked = 1\n\n[soc]\nmin = 20.0\nmax = 80.0\n",
+    )
+    .unwrap();
+    let mix = tcu_fleet::mix::Mix::load(&file).unwrap();
+    let mut fleet = spawn_fleet(
+        dir.path(),
+        &broker,
+        &[
+            "--vehicles",
+            "12",
+            "--seed",
+            "11",
+            "--fleet",
+            file.to_str().unwrap(),
+        ],
+    );
+    let mut seen = Seen::default();
+    seen.take(&sub, Duration::from_secs(60), |s| {
+        s.seqs.len() == 12 && s.seqs.values().all(|q| q.len() >= 2)
+    });
+    assert_eq!(seen.seqs.len(), 12, "{}", fleet.output());
+    let mut socs = Vec::new();
+    for (vin, t) in &seen.telemetry {
+        let soc = t["signals"]["Vehicle.Powertrain.TractionBattery.StateOfCharge.Current"]
+            .as_f64()
+            .unwrap();
+        let drawn = mix.draw(11, vin).soc.unwrap();
+        assert!(
+            (soc - drawn).abs() < 0.5,
+            "{vin}: state of charge {soc}, drawn {drawn}"
+        );
+        assert!((19.5..=80.0).contains(&soc), "{vin}: {soc}");
+        socs.push(soc);
+    }
+    let (lo, hi) = socs
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), s| (lo.min(*s), hi.max(*s)));
+    assert!(hi - lo > 20.0, "spread over the band: {socs:?}");
+    fleet.kill();
+}
+
+#[test]
 fn a_bad_fleet_file_stops_the_fleet_naming_the_file_and_the_field() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("fleet.toml");

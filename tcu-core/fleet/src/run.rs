@@ -299,15 +299,31 @@ fn build_member(
         seed: m.seed,
         ..vehicle.clone()
     };
-    if let Some(mix) = &settings.mix {
-        let draw = mix.draw(settings.seed, &m.vin);
+    let draw = settings
+        .mix
+        .as_ref()
+        .map(|mix| mix.draw(settings.seed, &m.vin));
+    if let Some(draw) = &draw {
         if let Some(d) = draw.driver {
             config.driver = d;
         }
-        config.signals.extend(draw.signals);
+        config.signals.extend(draw.signals.clone());
     }
     let (mut v, _) = build_vehicle_shared(&config, catalog.clone(), libs)?;
     let (control, inbox) = tcu_engine::control::channel();
+    if let Some(soc) = draw.and_then(|d| d.soc) {
+        // The battery's start command; applied before the first tick.
+        control
+            .send(tcu_engine::control::ControlMsg::PluginCommand {
+                subsystem: "battery".into(),
+                name: "set_soc".into(),
+                value: soc,
+                reply: None,
+            })
+            .map_err(|e| {
+                FleetError::Plan(format!("{}: setting the state of charge: {e}", m.vin))
+            })?;
+    }
     let (ota, poller) = match &settings.ota {
         Some(ota) => {
             let a = attach_ota(ota, m, &config, &mut v, &control)?;
