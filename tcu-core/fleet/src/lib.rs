@@ -8,7 +8,8 @@
 //!
 //! Modules, lowest first: [`vin`] (VINs with check digits), [`shard`]
 //! (slices of a fleet across processes), [`mix`] (the fleet file: shares
-//! of drivers, ambient temperatures, occupants), [`plan`] (members: VIN,
+//! of drivers, ambient temperatures, states of charge, occupants, steps),
+//! [`steps`] (steps for one VIN, a share or all), [`plan`] (members: VIN,
 //! seed, start offset), [`ota`] (every vehicle a DDI controller, polled by
 //! a small pool), [`worker`] (stepping), [`status`] (summary, progress,
 //! JSON lines), [`run`] (assembly and shutdown).
@@ -19,6 +20,7 @@ pub mod plan;
 pub mod run;
 pub mod shard;
 pub mod status;
+pub mod steps;
 pub mod vin;
 pub mod worker;
 

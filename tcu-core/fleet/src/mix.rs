@@ -27,6 +27,11 @@
 //!
 //! [start]
 //! spread = "30s"       # first ticks spread over this (default: one publish period)
+//!
+//! [[steps]]            # see crate::steps
+//! at = "60s"
+//! share = 0.05
+//! crash = 100.0
 //! ```
 
 use serde::Deserialize;
@@ -50,6 +55,8 @@ struct RawMix {
     soc: Option<RawSoc>,
     occupants: Option<RawOccupants>,
     start: Option<RawStart>,
+    #[serde(default)]
+    steps: Vec<crate::steps::RawStep>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -106,6 +113,8 @@ pub struct Mix {
     unbelted: f64,
     /// Start-time spread.
     pub spread: Option<Duration>,
+    /// Steps for one VIN, a share of the fleet or all of it.
+    pub steps: Vec<crate::steps::Step>,
 }
 
 /// What the mix gives one vehicle.
@@ -192,6 +201,7 @@ impl Mix {
             }
         };
         let soc = raw.soc.map(|r| soc_of(file, r)).transpose()?;
+        let steps = crate::steps::parse(file, raw.steps)?;
         let (mut occupants, mut unbelted) = (Vec::new(), 0.0);
         if let Some(o) = raw.occupants {
             for (count, s) in &o.counts {
@@ -241,6 +251,7 @@ impl Mix {
             },
             unbelted,
             spread,
+            steps,
         })
     }
 

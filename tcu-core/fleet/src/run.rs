@@ -303,6 +303,17 @@ fn build_member(
         .mix
         .as_ref()
         .map(|mix| mix.draw(settings.seed, &m.vin));
+    let dt = 1.0 / vehicle.tick_rate_hz;
+    let mut steps: Vec<(u64, crate::steps::Step)> = settings
+        .mix
+        .as_ref()
+        .map(|mix| crate::steps::for_vehicle(&mix.steps, settings.seed, &m.vin))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(_, s)| ((s.at.as_secs_f64() / dt).ceil() as u64, s))
+        .collect();
+    // The worker takes them from the end.
+    steps.reverse();
     if let Some(draw) = &draw {
         if let Some(d) = draw.driver {
             config.driver = d;
@@ -358,6 +369,7 @@ fn build_member(
             deadline: Instant::now(),
             ota,
             ota_state: None,
+            steps,
         },
         link,
         poller,

@@ -13,6 +13,7 @@ use tcu_engine::sim::{Event, TickHook, Vehicle};
 use tcu_link::MqttHook;
 
 use crate::ota::OtaCounters;
+use crate::steps::Step;
 
 /// Longest sleep between two looks at the stop flag.
 const STOP_POLL: Duration = Duration::from_millis(50);
@@ -38,6 +39,8 @@ pub struct Slot {
     pub ota: Option<Box<dyn TickHook + Send>>,
     /// The OTA state it last raised (an index into [`crate::ota::STATES`]).
     pub ota_state: Option<usize>,
+    /// Its fleet-file steps still to run, by tick, earliest last.
+    pub steps: Vec<(u64, Step)>,
 }
 
 impl std::fmt::Debug for Slot {
@@ -108,6 +111,15 @@ pub fn run(
             }
         }
         slot.inbox.before_tick(&mut slot.vehicle);
+        while slot
+            .steps
+            .last()
+            .is_some_and(|(t, _)| *t <= slot.vehicle.ticks())
+        {
+            if let Some((_, step)) = slot.steps.pop() {
+                run_step(&mut slot.vehicle, &step);
+            }
+        }
         if let Some(ota) = slot.ota.as_mut() {
             ota.before_tick(&mut slot.vehicle);
         }
@@ -138,4 +150,15 @@ pub fn run(
     counters.ticks.fetch_add(ticks, Ordering::Relaxed);
     counters.late.fetch_add(late, Ordering::Relaxed);
     slots
+}
+
+/// Carries out a fleet-file step through the vehicle's control path and
+/// says so in a `fleet.step` event.
+fn run_step(vehicle: &mut Vehicle, step: &Step) {
+    tcu_engine::control::apply(vehicle, step.action.message());
+    vehicle.raise_with(
+        "fleet.step",
+        format!("fleet step at {:?}: {}", step.at, step.action.describe()),
+        std::collections::BTreeMap::from([("action".to_owned(), step.action.describe())]),
+    );
 }
