@@ -284,6 +284,9 @@ type LinkParts<'a> = (
     &'a Arc<ConnectGate>,
 );
 
+/// A built member: its slot, its link and, with OTA, its client.
+type Built = (Slot, LinkTask, Option<Box<dyn Poller>>);
+
 /// One member: its vehicle (own plugin instances of the shared libraries),
 /// its command inbox and its link.
 fn build_member(
@@ -293,7 +296,7 @@ fn build_member(
     settings: &FleetSettings,
     (catalog, libs): Shared<'_>,
     (runtime, broker, in_process_broker, gate): LinkParts<'_>,
-) -> Result<(Slot, LinkTask, Option<Box<dyn Poller>>), FleetError> {
+) -> Result<Built, FleetError> {
     let mut config = VehicleConfig {
         vin: m.vin.clone(),
         seed: m.seed,
