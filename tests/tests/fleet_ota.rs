@@ -250,85 +250,130 @@ fn stats_last(path: &Path) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// goosebit, a broker and a counting proxy, and the fleet's configuration.
+struct Setup {
+    gb: Goosebit,
+    tmp: tempfile::TempDir,
+    broker: Mosquitto,
+    sub: Subscriber,
+    proxy: CountingProxy,
+    config: std::path::PathBuf,
+    stats: std::path::PathBuf,
+}
+
+impl Setup {
+    /// `None` (the test passes, saying so) without goosebit's environment.
+    fn start() -> Option<Self> {
+        let Some(gb) = Goosebit::start() else {
+            assert!(
+                std::env::var_os("TCU_REQUIRE_GOOSEBIT").is_none(),
+                "TCU_REQUIRE_GOOSEBIT is set but the goosebit virtual environment is missing"
+            );
+            eprintln!("SKIPPED: no goosebit virtual environment (run scripts/test to create it)");
+            return None;
+        };
+        assert!(
+            mosquitto_available(),
+            "mosquitto is not installed; ./scripts/test installs it"
+        );
+        let tmp = tempfile::tempdir().unwrap();
+        let broker = Mosquitto::start(tmp.path(), "");
+        let sub = Subscriber::connect(broker.port, "t-fleet-ota", "vehicle/#", true);
+        let config = tmp.path().join("tcu.toml");
+        // The bad battery fails 100 ticks after it starts: after the canary,
+        // inside probation (2 s at 100 Hz).
+        std::fs::write(
+            &config,
+            format!(
+                "[hotswap]\ncanary_ticks = 20\nprobation = \"2s\"\nallow_unsigned = true\n\n\
+                 [ota]\naction_poll_interval = \"500ms\"\nhw_revision = \"{HW}\"\n"
+            ),
+        )
+        .unwrap();
+        let stats = tmp.path().join("stats.jsonl");
+        let proxy = CountingProxy::start(gb.port());
+        Some(Self {
+            gb,
+            tmp,
+            broker,
+            sub,
+            proxy,
+            config,
+            stats,
+        })
+    }
+
+    fn fleet_of(&self, n: usize, extra: &[&str]) -> Running {
+        let mut cmd = tcu_command();
+        cmd.args(["fleet", "--vehicles", &n.to_string(), "--config"])
+            .arg(&self.config)
+            .arg("--broker")
+            .arg(format!("mqtt://127.0.0.1:{}", self.broker.port))
+            .arg("--outbox-dir")
+            .arg(self.tmp.path().join("outbox"))
+            .arg("--state-dir")
+            .arg(self.tmp.path().join("state"))
+            .arg("--stats")
+            .arg(&self.stats)
+            .args(["--status-interval", "1s", "--publish-period", "500ms"])
+            .args(["--ota-server", &self.proxy.url(), "--ota-poll", "500ms"])
+            .args(["--ota-threads", "6"])
+            .args(extra);
+        Running::start(cmd)
+    }
+
+    /// The whole fleet, every vehicle registered with goosebit.
+    fn registered_fleet(&self, extra: &[&str]) -> Running {
+        // goosebit files a device under its hardware with a get-or-create
+        // that races: twenty first registrations at once can create the
+        // hardware row twice, after which every configData of that hardware
+        // fails. One vehicle registers first, so the row exists.
+        let mut first = self.fleet_of(1, &[]);
+        let start = Instant::now();
+        while !api(&self.gb).device(&vins()[0]).is_ok_and(|d| {
+            d.hardware
+                .is_some_and(|h| h.revision.as_deref() == Some(HW))
+        }) {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "the first vehicle never registered:\n{}",
+                first.output()
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(first.id().to_string())
+            .status();
+        first.wait_exit(Duration::from_secs(20));
+        let fleet = self.fleet_of(VEHICLES, extra);
+        wait_devices(&self.gb, &fleet, "registered", |d| {
+            d.hardware
+                .as_ref()
+                .is_some_and(|h| h.revision.as_deref() == Some(HW))
+        });
+        fleet
+    }
+}
+
 #[test]
 fn a_fleet_of_twenty_takes_one_rollout_with_one_download_and_rolls_a_bad_one_back_on_every_vehicle()
 {
-    let Some(gb) = Goosebit::start() else {
-        assert!(
-            std::env::var_os("TCU_REQUIRE_GOOSEBIT").is_none(),
-            "TCU_REQUIRE_GOOSEBIT is set but the goosebit virtual environment is missing"
-        );
-        eprintln!("SKIPPED: no goosebit virtual environment (run scripts/test to create it)");
+    let Some(setup) = Setup::start() else {
         return;
     };
-    assert!(
-        mosquitto_available(),
-        "mosquitto is not installed; ./scripts/test installs it"
-    );
-    let tmp = tempfile::tempdir().unwrap();
-    let broker = Mosquitto::start(tmp.path(), "");
-    let sub = Subscriber::connect(broker.port, "t-fleet-ota", "vehicle/#", true);
+    let Setup {
+        gb,
+        tmp,
+        broker,
+        sub,
+        proxy,
+        stats,
+        ..
+    } = &setup;
     let v2 = variants::battery_variant("v2", &tmp.path().join("v2/libbattery.so"));
     let bad = variants::battery_variant("probation_error", &tmp.path().join("bad/libbattery.so"));
-    let config = tmp.path().join("tcu.toml");
-    // The bad battery fails 100 ticks after it starts: after the canary,
-    // inside probation (2 s at 100 Hz).
-    std::fs::write(
-        &config,
-        format!(
-            "[hotswap]\ncanary_ticks = 20\nprobation = \"2s\"\nallow_unsigned = true\n\n\
-             [ota]\naction_poll_interval = \"500ms\"\nhw_revision = \"{HW}\"\n"
-        ),
-    )
-    .unwrap();
-    let stats = tmp.path().join("stats.jsonl");
-    let proxy = CountingProxy::start(gb.port());
-    let fleet_of = |n: usize| {
-        let mut cmd = tcu_command();
-        cmd.args(["fleet", "--vehicles", &n.to_string(), "--config"])
-            .arg(&config)
-            .arg("--broker")
-            .arg(format!("mqtt://127.0.0.1:{}", broker.port))
-            .arg("--outbox-dir")
-            .arg(tmp.path().join("outbox"))
-            .arg("--state-dir")
-            .arg(tmp.path().join("state"))
-            .arg("--stats")
-            .arg(&stats)
-            .args(["--status-interval", "1s", "--publish-period", "500ms"])
-            .args(["--ota-server", &proxy.url(), "--ota-poll", "500ms"])
-            .args(["--ota-threads", "6"]);
-        Running::start(cmd)
-    };
-    // goosebit files a device under its hardware with a get-or-create that
-    // races: twenty first registrations at once can create the hardware row
-    // twice, after which every configData of that hardware fails. One
-    // vehicle registers first, so the row exists.
-    let mut first = fleet_of(1);
-    let start = Instant::now();
-    while !api(&gb).device(&vins()[0]).is_ok_and(|d| {
-        d.hardware
-            .is_some_and(|h| h.revision.as_deref() == Some(HW))
-    }) {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "the first vehicle never registered:\n{}",
-            first.output()
-        );
-        std::thread::sleep(Duration::from_millis(300));
-    }
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(first.id().to_string())
-        .status();
-    first.wait_exit(Duration::from_secs(20));
-    let fleet = fleet_of(VEHICLES);
-
-    wait_devices(&gb, &fleet, "registered", |d| {
-        d.hardware
-            .as_ref()
-            .is_some_and(|h| h.revision.as_deref() == Some(HW))
-    });
+    let fleet = setup.registered_fleet(&[]);
     let mut events = Events::default();
 
     roll_out(&gb, &v2, &tmp.path().join("battery-2.0.0.swu"));
@@ -403,5 +448,100 @@ fn a_fleet_of_twenty_takes_one_rollout_with_one_download_and_rolls_a_bad_one_bac
     assert_eq!(latest.battery.len(), VEHICLES, "{:?}", latest.battery);
     for (vin, b) in &latest.battery {
         assert_eq!(b, "2.0.0", "{vin} runs battery {b}");
+    }
+}
+
+#[test]
+fn a_rollout_converges_when_a_share_of_the_fleet_is_powered_off_during_probation() {
+    let Some(setup) = Setup::start() else {
+        return;
+    };
+    let file = setup.tmp.path().join("fleet.toml");
+    std::fs::write(&file, "[ota.misbehave]\npower_off = 0.25\n").unwrap();
+    let mix = tcu_fleet::mix::Mix::load(&file).unwrap();
+    let cut: BTreeSet<String> = vins()
+        .into_iter()
+        .filter(|v| mix.draw(5, v).power_off)
+        .collect();
+    assert!(
+        !cut.is_empty() && cut.len() < VEHICLES,
+        "the seed powers a part of the fleet off: {cut:?}"
+    );
+    let v2 = variants::battery_variant("v2", &setup.tmp.path().join("v2/libbattery.so"));
+    let fleet = setup.registered_fleet(&["--fleet", file.to_str().unwrap(), "--seed", "5"]);
+    roll_out(&setup.gb, &v2, &setup.tmp.path().join("battery-2.0.0.swu"));
+    // Every vehicle ends in a final state: the ones powered off report the
+    // failure after starting again from their store (their client found the
+    // installation in its saved state), the others finish on 2.0.0.
+    wait_devices(
+        &setup.gb,
+        &fleet,
+        "finished, or failed if powered off",
+        |d| {
+            let state = d
+                .last_state
+                .as_deref()
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            if cut.contains(&d.id) {
+                state == "error"
+            } else {
+                state == "finished" && d.sw_version.as_deref() == Some("2.0.0")
+            }
+        },
+    );
+    let mut events = Events::default();
+    events.take(&setup.sub, Duration::from_secs(30), |e| {
+        e.last_state.len() == VEHICLES
+            && e.last_state.iter().all(|(v, s)| {
+                s == if cut.contains(v) {
+                    "failed"
+                } else {
+                    "succeeded"
+                }
+            })
+    });
+    for v in vins() {
+        let want = if cut.contains(&v) {
+            "failed"
+        } else {
+            "succeeded"
+        };
+        assert_eq!(
+            events.last_state.get(&v).map(String::as_str),
+            Some(want),
+            "{v}\n{}",
+            tail(&fleet.output())
+        );
+    }
+    assert_eq!(
+        fleet.count("powered off during probation; starting again from its store"),
+        cut.len()
+    );
+    assert_eq!(
+        setup.proxy.downloads(),
+        1,
+        "one download for the whole fleet"
+    );
+    // The vehicles powered off run what their store kept: the version
+    // before the swap that had not passed probation.
+    let late = Subscriber::connect(
+        setup.broker.port,
+        "t-fleet-ota-power",
+        "vehicle/+/status",
+        true,
+    );
+    let mut latest = Events::default();
+    latest.take(&late, Duration::from_secs(15), |e| {
+        e.battery.len() == VEHICLES
+    });
+    for v in vins() {
+        let want = if cut.contains(&v) { "1.0.0" } else { "2.0.0" };
+        assert_eq!(
+            latest.battery.get(&v).map(String::as_str),
+            Some(want),
+            "{v}: {:?}",
+            latest.battery
+        );
     }
 }

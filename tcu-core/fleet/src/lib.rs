@@ -11,12 +11,14 @@
 //! of drivers, ambient temperatures, states of charge, occupants, steps),
 //! [`steps`] (steps for one VIN, a share or all), [`plan`] (members: VIN,
 //! seed, start offset), [`ota`] (every vehicle a DDI controller, polled by
-//! a small pool), [`worker`] (stepping), [`status`] (summary, progress,
+//! a small pool), `restart` (a vehicle started from its store, again after
+//! a power-off), [`worker`] (stepping), [`status`] (summary, progress,
 //! JSON lines), [`run`] (assembly and shutdown).
 
 pub mod mix;
 pub mod ota;
 pub mod plan;
+pub(crate) mod restart;
 pub mod run;
 pub mod shard;
 pub mod status;

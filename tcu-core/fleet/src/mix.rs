@@ -28,6 +28,9 @@
 //! [start]
 //! spread = "30s"       # first ticks spread over this (default: one publish period)
 //!
+//! [ota.misbehave]      # shares of vehicles that misbehave during a rollout
+//! power_off = 0.1      # powered off during probation, started again from the store
+//!
 //! [[steps]]            # see crate::steps
 //! at = "60s"
 //! share = 0.05
@@ -57,6 +60,20 @@ struct RawMix {
     start: Option<RawStart>,
     #[serde(default)]
     steps: Vec<crate::steps::RawStep>,
+    ota: Option<RawOta>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOta {
+    misbehave: RawMisbehave,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMisbehave {
+    #[serde(default)]
+    power_off: f64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -115,6 +132,8 @@ pub struct Mix {
     pub spread: Option<Duration>,
     /// Steps for one VIN, a share of the fleet or all of it.
     pub steps: Vec<crate::steps::Step>,
+    /// Share of vehicles powered off during probation.
+    power_off: f64,
 }
 
 /// What the mix gives one vehicle.
@@ -127,6 +146,9 @@ pub struct Draw {
     /// The battery's state of charge at the start, percent (set with the
     /// battery's `set_soc` command before the first tick).
     pub soc: Option<f64>,
+    /// Powered off during its first probation (and started again from its
+    /// store).
+    pub power_off: bool,
 }
 
 fn cumulative<T: Copy>(items: &[(T, f64)]) -> Vec<(T, f64)> {
@@ -202,6 +224,18 @@ impl Mix {
         };
         let soc = raw.soc.map(|r| soc_of(file, r)).transpose()?;
         let steps = crate::steps::parse(file, raw.steps)?;
+        let power_off = match raw.ota {
+            None => 0.0,
+            Some(o) => {
+                let p = share(file, "ota.misbehave.power_off", o.misbehave.power_off)?;
+                if p > 1.0 {
+                    return Err(format!(
+                        "{file}: `ota.misbehave.power_off` = {p}: a share of vehicles is at most 1"
+                    ));
+                }
+                p
+            }
+        };
         let (mut occupants, mut unbelted) = (Vec::new(), 0.0);
         if let Some(o) = raw.occupants {
             for (count, s) in &o.counts {
@@ -252,6 +286,7 @@ impl Mix {
             unbelted,
             spread,
             steps,
+            power_off,
         })
     }
 
@@ -293,10 +328,14 @@ impl Mix {
                 values[i.min(values.len() - 1)]
             }
         });
+        let power_off = self.power_off > 0.0
+            && SplitMix64::new(derive_seed(seed, &format!("misbehave/{vin}"))).next_f64()
+                < self.power_off;
         Draw {
             driver,
             signals,
             soc,
+            power_off,
         }
     }
 }
@@ -444,6 +483,10 @@ spread = "30s"
             ("[soc]\nmin = 50.0\nmax = 20.0\n", "`soc`"),
             ("[soc]\nmin = 50.0\n", "either `min` and `max` or `values`"),
             ("[soc]\nvalues = []\n", "`soc.values`"),
+            (
+                "[ota.misbehave]\npower_off = 1.5\n",
+                "`ota.misbehave.power_off`",
+            ),
             ("[soc]\nvalues = [50.0, 120.0]\n", "`soc.values`: 120"),
             ("[wheather]\n", "wheather"),
         ] {

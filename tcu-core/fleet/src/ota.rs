@@ -140,39 +140,86 @@ struct Queue {
     due: BinaryHeap<Reverse<(Instant, usize)>>,
 }
 
-/// Polls `pollers` (each first at its instant) on `threads` threads until
-/// `stop` is set. A poller is polled by one thread at a time.
-pub fn spawn_pool(
-    pollers: Vec<(Instant, Box<dyn Poller>)>,
-    threads: usize,
-    stop: &Arc<AtomicBool>,
-) -> std::io::Result<Vec<std::thread::JoinHandle<()>>> {
-    let mut due = BinaryHeap::new();
-    let mut slots = Vec::with_capacity(pollers.len());
-    for (i, (at, p)) in pollers.into_iter().enumerate() {
-        due.push(Reverse((at, i)));
-        slots.push(Mutex::new(p));
+struct Shared {
+    queue: Mutex<Queue>,
+    ready: Condvar,
+    slots: Vec<Mutex<Box<dyn Poller>>>,
+    /// A client that replaces a slot's before its next poll (a vehicle
+    /// started again).
+    pending: Vec<Mutex<Option<Box<dyn Poller>>>>,
+}
+
+/// The clients to poll, shared by the pool's threads; cloning gives
+/// another handle to the same pool.
+#[derive(Clone)]
+pub struct Pool(Arc<Shared>);
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("clients", &self.0.slots.len())
+            .finish()
     }
-    let shared = Arc::new((Mutex::new(Queue { due }), Condvar::new(), slots));
-    (0..threads.max(1))
-        .map(|i| {
-            let (shared, stop) = (shared.clone(), stop.clone());
-            std::thread::Builder::new()
-                .name(format!("tcu-fleet-ota-{i}"))
-                .spawn(move || {
-                    let (queue, ready, slots) = &*shared;
-                    while let Some(i) = next_due(queue, ready, &stop) {
-                        let wait = slots[i]
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .poll(&stop);
-                        let mut q = queue.lock().unwrap_or_else(|p| p.into_inner());
-                        q.due.push(Reverse((Instant::now() + wait, i)));
-                        ready.notify_one();
-                    }
-                })
-        })
-        .collect()
+}
+
+impl Pool {
+    /// A pool of `pollers`, each first due at its instant.
+    pub fn new(pollers: Vec<(Instant, Box<dyn Poller>)>) -> Self {
+        let mut due = BinaryHeap::new();
+        let mut slots = Vec::with_capacity(pollers.len());
+        for (i, (at, p)) in pollers.into_iter().enumerate() {
+            due.push(Reverse((at, i)));
+            slots.push(Mutex::new(p));
+        }
+        let pending = slots.iter().map(|_| Mutex::new(None)).collect();
+        Self(Arc::new(Shared {
+            queue: Mutex::new(Queue { due }),
+            ready: Condvar::new(),
+            slots,
+            pending,
+        }))
+    }
+
+    /// Client `i` is replaced by `p` before its next poll.
+    pub fn replace(&self, i: usize, p: Box<dyn Poller>) {
+        if let Some(slot) = self.0.pending.get(i) {
+            *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(p);
+        }
+    }
+
+    /// Polls every client when due on `threads` threads until `stop` is
+    /// set. A client is polled by one thread at a time.
+    pub fn spawn(
+        &self,
+        threads: usize,
+        stop: &Arc<AtomicBool>,
+    ) -> std::io::Result<Vec<std::thread::JoinHandle<()>>> {
+        (0..threads.max(1))
+            .map(|t| {
+                let (shared, stop) = (self.0.clone(), stop.clone());
+                std::thread::Builder::new()
+                    .name(format!("tcu-fleet-ota-{t}"))
+                    .spawn(move || {
+                        while let Some(i) = next_due(&shared.queue, &shared.ready, &stop) {
+                            let mut client =
+                                shared.slots[i].lock().unwrap_or_else(|p| p.into_inner());
+                            if let Some(new) = shared.pending[i]
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .take()
+                            {
+                                *client = new;
+                            }
+                            let wait = client.poll(&stop);
+                            drop(client);
+                            let mut q = shared.queue.lock().unwrap_or_else(|p| p.into_inner());
+                            q.due.push(Reverse((Instant::now() + wait, i)));
+                            shared.ready.notify_one();
+                        }
+                    })
+            })
+            .collect()
+    }
 }
 
 /// Takes the earliest poller once it is due; `None` once `stop` is set.
@@ -236,7 +283,7 @@ mod tests {
             })
             .collect();
         let stop = Arc::new(AtomicBool::new(false));
-        let threads = spawn_pool(pollers, 3, &stop).unwrap();
+        let threads = Pool::new(pollers).spawn(3, &stop).unwrap();
         let end = Instant::now() + Duration::from_secs(20);
         while counters.iter().any(|c| c.load(Ordering::SeqCst) < 3) && Instant::now() < end {
             std::thread::sleep(Duration::from_millis(20));

@@ -8,11 +8,11 @@
 
 use crate::FleetError;
 use crate::mix::Mix;
-use crate::ota::{FleetOta, OtaMember, Poller};
+use crate::ota::{FleetOta, Poller};
 use crate::plan::{self, Member};
 use crate::shard::Shard;
 use crate::status::Snapshot;
-use crate::worker::{self, Slot, TickCounters};
+use crate::worker::{self, PowerOff, Restart, Slot, TickCounters};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -142,18 +142,20 @@ pub fn run_observed(
     let mut slots = Vec::with_capacity(members.len());
     let mut links: Vec<LinkTask> = Vec::with_capacity(members.len());
     let mut pollers: Vec<Box<dyn Poller>> = Vec::new();
-    for m in &members {
-        let (slot, link, poller) = build_member(
-            m,
+    let mut again = Vec::new();
+    for (i, m) in members.iter().enumerate() {
+        let built = build_member(
+            (i, m),
             vehicle,
             mqtt,
             settings,
             (&catalog, &libs),
             (&runtime, &broker, in_process_broker, &gate),
         )?;
-        slots.push(slot);
-        links.push(link);
-        pollers.extend(poller);
+        slots.push(built.slot);
+        links.push(built.link);
+        pollers.extend(built.poller);
+        again.push((m.clone(), built.config, built.control));
     }
     let metrics: Vec<_> = links.iter().map(|l| l.metrics().clone()).collect();
     // Deadlines count from when every vehicle exists, so that building a
@@ -169,22 +171,33 @@ pub fn run_observed(
     );
     let counters = Arc::new(TickCounters::default());
     let halt = Arc::new(AtomicBool::new(false));
-    let workers = spawn_workers(slots, settings.workers, dt, &halt, &counters)?;
     // The clients poll from a few threads, first spread like the ticks.
     let ota_stop = Arc::new(AtomicBool::new(false));
-    let pool = match &settings.ota {
-        Some(ota) => crate::ota::spawn_pool(
-            pollers
-                .into_iter()
-                .zip(&members)
-                .map(|(p, m)| (t0 + m.offset, p))
-                .collect(),
-            ota.threads,
-            &ota_stop,
-        )
-        .map_err(FleetError::Thread)?,
-        None => Vec::new(),
+    let (pool, restarter) = match &settings.ota {
+        Some(ota) => {
+            let pool = crate::ota::Pool::new(
+                pollers
+                    .into_iter()
+                    .zip(&members)
+                    .map(|(p, m)| (t0 + m.offset, p))
+                    .collect(),
+            );
+            let r: Arc<dyn Restart> = Arc::new(crate::restart::Restarter {
+                members: again,
+                catalog: catalog.clone(),
+                libs: libs.clone(),
+                ota: ota.clone(),
+                pool: pool.clone(),
+            });
+            (
+                pool.spawn(ota.threads, &ota_stop)
+                    .map_err(FleetError::Thread)?,
+                Some(r),
+            )
+        }
+        None => (Vec::new(), None),
     };
+    let workers = spawn_workers(slots, settings.workers, dt, (&halt, &counters), restarter)?;
     let downloads = settings.ota.as_ref().map(|o| o.attach.clone());
     let downloads = move || downloads.as_ref().map_or(0, |a| a.downloads());
     let interrupted = watch(
@@ -284,13 +297,21 @@ type LinkParts<'a> = (
     &'a Arc<ConnectGate>,
 );
 
-/// A built member: its slot, its link and, with OTA, its client.
-type Built = (Slot, LinkTask, Option<Box<dyn Poller>>);
+/// A built member.
+struct Built {
+    slot: Slot,
+    link: LinkTask,
+    /// Its OTA client, with OTA.
+    poller: Option<Box<dyn Poller>>,
+    /// What starting it again takes: its configuration and control.
+    config: VehicleConfig,
+    control: tcu_engine::control::ControlHandle,
+}
 
 /// One member: its vehicle (own plugin instances of the shared libraries),
 /// its command inbox and its link.
 fn build_member(
-    m: &Member,
+    (index, m): (usize, &Member),
     vehicle: &VehicleConfig,
     mqtt: &MqttConfig,
     settings: &FleetSettings,
@@ -323,9 +344,19 @@ fn build_member(
         }
         config.signals.extend(draw.signals.clone());
     }
-    let (mut v, _) = build_vehicle_shared(&config, catalog.clone(), libs)?;
     let (control, inbox) = tcu_engine::control::channel();
-    if let Some(soc) = draw.and_then(|d| d.soc) {
+    let (v, ota, poller) = match &settings.ota {
+        Some(ota) => {
+            let (v, a) = crate::restart::start(ota, m, &config, (catalog, libs), &control)?;
+            (v, Some(a.hook), Some(a.poller))
+        }
+        None => (
+            build_vehicle_shared(&config, catalog.clone(), libs)?.0,
+            None,
+            None,
+        ),
+    };
+    if let Some(soc) = draw.as_ref().and_then(|d| d.soc) {
         // The battery's start command; applied before the first tick.
         control
             .send(tcu_engine::control::ControlMsg::PluginCommand {
@@ -338,13 +369,6 @@ fn build_member(
                 FleetError::Plan(format!("{}: setting the state of charge: {e}", m.vin))
             })?;
     }
-    let (ota, poller) = match &settings.ota {
-        Some(ota) => {
-            let a = attach_ota(ota, m, &config, &mut v, &control)?;
-            (Some(a.hook), Some(a.poller))
-        }
-        None => (None, None),
-    };
     let dir = settings.outbox_root.join(&m.vin);
     let link_config = mqtt.for_vin(&m.vin, dir.clone());
     let setup = LinkSetup {
@@ -360,12 +384,18 @@ fn build_member(
         &link_config,
         &m.vin,
         &v,
-        Some(control),
+        Some(control.clone()),
         setup,
     )?;
+    let mut v = v;
     hook.publish_events(&v.drain_events());
-    Ok((
-        Slot {
+    let power_off = if draw.as_ref().is_some_and(|d| d.power_off) && settings.ota.is_some() {
+        PowerOff::Armed
+    } else {
+        PowerOff::No
+    };
+    Ok(Built {
+        slot: Slot {
             vehicle: v,
             inbox,
             mqtt: hook,
@@ -373,50 +403,22 @@ fn build_member(
             ota,
             ota_state: None,
             steps,
+            index,
+            power_off,
         },
         link,
         poller,
-    ))
-}
-
-/// Gives the vehicle its own store (`<state>/<VIN>/store`) and makes it a
-/// DDI controller.
-fn attach_ota(
-    ota: &FleetOta,
-    m: &Member,
-    config: &VehicleConfig,
-    v: &mut tcu_engine::sim::Vehicle,
-    control: &tcu_engine::control::ControlHandle,
-) -> Result<crate::ota::Attached, FleetError> {
-    let dir = ota.state_dir.join(&m.vin);
-    let store = tcu_engine::swap::store::Store::open(&dir.join("store"))
-        .map_err(|e| FleetError::Build(e.into()))?;
-    v.set_swap_engine(tcu_engine::swap::SwapEngine::new(
-        tcu_engine::build::swap_settings(config),
-        Some(store.clone()),
-        Default::default(),
-    ));
-    ota.attach
-        .attach(OtaMember {
-            vin: &m.vin,
-            seed: m.seed,
-            vehicle: v,
-            control: control.clone(),
-            store,
-            dir: &dir,
-        })
-        .map_err(|message| FleetError::Ota {
-            vin: m.vin.clone(),
-            message,
-        })
+        config,
+        control,
+    })
 }
 
 fn spawn_workers(
     slots: Vec<Slot>,
     workers: usize,
     dt: Duration,
-    halt: &Arc<AtomicBool>,
-    counters: &Arc<TickCounters>,
+    (halt, counters): (&Arc<AtomicBool>, &Arc<TickCounters>),
+    restart: Option<Arc<dyn Restart>>,
 ) -> Result<Vec<std::thread::JoinHandle<Vec<Slot>>>, FleetError> {
     let n = workers.max(1);
     let mut parts: Vec<Vec<Slot>> = (0..n).map(|_| Vec::new()).collect();
@@ -427,10 +429,10 @@ fn spawn_workers(
         .into_iter()
         .enumerate()
         .map(|(i, part)| {
-            let (halt, counters) = (halt.clone(), counters.clone());
+            let (halt, counters, restart) = (halt.clone(), counters.clone(), restart.clone());
             std::thread::Builder::new()
                 .name(format!("tcu-fleet-{i}"))
-                .spawn(move || worker::run(part, dt, &halt, &counters))
+                .spawn(move || worker::run(part, dt, &halt, &counters, restart.as_deref()))
                 .map_err(FleetError::Thread)
         })
         .collect()

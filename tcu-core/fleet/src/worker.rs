@@ -41,6 +41,31 @@ pub struct Slot {
     pub ota_state: Option<usize>,
     /// Its fleet-file steps still to run, by tick, earliest last.
     pub steps: Vec<(u64, Step)>,
+    /// Its position among this process's vehicles.
+    pub index: usize,
+    /// Whether the fleet file powers it off during a probation.
+    pub power_off: PowerOff,
+}
+
+/// A vehicle the fleet file powers off during its first probation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PowerOff {
+    /// Not this vehicle, or done.
+    No,
+    /// At its next swap's commit.
+    Armed,
+    /// At this tick.
+    At(u64),
+}
+
+/// Ticks into probation at which a vehicle is powered off: well past the
+/// commit, well before any probation ends.
+const POWER_OFF_AFTER: u64 = 20;
+
+/// Starts a powered-off vehicle again (from its store).
+pub trait Restart: Send + Sync {
+    /// Replaces the slot's vehicle and OTA client with new ones.
+    fn restart(&self, slot: &mut Slot);
 }
 
 impl std::fmt::Debug for Slot {
@@ -72,6 +97,7 @@ pub fn run(
     dt: Duration,
     stop: &AtomicBool,
     counters: &TickCounters,
+    restart: Option<&dyn Restart>,
 ) -> Vec<Slot> {
     let mut due: BinaryHeap<Reverse<(Instant, usize)>> = slots
         .iter()
@@ -110,6 +136,12 @@ pub fn run(
                     .fetch_add(u64::from(skip), Ordering::Relaxed);
             }
         }
+        if let (PowerOff::At(t), Some(r)) = (slot.power_off, restart)
+            && slot.vehicle.ticks() >= t
+        {
+            slot.power_off = PowerOff::No;
+            r.restart(slot);
+        }
         slot.inbox.before_tick(&mut slot.vehicle);
         while slot
             .steps
@@ -131,6 +163,9 @@ pub fn run(
             ota.after_tick(&slot.vehicle, &events);
         }
         for e in &events {
+            if e.kind == "plugin.swapped" && slot.power_off == PowerOff::Armed {
+                slot.power_off = PowerOff::At(slot.vehicle.ticks() + POWER_OFF_AFTER);
+            }
             if e.kind == "ota.state"
                 && let Some(state) = e.fields.get("state")
             {
