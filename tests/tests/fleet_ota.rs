@@ -545,3 +545,57 @@ fn a_rollout_converges_when_a_share_of_the_fleet_is_powered_off_during_probation
         );
     }
 }
+
+#[test]
+fn a_rollout_converges_over_links_that_drop_mid_download_or_crawl() {
+    let Some(setup) = Setup::start() else {
+        return;
+    };
+    let file = setup.tmp.path().join("fleet.toml");
+    std::fs::write(
+        &file,
+        "[ota.misbehave]\ndrop_download = 0.2\nslow_link = 0.15\nslow_link_bytes_per_s = 150000.0\n",
+    )
+    .unwrap();
+    let mix = tcu_fleet::mix::Mix::load(&file).unwrap();
+    let fault = |v: &String| mix.draw(5, v).link;
+    let dropping = vins()
+        .iter()
+        .filter(|v| fault(v) == Some(tcu_fleet::shaper::LinkFault::DropMidDownload))
+        .count();
+    let slow = vins()
+        .iter()
+        .filter(|v| matches!(fault(v), Some(tcu_fleet::shaper::LinkFault::Slow(_))))
+        .count();
+    assert!(
+        dropping > 0 && slow > 0,
+        "the seed draws both: {dropping} dropping, {slow} slow"
+    );
+    let v2 = variants::battery_variant("v2", &setup.tmp.path().join("v2/libbattery.so"));
+    let fleet = setup.registered_fleet(&["--fleet", file.to_str().unwrap(), "--seed", "5"]);
+    roll_out(&setup.gb, &v2, &setup.tmp.path().join("battery-2.0.0.swu"));
+    wait_devices(&setup.gb, &fleet, "finished on 2.0.0", |d| {
+        d.sw_version.as_deref() == Some("2.0.0")
+            && d.last_state
+                .as_deref()
+                .is_some_and(|s| s.eq_ignore_ascii_case("finished"))
+    });
+    let mut events = Events::default();
+    events.take(&setup.sub, Duration::from_secs(30), |e| {
+        e.all_in("succeeded")
+    });
+    assert!(events.all_in("succeeded"), "{:?}", events.last_state);
+    // Each misbehaving vehicle downloads over its own link: a dropped
+    // download is resumed (a second request), the others share one.
+    assert_eq!(
+        fleet.count("misbehaving link: dropping the connection mid-answer"),
+        dropping,
+        "{}",
+        tail(&fleet.output())
+    );
+    assert_eq!(
+        setup.proxy.downloads(),
+        1 + slow + 2 * dropping,
+        "downloads: the shared one, one per slow link, two per dropped link"
+    );
+}

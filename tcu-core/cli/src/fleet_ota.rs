@@ -69,8 +69,11 @@ impl OtaAttach for FleetClients {
             m.control,
             versions.clone(),
         );
-        let mut cfg = client_config(&config, &self.server);
-        cfg.cache = Some(self.cache.clone());
+        // A vehicle with a link of its own downloads through it.
+        let mut cfg = client_config(&config, m.link.unwrap_or(&self.server));
+        if m.link.is_none() {
+            cfg.cache = Some(self.cache.clone());
+        }
         let (tx, rx) = mpsc::channel();
         let client = Client::new(cfg, installer)
             .map_err(|e| e.to_string())?

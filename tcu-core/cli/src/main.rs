@@ -392,6 +392,7 @@ fn fleet(args: FleetArgs) -> Result<()> {
                 &server,
                 &state_dir.join("artifacts"),
             )?),
+            server,
             threads: args.ota_threads.max(1),
             state_dir,
         }),

@@ -12,7 +12,7 @@
 //! [`steps`] (steps for one VIN, a share or all), [`plan`] (members: VIN,
 //! seed, start offset), [`ota`] (every vehicle a DDI controller, polled by
 //! a small pool), `restart` (a vehicle started from its store, again after
-//! a power-off), [`worker`] (stepping), [`status`] (summary, progress,
+//! a power-off), [`shaper`] (misbehaving links), [`worker`] (stepping), [`status`] (summary, progress,
 //! JSON lines), [`run`] (assembly and shutdown).
 
 pub mod mix;
@@ -20,6 +20,7 @@ pub mod ota;
 pub mod plan;
 pub(crate) mod restart;
 pub mod run;
+pub mod shaper;
 pub mod shard;
 pub mod status;
 pub mod steps;

@@ -30,6 +30,9 @@
 //!
 //! [ota.misbehave]      # shares of vehicles that misbehave during a rollout
 //! power_off = 0.1      # powered off during probation, started again from the store
+//! drop_download = 0.1  # the link drops in the middle of a download (once)
+//! slow_link = 0.1      # the link carries downloads at slow_link_bytes_per_s
+//! slow_link_bytes_per_s = 50000.0
 //!
 //! [[steps]]            # see crate::steps
 //! at = "60s"
@@ -74,7 +77,15 @@ struct RawOta {
 struct RawMisbehave {
     #[serde(default)]
     power_off: f64,
+    #[serde(default)]
+    drop_download: f64,
+    #[serde(default)]
+    slow_link: f64,
+    slow_link_bytes_per_s: Option<f64>,
 }
+
+/// Rate of a slow link unless the fleet file gives one, bytes per second.
+const SLOW_LINK_DEFAULT: f64 = 50_000.0;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -134,6 +145,10 @@ pub struct Mix {
     pub steps: Vec<crate::steps::Step>,
     /// Share of vehicles powered off during probation.
     power_off: f64,
+    /// Shares of vehicles whose link drops mid-download, or is slow (at
+    /// this rate).
+    drop_download: f64,
+    slow_link: (f64, f64),
 }
 
 /// What the mix gives one vehicle.
@@ -149,6 +164,8 @@ pub struct Draw {
     /// Powered off during its first probation (and started again from its
     /// store).
     pub power_off: bool,
+    /// Its link misbehaves during downloads.
+    pub link: Option<crate::shaper::LinkFault>,
 }
 
 fn cumulative<T: Copy>(items: &[(T, f64)]) -> Vec<(T, f64)> {
@@ -224,18 +241,25 @@ impl Mix {
         };
         let soc = raw.soc.map(|r| soc_of(file, r)).transpose()?;
         let steps = crate::steps::parse(file, raw.steps)?;
-        let power_off = match raw.ota {
-            None => 0.0,
-            Some(o) => {
-                let p = share(file, "ota.misbehave.power_off", o.misbehave.power_off)?;
-                if p > 1.0 {
-                    return Err(format!(
-                        "{file}: `ota.misbehave.power_off` = {p}: a share of vehicles is at most 1"
-                    ));
-                }
-                p
+        let (mut power_off, mut drop_download, mut slow_link) = (0.0, 0.0, (0.0, 0.0));
+        if let Some(o) = raw.ota {
+            let m = o.misbehave;
+            power_off = share(file, "ota.misbehave.power_off", m.power_off)?;
+            drop_download = share(file, "ota.misbehave.drop_download", m.drop_download)?;
+            let rate = m.slow_link_bytes_per_s.unwrap_or(SLOW_LINK_DEFAULT);
+            if !(rate.is_finite() && rate > 0.0) {
+                return Err(format!(
+                    "{file}: `ota.misbehave.slow_link_bytes_per_s` = {rate}: a rate above 0"
+                ));
             }
-        };
+            slow_link = (share(file, "ota.misbehave.slow_link", m.slow_link)?, rate);
+            let total = power_off + drop_download + slow_link.0;
+            if total > 1.0 {
+                return Err(format!(
+                    "{file}: `ota.misbehave`: the shares add up to {total}; a vehicle misbehaves one way, so at most 1"
+                ));
+            }
+        }
         let (mut occupants, mut unbelted) = (Vec::new(), 0.0);
         if let Some(o) = raw.occupants {
             for (count, s) in &o.counts {
@@ -287,6 +311,8 @@ impl Mix {
             spread,
             steps,
             power_off,
+            drop_download,
+            slow_link,
         })
     }
 
@@ -328,14 +354,24 @@ impl Mix {
                 values[i.min(values.len() - 1)]
             }
         });
-        let power_off = self.power_off > 0.0
-            && SplitMix64::new(derive_seed(seed, &format!("misbehave/{vin}"))).next_f64()
-                < self.power_off;
+        // One misbehaviour at most, from a stream of its own.
+        let u = SplitMix64::new(derive_seed(seed, &format!("misbehave/{vin}"))).next_f64();
+        let power_off = u < self.power_off;
+        let link = if power_off {
+            None
+        } else if u < self.power_off + self.drop_download {
+            Some(crate::shaper::LinkFault::DropMidDownload)
+        } else if u < self.power_off + self.drop_download + self.slow_link.0 {
+            Some(crate::shaper::LinkFault::Slow(self.slow_link.1))
+        } else {
+            None
+        };
         Draw {
             driver,
             signals,
             soc,
             power_off,
+            link,
         }
     }
 }
@@ -484,9 +520,14 @@ spread = "30s"
             ("[soc]\nmin = 50.0\n", "either `min` and `max` or `values`"),
             ("[soc]\nvalues = []\n", "`soc.values`"),
             (
-                "[ota.misbehave]\npower_off = 1.5\n",
+                "[ota.misbehave]\npower_off = -1.0\n",
                 "`ota.misbehave.power_off`",
             ),
+            (
+                "[ota.misbehave]\npower_off = 0.5\nslow_link = 0.6\n",
+                "add up to 1.1",
+            ),
+            ("[ota.misbehave]\nlate = 0.1\n", "late"),
             ("[soc]\nvalues = [50.0, 120.0]\n", "`soc.values`: 120"),
             ("[wheather]\n", "wheather"),
         ] {

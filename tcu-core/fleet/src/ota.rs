@@ -62,6 +62,10 @@ pub struct OtaMember<'a> {
     /// Its state directory (`<state>/<VIN>`): the client's staging
     /// directory goes in `ota` there.
     pub dir: &'a Path,
+    /// A server URL of its own (its misbehaving link, see
+    /// [`crate::shaper`]): then it downloads through it, not the shared
+    /// cache.
+    pub link: Option<&'a str>,
 }
 
 /// A vehicle's client and the hook that runs in its ticks.
@@ -92,6 +96,8 @@ pub trait OtaAttach: Send + Sync {
 pub struct FleetOta {
     /// Makes each vehicle's client.
     pub attach: Arc<dyn OtaAttach>,
+    /// The server (a misbehaving vehicle's link relays to it).
+    pub server: String,
     /// Threads polling the clients.
     pub threads: usize,
     /// Every vehicle's OTA state and store go in `state_dir/<VIN>`.

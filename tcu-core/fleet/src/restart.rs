@@ -32,7 +32,7 @@ pub(crate) fn start(
     m: &Member,
     config: &VehicleConfig,
     (catalog, libs): (&Arc<Catalog>, &[Arc<PluginLibrary>]),
-    control: &ControlHandle,
+    (control, link): (&ControlHandle, Option<&str>),
 ) -> Result<(Vehicle, Attached), FleetError> {
     let dir = ota.state_dir.join(&m.vin);
     let store = Store::open(&dir.join("store")).map_err(|e| FleetError::Build(e.into()))?;
@@ -78,6 +78,7 @@ pub(crate) fn start(
             control: control.clone(),
             store,
             dir: &dir,
+            link,
         })
         .map_err(|message| FleetError::Ota {
             vin: m.vin.clone(),
@@ -88,8 +89,9 @@ pub(crate) fn start(
 
 /// What a power-off needs to start a vehicle again.
 pub(crate) struct Restarter {
-    /// Per slot index: member, configuration (with its draw), control.
-    pub members: Vec<(Member, VehicleConfig, ControlHandle)>,
+    /// Per slot index: member, configuration (with its draw), control,
+    /// its own link.
+    pub members: Vec<(Member, VehicleConfig, ControlHandle, Option<String>)>,
     pub catalog: Arc<Catalog>,
     pub libs: Vec<Arc<PluginLibrary>>,
     pub ota: FleetOta,
@@ -98,13 +100,19 @@ pub(crate) struct Restarter {
 
 impl Restart for Restarter {
     fn restart(&self, slot: &mut Slot) {
-        let Some((m, config, control)) = self.members.get(slot.index) else {
+        let Some((m, config, control, link)) = self.members.get(slot.index) else {
             return;
         };
         // What the store has recorded so far is what survives the cut.
         slot.vehicle.swap_engine().flush_store();
         tracing::warn!(vin = %m.vin, "powered off during probation; starting again from its store");
-        match start(&self.ota, m, config, (&self.catalog, &self.libs), control) {
+        match start(
+            &self.ota,
+            m,
+            config,
+            (&self.catalog, &self.libs),
+            (control, link.as_deref()),
+        ) {
             Ok((v, attached)) => {
                 // The new client replaces the old one before the old one
                 // polls again; dropping the old vehicle ends the old

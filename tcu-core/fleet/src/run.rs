@@ -155,7 +155,7 @@ pub fn run_observed(
         slots.push(built.slot);
         links.push(built.link);
         pollers.extend(built.poller);
-        again.push((m.clone(), built.config, built.control));
+        again.push((m.clone(), built.config, built.control, built.relay));
     }
     let metrics: Vec<_> = links.iter().map(|l| l.metrics().clone()).collect();
     // Deadlines count from when every vehicle exists, so that building a
@@ -303,9 +303,11 @@ struct Built {
     link: LinkTask,
     /// Its OTA client, with OTA.
     poller: Option<Box<dyn Poller>>,
-    /// What starting it again takes: its configuration and control.
+    /// What starting it again takes: its configuration, control and
+    /// link.
     config: VehicleConfig,
     control: tcu_engine::control::ControlHandle,
+    relay: Option<String>,
 }
 
 /// One member: its vehicle (own plugin instances of the shared libraries),
@@ -345,9 +347,24 @@ fn build_member(
         config.signals.extend(draw.signals.clone());
     }
     let (control, inbox) = tcu_engine::control::channel();
+    let relay = match (&settings.ota, draw.as_ref().and_then(|d| d.link)) {
+        (Some(ota), Some(fault)) => Some(crate::shaper::start(&ota.server, fault).map_err(
+            |message| FleetError::Ota {
+                vin: m.vin.clone(),
+                message,
+            },
+        )?),
+        _ => None,
+    };
     let (v, ota, poller) = match &settings.ota {
         Some(ota) => {
-            let (v, a) = crate::restart::start(ota, m, &config, (catalog, libs), &control)?;
+            let (v, a) = crate::restart::start(
+                ota,
+                m,
+                &config,
+                (catalog, libs),
+                (&control, relay.as_deref()),
+            )?;
             (v, Some(a.hook), Some(a.poller))
         }
         None => (
@@ -410,6 +427,7 @@ fn build_member(
         poller,
         config,
         control,
+        relay,
     })
 }
 
