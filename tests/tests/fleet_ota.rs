@@ -376,14 +376,14 @@ fn a_fleet_of_twenty_takes_one_rollout_with_one_download_and_rolls_a_bad_one_bac
     let fleet = setup.registered_fleet(&[]);
     let mut events = Events::default();
 
-    roll_out(&gb, &v2, &tmp.path().join("battery-2.0.0.swu"));
-    wait_devices(&gb, &fleet, "finished on 2.0.0", |d| {
+    roll_out(gb, &v2, &tmp.path().join("battery-2.0.0.swu"));
+    wait_devices(gb, &fleet, "finished on 2.0.0", |d| {
         d.sw_version.as_deref() == Some("2.0.0")
             && d.last_state
                 .as_deref()
                 .is_some_and(|s| s.eq_ignore_ascii_case("finished"))
     });
-    events.take(&sub, Duration::from_secs(30), |e| e.all_in("succeeded"));
+    events.take(sub, Duration::from_secs(30), |e| e.all_in("succeeded"));
     assert!(
         events.all_in("succeeded"),
         "{:?}\n{}",
@@ -402,10 +402,10 @@ fn a_fleet_of_twenty_takes_one_rollout_with_one_download_and_rolls_a_bad_one_bac
     );
     assert_eq!(proxy.downloads(), 1, "one download for the whole fleet");
     let deadline = Instant::now() + Duration::from_secs(10);
-    while stats_last(&stats)["ota"]["succeeded"] != VEHICLES && Instant::now() < deadline {
+    while stats_last(stats)["ota"]["succeeded"] != VEHICLES && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(200));
     }
-    let s = stats_last(&stats);
+    let s = stats_last(stats);
     assert_eq!(s["ota"]["succeeded"], VEHICLES, "fleet status: {s}");
     assert_eq!(s["ota_downloads"], 1, "fleet status: {s}");
     assert!(
@@ -414,13 +414,13 @@ fn a_fleet_of_twenty_takes_one_rollout_with_one_download_and_rolls_a_bad_one_bac
         fleet.output()
     );
 
-    roll_out(&gb, &bad, &tmp.path().join("battery-1.9.0.swu"));
-    wait_devices(&gb, &fleet, "failed", |d| {
+    roll_out(gb, &bad, &tmp.path().join("battery-1.9.0.swu"));
+    wait_devices(gb, &fleet, "failed", |d| {
         d.last_state
             .as_deref()
             .is_some_and(|s| s.eq_ignore_ascii_case("error"))
     });
-    events.take(&sub, Duration::from_secs(30), |e| {
+    events.take(sub, Duration::from_secs(30), |e| {
         e.all_in("failed") && e.rolled_back.len() == VEHICLES
     });
     assert!(
