@@ -87,7 +87,8 @@ impl std::fmt::Debug for Attached {
 pub trait OtaAttach: Send + Sync {
     /// The client and hook of one vehicle; the error says what failed.
     fn attach(&self, member: OtaMember<'_>) -> Result<Attached, String>;
-    /// Artifacts downloaded by this process so far (for the summary).
+    /// Artifacts downloaded into the process's shared cache so far (for
+    /// the summary).
     fn downloads(&self) -> u64;
 }
 
