@@ -91,16 +91,25 @@ impl Core {
                         });
                     }
                 };
-                download::fetch(
-                    &self.http,
-                    url,
-                    &dest,
-                    &expected,
-                    &self.cfg.limits,
-                    &mut self.jitter,
-                    &mut progress,
-                    stopped,
-                )?;
+                let (http, limits, jitter) = (&self.http, &self.cfg.limits, &mut self.jitter);
+                let mut fetch = |to: &std::path::Path| {
+                    download::fetch(
+                        http,
+                        url,
+                        to,
+                        &expected,
+                        limits,
+                        jitter,
+                        &mut progress,
+                        stopped,
+                    )
+                };
+                match &self.cfg.cache {
+                    Some(cache) => cache.provide(&expected.hashes, &dest, fetch)?,
+                    None => {
+                        fetch(&dest)?;
+                    }
+                }
                 done_files += 1;
                 files.push((name, dest));
             }

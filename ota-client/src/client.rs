@@ -213,6 +213,9 @@ pub struct ClientConfig {
     /// Tries of a closing feedback the server refuses (a 4xx other than
     /// 410) before the client gives up reporting that action.
     pub closing_feedback_tries: u32,
+    /// A cache shared with other clients of this process (a fleet): an
+    /// artifact is downloaded and verified once for all of them.
+    pub cache: Option<std::sync::Arc<crate::cache::ArtifactCache>>,
 }
 
 impl ClientConfig {
@@ -238,6 +241,7 @@ impl ClientConfig {
             soft_updates: SoftUpdates::Install,
             confirmation: Confirmation::Auto,
             closing_feedback_tries: 3,
+            cache: None,
         }
     }
 
@@ -355,21 +359,29 @@ impl<I: Installer> Client<I> {
     pub fn run(&mut self, stop: &AtomicBool) {
         tracing::info!(server = %self.core.cfg.base_url(), "OTA client polling");
         while !stop.load(Ordering::Relaxed) {
-            let wait = match self.cycle(stop) {
-                Ok(d) => {
-                    self.backoff.reset();
-                    d
-                }
-                Err(e) => {
-                    let d = self.backoff.next_delay(&mut self.core.jitter);
-                    tracing::warn!(retry_in = ?d, "OTA: {e}");
-                    let action = self.core.current.as_ref().map(|a| a.id.clone());
-                    self.core.emit(OtaState::Error, action, e.to_string(), None);
-                    d
-                }
-            };
+            let wait = self.step(stop);
             if self.waker.sleep(wait, &|| stop.load(Ordering::Relaxed)) {
                 break;
+            }
+        }
+    }
+
+    /// One cycle with its failure handling (backoff, an `Error` state);
+    /// returns the time until the next. [`Client::run`] is this in a loop;
+    /// a caller that polls many clients from a few threads calls it when
+    /// each is due.
+    pub fn step(&mut self, stop: &AtomicBool) -> Duration {
+        match self.cycle(stop) {
+            Ok(d) => {
+                self.backoff.reset();
+                d
+            }
+            Err(e) => {
+                let d = self.backoff.next_delay(&mut self.core.jitter);
+                tracing::warn!(retry_in = ?d, controller = %self.core.cfg.controller_id, "OTA: {e}");
+                let action = self.core.current.as_ref().map(|a| a.id.clone());
+                self.core.emit(OtaState::Error, action, e.to_string(), None);
+                d
             }
         }
     }

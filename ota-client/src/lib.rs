@@ -12,6 +12,7 @@
 
 mod action;
 mod artifacts;
+pub mod cache;
 pub use tcu_engine::backoff;
 mod cancel;
 pub mod client;
@@ -27,6 +28,7 @@ pub mod state;
 pub mod swu;
 pub mod wake;
 
+pub use cache::ArtifactCache;
 pub use client::{
     Client, ClientConfig, Confirmation, InstallChunk, InstallError, Installer, OtaEvent, OtaState,
     SoftUpdates,

@@ -225,6 +225,7 @@ fn fleet(
         status_interval: Duration::from_secs(1),
         stats: None,
         mix: None,
+        ota: None,
     };
     let stop = Arc::new(AtomicBool::new(false));
     let (tx, rx) = std::sync::mpsc::channel::<(Snapshot, f64)>();

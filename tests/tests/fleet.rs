@@ -364,6 +364,158 @@ fn a_fleet_file_gives_each_vehicle_its_drawn_driver_ambient_temperature_and_occu
 }
 
 #[test]
+fn a_fleet_files_state_of_charge_band_starts_every_battery_at_its_drawn_charge() {
+    require_mosquitto();
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(dir.path(), "");
+    let sub = Subscriber::connect(broker.port, "t-soc", "vehicle/+/telemetry", true);
+    let file = dir.path().join("fleet.toml");
+    // Parked: the charge moves by the auxiliary load only.
+    std::fs::write(
+        &file,
+        "[drivers]\nparked = 1\n\n[soc]\nmin = 20.0\nmax = 80.0\n",
+    )
+    .unwrap();
+    let mix = tcu_fleet::mix::Mix::load(&file).unwrap();
+    let mut fleet = spawn_fleet(
+        dir.path(),
+        &broker,
+        &[
+            "--vehicles",
+            "12",
+            "--seed",
+            "11",
+            "--fleet",
+            file.to_str().unwrap(),
+        ],
+    );
+    let mut seen = Seen::default();
+    seen.take(&sub, Duration::from_secs(60), |s| {
+        s.seqs.len() == 12 && s.seqs.values().all(|q| q.len() >= 2)
+    });
+    assert_eq!(seen.seqs.len(), 12, "{}", fleet.output());
+    let mut socs = Vec::new();
+    for (vin, t) in &seen.telemetry {
+        let soc = t["signals"]["Vehicle.Powertrain.TractionBattery.StateOfCharge.Current"]
+            .as_f64()
+            .unwrap();
+        let drawn = mix.draw(11, vin).soc.unwrap();
+        assert!(
+            (soc - drawn).abs() < 0.5,
+            "{vin}: state of charge {soc}, drawn {drawn}"
+        );
+        assert!((19.5..=80.0).contains(&soc), "{vin}: {soc}");
+        socs.push(soc);
+    }
+    let (lo, hi) = socs
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), s| (lo.min(*s), hi.max(*s)));
+    assert!(hi - lo > 20.0, "spread over the band: {socs:?}");
+    fleet.kill();
+}
+
+#[test]
+fn fleet_steps_crash_the_drawn_share_and_set_one_vins_actuator_leaving_the_others_alone() {
+    require_mosquitto();
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(dir.path(), "");
+    let sub = Subscriber::connect(broker.port, "t-steps", "vehicle/#", true);
+    let one = tcu_fleet::vin::derive("WTCUZ", 5);
+    let file = dir.path().join("fleet.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[drivers]\nmotorway = 1\n\n\
+             [[steps]]\nat = \"3s\"\nshare = 0.3\ncrash = 100.0\n\n\
+             [[steps]]\nat = \"1s\"\nvin = \"{one}\"\nset = {{ \"{SETPOINT}\" = 27.5 }}\n"
+        ),
+    )
+    .unwrap();
+    let mix = tcu_fleet::mix::Mix::load(&file).unwrap();
+    let vins: Vec<String> = (0..12)
+        .map(|i| tcu_fleet::vin::derive("WTCUZ", i))
+        .collect();
+    let crashed: BTreeSet<String> = vins
+        .iter()
+        .filter(|v| tcu_fleet::steps::takes(&mix.steps[0], 0, 3, v))
+        .cloned()
+        .collect();
+    assert!(
+        !crashed.is_empty() && crashed.len() < 12,
+        "the seed draws a part of the fleet: {crashed:?}"
+    );
+    let mut fleet = spawn_fleet(
+        dir.path(),
+        &broker,
+        &[
+            "--vehicles",
+            "12",
+            "--seed",
+            "3",
+            "--fleet",
+            file.to_str().unwrap(),
+        ],
+    );
+    // Steps seen on the events topic, by VIN.
+    let mut steps: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut telemetry: BTreeMap<String, (u64, Value)> = BTreeMap::new();
+    let end = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < end
+        && !(telemetry.len() == 12 && telemetry.values().all(|(n, _)| *n >= 24))
+    {
+        let Some((topic, payload)) = sub.next(Duration::from_millis(100)) else {
+            continue;
+        };
+        let Ok(v) = serde_json::from_slice::<Value>(&payload) else {
+            continue;
+        };
+        match topic.split('/').collect::<Vec<_>>().as_slice() {
+            ["vehicle", vin, "events"] if v["type"] == json!("fleet.step") => steps
+                .entry((*vin).to_owned())
+                .or_default()
+                .push(v["action"].as_str().unwrap_or_default().to_owned()),
+            ["vehicle", vin, "telemetry"] => {
+                let e = telemetry
+                    .entry((*vin).to_owned())
+                    .or_insert((0, Value::Null));
+                e.0 += 1;
+                e.1 = v;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(telemetry.len(), 12, "{}", fleet.output());
+    for vin in &vins {
+        let mut want = Vec::new();
+        if *vin == one {
+            want.push(format!("set {SETPOINT} = Float(27.5)"));
+        }
+        if crashed.contains(vin) {
+            want.push("set Sim.Crash.Trigger = Float(100.0)".to_owned());
+        }
+        assert_eq!(
+            steps.get(vin).cloned().unwrap_or_default(),
+            want,
+            "{vin}'s steps"
+        );
+        let t = &telemetry[vin].1["signals"];
+        let speed = t["Vehicle.Speed"].as_f64().unwrap();
+        if crashed.contains(vin) {
+            assert!(speed < 5.0, "{vin} crashed and stands: {speed} km/h");
+        } else {
+            assert!(speed > 30.0, "{vin} drives on: {speed} km/h");
+        }
+        assert_eq!(
+            t[SETPOINT] == json!(27.5),
+            *vin == one,
+            "{vin}: {}",
+            t[SETPOINT]
+        );
+    }
+    fleet.kill();
+}
+
+#[test]
 fn a_bad_fleet_file_stops_the_fleet_naming_the_file_and_the_field() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("fleet.toml");

@@ -6,6 +6,7 @@
 
 pub mod app;
 pub mod config;
+pub mod fleet_ota;
 pub mod inspect;
 pub mod log;
 pub mod notify;

@@ -281,6 +281,22 @@ struct FleetArgs {
     /// Also write each summary as a JSON line to FILE.
     #[arg(long, value_name = "FILE")]
     stats: Option<PathBuf>,
+    /// Take OTA rollouts from this hawkBit DDI server: every vehicle is its
+    /// own controller (id = VIN); overrides [ota] server.
+    #[arg(long, value_name = "URL")]
+    ota_server: Option<String>,
+    /// Poll the OTA server at this interval instead of the server's.
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    ota_poll: Option<std::time::Duration>,
+    /// Threads polling the vehicles' OTA clients (an installation holds
+    /// one until its probation ends).
+    #[arg(long, default_value_t = 8)]
+    ota_threads: usize,
+    /// Every vehicle's OTA state and plugin store go in DIR/<VIN>, the
+    /// shared artifact cache in DIR/artifacts (default: the temporary
+    /// directory's tcu-fleet-state).
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -412,6 +428,25 @@ fn fleet(args: FleetArgs, log: &tcu_cli::log::LogArgs) -> Result<()> {
         !args.status_interval.is_zero(),
         "--status-interval: must be above zero"
     );
+    if args.ota_poll.is_some() {
+        config.ota.poll_interval = args.ota_poll;
+    }
+    let state_dir = args
+        .state_dir
+        .unwrap_or_else(|| std::env::temp_dir().join("tcu-fleet-state"));
+    let ota = match args.ota_server.or_else(|| config.ota.server.clone()) {
+        Some(server) => Some(tcu_fleet::ota::FleetOta {
+            attach: Arc::new(tcu_cli::fleet_ota::FleetClients::new(
+                &config,
+                &server,
+                &state_dir.join("artifacts"),
+            )?),
+            server,
+            threads: args.ota_threads.max(1),
+            state_dir,
+        }),
+        None => None,
+    };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let settings = tcu_fleet::FleetSettings {
         vehicles: args.vehicles,
@@ -435,6 +470,7 @@ fn fleet(args: FleetArgs, log: &tcu_cli::log::LogArgs) -> Result<()> {
             .map(tcu_fleet::mix::Mix::load)
             .transpose()
             .map_err(anyhow::Error::msg)?,
+        ota,
     };
     let stop = Arc::new(AtomicBool::new(false));
     tcu_cli::shutdown::install(stop.clone()).context("installing the SIGINT/SIGTERM handler")?;

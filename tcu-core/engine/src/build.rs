@@ -197,7 +197,9 @@ pub fn build_vehicle_shared(
 }
 
 /// The hot-swap settings of `config`, probation in ticks.
-fn swap_settings(config: &VehicleConfig) -> SwapSettings {
+/// The hot-swap timing of `config` (canary, probation in ticks, seed), for
+/// a front end that gives a vehicle its own swap engine and store.
+pub fn swap_settings(config: &VehicleConfig) -> SwapSettings {
     SwapSettings {
         canary_ticks: config.hotswap.canary_ticks,
         probation_ticks: (config.hotswap.probation.as_secs_f64() * config.tick_rate_hz).round()

@@ -8,17 +8,24 @@
 //!
 //! Modules, lowest first: [`vin`] (VINs with check digits), [`shard`]
 //! (slices of a fleet across processes), [`mix`] (the fleet file: shares
-//! of drivers, ambient temperatures, occupants), [`plan`] (members: VIN,
-//! seed, start offset), [`worker`] (stepping), [`status`] (summary, progress,
+//! of drivers, ambient temperatures, states of charge, occupants, steps),
+//! [`steps`] (steps for one VIN, a share or all), [`plan`] (members: VIN,
+//! seed, start offset), [`ota`] (every vehicle a DDI controller, polled by
+//! a small pool), `restart` (a vehicle started from its store, again after
+//! a power-off), [`shaper`] (misbehaving links), [`worker`] (stepping), [`status`] (summary, progress,
 //! JSON lines), [`descriptors`] (the open-file limit a fleet needs),
 //! [`run`] (assembly and shutdown).
 
 pub mod descriptors;
 pub mod mix;
+pub mod ota;
 pub mod plan;
+pub(crate) mod restart;
 pub mod run;
+pub mod shaper;
 pub mod shard;
 pub mod status;
+pub mod steps;
 pub mod vin;
 pub mod worker;
 
@@ -56,6 +63,14 @@ pub enum FleetError {
     /// A worker thread panicked.
     #[error("a fleet worker thread panicked")]
     WorkerPanicked,
+    /// A vehicle could not be made a DDI controller.
+    #[error("OTA client of {vin}: {message}")]
+    Ota {
+        /// The vehicle.
+        vin: String,
+        /// What failed.
+        message: String,
+    },
     /// The stats file could not be created.
     #[error("creating the stats file {path}: {source}")]
     Stats {

@@ -1,8 +1,10 @@
 //! The fleet file: what mix of vehicles a fleet is, drawn for every vehicle
 //! from the fleet seed and its VIN, so the same file and seed give the same
 //! fleet every time. Shares of driver profiles, the ambient temperature at
-//! the start (uniform between two bounds), how many seats are taken and how
-//! many occupants go unbelted, and how widely the start times spread.
+//! the start (uniform between two bounds), the battery's state of charge at
+//! the start (uniform between two bounds, or one of a list), how many seats
+//! are taken and how many occupants go unbelted, and how widely the start
+//! times spread.
 //!
 //! ```toml
 //! [drivers]            # shares, normalised: need not add up to 1
@@ -15,12 +17,27 @@
 //! min = -5.0
 //! max = 25.0
 //!
+//! [soc]                # percent at the start: uniform, or `values = [20, 50, 80]`
+//! min = 20.0
+//! max = 90.0
+//!
 //! [occupants]          # shares of how many seats are taken, in seat order
 //! counts = { "1" = 0.6, "2" = 0.3, "4" = 0.1 }
 //! unbelted = 0.05      # share of occupants without a belt
 //!
 //! [start]
 //! spread = "30s"       # first ticks spread over this (default: one publish period)
+//!
+//! [ota.misbehave]      # shares of vehicles that misbehave during a rollout
+//! power_off = 0.1      # powered off during probation, started again from the store
+//! drop_download = 0.1  # the link drops in the middle of a download (once)
+//! slow_link = 0.1      # the link carries downloads at slow_link_bytes_per_s
+//! slow_link_bytes_per_s = 50000.0
+//!
+//! [[steps]]            # see crate::steps
+//! at = "60s"
+//! share = 0.05
+//! crash = 100.0
 //! ```
 
 use serde::Deserialize;
@@ -41,15 +58,57 @@ struct RawMix {
     #[serde(default)]
     drivers: BTreeMap<String, f64>,
     ambient: Option<RawAmbient>,
+    soc: Option<RawSoc>,
     occupants: Option<RawOccupants>,
     start: Option<RawStart>,
+    #[serde(default)]
+    steps: Vec<crate::steps::RawStep>,
+    ota: Option<RawOta>,
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOta {
+    misbehave: RawMisbehave,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMisbehave {
+    #[serde(default)]
+    power_off: f64,
+    #[serde(default)]
+    drop_download: f64,
+    #[serde(default)]
+    slow_link: f64,
+    slow_link_bytes_per_s: Option<f64>,
+}
+
+/// Rate of a slow link unless the fleet file gives one, bytes per second.
+const SLOW_LINK_DEFAULT: f64 = 50_000.0;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawAmbient {
     min: f64,
     max: f64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSoc {
+    min: Option<f64>,
+    max: Option<f64>,
+    values: Option<Vec<f64>>,
+}
+
+/// How the starting state of charge is drawn.
+#[derive(Debug, Clone, PartialEq)]
+enum Soc {
+    /// Uniform between two bounds, percent.
+    Between(f64, f64),
+    /// One of these, each as likely.
+    OneOf(Vec<f64>),
 }
 
 #[derive(Debug, Deserialize)]
@@ -74,12 +133,22 @@ pub struct Mix {
     drivers: Vec<(DriverProfile, f64)>,
     /// Ambient temperature bounds.
     ambient: Option<(f64, f64)>,
+    /// Starting state of charge.
+    soc: Option<Soc>,
     /// Seats taken with their cumulative share.
     occupants: Vec<(usize, f64)>,
     /// Share of occupants without a belt.
     unbelted: f64,
     /// Start-time spread.
     pub spread: Option<Duration>,
+    /// Steps for one VIN, a share of the fleet or all of it.
+    pub steps: Vec<crate::steps::Step>,
+    /// Share of vehicles powered off during probation.
+    power_off: f64,
+    /// Shares of vehicles whose link drops mid-download, or is slow (at
+    /// this rate).
+    drop_download: f64,
+    slow_link: (f64, f64),
 }
 
 /// What the mix gives one vehicle.
@@ -89,6 +158,14 @@ pub struct Draw {
     pub driver: Option<DriverProfile>,
     /// Initial actuator values (ambient temperature, occupants).
     pub signals: BTreeMap<String, Value>,
+    /// The battery's state of charge at the start, percent (set with the
+    /// battery's `set_soc` command before the first tick).
+    pub soc: Option<f64>,
+    /// Powered off during its first probation (and started again from its
+    /// store).
+    pub power_off: bool,
+    /// Its link misbehaves during downloads.
+    pub link: Option<crate::shaper::LinkFault>,
 }
 
 fn cumulative<T: Copy>(items: &[(T, f64)]) -> Vec<(T, f64)> {
@@ -162,6 +239,27 @@ impl Mix {
                 Some((a.min, a.max))
             }
         };
+        let soc = raw.soc.map(|r| soc_of(file, r)).transpose()?;
+        let steps = crate::steps::parse(file, raw.steps)?;
+        let (mut power_off, mut drop_download, mut slow_link) = (0.0, 0.0, (0.0, 0.0));
+        if let Some(o) = raw.ota {
+            let m = o.misbehave;
+            power_off = share(file, "ota.misbehave.power_off", m.power_off)?;
+            drop_download = share(file, "ota.misbehave.drop_download", m.drop_download)?;
+            let rate = m.slow_link_bytes_per_s.unwrap_or(SLOW_LINK_DEFAULT);
+            if !(rate.is_finite() && rate > 0.0) {
+                return Err(format!(
+                    "{file}: `ota.misbehave.slow_link_bytes_per_s` = {rate}: a rate above 0"
+                ));
+            }
+            slow_link = (share(file, "ota.misbehave.slow_link", m.slow_link)?, rate);
+            let total = power_off + drop_download + slow_link.0;
+            if total > 1.0 {
+                return Err(format!(
+                    "{file}: `ota.misbehave`: the shares add up to {total}; a vehicle misbehaves one way, so at most 1"
+                ));
+            }
+        }
         let (mut occupants, mut unbelted) = (Vec::new(), 0.0);
         if let Some(o) = raw.occupants {
             for (count, s) in &o.counts {
@@ -203,6 +301,7 @@ impl Mix {
                 cumulative(&drivers)
             },
             ambient,
+            soc,
             occupants: if occupants.is_empty() {
                 occupants
             } else {
@@ -210,6 +309,10 @@ impl Mix {
             },
             unbelted,
             spread,
+            steps,
+            power_off,
+            drop_download,
+            slow_link,
         })
     }
 
@@ -238,7 +341,67 @@ impl Mix {
                 signals.insert(format!("Sim.Cabin.Seat.{seat}.Occupant"), Value::Int(who));
             }
         }
-        Draw { driver, signals }
+        // A stream of its own, so that adding a state of charge to a fleet
+        // file leaves every other draw as it was.
+        let mut soc_rng = SplitMix64::new(derive_seed(seed, &format!("soc/{vin}")));
+        let soc = self.soc.as_ref().map(|s| match s {
+            Soc::Between(lo, hi) => {
+                // Tenths of a percent: what a dashboard shows.
+                ((lo + (hi - lo) * soc_rng.next_f64()) * 10.0).round() / 10.0
+            }
+            Soc::OneOf(values) => {
+                let i = (soc_rng.next_f64() * values.len() as f64) as usize;
+                values[i.min(values.len() - 1)]
+            }
+        });
+        // One misbehaviour at most, from a stream of its own.
+        let u = SplitMix64::new(derive_seed(seed, &format!("misbehave/{vin}"))).next_f64();
+        let power_off = u < self.power_off;
+        let link = if power_off {
+            None
+        } else if u < self.power_off + self.drop_download {
+            Some(crate::shaper::LinkFault::DropMidDownload)
+        } else if u < self.power_off + self.drop_download + self.slow_link.0 {
+            Some(crate::shaper::LinkFault::Slow(self.slow_link.1))
+        } else {
+            None
+        };
+        Draw {
+            driver,
+            signals,
+            soc,
+            power_off,
+            link,
+        }
+    }
+}
+
+/// Checks `[soc]`: either `min` and `max` or `values`, all percentages.
+fn soc_of(file: &str, r: RawSoc) -> Result<Soc, String> {
+    let percent = |v: f64| v.is_finite() && (0.0..=100.0).contains(&v);
+    match (r.min, r.max, r.values) {
+        (Some(lo), Some(hi), None) if percent(lo) && percent(hi) && lo <= hi => {
+            Ok(Soc::Between(lo, hi))
+        }
+        (Some(lo), Some(hi), None) => Err(format!(
+            "{file}: `soc`: min {lo} and max {hi} must satisfy 0 <= min <= max <= 100 (percent)"
+        )),
+        (None, None, Some(values)) => {
+            if values.is_empty() {
+                return Err(format!(
+                    "{file}: `soc.values`: give at least one percentage"
+                ));
+            }
+            match values.iter().find(|v| !percent(**v)) {
+                Some(v) => Err(format!(
+                    "{file}: `soc.values`: {v} is not a percentage in 0..=100"
+                )),
+                None => Ok(Soc::OneOf(values)),
+            }
+        }
+        _ => Err(format!(
+            "{file}: `soc`: give either `min` and `max` or `values`"
+        )),
     }
 }
 
@@ -299,6 +462,44 @@ spread = "30s"
     }
 
     #[test]
+    fn a_fleets_state_of_charge_is_spread_as_configured_and_the_same_for_the_same_seed() {
+        let vins: Vec<String> = (0..2000).map(|i| crate::vin::derive("WTCUZ", i)).collect();
+        let band = Mix::parse("f.toml", "[soc]\nmin = 30.0\nmax = 60.0\n").unwrap();
+        let socs: Vec<f64> = vins.iter().map(|v| band.draw(4, v).soc.unwrap()).collect();
+        assert!(socs.iter().all(|s| (30.0..=60.0).contains(s)));
+        let mean = socs.iter().sum::<f64>() / socs.len() as f64;
+        assert!((mean - 45.0).abs() < 1.0, "uniform over the band: {mean}");
+        let low = socs.iter().filter(|s| **s < 37.5).count() as f64 / socs.len() as f64;
+        assert!(
+            (low - 0.25).abs() < 0.04,
+            "a quarter in the lowest quarter: {low}"
+        );
+        let again: Vec<f64> = vins.iter().map(|v| band.draw(4, v).soc.unwrap()).collect();
+        assert_eq!(socs, again, "the same seed, the same charges");
+        let other: Vec<f64> = vins.iter().map(|v| band.draw(5, v).soc.unwrap()).collect();
+        assert_ne!(socs, other, "another seed, other charges");
+
+        let list = Mix::parse("f.toml", "[soc]\nvalues = [20.0, 80.0]\n").unwrap();
+        let picks: Vec<f64> = vins.iter().map(|v| list.draw(4, v).soc.unwrap()).collect();
+        assert!(picks.iter().all(|s| *s == 20.0 || *s == 80.0));
+        let share = picks.iter().filter(|s| **s == 20.0).count() as f64 / picks.len() as f64;
+        assert!((share - 0.5).abs() < 0.04, "{share}");
+
+        // Adding a state of charge changes no other draw.
+        let with = Mix::parse(
+            "f.toml",
+            &format!("{FILE}\n[soc]\nmin = 10.0\nmax = 20.0\n"),
+        )
+        .unwrap();
+        let without = Mix::parse("f.toml", FILE).unwrap();
+        for v in &vins[..100] {
+            let (a, b) = (with.draw(9, v), without.draw(9, v));
+            assert_eq!((a.driver, a.signals), (b.driver, b.signals));
+            assert_eq!(b.soc, None);
+        }
+    }
+
+    #[test]
     fn bad_fleet_files_name_the_file_and_the_field() {
         for (text, want) in [
             ("[drivers]\nrally = 1\n", "`drivers.rally`"),
@@ -315,6 +516,19 @@ spread = "30s"
                 "`occupants.unbelted`",
             ),
             ("[start]\nspread = \"soon\"\n", "`start.spread`"),
+            ("[soc]\nmin = 50.0\nmax = 20.0\n", "`soc`"),
+            ("[soc]\nmin = 50.0\n", "either `min` and `max` or `values`"),
+            ("[soc]\nvalues = []\n", "`soc.values`"),
+            (
+                "[ota.misbehave]\npower_off = -1.0\n",
+                "`ota.misbehave.power_off`",
+            ),
+            (
+                "[ota.misbehave]\npower_off = 0.5\nslow_link = 0.6\n",
+                "add up to 1.1",
+            ),
+            ("[ota.misbehave]\nlate = 0.1\n", "late"),
+            ("[soc]\nvalues = [50.0, 120.0]\n", "`soc.values`: 120"),
             ("[wheather]\n", "wheather"),
         ] {
             let e = Mix::parse("fleet.toml", text).unwrap_err();

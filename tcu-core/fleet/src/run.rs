@@ -2,14 +2,17 @@
 //! libraries, starts one MQTT link per vehicle on a shared runtime (their
 //! connections spaced by one gate), hands the vehicles to the workers,
 //! reports the summary every interval, and on stop lets every link deliver
-//! what it holds and publish its `offline` status.
+//! what it holds and publish its `offline` status. With OTA, every vehicle
+//! also gets its own store and client (see [`crate::ota`]), polled by a
+//! small pool.
 
 use crate::FleetError;
 use crate::mix::Mix;
+use crate::ota::{FleetOta, Poller};
 use crate::plan::{self, Member};
 use crate::shard::Shard;
 use crate::status::Snapshot;
-use crate::worker::{self, Slot, TickCounters};
+use crate::worker::{self, PowerOff, Restart, Slot, TickCounters};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -58,6 +61,8 @@ pub struct FleetSettings {
     pub stats: Option<PathBuf>,
     /// The fleet file's mix (none: every vehicle as configured).
     pub mix: Option<Mix>,
+    /// Take rollouts from a DDI server (none: OTA off).
+    pub ota: Option<FleetOta>,
 }
 
 /// How a fleet run ended.
@@ -102,7 +107,7 @@ pub fn run_observed(
     )
     .map_err(FleetError::Plan)?;
     check_templates(mqtt, members.len())?;
-    crate::descriptors::ensure(members.len())?;
+    crate::descriptors::ensure(members.len(), settings.ota.is_some())?;
     let mut stats = match &settings.stats {
         Some(p) => Some(
             std::fs::File::create(p).map_err(|source| FleetError::Stats {
@@ -137,17 +142,21 @@ pub fn run_observed(
     let dt = Duration::from_secs_f64(1.0 / vehicle.tick_rate_hz);
     let mut slots = Vec::with_capacity(members.len());
     let mut links: Vec<LinkTask> = Vec::with_capacity(members.len());
-    for m in &members {
-        let (slot, link) = build_member(
-            m,
+    let mut pollers: Vec<Box<dyn Poller>> = Vec::new();
+    let mut again = Vec::new();
+    for (i, m) in members.iter().enumerate() {
+        let built = build_member(
+            (i, m),
             vehicle,
             mqtt,
             settings,
             (&catalog, &libs),
             (&runtime, &broker, in_process_broker, &gate),
         )?;
-        slots.push(slot);
-        links.push(link);
+        slots.push(built.slot);
+        links.push(built.link);
+        pollers.extend(built.poller);
+        again.push((m.clone(), built.config, built.control, built.relay));
     }
     let metrics: Vec<_> = links.iter().map(|l| l.metrics().clone()).collect();
     // Deadlines count from when every vehicle exists, so that building a
@@ -163,16 +172,45 @@ pub fn run_observed(
     );
     let counters = Arc::new(TickCounters::default());
     let halt = Arc::new(AtomicBool::new(false));
-    let workers = spawn_workers(slots, settings.workers, dt, &halt, &counters)?;
+    // The clients poll from a few threads, first spread like the ticks.
+    let ota_stop = Arc::new(AtomicBool::new(false));
+    let (pool, restarter) = match &settings.ota {
+        Some(ota) => {
+            let pool = crate::ota::Pool::new(
+                pollers
+                    .into_iter()
+                    .zip(&members)
+                    .map(|(p, m)| (t0 + m.offset, p))
+                    .collect(),
+            );
+            let r: Arc<dyn Restart> = Arc::new(crate::restart::Restarter {
+                members: again,
+                catalog: catalog.clone(),
+                libs: libs.clone(),
+                ota: ota.clone(),
+                pool: pool.clone(),
+            });
+            (
+                pool.spawn(ota.threads, &ota_stop)
+                    .map_err(FleetError::Thread)?,
+                Some(r),
+            )
+        }
+        None => (Vec::new(), None),
+    };
+    let workers = spawn_workers(slots, settings.workers, dt, (&halt, &counters), restarter)?;
+    let downloads = settings.ota.as_ref().map(|o| o.attach.clone());
+    let downloads = move || downloads.as_ref().map_or(0, |a| a.downloads());
     let interrupted = watch(
         t0,
         settings,
         stop,
-        (&metrics, &counters),
+        (&metrics, &counters, &downloads),
         stats.as_mut(),
         observer,
     );
     halt.store(true, Ordering::Relaxed);
+    ota_stop.store(true, Ordering::Relaxed);
     let mut slots = Vec::new();
     for w in workers {
         slots.extend(w.join().map_err(|_| FleetError::WorkerPanicked)?);
@@ -188,12 +226,22 @@ pub fn run_observed(
         })
         .await;
     });
-    let last = Snapshot::take(t0.elapsed().as_secs_f64(), &metrics, &counters, None);
+    let mut last = Snapshot::take(t0.elapsed().as_secs_f64(), &metrics, &counters, None);
+    last.ota_downloads = downloads();
     tracing::info!("stopped: {}", last.line());
     if let Some(f) = stats.as_mut() {
         let _ = writeln!(f, "{}", last.json());
     }
+    // Dropping the vehicles ends any installation waiting for one (as
+    // interrupted: decided after a restart); the pool then sees the stop.
+    for s in &slots {
+        s.vehicle.swap_engine().flush_store();
+    }
     drop(slots);
+    let end = Instant::now() + STOP_GRACE;
+    while pool.iter().any(|t| !t.is_finished()) && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     runtime.shutdown_timeout(Duration::from_secs(1));
     Ok(FleetOutcome { last, interrupted })
 }
@@ -250,30 +298,95 @@ type LinkParts<'a> = (
     &'a Arc<ConnectGate>,
 );
 
+/// A built member.
+struct Built {
+    slot: Slot,
+    link: LinkTask,
+    /// Its OTA client, with OTA.
+    poller: Option<Box<dyn Poller>>,
+    /// What starting it again takes: its configuration, control and
+    /// link.
+    config: VehicleConfig,
+    control: tcu_engine::control::ControlHandle,
+    relay: Option<String>,
+}
+
 /// One member: its vehicle (own plugin instances of the shared libraries),
 /// its command inbox and its link.
 fn build_member(
-    m: &Member,
+    (index, m): (usize, &Member),
     vehicle: &VehicleConfig,
     mqtt: &MqttConfig,
     settings: &FleetSettings,
     (catalog, libs): Shared<'_>,
     (runtime, broker, in_process_broker, gate): LinkParts<'_>,
-) -> Result<(Slot, LinkTask), FleetError> {
+) -> Result<Built, FleetError> {
     let mut config = VehicleConfig {
         vin: m.vin.clone(),
         seed: m.seed,
         ..vehicle.clone()
     };
-    if let Some(mix) = &settings.mix {
-        let draw = mix.draw(settings.seed, &m.vin);
+    let draw = settings
+        .mix
+        .as_ref()
+        .map(|mix| mix.draw(settings.seed, &m.vin));
+    let dt = 1.0 / vehicle.tick_rate_hz;
+    let mut steps: Vec<(u64, crate::steps::Step)> = settings
+        .mix
+        .as_ref()
+        .map(|mix| crate::steps::for_vehicle(&mix.steps, settings.seed, &m.vin))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(_, s)| ((s.at.as_secs_f64() / dt).ceil() as u64, s))
+        .collect();
+    // The worker takes them from the end.
+    steps.reverse();
+    if let Some(draw) = &draw {
         if let Some(d) = draw.driver {
             config.driver = d;
         }
-        config.signals.extend(draw.signals);
+        config.signals.extend(draw.signals.clone());
     }
-    let (mut v, _) = build_vehicle_shared(&config, catalog.clone(), libs)?;
     let (control, inbox) = tcu_engine::control::channel();
+    let relay = match (&settings.ota, draw.as_ref().and_then(|d| d.link)) {
+        (Some(ota), Some(fault)) => Some(crate::shaper::start(&ota.server, fault).map_err(
+            |message| FleetError::Ota {
+                vin: m.vin.clone(),
+                message,
+            },
+        )?),
+        _ => None,
+    };
+    let (v, ota, poller) = match &settings.ota {
+        Some(ota) => {
+            let (v, a) = crate::restart::start(
+                ota,
+                m,
+                &config,
+                (catalog, libs),
+                (&control, relay.as_deref()),
+            )?;
+            (v, Some(a.hook), Some(a.poller))
+        }
+        None => (
+            build_vehicle_shared(&config, catalog.clone(), libs)?.0,
+            None,
+            None,
+        ),
+    };
+    if let Some(soc) = draw.as_ref().and_then(|d| d.soc) {
+        // The battery's start command; applied before the first tick.
+        control
+            .send(tcu_engine::control::ControlMsg::PluginCommand {
+                subsystem: "battery".into(),
+                name: "set_soc".into(),
+                value: soc,
+                reply: None,
+            })
+            .map_err(|e| {
+                FleetError::Plan(format!("{}: setting the state of charge: {e}", m.vin))
+            })?;
+    }
     let dir = settings.outbox_root.join(&m.vin);
     let link_config = mqtt.for_vin(&m.vin, dir.clone());
     let setup = LinkSetup {
@@ -289,27 +402,42 @@ fn build_member(
         &link_config,
         &m.vin,
         &v,
-        Some(control),
+        Some(control.clone()),
         setup,
     )?;
+    let mut v = v;
     hook.publish_events(&v.drain_events());
-    Ok((
-        Slot {
+    let power_off = if draw.as_ref().is_some_and(|d| d.power_off) && settings.ota.is_some() {
+        PowerOff::Armed
+    } else {
+        PowerOff::No
+    };
+    Ok(Built {
+        slot: Slot {
             vehicle: v,
             inbox,
             mqtt: hook,
             deadline: Instant::now(),
+            ota,
+            ota_state: None,
+            steps,
+            index,
+            power_off,
         },
         link,
-    ))
+        poller,
+        config,
+        control,
+        relay,
+    })
 }
 
 fn spawn_workers(
     slots: Vec<Slot>,
     workers: usize,
     dt: Duration,
-    halt: &Arc<AtomicBool>,
-    counters: &Arc<TickCounters>,
+    (halt, counters): (&Arc<AtomicBool>, &Arc<TickCounters>),
+    restart: Option<Arc<dyn Restart>>,
 ) -> Result<Vec<std::thread::JoinHandle<Vec<Slot>>>, FleetError> {
     let n = workers.max(1);
     let mut parts: Vec<Vec<Slot>> = (0..n).map(|_| Vec::new()).collect();
@@ -320,10 +448,10 @@ fn spawn_workers(
         .into_iter()
         .enumerate()
         .map(|(i, part)| {
-            let (halt, counters) = (halt.clone(), counters.clone());
+            let (halt, counters, restart) = (halt.clone(), counters.clone(), restart.clone());
             std::thread::Builder::new()
                 .name(format!("tcu-fleet-{i}"))
-                .spawn(move || worker::run(part, dt, &halt, &counters))
+                .spawn(move || worker::run(part, dt, &halt, &counters, restart.as_deref()))
                 .map_err(FleetError::Thread)
         })
         .collect()
@@ -336,7 +464,7 @@ fn watch(
     t0: Instant,
     settings: &FleetSettings,
     stop: &AtomicBool,
-    (metrics, counters): (&[Arc<tcu_link::Metrics>], &TickCounters),
+    (metrics, counters, downloads): (&[Arc<tcu_link::Metrics>], &TickCounters, &dyn Fn() -> u64),
     mut stats: Option<&mut std::fs::File>,
     observer: &mut dyn FnMut(&Snapshot),
 ) -> bool {
@@ -357,7 +485,8 @@ fn watch(
         if now < next_status && !progress_due {
             continue;
         }
-        let snap = Snapshot::take((now - t0).as_secs_f64(), metrics, counters, Some(&previous));
+        let mut snap = Snapshot::take((now - t0).as_secs_f64(), metrics, counters, Some(&previous));
+        snap.ota_downloads = downloads();
         if connecting {
             tracing::info!("{}", snap.progress());
             connecting = snap.connected < snap.wanted;

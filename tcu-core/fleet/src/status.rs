@@ -1,8 +1,10 @@
 //! The fleet's summary: one line every status interval (vehicles connected
 //! of wanted, ticks and late ticks, messages per second, outbox depth and
-//! drops), a progress bar while the fleet connects, and the same figures
-//! as JSON lines for `--stats`.
+//! drops, and with OTA the vehicles in each client state and the artifacts
+//! downloaded), a progress bar while the fleet connects, and the same
+//! figures as JSON lines for `--stats`.
 
+use crate::ota::STATES;
 use crate::worker::TickCounters;
 use serde_json::json;
 use std::sync::Arc;
@@ -33,6 +35,10 @@ pub struct Snapshot {
     /// Messages lost, all vehicles (each vehicle reports its own in an
     /// `outbox.dropped` event).
     pub dropped: u64,
+    /// Vehicles in each OTA state ([`STATES`]); all zero without OTA.
+    pub ota: [u64; STATES.len()],
+    /// Artifacts this process downloaded for its vehicles.
+    pub ota_downloads: u64,
 }
 
 impl Snapshot {
@@ -49,6 +55,7 @@ impl Snapshot {
             ticks: ticks.ticks.load(Ordering::Relaxed),
             late: ticks.late.load(Ordering::Relaxed),
             skipped: ticks.skipped.load(Ordering::Relaxed),
+            ota: ticks.ota.counts(),
             ..Snapshot::default()
         };
         for m in links {
@@ -66,10 +73,30 @@ impl Snapshot {
         s
     }
 
+    /// `idle 18, installing 2`: the OTA states any vehicle is in.
+    pub fn ota_states(&self) -> String {
+        STATES
+            .iter()
+            .zip(self.ota)
+            .filter(|(_, n)| *n > 0)
+            .map(|(s, n)| format!("{s} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// The summary line.
     pub fn line(&self) -> String {
+        let ota = if self.ota.iter().any(|n| *n > 0) {
+            format!(
+                ", ota: {} ({} downloaded)",
+                self.ota_states(),
+                self.ota_downloads
+            )
+        } else {
+            String::new()
+        };
         format!(
-            "fleet: {}/{} connected, {} ticks ({} late, {} skipped), {:.0} msg/s, {} published, outbox {}, dropped {}",
+            "fleet: {}/{} connected, {} ticks ({} late, {} skipped), {:.0} msg/s, {} published, outbox {}, dropped {}{ota}",
             self.connected,
             self.wanted,
             self.ticks,
@@ -99,6 +126,11 @@ impl Snapshot {
 
     /// One JSON line for `--stats`.
     pub fn json(&self) -> String {
+        let ota: serde_json::Map<String, serde_json::Value> = STATES
+            .iter()
+            .zip(self.ota)
+            .map(|(s, n)| ((*s).to_owned(), n.into()))
+            .collect();
         json!({
             "t_s": (self.t_s * 1000.0).round() / 1000.0,
             "vehicles": self.wanted,
@@ -110,6 +142,8 @@ impl Snapshot {
             "msgs_per_s": (self.msgs_per_s * 10.0).round() / 10.0,
             "outbox": self.outbox,
             "dropped": self.dropped,
+            "ota": ota,
+            "ota_downloads": self.ota_downloads,
         })
         .to_string()
     }
@@ -157,5 +191,16 @@ mod tests {
         let j: serde_json::Value = serde_json::from_str(&second.json()).unwrap();
         assert_eq!(j["published"], 90);
         assert_eq!(j["late_ticks"], 2);
+        assert_eq!(j["ota"]["succeeded"], 0);
+        assert!(!second.line().contains("ota:"), "no OTA, no OTA states");
+        let s = ticks.ota.moved(None, "installing");
+        let _ = ticks.ota.moved(None, "succeeded");
+        let _ = ticks.ota.moved(s, "succeeded");
+        let third = Snapshot::take(4.0, &links, &ticks, Some(&second));
+        assert!(
+            third.line().ends_with("ota: succeeded 2 (0 downloaded)"),
+            "{}",
+            third.line()
+        );
     }
 }

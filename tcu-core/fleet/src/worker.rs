@@ -12,6 +12,9 @@ use tcu_engine::control::ControlInbox;
 use tcu_engine::sim::{Event, TickHook, Vehicle};
 use tcu_link::MqttHook;
 
+use crate::ota::OtaCounters;
+use crate::steps::Step;
+
 /// Longest sleep between two looks at the stop flag.
 const STOP_POLL: Duration = Duration::from_millis(50);
 /// A vehicle due within this much is stepped now rather than after one
@@ -32,6 +35,37 @@ pub struct Slot {
     pub mqtt: MqttHook,
     /// When its next tick is due.
     pub deadline: Instant,
+    /// Its OTA client's tick side, when the fleet takes rollouts.
+    pub ota: Option<Box<dyn TickHook + Send>>,
+    /// The OTA state it last raised (an index into [`crate::ota::STATES`]).
+    pub ota_state: Option<usize>,
+    /// Its fleet-file steps still to run, by tick, earliest last.
+    pub steps: Vec<(u64, Step)>,
+    /// Its position among this process's vehicles.
+    pub index: usize,
+    /// Whether the fleet file powers it off during a probation.
+    pub power_off: PowerOff,
+}
+
+/// A vehicle the fleet file powers off during its first probation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PowerOff {
+    /// Not this vehicle, or done.
+    No,
+    /// At its next swap's commit.
+    Armed,
+    /// At this tick.
+    At(u64),
+}
+
+/// Ticks into probation at which a vehicle is powered off: well past the
+/// commit, well before any probation ends.
+const POWER_OFF_AFTER: u64 = 20;
+
+/// Starts a powered-off vehicle again (from its store).
+pub trait Restart: Send + Sync {
+    /// Replaces the slot's vehicle and OTA client with new ones.
+    fn restart(&self, slot: &mut Slot);
 }
 
 impl std::fmt::Debug for Slot {
@@ -53,6 +87,8 @@ pub struct TickCounters {
     pub late: AtomicU64,
     /// Ticks skipped by vehicles that fell more than a second behind.
     pub skipped: AtomicU64,
+    /// Vehicles in each OTA state.
+    pub ota: OtaCounters,
 }
 
 /// Steps `slots` every `dt` until `stop` is set; gives them back.
@@ -61,6 +97,7 @@ pub fn run(
     dt: Duration,
     stop: &AtomicBool,
     counters: &TickCounters,
+    restart: Option<&dyn Restart>,
 ) -> Vec<Slot> {
     let mut due: BinaryHeap<Reverse<(Instant, usize)>> = slots
         .iter()
@@ -99,12 +136,41 @@ pub fn run(
                     .fetch_add(u64::from(skip), Ordering::Relaxed);
             }
         }
+        if let (PowerOff::At(t), Some(r)) = (slot.power_off, restart)
+            && slot.vehicle.ticks() >= t
+        {
+            slot.power_off = PowerOff::No;
+            r.restart(slot);
+        }
         slot.inbox.before_tick(&mut slot.vehicle);
+        while slot
+            .steps
+            .last()
+            .is_some_and(|(t, _)| *t <= slot.vehicle.ticks())
+        {
+            if let Some((_, step)) = slot.steps.pop() {
+                run_step(&mut slot.vehicle, &step);
+            }
+        }
+        if let Some(ota) = slot.ota.as_mut() {
+            ota.before_tick(&mut slot.vehicle);
+        }
         slot.vehicle.step();
         events.clear();
         slot.vehicle.drain_events_into(&mut events);
         slot.mqtt.after_tick(&slot.vehicle, &events);
+        if let Some(ota) = slot.ota.as_mut() {
+            ota.after_tick(&slot.vehicle, &events);
+        }
         for e in &events {
+            if e.kind == "plugin.swapped" && slot.power_off == PowerOff::Armed {
+                slot.power_off = PowerOff::At(slot.vehicle.ticks() + POWER_OFF_AFTER);
+            }
+            if e.kind == "ota.state"
+                && let Some(state) = e.fields.get("state")
+            {
+                slot.ota_state = counters.ota.moved(slot.ota_state, state);
+            }
             if matches!(
                 e.kind.as_str(),
                 "fault" | "plugin.rollback" | "plugin.rollback_failed"
@@ -119,4 +185,15 @@ pub fn run(
     counters.ticks.fetch_add(ticks, Ordering::Relaxed);
     counters.late.fetch_add(late, Ordering::Relaxed);
     slots
+}
+
+/// Carries out a fleet-file step through the vehicle's control path and
+/// says so in a `fleet.step` event.
+fn run_step(vehicle: &mut Vehicle, step: &Step) {
+    tcu_engine::control::apply(vehicle, step.action.message());
+    vehicle.raise_with(
+        "fleet.step",
+        format!("fleet step at {:?}: {}", step.at, step.action.describe()),
+        std::collections::BTreeMap::from([("action".to_owned(), step.action.describe())]),
+    );
 }
