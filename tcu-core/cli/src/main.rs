@@ -126,6 +126,18 @@ enum OtaCommand {
         /// out of the process list).
         #[arg(long, env = "TCU_OTA_PASSWORD", hide_env_values = true)]
         password: Option<String>,
+        /// Before uploading, vet the bundle's library against
+        /// `--vet-current` on these recorded traces (files or directories,
+        /// as `tcu vet` takes them); a candidate that fails is not
+        /// published.
+        #[arg(long = "vet-traces", value_name = "TRACE", requires = "vet_current")]
+        vet_traces: Vec<PathBuf>,
+        /// The library the vehicles run now, for `--vet-traces`.
+        #[arg(long = "vet-current", value_name = "LIB", requires = "vet_traces")]
+        vet_current: Option<PathBuf>,
+        /// Tolerances for `--vet-traces` (as `tcu vet --tolerances`).
+        #[arg(long = "vet-tolerances", value_name = "FILE", requires = "vet_traces")]
+        vet_tolerances: Option<PathBuf>,
     },
 }
 
@@ -592,7 +604,27 @@ fn ota(cmd: OtaCommand) -> Result<()> {
             device,
             user,
             password,
+            vet_traces,
+            vet_current,
+            vet_tolerances,
         } => {
+            if let Some(current) = vet_current {
+                let gate = tcu_cli::rollout::VetGate {
+                    current,
+                    traces: vet_traces,
+                    tolerances: vet_tolerances,
+                };
+                let report = tcu_cli::rollout::vet_bundle(&bundle, &gate)?;
+                eprint!("{}", report.to_table());
+                if !report.passed {
+                    return Err(tcu_cli::rollout::RolloutError::Vetting {
+                        bundle,
+                        reason: "the candidate fails vetting (report above)".into(),
+                    }
+                    .into());
+                }
+                eprintln!("vetting passed: publishing {}", bundle.display());
+            }
             let password =
                 tcu_cli::operator::secret(password, "TCU_OTA_PASSWORD", |k| std::env::var(k).ok())?
                     .ok_or(tcu_cli::operator::CheckError::SecretMissing {

@@ -1,5 +1,7 @@
 //! `tcu ota package` and `tcu ota publish`: bundling a plugin library (and
-//! its signature) as an SWU, and handing a bundle to a management server.
+//! its signature) as an SWU, vetting the library a bundle carries against
+//! the running one on recorded traces (the gate in front of a publish), and
+//! handing a bundle to a management server.
 
 use crate::inspect::{InspectError, inspect_isolated};
 use std::path::{Path, PathBuf};
@@ -37,6 +39,57 @@ pub enum RolloutError {
     /// The management server refused or failed.
     #[error(transparent)]
     Server(#[from] OtaError),
+    /// The bundle's library could not be vetted (its report, when vetting
+    /// ran, is printed before).
+    #[error("not published: vetting {bundle}: {reason}")]
+    Vetting {
+        /// The bundle.
+        bundle: PathBuf,
+        /// What failed.
+        reason: String,
+    },
+}
+
+/// Largest bundle the vetting gate unpacks.
+pub const MAX_VETTED_BUNDLE: u64 = 512 << 20;
+
+/// What a bundle is vetted against before it is published.
+#[derive(Debug, Clone)]
+pub struct VetGate {
+    /// The library the vehicles run now.
+    pub current: PathBuf,
+    /// Trace files or directories of them.
+    pub traces: Vec<PathBuf>,
+    /// Tolerance file.
+    pub tolerances: Option<PathBuf>,
+}
+
+/// Vets the one library `bundle` carries against `gate.current` on
+/// `gate.traces`; the report, whatever its verdict. A bundle of more or
+/// fewer than one library, or one that cannot be unpacked, is an error.
+pub fn vet_bundle(bundle: &Path, gate: &VetGate) -> Result<tcu_vet::Report, RolloutError> {
+    let fail = |reason: String| RolloutError::Vetting {
+        bundle: bundle.to_owned(),
+        reason,
+    };
+    let dir = tempfile::tempdir().map_err(|e| fail(format!("a directory to unpack into: {e}")))?;
+    let images =
+        tcu_ota_client::swu::unpack(bundle, dir.path(), MAX_VETTED_BUNDLE).map_err(fail)?;
+    let [image] = images.as_slice() else {
+        return Err(fail(format!(
+            "the gate vets a bundle of one library; this one holds {}",
+            images.len()
+        )));
+    };
+    crate::vet::report(&crate::vet::Args {
+        current: gate.current.clone(),
+        candidate: image.path.clone(),
+        traces: gate.traces.clone(),
+        tolerances: gate.tolerances.clone(),
+        junit: None,
+        json: false,
+    })
+    .map_err(|e| fail(e.to_string()))
 }
 
 /// Bundles `plugin` (with `sig`, or `PLUGIN.sig` when it exists) into the

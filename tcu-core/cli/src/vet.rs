@@ -26,7 +26,8 @@ pub struct Args {
     pub json: bool,
 }
 
-fn vet(args: &Args) -> Result<tcu_vet::Report, VetError> {
+/// Vets as `args` says (writing JUnit when asked); the report.
+pub fn report(args: &Args) -> Result<tcu_vet::Report, VetError> {
     let catalog = Arc::new(Catalog::builtin());
     let tolerances = match &args.tolerances {
         Some(p) => Tolerances::load(p, &catalog)?,
@@ -45,7 +46,7 @@ fn vet(args: &Args) -> Result<tcu_vet::Report, VetError> {
 
 /// Runs `tcu vet`; returns the exit code.
 pub fn run(args: &Args) -> i32 {
-    match vet(args) {
+    match report(args) {
         Ok(report) => {
             if args.json {
                 print!("{}", report.to_json());
