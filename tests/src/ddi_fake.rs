@@ -17,10 +17,11 @@
 // Test helper: a poisoned lock or a failed socket call should panic.
 #![allow(clippy::unwrap_used)]
 
+use crate::http1::{Incoming, json_response, read_request, respond};
 use serde_json::{Value, json};
 use sha2::Digest;
 use std::collections::{BTreeMap, VecDeque};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -514,29 +515,6 @@ fn hex_digest<D: Digest>(data: &[u8]) -> String {
     hex::encode(D::digest(data))
 }
 
-fn respond(stream: &mut TcpStream, status: u16, headers: &[(&str, String)], body: &[u8]) {
-    let mut head = format!(
-        "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    let _ = stream.write_all(head.as_bytes());
-    let _ = stream.write_all(body);
-    let _ = stream.flush();
-}
-
-fn json_response(stream: &mut TcpStream, status: u16, v: &Value) {
-    respond(
-        stream,
-        status,
-        &[("Content-Type", "application/json".into())],
-        v.to_string().as_bytes(),
-    );
-}
-
 /// Writes `bytes` bytes of whitespace as the body of a 200 answer until the
 /// client hangs up; counts what it took.
 fn respond_oversized(stream: &mut TcpStream, state: &Mutex<State>, bytes: usize, declared: bool) {
@@ -564,32 +542,15 @@ fn respond_oversized(stream: &mut TcpStream, state: &Mutex<State>, bytes: usize,
 }
 
 fn serve(stream: TcpStream, state: &Mutex<State>, base: &str, controller: &str, mirror: bool) {
-    let _ = stream.set_nonblocking(false);
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut line = String::new();
-    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+    let Some(Incoming {
+        method,
+        path,
+        headers,
+        body,
+    }) = read_request(&stream)
+    else {
         return;
-    }
-    let mut parts = line.split_whitespace();
-    let method = parts.next().unwrap_or("").to_owned();
-    let path = parts.next().unwrap_or("").to_owned();
-    let mut headers = BTreeMap::new();
-    loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':') {
-            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
-        }
-    }
-    let len: usize = headers
-        .get("content-length")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let mut body = vec![0u8; len];
-    let _ = reader.read_exact(&mut body);
+    };
     let mut stream = stream;
     let req = Request {
         server: base.to_owned(),

@@ -9,6 +9,8 @@ pub mod ddi_fake;
 pub mod fixtures;
 pub mod goosebit;
 pub mod harness;
+pub mod hawkbit_mgmt_fake;
+pub mod http1;
 pub mod mqtt;
 pub mod nats;
 pub mod ota_recorder;

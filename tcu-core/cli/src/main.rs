@@ -112,6 +112,9 @@ enum OtaCommand {
         /// Server base URL.
         #[arg(long)]
         server: String,
+        /// The management API the server speaks.
+        #[arg(long, value_enum, default_value = "goosebit")]
+        api: tcu_cli::rollout::Api,
         /// The bundle (from `tcu ota package`).
         #[arg(long)]
         bundle: PathBuf,
@@ -138,6 +141,40 @@ enum OtaCommand {
         /// Tolerances for `--vet-traces` (as `tcu vet --tolerances`).
         #[arg(long = "vet-tolerances", value_name = "FILE", requires = "vet_traces")]
         vet_tolerances: Option<PathBuf>,
+    },
+    /// Roll a bundle out on a hawkBit server: upload it (software module,
+    /// artifact, distribution set), then create and start a rollout over
+    /// the targets a filter matches, in groups with a success condition and
+    /// an error threshold.
+    Rollout {
+        /// hawkBit's base URL.
+        #[arg(long)]
+        server: String,
+        /// The bundle (from `tcu ota package`).
+        #[arg(long)]
+        bundle: PathBuf,
+        /// Which targets (hawkBit's query), e.g. `controllerId==WTCUZ*`.
+        #[arg(long)]
+        filter: String,
+        /// The rollout's name (default: the bundle's file name).
+        #[arg(long)]
+        name: Option<String>,
+        /// Groups the targets are split into.
+        #[arg(long, default_value_t = 4)]
+        groups: u32,
+        /// Percent of a group that must succeed before the next starts.
+        #[arg(long = "success-percent", default_value_t = 80, value_parser = clap::value_parser!(u8).range(0..=100))]
+        success_percent: u8,
+        /// Percent of a group failing that pauses the rollout.
+        #[arg(long = "error-percent", default_value_t = 20, value_parser = clap::value_parser!(u8).range(0..=100))]
+        error_percent: u8,
+        /// Management user.
+        #[arg(long, env = "TCU_OTA_USER", default_value = "admin")]
+        user: String,
+        /// Management password (better: `TCU_OTA_PASSWORD` or
+        /// `TCU_OTA_PASSWORD_FILE`).
+        #[arg(long, env = "TCU_OTA_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
     },
 }
 
@@ -490,6 +527,19 @@ fn fleet(args: FleetArgs, log: &tcu_cli::log::LogArgs) -> Result<()> {
     Ok(())
 }
 
+/// The management password: `--password`, `TCU_OTA_PASSWORD` or the file
+/// `TCU_OTA_PASSWORD_FILE` names.
+fn ota_password(given: Option<String>) -> anyhow::Result<String> {
+    Ok(
+        tcu_cli::operator::secret(given, "TCU_OTA_PASSWORD", |k| std::env::var(k).ok())?.ok_or(
+            tcu_cli::operator::CheckError::SecretMissing {
+                what: "--password".into(),
+                variable: "TCU_OTA_PASSWORD".into(),
+            },
+        )?,
+    )
+}
+
 fn main() -> Result<()> {
     let matches = Cli::command()
         .long_version(tcu_cli::operator::long_version())
@@ -598,8 +648,37 @@ fn ota(cmd: OtaCommand) -> Result<()> {
             hw_revisions,
             out,
         } => tcu_cli::rollout::package(&plugin, sig, version, &hw_revisions, &out)?,
+        OtaCommand::Rollout {
+            server,
+            bundle,
+            filter,
+            name,
+            groups,
+            success_percent,
+            error_percent,
+            user,
+            password,
+        } => {
+            let password = ota_password(password)?;
+            let name = name.unwrap_or_else(|| {
+                bundle
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "tcu rollout".into())
+            });
+            let request = tcu_cli::rollout::RolloutRequest {
+                bundle,
+                name,
+                filter,
+                groups,
+                success_percent,
+                error_percent,
+            };
+            tcu_cli::rollout::hawkbit_rollout(&server, &user, &password, &request)?
+        }
         OtaCommand::Publish {
             server,
+            api,
             bundle,
             device,
             user,
@@ -625,13 +704,8 @@ fn ota(cmd: OtaCommand) -> Result<()> {
                 }
                 eprintln!("vetting passed: publishing {}", bundle.display());
             }
-            let password =
-                tcu_cli::operator::secret(password, "TCU_OTA_PASSWORD", |k| std::env::var(k).ok())?
-                    .ok_or(tcu_cli::operator::CheckError::SecretMissing {
-                        what: "--password".into(),
-                        variable: "TCU_OTA_PASSWORD".into(),
-                    })?;
-            tcu_cli::rollout::publish(&server, &bundle, &device, &user, &password)?
+            let password = ota_password(password)?;
+            tcu_cli::rollout::publish(api, &server, &bundle, &device, &user, &password)?
         }
     };
     println!("{done}");

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tcu_engine::swap::sign;
 use tcu_ota_client::OtaError;
+use tcu_ota_client::publish::hawkbit::{Hawkbit, Rollout};
 use tcu_ota_client::publish::{Goosebit, ManagementApi};
 
 /// How long reading a library's descriptor may take.
@@ -135,20 +136,86 @@ pub fn package(
     ))
 }
 
-/// Uploads `bundle` to the goosebit server at `server` and assigns it to
-/// `device`; returns what was done, for the user.
+/// Which management API a server speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Api {
+    /// goosebit's REST API.
+    Goosebit,
+    /// hawkBit's Management API (`/rest/v1`).
+    Hawkbit,
+}
+
+/// Uploads `bundle` to the server at `server` (speaking `api`) and assigns
+/// it to `device`; returns what was done, for the user.
 pub fn publish(
+    api: Api,
     server: &str,
     bundle: &Path,
     device: &str,
     user: &str,
     password: &str,
 ) -> Result<String, RolloutError> {
-    let mut api = Goosebit::login(server, user, password)?;
+    let mut api: Box<dyn ManagementApi> = match api {
+        Api::Goosebit => Box::new(Goosebit::login(server, user, password)?),
+        Api::Hawkbit => Box::new(Hawkbit::new(server, user, password)?),
+    };
     let id = api.upload(bundle)?;
     api.assign(device, &id)?;
     Ok(format!(
         "uploaded {} as software {id}; assigned to {device}",
         bundle.display()
+    ))
+}
+
+/// What `tcu ota rollout` creates on a hawkBit server.
+#[derive(Debug, Clone)]
+pub struct RolloutRequest {
+    /// The bundle to roll out.
+    pub bundle: PathBuf,
+    /// The rollout's name.
+    pub name: String,
+    /// Which targets (hawkBit's query, e.g. `controllerId==WTCUZ*`).
+    pub filter: String,
+    /// Groups the targets are split into.
+    pub groups: u32,
+    /// Percent of a group that must succeed before the next one starts.
+    pub success_percent: u8,
+    /// Percent of a group failing that pauses the rollout.
+    pub error_percent: u8,
+}
+
+/// Uploads the bundle to the hawkBit server at `server` (a software module,
+/// its artifact and a distribution set), then creates and starts a rollout
+/// of it over the targets the filter matches, in groups; what was done.
+pub fn hawkbit_rollout(
+    server: &str,
+    user: &str,
+    password: &str,
+    r: &RolloutRequest,
+) -> Result<String, RolloutError> {
+    let mut api = Hawkbit::new(server, user, password)?;
+    let targets = api.targets(Some(&r.filter))?;
+    if targets.is_empty() {
+        return Err(RolloutError::Server(OtaError::Api {
+            what: format!("finding the targets of `{}`", r.filter),
+            status: 200,
+            body: "no target matches".into(),
+        }));
+    }
+    let set = api.upload(&r.bundle)?;
+    let id = api.start_rollout(&Rollout {
+        name: r.name.clone(),
+        distribution_set: set.clone(),
+        filter: r.filter.clone(),
+        groups: r.groups,
+        success_percent: r.success_percent,
+        error_percent: r.error_percent,
+    })?;
+    Ok(format!(
+        "rollout {id} started: distribution set {set} to {} targets in {} groups (next group at {} % success, paused at {} % errors)",
+        targets.len(),
+        r.groups,
+        r.success_percent,
+        r.error_percent
     ))
 }

@@ -3,9 +3,11 @@
 //!
 //! [`ManagementApi`] is the seam: [`Goosebit`] speaks goosebit's REST API
 //! (`POST /login` with a form, `PUT /api/v1/software` multipart upload,
-//! `PATCH /api/v1/devices` to assign, `GET /api/v1/devices/{id}`); hawkBit's
-//! Management API (software modules, distribution sets, target assignment)
-//! can be added beside it as another implementation.
+//! `PATCH /api/v1/devices` to assign, `GET /api/v1/devices/{id}`);
+//! [`hawkbit::Hawkbit`] speaks hawkBit's Management API (software modules,
+//! artifacts, distribution sets, target assignment, rollouts in groups).
+
+pub mod hawkbit;
 
 use crate::OtaError;
 use reqwest::blocking::Client;
@@ -50,6 +52,20 @@ pub trait ManagementApi {
     fn device(&mut self, device: &str) -> Result<DeviceStatus, OtaError>;
 }
 
+/// A `multipart/form-data` body of one file field `file` named `name`
+/// (by hand: one field needs no extra dependency); its content type and
+/// bytes.
+pub(crate) fn multipart_file(name: &str, bytes: &[u8]) -> (String, Vec<u8>) {
+    let boundary = format!("tcu-ota-{:016x}", bytes.len() as u64 ^ 0x5eed_f00d);
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
 /// goosebit's API.
 #[derive(Debug)]
 pub struct Goosebit {
@@ -58,7 +74,7 @@ pub struct Goosebit {
     token: String,
 }
 
-fn status_err(what: &str, resp: reqwest::blocking::Response) -> OtaError {
+pub(crate) fn status_err(what: &str, resp: reqwest::blocking::Response) -> OtaError {
     let status = resp.status().as_u16();
     let body = resp.text().unwrap_or_default();
     OtaError::Api {
@@ -111,22 +127,12 @@ impl ManagementApi for Goosebit {
             .file_name()
             .map(|n| n.to_string_lossy().replace('"', "_"))
             .unwrap_or_else(|| "bundle.swu".into());
-        // multipart/form-data by hand: one field, no extra dependency.
-        let boundary = format!("tcu-ota-{:016x}", bytes.len() as u64 ^ 0x5eed_f00d);
-        let mut body = format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
-        )
-        .into_bytes();
-        body.extend_from_slice(&bytes);
-        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let (content_type, body) = multipart_file(&name, &bytes);
         let resp = self
             .client
             .put(format!("{}/api/v1/software", self.base))
             .header(reqwest::header::AUTHORIZATION, self.auth())
-            .header(
-                reqwest::header::CONTENT_TYPE,
-                format!("multipart/form-data; boundary={boundary}"),
-            )
+            .header(reqwest::header::CONTENT_TYPE, content_type)
             .body(body)
             .send()
             .map_err(|e| OtaError::http("uploading", &e))?;
