@@ -33,6 +33,26 @@ pub fn twin_command() -> Command {
     cmd
 }
 
+/// `(vin, seq)` of every "telemetry ingested" line of a twin's log (its
+/// `tcu_twin::fleet` target at trace level).
+pub fn ingested(output: &str) -> Vec<(String, u64)> {
+    output
+        .lines()
+        .filter(|l| l.contains("telemetry ingested"))
+        .filter_map(|l| {
+            let vin = l.split("vin=\"").nth(1)?.split('"').next()?.to_owned();
+            let seq = l
+                .split(" seq=")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()?;
+            Some((vin, seq))
+        })
+        .collect()
+}
+
 /// A twin configuration for the broker on `port`: store in `dir`, HTTP
 /// on an ephemeral loopback port, quick batches and checkpoints.
 pub fn twin_config(port: u16, dir: &Path, client_id: &str, extra: &str) -> String {

@@ -11,7 +11,7 @@ use tcu_integration_tests::mqtt::Subscriber;
 use tcu_integration_tests::nats::{Cluster, nats_available};
 use tcu_integration_tests::postgres::{PASSWORD, Postgres};
 use tcu_integration_tests::process::{Running, tcu_command};
-use tcu_integration_tests::twin::Twin;
+use tcu_integration_tests::twin::{Twin, ingested};
 
 const VEHICLES: usize = 10;
 const SETPOINT: &str = "Vehicle.Cabin.HVAC.Station.Row1.Driver.Temperature";
@@ -28,25 +28,6 @@ fn require_nats() -> bool {
     );
     eprintln!("skipped: nats-server is not installed (./scripts/test installs it)");
     false
-}
-
-/// `(vin, seq)` of every "telemetry ingested" line of a twin's log.
-fn ingested(output: &str) -> Vec<(String, u64)> {
-    output
-        .lines()
-        .filter(|l| l.contains("telemetry ingested"))
-        .filter_map(|l| {
-            let vin = l.split("vin=\"").nth(1)?.split('"').next()?.to_owned();
-            let seq = l
-                .split(" seq=")
-                .nth(1)?
-                .split_whitespace()
-                .next()?
-                .parse()
-                .ok()?;
-            Some((vin, seq))
-        })
-        .collect()
 }
 
 fn twin_config(node: &tcu_integration_tests::nats::Node, id: &str, db: &str) -> String {

@@ -6,26 +6,7 @@ use serde_json::Value as Json;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tcu_integration_tests::mqtt::{Mosquitto, Subscriber, mosquitto_available};
-use tcu_integration_tests::twin::{Twin, VINS, spawn_vehicle, twin_config};
-
-/// `(vin, seq)` of every "telemetry ingested" line of a twin's log.
-fn ingested(output: &str) -> Vec<(String, u64)> {
-    output
-        .lines()
-        .filter(|l| l.contains("telemetry ingested"))
-        .filter_map(|l| {
-            let vin = l.split("vin=\"").nth(1)?.split('"').next()?.to_owned();
-            let seq = l
-                .split(" seq=")
-                .nth(1)?
-                .split_whitespace()
-                .next()?
-                .parse()
-                .ok()?;
-            Some((vin, seq))
-        })
-        .collect()
-}
+use tcu_integration_tests::twin::{Twin, VINS, ingested, spawn_vehicle, twin_config};
 
 #[test]
 fn two_twins_in_one_share_group_ingest_every_telemetry_message_once_and_both_show_connectivity() {
