@@ -13,100 +13,65 @@
 
 use super::writer::{column_ids, encode_row, io};
 use super::{Header, RecordError};
-use crate::catalog::{Catalog, SignalId};
+use crate::bus::SetErrors;
+use crate::catalog::SignalId;
+use crate::reply::Reply;
 use crate::sim::{Event, TickHook, Vehicle};
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 
-/// What starts a capture.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Trigger {
-    /// An event of this kind.
-    Event(String),
-    /// A signal compared with a value.
-    Signal {
-        /// Signal path.
-        path: String,
-        /// `>`, `>=`, `<`, `<=`, `==` or `!=`.
-        op: String,
-        /// The value compared with.
-        value: f64,
-    },
+pub use super::rule::{CaptureRule, DEFAULT_AFTER_S, DEFAULT_BEFORE_S, RuleSpec, Trigger};
+
+/// A finished capture, as a [`CaptureSink`] gets it.
+#[derive(Debug, Clone, Copy)]
+pub struct Captured<'a> {
+    /// The rule's text.
+    pub rule: &'a str,
+    /// The vehicle's tick at the trigger.
+    pub trigger_tick: u64,
+    /// Simulated seconds at the trigger.
+    pub trigger_t: f64,
+    /// The whole trace file.
+    pub text: &'a str,
 }
 
-/// A capture rule: its trigger and the window around it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CaptureRule {
-    /// The text it was parsed from (names its files).
-    pub text: String,
-    /// What starts it.
-    pub trigger: Trigger,
-    /// Seconds kept before the trigger.
-    pub before_s: f64,
-    /// Seconds kept after it.
-    pub after_s: f64,
+/// Where captures go besides their directory (the MQTT link). Called on the
+/// capture's writer thread, never on the tick thread, so it may take its
+/// time; it must not panic.
+pub trait CaptureSink: Send + Sync + std::fmt::Debug {
+    /// Hands a finished capture on.
+    fn publish(&self, capture: &Captured<'_>);
 }
 
-impl CaptureRule {
-    /// Parses `abs.engaged` (an event kind) or `Vehicle.Speed > 130` (a
-    /// catalog signal, an operator, a number); signals are checked against
-    /// `catalog`.
-    pub fn parse(
-        text: &str,
-        before_s: f64,
-        after_s: f64,
-        catalog: &Catalog,
-    ) -> Result<Self, String> {
-        for (name, v) in [("before", before_s), ("after", after_s)] {
-            if !(v.is_finite() && v >= 0.0) {
-                return Err(format!(
-                    "capture `{text}`: {name} = {v} is not a number of seconds of at least 0"
-                ));
-            }
-        }
-        let parts: Vec<&str> = text.split_whitespace().collect();
-        let trigger = match parts.as_slice() {
-            [kind] if !kind.is_empty() => Trigger::Event((*kind).to_owned()),
-            [path, op, value] => {
-                if !matches!(*op, ">" | ">=" | "<" | "<=" | "==" | "!=") {
-                    return Err(format!(
-                        "capture `{text}`: `{op}` is not one of > >= < <= == !="
-                    ));
-                }
-                if catalog.id(path).is_none() {
-                    return Err(format!(
-                        "capture `{text}`: `{path}` is not a signal of the catalog"
-                    ));
-                }
-                let value = match *value {
-                    "true" => 1.0,
-                    "false" => 0.0,
-                    v => v
-                        .parse::<f64>()
-                        .ok()
-                        .filter(|v| v.is_finite())
-                        .ok_or_else(|| format!("capture `{text}`: `{v}` is not a number"))?,
-                };
-                Trigger::Signal {
-                    path: (*path).to_owned(),
-                    op: (*op).to_owned(),
-                    value,
-                }
-            }
-            _ => {
-                return Err(format!(
-                    "capture `{text}`: expected an event kind (`abs.engaged`) or `SIGNAL OP VALUE` (`Vehicle.Speed > 130`)"
-                ));
-            }
-        };
-        Ok(Self {
-            text: text.to_owned(),
-            trigger,
-            before_s,
-            after_s,
-        })
+/// A request to replace the rules of a running [`Capturer`] (a remote
+/// `capture_rules` command). Applied between two ticks; the reply gets
+/// `Ok` or the reason for each refused rule, keyed `capture_rules[i]`.
+pub struct RulesRequest {
+    /// The new rules, in order (empty: no captures).
+    pub rules: Vec<RuleSpec>,
+    /// Receives the outcome, on the tick thread.
+    pub reply: Option<Reply<Result<(), SetErrors>>>,
+}
+
+impl std::fmt::Debug for RulesRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RulesRequest")
+            .field("rules", &self.rules)
+            .finish()
     }
+}
+
+/// A capture collecting its "after" rows.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Pending {
+    /// Rows still to collect.
+    left: usize,
+    /// The trigger's tick.
+    tick: u64,
+    /// The trigger's simulated time.
+    t: f64,
 }
 
 /// One rule's state.
@@ -115,22 +80,28 @@ struct Armed {
     rule: CaptureRule,
     signal: Option<SignalId>,
     was_true: bool,
-    /// Rows still to collect after a trigger, and the trigger's tick.
-    pending: Option<(usize, u64)>,
+    before_rows: usize,
+    after_rows: usize,
+    pending: Option<Pending>,
 }
 
 /// Keeps a ring buffer of full-rate rows and writes captures into a
-/// directory (add it to the run's hooks).
+/// directory (add it to the run's hooks). With a [`CaptureSink`] each
+/// capture is also handed to it; with a rules channel
+/// ([`Capturer::with_remote`]) its rules can be replaced while it runs.
 #[derive(Debug)]
 pub struct Capturer {
     dir: PathBuf,
     header: Header,
     columns: Vec<SignalId>,
     ring: VecDeque<Vec<u64>>,
+    /// Rows the ring keeps: the longest window of a rule, 0 without rules
+    /// (then no row is copied at all).
     keep: usize,
-    before_rows: Vec<usize>,
-    after_rows: Vec<usize>,
+    hz: f64,
     rules: Vec<Armed>,
+    sink: Option<Arc<dyn CaptureSink>>,
+    remote: Option<mpsc::Receiver<RulesRequest>>,
     writers: Vec<JoinHandle<Result<PathBuf, RecordError>>>,
     written: Vec<Result<PathBuf, RecordError>>,
 }
@@ -145,41 +116,148 @@ impl Capturer {
         seed: u64,
     ) -> Result<Self, RecordError> {
         std::fs::create_dir_all(dir).map_err(io("creating", dir))?;
-        let hz = 1.0 / vehicle.dt();
-        let rows = |s: f64| (s * hz).round() as usize;
-        let before_rows: Vec<usize> = rules.iter().map(|r| rows(r.before_s)).collect();
-        let after_rows: Vec<usize> = rules.iter().map(|r| rows(r.after_s)).collect();
-        let keep = before_rows
-            .iter()
-            .zip(&after_rows)
-            .map(|(b, a)| b + a + 1)
-            .max()
-            .unwrap_or(1);
-        let bus = vehicle.bus();
-        let armed = rules
-            .into_iter()
-            .map(|rule| Armed {
-                signal: match &rule.trigger {
-                    Trigger::Signal { path, .. } => bus.id(path).ok(),
-                    Trigger::Event(_) => None,
-                },
-                rule,
-                was_true: false,
-                pending: None,
-            })
-            .collect();
-        Ok(Self {
+        let mut c = Self {
             dir: dir.to_owned(),
             header: super::Recorder::header_of(vehicle, vin, seed),
             columns: column_ids(vehicle),
-            ring: VecDeque::with_capacity(keep + 1),
-            keep,
-            before_rows,
-            after_rows,
-            rules: armed,
+            ring: VecDeque::new(),
+            keep: 0,
+            hz: 1.0 / vehicle.dt(),
+            rules: Vec::new(),
+            sink: None,
+            remote: None,
             writers: Vec::new(),
             written: Vec::new(),
-        })
+        };
+        c.set_rules(rules, vehicle);
+        Ok(c)
+    }
+
+    /// Also hands every capture to `sink` (on the capture's writer thread).
+    pub fn with_sink(mut self, sink: Arc<dyn CaptureSink>) -> Self {
+        self.sink = Some(sink);
+        self
+    }
+
+    /// Takes rule changes from `requests` between two ticks.
+    pub fn with_remote(mut self, requests: mpsc::Receiver<RulesRequest>) -> Self {
+        self.remote = Some(requests);
+        self
+    }
+
+    /// The rules in force, in order.
+    pub fn rules(&self) -> Vec<CaptureRule> {
+        self.rules.iter().map(|a| a.rule.clone()).collect()
+    }
+
+    /// Rows the ring buffer keeps (the longest window of a rule).
+    pub fn ring_rows(&self) -> usize {
+        self.keep
+    }
+
+    /// Replaces the rules. A rule that stays as it was (same text and
+    /// window) keeps its state, so a capture it is collecting goes on; the
+    /// state of the others is dropped. The ring is resized to the longest
+    /// window (its oldest rows go when it shrinks).
+    pub fn set_rules(&mut self, rules: Vec<CaptureRule>, vehicle: &Vehicle) {
+        let hz = self.hz;
+        let rows = |s: f64| (s * hz).round() as usize;
+        let bus = vehicle.bus();
+        let old = std::mem::take(&mut self.rules);
+        self.rules = rules
+            .into_iter()
+            .map(|rule| {
+                let kept = old.iter().find(|a| a.rule == rule);
+                Armed {
+                    signal: match &rule.trigger {
+                        Trigger::Signal { path, .. } => bus.id(path).ok(),
+                        Trigger::Event(_) => None,
+                    },
+                    was_true: kept.is_some_and(|a| a.was_true),
+                    pending: kept.and_then(|a| a.pending),
+                    before_rows: rows(rule.before_s),
+                    after_rows: rows(rule.after_s),
+                    rule,
+                }
+            })
+            .collect();
+        self.keep = self
+            .rules
+            .iter()
+            .map(|a| a.before_rows + a.after_rows + 1)
+            .max()
+            .unwrap_or(0);
+        while self.ring.len() > self.keep {
+            self.ring.pop_front();
+        }
+        self.ring.shrink_to(self.keep + 1);
+    }
+
+    /// Applies a remote rules request: every rule is parsed against the
+    /// vehicle's catalog first, and only if all pass do the rules change
+    /// (and a `capture.rules` event lists them).
+    fn apply(&mut self, vehicle: &mut Vehicle, request: RulesRequest) {
+        let catalog = vehicle.bus().catalog().clone();
+        let mut errors = SetErrors::new();
+        let mut rules = Vec::with_capacity(request.rules.len());
+        for (i, s) in request.rules.iter().enumerate() {
+            match CaptureRule::parse(&s.rule, s.before_s, s.after_s, &catalog) {
+                Ok(r) => rules.push(r),
+                Err(e) => {
+                    errors.insert(format!("capture_rules[{i}]"), e);
+                }
+            }
+        }
+        let outcome = if errors.is_empty() {
+            self.set_rules(rules, vehicle);
+            let (detail, fields) = self.rules_event();
+            tracing::info!("{detail}");
+            vehicle.raise_with("capture.rules", detail, fields);
+            Ok(())
+        } else {
+            tracing::info!(?errors, "capture rules refused");
+            Err(errors)
+        };
+        if let Some(reply) = request.reply {
+            reply(outcome);
+        }
+    }
+
+    /// The `capture.rules` event: a readable list, and the rules as the JSON
+    /// array a `capture_rules` request takes (field `rules`).
+    fn rules_event(&self) -> (String, BTreeMap<String, String>) {
+        let listed: Vec<String> = self
+            .rules
+            .iter()
+            .map(|a| {
+                format!(
+                    "`{}` ({} s before, {} s after)",
+                    a.rule.text, a.rule.before_s, a.rule.after_s
+                )
+            })
+            .collect();
+        let detail = if listed.is_empty() {
+            "capture rules: none".to_owned()
+        } else {
+            format!("capture rules: {}", listed.join(", "))
+        };
+        let json: Vec<serde_json::Value> = self
+            .rules
+            .iter()
+            .map(|a| {
+                serde_json::json!({
+                    "rule": a.rule.text, "before": a.rule.before_s, "after": a.rule.after_s
+                })
+            })
+            .collect();
+        let fields = BTreeMap::from([
+            ("count".to_owned(), self.rules.len().to_string()),
+            (
+                "rules".to_owned(),
+                serde_json::Value::Array(json).to_string(),
+            ),
+        ]);
+        (detail, fields)
     }
 
     fn triggered(a: &mut Armed, vehicle: &Vehicle, events: &[Event]) -> bool {
@@ -202,7 +280,7 @@ impl Capturer {
         }
     }
 
-    fn write(&mut self, i: usize, trigger_tick: u64) {
+    fn write(&mut self, i: usize, trigger: Pending) {
         // Collect the writers that are done, so a long run keeps no handles.
         let (done, running): (Vec<_>, Vec<_>) =
             self.writers.drain(..).partition(JoinHandle::is_finished);
@@ -215,24 +293,39 @@ impl Capturer {
                 self.written.push(result);
             }
         }
-        let rows = (self.before_rows[i] + self.after_rows[i] + 1).min(self.ring.len());
+        let a = &self.rules[i];
+        let rows = (a.before_rows + a.after_rows + 1).min(self.ring.len());
         let start = self.ring.len() - rows;
         let flat: Vec<u64> = self.ring.range(start..).flatten().copied().collect();
-        let name = crate::fsutil::sanitize_file_name(&self.rules[i].rule.text)
-            .unwrap_or_else(|_| format!("rule{i}"));
+        let rule = a.rule.text.clone();
+        let name = crate::fsutil::sanitize_file_name(&rule).unwrap_or_else(|_| format!("rule{i}"));
         let path = self
             .dir
-            .join(format!("capture-{trigger_tick:010}-{name}.trace"));
+            .join(format!("capture-{:010}-{name}.trace", trigger.tick));
         let header = self.header.clone();
         let width = self.columns.len() + 1;
+        let sink = self.sink.clone();
         self.writers.push(std::thread::spawn(move || {
             let mut text = header.render().into_bytes();
             let mut last = vec![0; width - 1];
             for row in flat.chunks_exact(width) {
                 encode_row(&mut text, row, &mut last);
             }
-            crate::fsutil::write_atomic(&path, &text).map_err(io("writing", &path))?;
-            Ok(path)
+            let written = crate::fsutil::write_atomic(&path, &text).map_err(io("writing", &path));
+            // The file failing to be written does not keep the capture
+            // from leaving the vehicle.
+            if let Some(sink) = sink {
+                match std::str::from_utf8(&text) {
+                    Ok(text) => sink.publish(&Captured {
+                        rule: &rule,
+                        trigger_tick: trigger.tick,
+                        trigger_t: trigger.t,
+                        text,
+                    }),
+                    Err(e) => tracing::error!("capture {}: not text: {e}", path.display()),
+                }
+            }
+            written.map(|()| path)
         }));
     }
 
@@ -270,7 +363,21 @@ impl Drop for Capturer {
 }
 
 impl TickHook for Capturer {
+    fn before_tick(&mut self, vehicle: &mut Vehicle) {
+        let Some(remote) = &self.remote else {
+            return;
+        };
+        // Empty most ticks: collecting nothing allocates nothing.
+        let requests: Vec<RulesRequest> = remote.try_iter().collect();
+        for r in requests {
+            self.apply(vehicle, r);
+        }
+    }
+
     fn after_tick(&mut self, vehicle: &Vehicle, events: &[Event]) {
+        if self.keep == 0 {
+            return;
+        }
         let bus = vehicle.bus();
         let mut row = if self.ring.len() >= self.keep {
             self.ring.pop_front().unwrap_or_default()
@@ -285,17 +392,26 @@ impl TickHook for Capturer {
             let fired = Self::triggered(&mut self.rules[i], vehicle, events);
             let a = &mut self.rules[i];
             match a.pending {
-                Some((0, t)) => {
+                Some(p) if p.left == 0 => {
                     a.pending = None;
-                    self.write(i, t);
+                    self.write(i, p);
                 }
-                Some((n, t)) => a.pending = Some((n - 1, t)),
+                Some(p) => {
+                    a.pending = Some(Pending {
+                        left: p.left - 1,
+                        ..p
+                    })
+                }
                 None if fired => {
-                    let after = self.after_rows[i];
-                    if after == 0 {
-                        self.write(i, vehicle.ticks());
+                    let p = Pending {
+                        left: a.after_rows.saturating_sub(1),
+                        tick: vehicle.ticks(),
+                        t: vehicle.time(),
+                    };
+                    if a.after_rows == 0 {
+                        self.write(i, p);
                     } else {
-                        a.pending = Some((after - 1, vehicle.ticks()));
+                        a.pending = Some(p);
                     }
                 }
                 None => {}
@@ -303,3 +419,7 @@ impl TickHook for Capturer {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "capture_tests.rs"]
+mod tests;

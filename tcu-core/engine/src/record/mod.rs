@@ -16,9 +16,13 @@
 
 pub mod capture;
 mod reader;
+mod rule;
 mod writer;
 
-pub use capture::{CaptureRule, Capturer, Trigger};
+pub use capture::{
+    CaptureRule, CaptureSink, Captured, Capturer, DEFAULT_AFTER_S, DEFAULT_BEFORE_S, RuleSpec,
+    RulesRequest, Trigger,
+};
 pub use reader::{TraceReader, trace_files};
 pub use writer::{RecordSettings, Recorder};
 
