@@ -141,7 +141,7 @@ pub fn run_headless(
         );
     let mut events = LogEvents;
     let mut recorder = start_recording(config, &vehicle)?;
-    let mut capturer = start_captures(config, &vehicle)?;
+    let mut capturer = start_captures(config, &vehicle, mqtt.as_mut().map(|(_, h)| h))?;
     let mut hooks = Hooks(vec![&mut inbox, &mut status, &mut events]);
     if let Some(r) = recorder.as_mut() {
         hooks.0.push(r);
@@ -169,12 +169,11 @@ pub fn run_headless(
     if let Some(n) = &notify {
         n.stopping();
     }
-    if let Some((_, handle)) = mqtt {
-        handle.shutdown();
-    }
     if let Some(Err(e)) = recorder.map(tcu_engine::record::Recorder::finish) {
         tracing::error!("recording: {e}");
     }
+    // Before the link stops: a capture still being written is handed to it
+    // and so delivered, or kept in its outbox.
     for written in capturer
         .map(tcu_engine::record::Capturer::finish)
         .unwrap_or_default()
@@ -183,6 +182,9 @@ pub fn run_headless(
             Ok(path) => tracing::info!(path = %path.display(), "capture written"),
             Err(e) => tracing::error!("capture: {e}"),
         }
+    }
+    if let Some((_, handle)) = mqtt {
+        handle.shutdown();
     }
     tracing::info!(
         ticks = outcome.ticks,
@@ -258,8 +260,8 @@ pub fn run_dashboard(
     let ota_waker = ota.as_ref().map(crate::ota::OtaHook::waker);
     let startup = vehicle.drain_events();
     let recorder = start_recording(config, &vehicle)?;
-    let capturer = start_captures(config, &vehicle)?;
-    let mqtt = start_mqtt(config, &vehicle, &startup, control.clone())?;
+    let mut mqtt = start_mqtt(config, &vehicle, &startup, control.clone())?;
+    let capturer = start_captures(config, &vehicle, mqtt.as_mut().map(|(_, h)| h))?;
     let (mqtt_hook, mqtt_handle) = match mqtt {
         Some((hook, handle)) => (Some(hook), Some(handle)),
         None => (None, None),
@@ -356,22 +358,35 @@ pub fn start_recording(
     Ok(Some(r))
 }
 
-/// Starts the condition-based captures of `config`'s `[[record.capture]]`,
-/// if any (add them to the run's hooks).
+/// Starts the condition-based captures of `config`'s `[[record.capture]]`
+/// (add them to the run's hooks). With an MQTT link the captures are also
+/// published, and the capturer runs even without rules, so that rules can
+/// be set remotely; without either, there is none.
 pub fn start_captures(
     config: &Config,
     vehicle: &Vehicle,
+    mqtt: Option<&mut tcu_link::MqttHandle>,
 ) -> Result<Option<tcu_engine::record::Capturer>, RunError> {
-    if config.record.captures.is_empty() {
+    let port = mqtt.and_then(tcu_link::MqttHandle::take_captures);
+    if config.record.captures.is_empty() && port.is_none() {
         return Ok(None);
     }
-    let c = tcu_engine::record::Capturer::new(
+    let mut c = tcu_engine::record::Capturer::new(
         &config.record.capture_dir,
         config.record.captures.clone(),
         vehicle,
         &config.vehicle.vin,
         config.vehicle.seed,
     )?;
+    if let Some(port) = port {
+        tracing::info!(
+            topic = port.publisher.topic(),
+            "captures are published over MQTT"
+        );
+        c = c
+            .with_sink(Arc::new(port.publisher))
+            .with_remote(port.rules);
+    }
     Ok(Some(c))
 }
 

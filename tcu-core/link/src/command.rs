@@ -4,12 +4,17 @@
 //! A request is `{"id": "...", "set": {"<VSS path>": value, ...}}`, or a
 //! plugin's named command, `{"id": "...", "command": {"subsystem": "abs",
 //! "name": "fault.wheel_sensor", "value": 1}}` (`reset`, `set_soc`,
-//! `fault.<name>`, ...). What is checked here: the payload size, that it is
-//! a JSON object, that it has a non-empty string `id` and exactly one of a
-//! non-empty object `set` or a `command` (non-empty `subsystem` and `name`,
-//! a numeric `value`, nothing else) and nothing else, and that every value
-//! is a number or a boolean. Whether the plugin knows the command is its
-//! own decision, reported keyed `command`. Whether each path exists, is an
+//! `fault.<name>`, ...), or new capture rules, `{"id": "...",
+//! "capture_rules": [{"rule": "abs.engaged", "before": 5, "after": 3}]}`.
+//! What is checked here: the payload size, that it is a JSON object, that
+//! it has a non-empty string `id` and exactly one of a non-empty object
+//! `set`, a `command` (non-empty `subsystem` and `name`, a numeric `value`,
+//! nothing else) or a `capture_rules` array (each a non-empty string `rule`
+//! and optional numbers `before` and `after`, nothing else; refused keyed
+//! `capture_rules[i]`) and nothing else, and that every value is a number
+//! or a boolean. Whether the plugin knows the command is its own decision,
+//! reported keyed `command`; whether a capture rule names a signal of the
+//! catalog is the capturer's, keyed `capture_rules[i]`. Whether each path exists, is an
 //! actuator and is in range is the bus's decision, made all or nothing on the
 //! tick thread (`Bus::set_actuators`). A refused request names the `id` when
 //! it could be read; reasons that concern the request rather than a path are
@@ -23,6 +28,7 @@
 use serde_json::{Map, Value as Json, json};
 use tcu_engine::bus::SetErrors;
 use tcu_engine::catalog::Value;
+use tcu_engine::record::{DEFAULT_AFTER_S, DEFAULT_BEFORE_S, RuleSpec};
 
 /// Largest accepted request payload.
 pub const MAX_COMMAND_BYTES: usize = 16 * 1024;
@@ -36,6 +42,8 @@ pub struct Command {
     pub set: Vec<(String, Value)>,
     /// A plugin's named command instead of a write.
     pub plugin: Option<PluginCall>,
+    /// New capture rules instead of a write (empty: none).
+    pub capture_rules: Option<Vec<RuleSpec>>,
 }
 
 /// A plugin command of a request.
@@ -75,6 +83,55 @@ fn plugin_call(v: &Json) -> Result<PluginCall, String> {
         }
         _ => Err(shape.to_owned()),
     }
+}
+
+/// Reads the `capture_rules` array of a request, or says what is wrong
+/// with it (keyed `capture_rules`, or `capture_rules[i]` for one rule).
+fn capture_rules(v: &Json, errors: &mut SetErrors) -> Vec<RuleSpec> {
+    let shape = "must be {\"rule\": \"...\", \"before\": seconds, \"after\": seconds} (before and after optional)";
+    let Json::Array(list) = v else {
+        errors.insert(
+            "capture_rules".into(),
+            "must be an array of rules (empty: no captures)".into(),
+        );
+        return Vec::new();
+    };
+    let mut rules = Vec::with_capacity(list.len());
+    for (i, r) in list.iter().enumerate() {
+        let seconds = |m: &Map<String, Json>, k: &str, default: f64| match m.get(k) {
+            None => Some(default),
+            Some(v) => v.as_f64(),
+        };
+        let spec = match r {
+            Json::Object(m)
+                if m.keys()
+                    .all(|k| matches!(k.as_str(), "rule" | "before" | "after")) =>
+            {
+                match (
+                    m.get("rule")
+                        .and_then(Json::as_str)
+                        .filter(|s| !s.is_empty()),
+                    seconds(m, "before", DEFAULT_BEFORE_S),
+                    seconds(m, "after", DEFAULT_AFTER_S),
+                ) {
+                    (Some(rule), Some(before_s), Some(after_s)) => Some(RuleSpec {
+                        rule: rule.to_owned(),
+                        before_s,
+                        after_s,
+                    }),
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        match spec {
+            Some(s) => rules.push(s),
+            None => {
+                errors.insert(format!("capture_rules[{i}]"), shape.to_owned());
+            }
+        }
+    }
+    rules
 }
 
 /// A request refused before it reached the bus.
@@ -125,11 +182,11 @@ pub fn parse(payload: &[u8]) -> Result<Command, Refusal> {
     let mut errors = SetErrors::new();
     for key in obj
         .keys()
-        .filter(|k| !matches!(k.as_str(), "id" | "set" | "command"))
+        .filter(|k| !matches!(k.as_str(), "id" | "set" | "command" | "capture_rules"))
     {
         errors.insert(
             key.clone(),
-            "unknown field (expected `id` and `set` or `command`)".into(),
+            "unknown field (expected `id` and `set`, `command` or `capture_rules`)".into(),
         );
     }
     match obj.get("id") {
@@ -143,26 +200,39 @@ pub fn parse(payload: &[u8]) -> Result<Command, Refusal> {
     }
     let mut set = Vec::new();
     let mut plugin = None;
-    match (obj.get("set"), obj.get("command")) {
-        (Some(_), Some(_)) => {
+    let mut rules = None;
+    match (obj.get("set"), obj.get("command"), obj.get("capture_rules")) {
+        (Some(_), Some(_), _) => {
             errors.insert(
                 "command".into(),
                 "give either `set` or `command`, not both".into(),
             );
         }
-        (None, Some(c)) => match plugin_call(c) {
+        (Some(_), None, Some(_)) | (None, Some(_), Some(_)) => {
+            errors.insert(
+                "capture_rules".into(),
+                "give `capture_rules` alone, without `set` or `command`".into(),
+            );
+        }
+        (None, Some(c), None) => match plugin_call(c) {
             Ok(call) => plugin = Some(call),
             Err(reason) => {
                 errors.insert("command".into(), reason);
             }
         },
-        (None, None) => {
+        (None, None, Some(r)) => rules = Some(capture_rules(r, &mut errors)),
+        (None, None, None) => {
             errors.insert("set".into(), "missing".into());
         }
-        (Some(s), None) => set_values(s, &mut set, &mut errors),
+        (Some(s), None, None) => set_values(s, &mut set, &mut errors),
     }
     match (id, errors.is_empty()) {
-        (Some(id), true) => Ok(Command { id, set, plugin }),
+        (Some(id), true) => Ok(Command {
+            id,
+            set,
+            plugin,
+            capture_rules: rules,
+        }),
         (id, _) => Err(Refusal { id, errors }),
     }
 }
@@ -272,6 +342,90 @@ mod tests {
     }
 
     #[test]
+    fn capture_rules_parse_with_the_default_window_and_an_empty_list_means_none() {
+        let c = parse(
+            br#"{"id":"r-7","capture_rules":[{"rule":"abs.engaged","before":5.0,"after":3},{"rule":"Vehicle.Speed > 130"}]}"#,
+        )
+        .unwrap();
+        let spec = |rule: &str, before_s, after_s| RuleSpec {
+            rule: rule.into(),
+            before_s,
+            after_s,
+        };
+        assert_eq!(
+            (c.id.as_str(), c.set.len(), c.plugin, c.capture_rules),
+            (
+                "r-7",
+                0,
+                None,
+                Some(vec![
+                    spec("abs.engaged", 5.0, 3.0),
+                    spec("Vehicle.Speed > 130", 10.0, 5.0)
+                ])
+            )
+        );
+        let c = parse(br#"{"id":"r-8","capture_rules":[]}"#).unwrap();
+        assert_eq!(c.capture_rules, Some(Vec::new()));
+    }
+
+    #[test]
+    fn bad_capture_rules_are_refused_naming_the_rule() {
+        for (bad, key) in [
+            (
+                r#"{"id":"r","capture_rules":{"rule":"a"}}"#,
+                "capture_rules",
+            ),
+            (
+                r#"{"id":"r","capture_rules":"abs.engaged"}"#,
+                "capture_rules",
+            ),
+            (
+                r#"{"id":"r","capture_rules":[{"rule":""}]}"#,
+                "capture_rules[0]",
+            ),
+            (
+                r#"{"id":"r","capture_rules":[{"before":1}]}"#,
+                "capture_rules[0]",
+            ),
+            (
+                r#"{"id":"r","capture_rules":[{"rule":7}]}"#,
+                "capture_rules[0]",
+            ),
+            (
+                r#"{"id":"r","capture_rules":["abs.engaged"]}"#,
+                "capture_rules[0]",
+            ),
+            (
+                r#"{"id":"r","capture_rules":[{"rule":"a"},{"rule":"b","before":"5"}]}"#,
+                "capture_rules[1]",
+            ),
+            (
+                r#"{"id":"r","capture_rules":[{"rule":"a","after":null}]}"#,
+                "capture_rules[0]",
+            ),
+            (
+                r#"{"id":"r","capture_rules":[{"rule":"a","window":1}]}"#,
+                "capture_rules[0]",
+            ),
+            (
+                r#"{"id":"r","capture_rules":[],"set":{"P":1}}"#,
+                "capture_rules",
+            ),
+            (
+                r#"{"id":"r","capture_rules":[],"command":{"subsystem":"abs","name":"x","value":1}}"#,
+                "capture_rules",
+            ),
+        ] {
+            let r = parse(bad.as_bytes()).unwrap_err();
+            assert_eq!(r.id.as_deref(), Some("r"), "{bad}");
+            assert!(r.errors.contains_key(key), "{bad}: {r:?}");
+            assert_eq!(r.errors.len(), 1, "{bad}: {r:?}");
+        }
+        let r = parse(br#"{"capture_rules":[]}"#).unwrap_err();
+        assert_eq!(r.errors["id"], "missing");
+    }
+
+    #[test]
     fn oversized_payload_is_refused_and_still_named() {
         let big = format!(
             r#"{{"id":"big","set":{{"P":1}},"pad":"{}"}}"#,
@@ -292,13 +446,14 @@ mod tests {
             x ^= x << 17;
             x
         };
-        let pieces: [&[u8]; 12] = [
+        let pieces: [&[u8]; 13] = [
             b"{",
             b"}",
             b"[",
             b"]",
             b"\"id\"",
             b"\"set\"",
+            b"\"capture_rules\"",
             b":",
             b",",
             b"1e999",
@@ -312,7 +467,7 @@ mod tests {
                 if next() % 3 == 0 {
                     p.push(next() as u8);
                 } else {
-                    p.extend_from_slice(pieces[(next() % 12) as usize]);
+                    p.extend_from_slice(pieces[(next() % 13) as usize]);
                 }
             }
             let _ = parse(&p);

@@ -6,6 +6,7 @@
 //! - [`encode`]: topics and payloads (telemetry in both profiles, events,
 //!   status);
 //! - [`command`]: `cmd/req` parsing and the `cmd/res` answer;
+//! - [`capture`]: captures published in chunks, capture rules set remotely;
 //! - [`outbox`] + [`spill`]: the bounded, disk-backed queue every message
 //!   waits in until the broker has it;
 //! - [`gate`]: spacing of connection attempts across a fleet's links;
@@ -17,6 +18,7 @@
 //! handle that reports metrics and stops the link.
 
 pub mod broker;
+pub mod capture;
 pub mod command;
 pub mod config;
 pub mod encode;
@@ -54,12 +56,19 @@ pub struct MqttHandle {
     thread: Option<std::thread::JoinHandle<()>>,
     /// Where it publishes.
     pub broker: BrokerUrl,
+    captures: Option<capture::CapturePort>,
 }
 
 impl MqttHandle {
     /// The counters.
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
+    }
+
+    /// The publisher of captures and the capture rules arriving as
+    /// commands, for the vehicle's capturer (once; `None` after).
+    pub fn take_captures(&mut self) -> Option<capture::CapturePort> {
+        self.captures.take()
     }
 
     /// Stops the link: delivers what it can within a couple of seconds,
@@ -126,7 +135,8 @@ pub fn start(
                 .map_or(1, |d| d.as_nanos() as u64),
         log_connections: true,
     };
-    let (hook, link) = assemble(config, vin, vehicle, control, setup)?;
+    let (hook, mut link) = assemble(config, vin, vehicle, control, setup)?;
+    let captures = link.captures.take();
     let metrics = link.parts.metrics.clone();
     let telemetry = link.parts.topics.telemetry.clone();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
@@ -146,6 +156,7 @@ pub fn start(
             stop: Some(stop_tx),
             thread: Some(thread),
             broker: url,
+            captures,
         },
     ))
 }
@@ -229,6 +240,9 @@ struct Assembled {
     eventloop: rumqttc::EventLoop,
     parts: link::LinkParts,
     frames: tokio::sync::mpsc::Receiver<hook::Frame>,
+    /// For the capturer (a fleet's links have none: their rules requests
+    /// are refused).
+    captures: Option<capture::CapturePort>,
 }
 
 impl Assembled {
@@ -263,6 +277,7 @@ fn assemble(
     let options = options::mqtt_options(config, &setup.broker, will)?;
     let (client, eventloop) = rumqttc::AsyncClient::new(options, options::REQUEST_CAP);
     let metrics = Arc::new(Metrics::default());
+    let (rules_tx, rules_rx) = std::sync::mpsc::channel();
     let parts = link::LinkParts {
         topics: topics.clone(),
         vin: vin.to_owned(),
@@ -275,8 +290,16 @@ fn assemble(
         jitter_seed: setup.jitter_seed,
         log_connections: setup.log_connections,
         policy: crate::policy::Gatekeeper::new(config.commands.clone()),
+        capture_rules: Some(rules_tx),
     };
     let (frame_tx, frames) = tokio::sync::mpsc::channel(FRAME_CAP);
+    let captures = Some(capture::CapturePort {
+        publisher: capture::CapturePublisher::new(
+            frame_tx.clone(),
+            format!("{}/captures", config.topic_root),
+        ),
+        rules: rules_rx,
+    });
     let hook = MqttHook::new(
         frame_tx,
         topics,
@@ -293,6 +316,7 @@ fn assemble(
             eventloop,
             parts,
             frames,
+            captures,
         },
     ))
 }

@@ -88,6 +88,8 @@ pub struct LinkParts {
     pub log_connections: bool,
     /// `[mqtt] commands` and the rate limit.
     pub policy: crate::policy::Gatekeeper,
+    /// Where `capture_rules` requests go (see [`crate::capture`]).
+    pub capture_rules: Option<std::sync::mpsc::Sender<tcu_engine::record::RulesRequest>>,
 }
 
 /// Something handed to the client.
@@ -349,11 +351,16 @@ impl Link {
                     .plugin
                     .as_ref()
                     .map(|c| crate::policy::plugin_command_path(&c.subsystem, &c.name));
+                let rules_path = cmd
+                    .capture_rules
+                    .is_some()
+                    .then_some(crate::capture::RULES_PATH);
                 let paths = cmd
                     .set
                     .iter()
                     .map(|(p, _)| p.as_str())
-                    .chain(plugin_path.as_deref());
+                    .chain(plugin_path.as_deref())
+                    .chain(rules_path);
                 if let Err(e) = self
                     .parts
                     .policy
@@ -364,6 +371,16 @@ impl Link {
                 }
                 let tx = self.replies.clone();
                 let id = cmd.id.clone();
+                if let Some(rules) = cmd.capture_rules {
+                    let to = self.parts.capture_rules.as_ref();
+                    let reply = Box::new(move |r| {
+                        let _ = tx.send((Some(id), r));
+                    });
+                    if let Err(e) = crate::capture::request_rules(to, rules, reply) {
+                        self.respond(Some(&cmd.id), &Err(e));
+                    }
+                    return;
+                }
                 let msg = match cmd.plugin {
                     None => ControlMsg::Set {
                         set: cmd.set,

@@ -3,6 +3,8 @@
 //! trailing `.*` a branch, a leading `!` an exclusion, which wins over any
 //! inclusion), and `[mqtt] command_limit` per `command_window` bounds the
 //! rate. A plugin's named command is matched as `command:<subsystem>.<name>`.
+//! A `capture_rules` request is matched as `Sim.Record.CaptureRules`
+//! ([`crate::capture::RULES_PATH`]).
 //! A refused command is answered like any rejection, with the reason; the
 //! vehicle never sees it.
 //!

@@ -107,7 +107,9 @@ pub struct Capturer {
 }
 
 impl Capturer {
-    /// Captures of `rules` on `vehicle` into `dir` (created if missing).
+    /// Captures of `rules` on `vehicle` into `dir` (created now if there
+    /// are rules, so a bad directory is an error at start; else when a
+    /// capture is first written).
     pub fn new(
         dir: &Path,
         rules: Vec<CaptureRule>,
@@ -115,7 +117,9 @@ impl Capturer {
         vin: &str,
         seed: u64,
     ) -> Result<Self, RecordError> {
-        std::fs::create_dir_all(dir).map_err(io("creating", dir))?;
+        if !rules.is_empty() {
+            std::fs::create_dir_all(dir).map_err(io("creating", dir))?;
+        }
         let mut c = Self {
             dir: dir.to_owned(),
             header: super::Recorder::header_of(vehicle, vin, seed),
@@ -305,13 +309,18 @@ impl Capturer {
         let header = self.header.clone();
         let width = self.columns.len() + 1;
         let sink = self.sink.clone();
+        let dir = self.dir.clone();
         self.writers.push(std::thread::spawn(move || {
             let mut text = header.render().into_bytes();
             let mut last = vec![0; width - 1];
             for row in flat.chunks_exact(width) {
                 encode_row(&mut text, row, &mut last);
             }
-            let written = crate::fsutil::write_atomic(&path, &text).map_err(io("writing", &path));
+            let written = std::fs::create_dir_all(&dir)
+                .map_err(io("creating", &dir))
+                .and_then(|()| {
+                    crate::fsutil::write_atomic(&path, &text).map_err(io("writing", &path))
+                });
             // The file failing to be written does not keep the capture
             // from leaving the vehicle.
             if let Some(sink) = sink {
