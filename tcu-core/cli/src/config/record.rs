@@ -43,12 +43,14 @@ pub struct RawCapture {
     pub after: f64,
 }
 
+/// The window a rule gets when it does not say: the same as a remote
+/// `capture_rules` request's.
 fn ten() -> f64 {
-    10.0
+    tcu_engine::record::DEFAULT_BEFORE_S
 }
 
 fn five() -> f64 {
-    5.0
+    tcu_engine::record::DEFAULT_AFTER_S
 }
 
 /// Resolved `[record]`.
