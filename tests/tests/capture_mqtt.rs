@@ -306,3 +306,39 @@ fn capture_rules_changed_through_cmd_req_are_announced_and_capture_and_a_bad_rul
     assert_eq!(capture.rule, rule);
     save(&capture, dir.path(), 151);
 }
+
+#[test]
+fn the_command_policy_can_keep_capture_rules_from_being_changed_remotely() {
+    assert!(mosquitto_available(), "mosquitto is not installed");
+    let vin = "WTCUZ0000000000C4";
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(dir.path(), "");
+    let sub = Subscriber::connect(broker.port, "t-rules-policy", "vehicle/#", true);
+    let config = format!(
+        "[vehicle]\nvin = \"{vin}\"\n[mqtt]\nbroker = \"mqtt://127.0.0.1:{}\"\npublish_period = \"1s\"\n\
+         outbox_dir = \"{}\"\ncommands = [\"*\", \"!Sim.Record.*\"]\n",
+        broker.port,
+        dir.path().join("outbox").display()
+    );
+    let tcu = spawn_tcu_run(dir.path(), &config, &["--driver", "idle"]);
+    wait_online(&sub, vin, &tcu);
+    sub.publish(
+        &format!("vehicle/{vin}/cmd/req"),
+        json!({"id": "p", "capture_rules": [{"rule": "abs.engaged"}]}).to_string(),
+    );
+    let res = sub.collect(
+        &format!("vehicle/{vin}/cmd/res"),
+        Duration::from_secs(15),
+        |m| !m.is_empty(),
+    );
+    assert_eq!(res.len(), 1, "{}", tcu.output());
+    assert_eq!(res[0]["status"], "rejected", "{}", res[0]);
+    assert!(
+        res[0]["errors"]["Sim.Record.CaptureRules"]
+            .as_str()
+            .is_some_and(|e| e.contains("[mqtt] commands")),
+        "{}",
+        res[0]
+    );
+    assert_eq!(tcu.count("capture rules:"), 0, "{}", tcu.output());
+}
