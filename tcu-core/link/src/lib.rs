@@ -66,7 +66,8 @@ impl MqttHandle {
     }
 
     /// The publisher of captures and the capture rules arriving as
-    /// commands, for the vehicle's capturer (once; `None` after).
+    /// commands, for the vehicle's capturer (once; `None` after). Until
+    /// it is taken, a `capture_rules` request waits unanswered.
     pub fn take_captures(&mut self) -> Option<capture::CapturePort> {
         self.captures.take()
     }
