@@ -10,7 +10,8 @@
 //!
 //! Modules, lowest first (each uses only those before it): [`error`],
 //! [`clock`], [`loss`], [`rules`] (the catalog's rules for values),
-//! [`ingest`] (topics and payload checks), [`doc`] (one
+//! [`ingest`] (topics and payload checks), [`capture`] (chunks of
+//! captures joined and checked), [`doc`] (one
 //! vehicle's document and its desired-state lifecycle), [`store`] (the
 //! history behind the [`store::Store`] trait; SQLite, or PostgreSQL shared by
 //! several twins), [`fleet`] (every
@@ -21,6 +22,7 @@
 //! wiring of `tcu-twin serve`), [`client`] (the `get`/`set`/`export`
 //! commands over the API).
 
+pub mod capture;
 pub mod client;
 pub mod clock;
 pub mod config;

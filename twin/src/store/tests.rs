@@ -87,6 +87,8 @@ both!(
     a_long_range_reads_downsampled_from_the_store,
     the_writer_batches_off_the_caller_and_flushes_on_request,
     of_two_samples_with_the_same_key_in_one_batch_the_later_one_is_kept,
+    a_capture_is_listed_as_its_chunks_come_and_exported_whole_once_complete,
+    a_chunk_stored_twice_is_kept_once_and_retention_deletes_old_captures,
 );
 
 fn catalog() -> Arc<Catalog> {
@@ -392,7 +394,8 @@ fn the_schema_is_created_once_and_a_newer_one_is_refused() {
     let db = url.rsplit('/').next().unwrap();
     assert_eq!(
         pg.query(db, "SELECT version FROM tcu_twin_schema").trim(),
-        "1"
+        "2",
+        "the first schema and the captures"
     );
     assert!(PostgresStore::open(&target(&url), "twin-c", catalog()).is_ok());
     pg.query(db, "UPDATE tcu_twin_schema SET version = 99");
@@ -489,4 +492,96 @@ fn two_twins_writing_the_first_samples_of_the_same_new_vehicles_at_once_lose_no_
             "{vin}: both twins' samples are stored"
         );
     }
+}
+
+/// The records an assembler gives for `payloads` offered in that order.
+fn capture_records(payloads: &[Vec<u8>], vin: &str, t: Millis) -> Vec<Record> {
+    let mut a = crate::capture::Assembler::default();
+    let mut out = Vec::new();
+    for p in payloads {
+        let c = crate::capture::chunk(p, vin, 1 << 20).unwrap();
+        a.offer(&Arc::from(vin), c, t, &mut out).unwrap();
+    }
+    out
+}
+
+fn a_capture_is_listed_as_its_chunks_come_and_exported_whole_once_complete(b: &Backend) {
+    use crate::capture::tests::{file, payloads};
+    let s = (b.open)();
+    let f = file();
+    let p = payloads(&f, 600);
+    let id = crate::capture::sha256_hex(f.as_bytes());
+    let mut order: Vec<Vec<u8>> = p.clone();
+    order.reverse();
+    let records = capture_records(&order, VIN, 5000);
+    let (first, rest) = records.split_at(2);
+    s.write(first).unwrap();
+    let q = CaptureQuery {
+        vin: Some(VIN.into()),
+        ..Default::default()
+    };
+    let listed = s.captures(&q).unwrap();
+    assert_eq!(listed.len(), 1);
+    let c = &listed[0];
+    assert_eq!(
+        (c.meta.id.as_str(), c.received_chunks, c.complete),
+        (id.as_str(), 2, false)
+    );
+    assert_eq!(c.meta.chunks as usize, p.len());
+    assert_eq!(
+        (c.meta.rule.as_str(), c.meta.trigger_tick),
+        ("abs.engaged", 1234)
+    );
+    let (_, file_now) = s.capture_file(VIN, &id).unwrap().unwrap();
+    assert_eq!(file_now, None, "no file before it is complete");
+    s.write(rest).unwrap();
+    let (info, exported) = s.capture_file(VIN, &id).unwrap().unwrap();
+    assert!(info.complete);
+    assert_eq!(info.received_chunks as usize, p.len());
+    assert_eq!(exported.as_deref(), Some(f.as_str()), "byte for byte");
+    assert_eq!(
+        info.plugins.get("battery").map(String::as_str),
+        Some("1.0.0")
+    );
+    let abs = CaptureQuery {
+        subsystem: Some("abs".into()),
+        complete: true,
+        ..Default::default()
+    };
+    assert_eq!(s.captures(&abs).unwrap().len(), 1);
+    let wipers = CaptureQuery {
+        subsystem: Some("wipers".into()),
+        ..Default::default()
+    };
+    assert!(s.captures(&wipers).unwrap().is_empty());
+    assert!(s.capture_file(VIN, &"0".repeat(64)).unwrap().is_none());
+    assert!(s.capture_file("WTCUZ000000000002", &id).unwrap().is_none());
+    let other = CaptureQuery {
+        vin: Some("WTCUZ000000000002".into()),
+        ..Default::default()
+    };
+    assert!(s.captures(&other).unwrap().is_empty());
+}
+
+fn a_chunk_stored_twice_is_kept_once_and_retention_deletes_old_captures(b: &Backend) {
+    use crate::capture::tests::{file, payloads};
+    let s = (b.open)();
+    let f = file();
+    let records = capture_records(&payloads(&f, 600), VIN, 5000);
+    // A second twin on the same store writes the same records again.
+    s.write(&records).unwrap();
+    s.write(&records).unwrap();
+    let (info, exported) = s
+        .capture_file(VIN, &crate::capture::sha256_hex(f.as_bytes()))
+        .unwrap()
+        .unwrap();
+    assert_eq!(exported.as_deref(), Some(f.as_str()));
+    assert_eq!(info.received, 5000);
+    assert_eq!(s.prune(5000).unwrap(), 0, "not older");
+    assert_eq!(s.prune(5001).unwrap(), 1);
+    assert!(s.captures(&CaptureQuery::default()).unwrap().is_empty());
+    // The chunks went with it: the same capture again starts from nothing.
+    s.write(&records[..1]).unwrap();
+    let listed = s.captures(&CaptureQuery::default()).unwrap();
+    assert_eq!(listed[0].received_chunks, 1);
 }
