@@ -83,6 +83,17 @@ pub struct RawHttp {
     max_body_bytes: Option<u64>,
 }
 
+/// `[vet]` as a layer writes it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVet {
+    current_dir: Option<PathBuf>,
+    tolerances: Option<PathBuf>,
+    max_upload_bytes: Option<u64>,
+    jobs_kept: Option<u64>,
+    queue: Option<u64>,
+}
+
 /// One layer.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -95,6 +106,8 @@ pub struct RawConfig {
     store: RawStore,
     #[serde(default)]
     http: RawHttp,
+    #[serde(default)]
+    vet: RawVet,
 }
 
 /// The resolved `[ingest]` section.
@@ -185,6 +198,23 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
 }
 
+/// The resolved `[vet]` section: vetting candidate libraries against the
+/// stored captures (`POST /api/vet`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct VetConfig {
+    /// The plugin libraries the fleet runs (as `tcu run`'s plugin
+    /// directory); vetting is off without it.
+    pub current_dir: Option<PathBuf>,
+    /// A tolerance file (`tcu vet --tolerances`).
+    pub tolerances: Option<PathBuf>,
+    /// Largest candidate library taken.
+    pub max_upload_bytes: usize,
+    /// Finished jobs kept (the oldest forgotten first).
+    pub jobs_kept: usize,
+    /// Jobs waiting at most; beyond, a submission is refused.
+    pub queue: usize,
+}
+
 /// The resolved configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TwinConfig {
@@ -196,6 +226,8 @@ pub struct TwinConfig {
     pub store: StoreConfig,
     /// The API.
     pub http: HttpConfig,
+    /// Vetting jobs.
+    pub vet: VetConfig,
 }
 
 /// Overrides from the environment or the command line.
@@ -584,11 +616,20 @@ fn resolve(raw: RawConfig, m: &Merged) -> Result<TwinConfig, ConfigError> {
         tls,
         max_body_bytes: positive(m, "http.max_body_bytes", h.max_body_bytes)?,
     };
+    let v = raw.vet;
+    let vet = VetConfig {
+        current_dir: v.current_dir.filter(|p| !p.as_os_str().is_empty()),
+        tolerances: v.tolerances.filter(|p| !p.as_os_str().is_empty()),
+        max_upload_bytes: positive(m, "vet.max_upload_bytes", v.max_upload_bytes)?,
+        jobs_kept: positive(m, "vet.jobs_kept", v.jobs_kept)?,
+        queue: positive(m, "vet.queue", v.queue)?,
+    };
     Ok(TwinConfig {
         ingest,
         twin,
         store,
         http,
+        vet,
     })
 }
 

@@ -18,7 +18,8 @@
 //! document, the effects of a message or a patch), [`config`], [`tls`],
 //! [`hub`] (the shared state and where effects go), [`metrics`], [`mqtt`]
 //! (the broker connection), [`nats`] (the JetStream ingest path for a NATS
-//! cluster), [`http`] (the API), [`service`] (the
+//! cluster), [`vet`] (vetting jobs: candidate libraries against the stored
+//! captures), [`http`] (the API), [`service`] (the
 //! wiring of `tcu-twin serve`), [`client`] (the `get`/`set`/`export`
 //! commands over the API).
 
@@ -40,5 +41,6 @@ pub mod rules;
 pub mod service;
 pub mod store;
 pub mod tls;
+pub mod vet;
 
 pub use error::TwinError;

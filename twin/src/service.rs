@@ -83,7 +83,7 @@ pub async fn run(cfg: TwinConfig, clock: Arc<dyn Clock>) -> Result<(), TwinError
         source: std::io::Error::other(e.to_string()),
     })??;
     let mut fleet = Fleet::new(
-        catalog,
+        catalog.clone(),
         cfg.ingest.topics.clone(),
         cfg.twin.clone(),
         cfg.ingest.max_payload_bytes,
@@ -94,6 +94,10 @@ pub async fn run(cfg: TwinConfig, clock: Arc<dyn Clock>) -> Result<(), TwinError
     tracing::info!(store = %cfg.store.location.describe(), documents = restored, "store opened");
     let writer = Writer::spawn(store.clone(), cfg.store.batch_max, cfg.store.flush_interval);
     let hub = Arc::new(Hub::new(fleet, store.clone(), writer, clock.clone()));
+    let vet = crate::vet::Vetting::start(&cfg.vet, store.clone(), clock.clone(), catalog.clone())?;
+    if let Some(dir) = &cfg.vet.current_dir {
+        tracing::info!(current_dir = %dir.display(), "vetting jobs on");
+    }
 
     let listener = crate::http::bind(&cfg.http).await?;
     let addr = listener
@@ -108,7 +112,7 @@ pub async fn run(cfg: TwinConfig, clock: Arc<dyn Clock>) -> Result<(), TwinError
     tracing::info!("HTTP API on {scheme}://{addr}");
     let http = tokio::spawn({
         let (hub, http_cfg) = (hub.clone(), cfg.http.clone());
-        async move { crate::http::serve(hub, &http_cfg, listener).await }
+        async move { crate::http::serve(hub, &http_cfg, listener, vet).await }
     });
 
     let options = crate::mqtt::options(&cfg.ingest)?;
