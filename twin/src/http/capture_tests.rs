@@ -107,7 +107,7 @@ async fn good_capture_rules_are_sent_as_the_contracts_request_and_answered() {
 }
 
 #[tokio::test]
-async fn vetting_off_is_a_503_for_a_submission_and_an_empty_enabled_false_list() {
+async fn vetting_off_is_a_404_for_a_submission_and_a_job_and_an_enabled_false_list() {
     let a = api(false);
     let r = a
         .send(
@@ -117,10 +117,11 @@ async fn vetting_off_is_a_503_for_a_submission_and_an_empty_enabled_false_list()
                 .unwrap(),
         )
         .await;
-    r.is_problem(StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        r.is_problem(StatusCode::NOT_FOUND)["type"],
+        "urn:tcu-twin:problem:vetting-off"
+    );
     let list = a.get("/api/vet").await.json();
     assert_eq!(list, json!({"enabled": false, "jobs": []}));
-    a.get("/api/vet/1")
-        .await
-        .is_problem(StatusCode::SERVICE_UNAVAILABLE);
+    a.get("/api/vet/1").await.is_problem(StatusCode::NOT_FOUND);
 }

@@ -19,10 +19,12 @@ use std::sync::Arc;
 /// The media type of an upload.
 const LIBRARY: &str = "application/octet-stream";
 
+/// The vetting service; with vetting off its routes answer 404, as for a
+/// job that does not exist (the twin offers no vetting).
 fn service(state: &AppState) -> Result<Arc<Vetting>, Problem> {
     state.vet.clone().ok_or_else(|| {
         Problem::new(
-            StatusCode::SERVICE_UNAVAILABLE,
+            StatusCode::NOT_FOUND,
             "vetting-off",
             "vetting is off: this twin has no [vet] current_dir",
         )
