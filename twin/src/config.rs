@@ -645,6 +645,35 @@ mod tests {
     }
 
     #[test]
+    fn vetting_is_off_by_default_and_its_limits_must_be_above_zero() {
+        let c = build("", Overrides::default(), Overrides::default()).unwrap();
+        assert_eq!(c.vet.current_dir, None);
+        assert_eq!((c.vet.jobs_kept, c.vet.queue), (100, 8));
+        let c = build(
+            "[vet]\ncurrent_dir = \"/opt/plugins\"\ntolerances = \"tol.toml\"\n",
+            Overrides::default(),
+            Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(c.vet.current_dir, Some(PathBuf::from("/opt/plugins")));
+        assert_eq!(c.vet.tolerances, Some(PathBuf::from("tol.toml")));
+        let e = build(
+            "[vet]\nqueue = 0\n",
+            Overrides::default(),
+            Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(e.contains("vet.queue"), "{e}");
+        let e = build(
+            "[vet]\nlimit = 1\n",
+            Overrides::default(),
+            Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(e.contains("limit"), "{e}");
+    }
+
+    #[test]
     fn the_default_works_on_a_fresh_machine_next_to_tcu_run() {
         let c = TwinConfig::build(None, &Overrides::default(), &Overrides::default()).unwrap();
         assert_eq!(

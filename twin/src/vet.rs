@@ -147,6 +147,9 @@ struct Jobs {
 /// A current library, with what its file looked like when it was opened.
 type Cached = (SystemTime, u64, Arc<PluginLibrary>);
 
+/// A service and the receiving end of its queue.
+type Built = (Arc<Vetting>, Receiver<Work>);
+
 /// The vetting service (see the module's documentation).
 pub struct Vetting {
     cfg: VetConfig,
@@ -181,6 +184,27 @@ impl Vetting {
         clock: Arc<dyn Clock>,
         catalog: Arc<Catalog>,
     ) -> Result<Option<Arc<Self>>, TwinError> {
+        let Some((me, rx)) = Self::build(cfg, store, clock, catalog)? else {
+            return Ok(None);
+        };
+        let weak = Arc::downgrade(&me);
+        std::thread::Builder::new()
+            .name("twin-vet".into())
+            .spawn(move || worker(&weak, &rx))
+            .map_err(|e| TwinError::Io {
+                path: "vetting worker thread".into(),
+                source: e,
+            })?;
+        Ok(Some(me))
+    }
+
+    /// The service and the receiving end of its queue, no worker yet.
+    fn build(
+        cfg: &VetConfig,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        catalog: Arc<Catalog>,
+    ) -> Result<Option<Built>, TwinError> {
         let Some(dir) = cfg.current_dir.clone() else {
             return Ok(None);
         };
@@ -206,15 +230,7 @@ impl Vetting {
             tx,
             libraries: Mutex::new(HashMap::new()),
         });
-        let weak = Arc::downgrade(&me);
-        std::thread::Builder::new()
-            .name("twin-vet".into())
-            .spawn(move || worker(&weak, &rx))
-            .map_err(|e| TwinError::Io {
-                path: "vetting worker thread".into(),
-                source: e,
-            })?;
-        Ok(Some(me))
+        Ok(Some((me, rx)))
     }
 
     /// Largest upload taken.

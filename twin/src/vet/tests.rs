@@ -73,16 +73,68 @@ fn an_unknown_subsystem_and_an_empty_library_are_refused_before_a_job_exists() {
     assert!(v.jobs().is_empty());
 }
 
-#[test]
-fn a_job_with_no_capture_of_its_subsystem_ends_in_error_saying_so() {
-    let dir = tempfile::tempdir().unwrap();
-    let current = dir.path().join("plugins");
+/// A current directory in `dir` holding the workspace's battery library;
+/// the library's bytes.
+fn battery_current(dir: &Path) -> (PathBuf, Vec<u8>) {
+    let current = dir.join("plugins");
     std::fs::create_dir(&current).unwrap();
     let name = tcu_integration_tests::fixtures::library_file_name("tcu_plugin_battery");
     let built = tcu_integration_tests::fixtures::workspace_plugins_dir().join(&name);
     std::fs::copy(&built, current.join(&name)).unwrap();
+    (current, std::fs::read(&built).unwrap())
+}
+
+/// The service with no worker: jobs stay queued until `worker` runs.
+fn idle(current: &Path, db: &Path, queue: usize) -> (Arc<Vetting>, Receiver<Work>) {
+    let catalog = Arc::new(Catalog::builtin());
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(db, catalog.clone()).unwrap());
+    let cfg = VetConfig {
+        queue,
+        ..config(current)
+    };
+    Vetting::build(&cfg, store, Arc::new(ManualClock::new(7)), catalog)
+        .unwrap()
+        .unwrap()
+}
+
+#[test]
+fn a_full_queue_refuses_the_next_job_and_keeps_no_trace_of_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (current, library) = battery_current(dir.path());
+    let (v, _rx) = idle(&current, &dir.path().join("t.db"), 2);
+    v.submit("battery", library.clone()).unwrap();
+    v.submit("battery", library.clone()).unwrap();
+    let e = v.submit("battery", library).unwrap_err();
+    assert_eq!(e, SubmitError::Full(2));
+    assert!(e.to_string().contains("2 vetting jobs are waiting"), "{e}");
+    let ids: Vec<u64> = v.jobs().iter().map(|j| j.id).collect();
+    assert_eq!(ids, [1, 2]);
+}
+
+#[test]
+fn finished_jobs_beyond_jobs_kept_are_forgotten_oldest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let (current, library) = battery_current(dir.path());
+    let (v, rx) = idle(&current, &dir.path().join("t.db"), 4);
+    for _ in 0..3 {
+        v.submit("battery", library.clone()).unwrap();
+    }
+    let weak = Arc::downgrade(&v);
+    let worker = std::thread::spawn(move || worker(&weak, &rx));
+    wait_finished(&v, 3);
+    let kept: Vec<(u64, JobStatus)> = v.jobs().iter().map(|j| (j.id, j.status)).collect();
+    // jobs_kept = 2; each ended in error: no capture to vet on.
+    assert_eq!(kept, [(2, JobStatus::Error), (3, JobStatus::Error)]);
+    assert_eq!(v.job(1), None);
+    drop(v);
+    worker.join().unwrap();
+}
+
+#[test]
+fn a_job_with_no_capture_of_its_subsystem_ends_in_error_saying_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let (current, library) = battery_current(dir.path());
     let v = service(&current, &dir.path().join("t.db"));
-    let library = std::fs::read(&built).unwrap();
     let job = v.submit("battery", library).unwrap();
     assert_eq!(job.status, JobStatus::Queued);
     let done = wait_finished(&v, job.id);
@@ -93,4 +145,22 @@ fn a_job_with_no_capture_of_its_subsystem_ends_in_error_saying_so() {
         "{error}"
     );
     assert_eq!(done.finished, Some(1_000));
+}
+
+#[test]
+fn an_unreadable_tolerance_file_stops_the_start_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = Arc::new(Catalog::builtin());
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(&dir.path().join("t.db"), catalog.clone()).unwrap());
+    let cfg = VetConfig {
+        tolerances: Some(dir.path().join("missing.toml")),
+        ..config(dir.path())
+    };
+    let e = Vetting::start(&cfg, store, Arc::new(ManualClock::new(0)), catalog).unwrap_err();
+    let e = e.to_string();
+    assert!(
+        e.contains("vet.tolerances") && e.contains("missing.toml"),
+        "{e}"
+    );
 }
