@@ -171,6 +171,20 @@ mod tests {
         );
         let c = TwinConfig::build(None, &Overrides::default(), &Overrides::default()).unwrap();
         assert!(subscriptions(&c.ingest).iter().all(|s| !s.starts_with('$')));
+        // On NATS, captures stay on MQTT: a work queue would split them.
+        let nats = Overrides {
+            nats: Some("nats://127.0.0.1:4222".into()),
+            ..Default::default()
+        };
+        let n = TwinConfig::build(None, &nats, &Overrides::default()).unwrap();
+        assert_eq!(
+            subscriptions(&n.ingest),
+            [
+                "vehicle/+/status",
+                "vehicle/+/cmd/res",
+                "vehicle/+/captures"
+            ]
+        );
         let o = options(&c.ingest).unwrap();
         assert!(!o.clean_session());
     }

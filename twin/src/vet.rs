@@ -105,11 +105,11 @@ impl Job {
     }
 }
 
-/// Why a submission was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Why a submission was refused (an answer to the client, like
+/// [`crate::fleet::PatchError`], not a failure of the twin).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SubmitError {
     /// No current library of that subsystem.
-    #[error("no current library of subsystem `{subsystem}` in {dir} (there are: {known})")]
     UnknownSubsystem {
         /// Asked for.
         subsystem: String,
@@ -119,17 +119,34 @@ pub enum SubmitError {
         known: String,
     },
     /// The upload is empty.
-    #[error("the candidate library is empty")]
     Empty,
-    /// The queue is full.
-    #[error("{0} vetting jobs are waiting already; try again when one has finished")]
+    /// The queue is full: this many jobs wait.
     Full(usize),
     /// The worker is gone.
-    #[error("the vetting worker has stopped")]
     Stopped,
-    /// The current libraries could not be read.
-    #[error("{0}")]
+    /// The current libraries could not be read: why.
     Current(String),
+}
+
+impl SubmitError {
+    /// What to tell the client.
+    pub fn detail(&self) -> String {
+        match self {
+            Self::UnknownSubsystem {
+                subsystem,
+                dir,
+                known,
+            } => format!(
+                "no current library of subsystem `{subsystem}` in {dir} (there are: {known})"
+            ),
+            Self::Empty => "the candidate library is empty".into(),
+            Self::Full(n) => {
+                format!("{n} vetting jobs are waiting already; try again when one has finished")
+            }
+            Self::Stopped => "the vetting worker has stopped".into(),
+            Self::Current(why) => why.clone(),
+        }
+    }
 }
 
 struct Work {

@@ -91,7 +91,7 @@ pub async fn submit(
                 "subsystem",
             ),
         };
-        Problem::new(status, kind, e.to_string()).field(field)
+        Problem::new(status, kind, e.detail()).field(field)
     })?;
     let mut r = ok_json(
         StatusCode::ACCEPTED,

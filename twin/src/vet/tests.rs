@@ -65,7 +65,7 @@ fn an_unknown_subsystem_and_an_empty_library_are_refused_before_a_job_exists() {
         matches!(&e, SubmitError::UnknownSubsystem { subsystem, .. } if subsystem == "battery"),
         "{e:?}"
     );
-    assert!(e.to_string().contains("`battery`"), "{e}");
+    assert!(e.detail().contains("`battery`"), "{e:?}");
     assert_eq!(
         v.submit("battery", Vec::new()).unwrap_err(),
         SubmitError::Empty
@@ -106,7 +106,7 @@ fn a_full_queue_refuses_the_next_job_and_keeps_no_trace_of_it() {
     v.submit("battery", library.clone()).unwrap();
     let e = v.submit("battery", library).unwrap_err();
     assert_eq!(e, SubmitError::Full(2));
-    assert!(e.to_string().contains("2 vetting jobs are waiting"), "{e}");
+    assert!(e.detail().contains("2 vetting jobs are waiting"), "{e:?}");
     let ids: Vec<u64> = v.jobs().iter().map(|j| j.id).collect();
     assert_eq!(ids, [1, 2]);
 }
