@@ -160,6 +160,28 @@ fn a_chunk_with_a_wrong_hash_leaves_no_complete_capture_and_counts_as_invalid() 
     assert_eq!(r.problem(409)["field"], "id");
 }
 
+#[test]
+fn a_capture_half_received_before_the_twin_restarts_completes_after_it() {
+    let mut w = start();
+    let (file, chunks, id) = file_and_chunks(w.dir.path());
+    let half = chunks.len() / 2;
+    let first: Vec<usize> = (0..half).collect();
+    publish(&w, &chunks, &first);
+    let mut seen = Vec::new();
+    let stored = wait_for(WAIT, || {
+        seen = captures(&w.twin);
+        seen.first()
+            .is_some_and(|c| c["chunks_received"].as_u64() == Some(half as u64))
+    });
+    assert!(stored, "{seen:?}");
+    w.twin.restart();
+    let rest: Vec<usize> = (half..chunks.len()).collect();
+    publish(&w, &chunks, &rest);
+    complete_capture(&w, &id);
+    let r = w.twin.get(&format!("/api/vehicles/{VIN}/captures/{id}"));
+    assert!(r.body.as_bytes() == file.as_slice(), "the export differs");
+}
+
 /// `PUT /api/vehicles/{VIN}/capture-rules` from a thread of its own (the
 /// twin waits for the vehicle's answer).
 fn put_rules(twin_url: &str, body: Json) -> std::thread::JoinHandle<(u16, Json)> {

@@ -45,7 +45,9 @@ use tcu_twin::ingest::Kind;
 use tcu_twin::rules::check_value;
 use tcu_twin::store::sqlite::SqliteStore;
 use tcu_twin::store::writer::Writer;
-use tcu_twin::store::{CaptureInfo, CaptureQuery, EventQuery, Record, Store, StoredCommand};
+use tcu_twin::store::{
+    CaptureInfo, CaptureQuery, EventQuery, PendingCapture, Record, Store, StoredCommand,
+};
 use telemetry::Snapshots;
 
 /// 2026-01-01T00:00:00Z.
@@ -97,6 +99,9 @@ impl Store for Recording {
     }
     fn captures(&self, q: &CaptureQuery) -> Result<Vec<CaptureInfo>, TwinError> {
         self.inner.captures(q)
+    }
+    fn incomplete_captures(&self) -> Result<Vec<PendingCapture>, TwinError> {
+        self.inner.incomplete_captures()
     }
     fn capture_file(
         &self,

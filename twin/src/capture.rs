@@ -365,6 +365,32 @@ impl Assembler {
         }
     }
 
+    /// Takes up an incomplete capture of `vin` whose chunks `parts` the
+    /// store kept (after a restart): its next chunks join them. Parts that
+    /// do not fit its make-up are left out.
+    pub fn restore(&mut self, vin: Arc<str>, meta: CaptureMeta, parts: Vec<(u32, String)>) {
+        let key: Key = (vin, meta.id.clone());
+        if self.done.contains(&key) || self.pending.contains_key(&key) {
+            return;
+        }
+        let mut p = Pending {
+            meta: Arc::new(meta),
+            parts: BTreeMap::new(),
+            held: 0,
+        };
+        for (i, data) in parts {
+            let fits = i < p.meta.chunks && p.held + data.len() as u64 <= p.meta.bytes;
+            if fits && !p.parts.contains_key(&i) {
+                p.held += data.len() as u64;
+                p.parts.insert(i, data);
+            }
+        }
+        self.held += p.held;
+        self.pending.insert(key.clone(), p);
+        self.order.push_back(key);
+        self.relieve();
+    }
+
     /// Captures waiting for chunks.
     pub fn incomplete(&self) -> usize {
         self.pending.len()

@@ -158,6 +158,17 @@ impl Fleet {
         n
     }
 
+    /// Takes up joining the captures the store kept incomplete; returns
+    /// how many.
+    pub fn restore_captures(&mut self, pending: Vec<crate::store::PendingCapture>) -> usize {
+        let n = pending.len();
+        for p in pending {
+            let vin = self.vin_arc(&p.vin);
+            self.captures.restore(vin, p.meta, p.parts);
+        }
+        n
+    }
+
     fn vin_arc(&mut self, vin: &str) -> Arc<str> {
         if let Some(a) = self.vins.get(vin) {
             return a.clone();

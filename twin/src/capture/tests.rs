@@ -247,3 +247,42 @@ fn the_header_lists_the_plugins_and_versions() {
     );
     assert!(header_plugins("tick\n# plugin x 1\n").is_empty());
 }
+
+#[test]
+fn a_capture_taken_up_from_its_stored_chunks_completes_with_the_rest() {
+    let f = file();
+    let p = payloads(&f, 700);
+    let (mut a, mut r) = (Assembler::default(), Vec::new());
+    for c in &p[..2] {
+        offer(&mut a, c, &mut r).unwrap();
+    }
+    // A restart: a new assembler, given what the store kept (the last
+    // piece spoiled and an index out of range are left out).
+    let stored: Vec<(u32, String)> = r
+        .iter()
+        .filter_map(|x| match x {
+            Record::CaptureChunk { chunk, data, .. } => Some((*chunk, data.clone())),
+            _ => None,
+        })
+        .chain([(999, "x".into())])
+        .collect();
+    let meta = chunk(&p[0], VIN, 1 << 20).unwrap().meta;
+    let mut b = Assembler::default();
+    b.restore(Arc::from(VIN), meta, stored);
+    assert_eq!(b.incomplete(), 1);
+    let mut after = Vec::new();
+    assert_eq!(offer(&mut b, &p[1], &mut after).unwrap(), Offer::Duplicate);
+    for (i, c) in p.iter().enumerate().skip(2) {
+        let want = if i + 1 == p.len() {
+            Offer::Complete
+        } else {
+            Offer::Stored
+        };
+        assert_eq!(offer(&mut b, c, &mut after).unwrap(), want);
+    }
+    assert!(
+        after
+            .iter()
+            .any(|x| matches!(x, Record::CaptureComplete { .. }))
+    );
+}

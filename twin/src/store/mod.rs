@@ -148,6 +148,18 @@ impl CaptureInfo {
     }
 }
 
+/// A capture still missing chunks, with the chunks stored (to take up
+/// joining it again after a restart).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingCapture {
+    /// VIN.
+    pub vin: String,
+    /// The capture.
+    pub meta: CaptureMeta,
+    /// Stored chunks: index, piece.
+    pub parts: Vec<(u32, String)>,
+}
+
 /// Which captures to list.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CaptureQuery {
@@ -343,6 +355,9 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// Captures matching `q`, oldest first.
     fn captures(&self, q: &CaptureQuery) -> Result<Vec<CaptureInfo>, TwinError>;
+
+    /// Every capture still missing chunks, with the chunks stored.
+    fn incomplete_captures(&self) -> Result<Vec<PendingCapture>, TwinError>;
 
     /// Capture `id` of `vin`, with its file when complete.
     fn capture_file(

@@ -18,7 +18,7 @@
 //! broke is opened again on the next call. Errors name the URL without
 //! its password.
 
-use super::{CaptureInfo, CaptureQuery, EventQuery, Record, Store, StoredCommand};
+use super::{CaptureInfo, CaptureQuery, EventQuery, PendingCapture, Record, Store, StoredCommand};
 use crate::TwinError;
 use crate::capture::CaptureMeta;
 use crate::clock::Millis;
@@ -727,6 +727,36 @@ impl Store for PostgresStore {
                 .map(capture_row)
                 .filter(|c| q.admits(c))
                 .collect())
+        })
+    }
+
+    fn incomplete_captures(&self) -> Result<Vec<PendingCapture>, TwinError> {
+        let incomplete: Vec<CaptureInfo> = self
+            .captures(&CaptureQuery::default())?
+            .into_iter()
+            .filter(|c| !c.complete)
+            .collect();
+        self.reading("incomplete captures", |c| {
+            let st = c.statement(
+                "SELECT k.chunk, k.data FROM capture_chunks k JOIN vehicles v ON v.id = k.vehicle \
+                 WHERE v.vin = $1 AND k.id = $2 ORDER BY k.chunk",
+            )?;
+            let mut out = Vec::with_capacity(incomplete.len());
+            for info in incomplete {
+                let rows = c.client.query(&st, &[&info.vin, &info.meta.id])?;
+                out.push(PendingCapture {
+                    parts: rows
+                        .iter()
+                        .map(|r| {
+                            let chunk = u32::try_from(r.get::<_, i64>(0)).unwrap_or(u32::MAX);
+                            (chunk, r.get::<_, String>(1))
+                        })
+                        .collect(),
+                    vin: info.vin,
+                    meta: info.meta,
+                });
+            }
+            Ok(out)
         })
     }
 

@@ -13,7 +13,7 @@
 //! queries never wait for a batch: WAL lets them read the last committed
 //! state meanwhile.
 
-use super::{CaptureInfo, CaptureQuery, EventQuery, Record, Store, StoredCommand};
+use super::{CaptureInfo, CaptureQuery, EventQuery, PendingCapture, Record, Store, StoredCommand};
 use crate::TwinError;
 use crate::capture::CaptureMeta;
 use crate::clock::Millis;
@@ -471,6 +471,35 @@ impl Store for SqliteStore {
                 if q.admits(&c) {
                     out.push(c);
                 }
+            }
+            Ok(out)
+        };
+        run().map_err(|e| self.err(e))
+    }
+
+    fn incomplete_captures(&self) -> Result<Vec<PendingCapture>, TwinError> {
+        let conn = lock(&self.read);
+        let run = || -> Result<Vec<PendingCapture>, rusqlite::Error> {
+            let mut st = conn.prepare_cached(&format!(
+                "{CAPTURE_SELECT} WHERE c.complete = 0 ORDER BY c.t, c.id"
+            ))?;
+            let infos = st
+                .query_map([], capture_row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut parts = conn.prepare_cached(
+                "SELECT k.chunk, k.data FROM capture_chunks k JOIN vehicles v ON v.id = k.vehicle \
+                 WHERE v.vin = ?1 AND k.id = ?2 ORDER BY k.chunk",
+            )?;
+            let mut out = Vec::with_capacity(infos.len());
+            for info in infos {
+                let rows = parts.query_map([&info.vin, &info.meta.id], |r| {
+                    Ok((r.get::<_, u32>(0)?, r.get::<_, String>(1)?))
+                })?;
+                out.push(PendingCapture {
+                    parts: rows.collect::<Result<_, _>>()?,
+                    vin: info.vin,
+                    meta: info.meta,
+                });
             }
             Ok(out)
         };

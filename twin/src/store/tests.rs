@@ -89,6 +89,7 @@ both!(
     of_two_samples_with_the_same_key_in_one_batch_the_later_one_is_kept,
     a_capture_is_listed_as_its_chunks_come_and_exported_whole_once_complete,
     a_chunk_stored_twice_is_kept_once_and_retention_deletes_old_captures,
+    incomplete_captures_are_read_back_with_their_chunks_for_a_restart,
 );
 
 fn catalog() -> Arc<Catalog> {
@@ -584,4 +585,25 @@ fn a_chunk_stored_twice_is_kept_once_and_retention_deletes_old_captures(b: &Back
     s.write(&records[..1]).unwrap();
     let listed = s.captures(&CaptureQuery::default()).unwrap();
     assert_eq!(listed[0].received_chunks, 1);
+}
+
+fn incomplete_captures_are_read_back_with_their_chunks_for_a_restart(b: &Backend) {
+    use crate::capture::tests::{file, payloads};
+    let s = (b.open)();
+    let f = file();
+    let p = payloads(&f, 600);
+    let records = capture_records(&p, VIN, 5000);
+    // All but the last chunk (and its completion): incomplete.
+    let chunks = p.len();
+    s.write(&records[..chunks - 1]).unwrap();
+    let pending = s.incomplete_captures().unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].vin, VIN);
+    assert_eq!(pending[0].meta.chunks as usize, chunks);
+    let indices: Vec<u32> = pending[0].parts.iter().map(|p| p.0).collect();
+    assert_eq!(indices, (0..chunks as u32 - 1).collect::<Vec<_>>());
+    let joined: String = pending[0].parts.iter().map(|p| p.1.as_str()).collect();
+    assert!(f.starts_with(&joined));
+    s.write(&records[chunks - 1..]).unwrap();
+    assert!(s.incomplete_captures().unwrap().is_empty(), "complete now");
 }
