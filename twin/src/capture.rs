@@ -14,6 +14,7 @@
 
 use crate::clock::Millis;
 use crate::ingest::{Refusal, object, refuse, vin_matches};
+pub use crate::store::CaptureMeta;
 use crate::store::Record;
 use serde_json::{Map, Value as Json};
 use sha2::{Digest, Sha256};
@@ -33,23 +34,6 @@ pub const MAX_PENDING_BYTES: u64 = 256 << 20;
 /// Ids of complete captures remembered, so that a late duplicate of one of
 /// their chunks does not start it over.
 const DONE_KEPT: usize = 4096;
-
-/// What a capture is, as each of its chunks repeats it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CaptureMeta {
-    /// SHA-256 of the file, 64 lowercase hex digits.
-    pub id: String,
-    /// The rule that triggered it.
-    pub rule: String,
-    /// The vehicle's tick at the trigger.
-    pub trigger_tick: u64,
-    /// The simulated time at the trigger, seconds.
-    pub trigger_t: f64,
-    /// Length of the file.
-    pub bytes: u64,
-    /// Chunks it is sent in.
-    pub chunks: u32,
-}
 
 /// One checked chunk.
 #[derive(Debug, Clone, PartialEq)]

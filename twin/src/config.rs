@@ -645,6 +645,24 @@ mod tests {
     }
 
     #[test]
+    fn a_capture_chunk_of_the_largest_size_fits_the_default_payload_limit() {
+        use crate::capture::{MAX_CAPTURE_BYTES, MAX_CHUNK_DATA, chunk};
+        // Newlines are the only characters of a trace JSON escapes: the
+        // worst case is a piece of them all.
+        let data = "\n".repeat(MAX_CHUNK_DATA);
+        let p = serde_json::json!({"id": "0".repeat(64), "rule": "Vehicle.Speed > 130",
+            "trigger_tick": u64::MAX, "trigger_t": 1e300, "bytes": MAX_CAPTURE_BYTES,
+            "chunk": 2047, "chunks": 2048, "data": data})
+        .to_string();
+        let limit = TwinConfig::build(None, &Overrides::default(), &Overrides::default())
+            .unwrap()
+            .ingest
+            .max_payload_bytes;
+        assert!(p.len() <= limit, "{} > {limit}", p.len());
+        assert!(chunk(p.as_bytes(), "WTCUZ000000000001", limit).is_ok());
+    }
+
+    #[test]
     fn vetting_is_off_by_default_and_its_limits_must_be_above_zero() {
         let c = build("", Overrides::default(), Overrides::default()).unwrap();
         assert_eq!(c.vet.current_dir, None);

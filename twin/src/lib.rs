@@ -10,11 +10,11 @@
 //!
 //! Modules, lowest first (each uses only those before it): [`error`],
 //! [`clock`], [`loss`], [`rules`] (the catalog's rules for values),
-//! [`ingest`] (topics and payload checks), [`capture`] (chunks of
-//! captures joined and checked), [`doc`] (one
+//! [`ingest`] (topics and payload checks), [`doc`] (one
 //! vehicle's document and its desired-state lifecycle), [`store`] (the
 //! history behind the [`store::Store`] trait; SQLite, or PostgreSQL shared by
-//! several twins), [`fleet`] (every
+//! several twins), [`capture`] (chunks of captures joined and checked),
+//! [`fleet`] (every
 //! document, the effects of a message or a patch), [`config`], [`tls`],
 //! [`hub`] (the shared state and where effects go), [`metrics`], [`mqtt`]
 //! (the broker connection), [`nats`] (the JetStream ingest path for a NATS

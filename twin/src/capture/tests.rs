@@ -217,26 +217,6 @@ fn an_incomplete_capture_keeps_its_chunks_and_never_completes() {
 }
 
 #[test]
-fn a_chunk_of_the_largest_size_fits_the_default_payload_limit() {
-    // Newlines are the only characters of a trace JSON escapes: the worst
-    // case is a piece of them all.
-    let data = "\n".repeat(MAX_CHUNK_DATA);
-    let p = json!({"id": "0".repeat(64), "rule": "Vehicle.Speed > 130", "trigger_tick": u64::MAX,
-        "trigger_t": 1e300, "bytes": MAX_CAPTURE_BYTES, "chunk": 2047, "chunks": 2048, "data": data})
-    .to_string();
-    let limit = crate::config::TwinConfig::build(
-        None,
-        &crate::config::Overrides::default(),
-        &crate::config::Overrides::default(),
-    )
-    .unwrap()
-    .ingest
-    .max_payload_bytes;
-    assert!(p.len() <= limit, "{} > {limit}", p.len());
-    assert!(chunk(p.as_bytes(), VIN, limit).is_ok());
-}
-
-#[test]
 fn the_header_lists_the_plugins_and_versions() {
     assert_eq!(
         header_plugins(&file()),

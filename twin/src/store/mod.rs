@@ -16,7 +16,6 @@ pub mod sqlite;
 pub mod writer;
 
 use crate::TwinError;
-use crate::capture::CaptureMeta;
 use crate::clock::Millis;
 use crate::doc::Outcome;
 use serde_json::Value as Json;
@@ -104,6 +103,23 @@ impl Record {
             | Self::CaptureComplete { vin, .. } => vin,
         }
     }
+}
+
+/// What a capture is, as each of its chunks repeats it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaptureMeta {
+    /// SHA-256 of the file, 64 lowercase hex digits.
+    pub id: String,
+    /// The rule that triggered it.
+    pub rule: String,
+    /// The vehicle's tick at the trigger.
+    pub trigger_tick: u64,
+    /// The simulated time at the trigger, seconds.
+    pub trigger_t: f64,
+    /// Length of the file.
+    pub bytes: u64,
+    /// Chunks it is sent in.
+    pub chunks: u32,
 }
 
 /// A stored capture, as the API lists it.

@@ -18,9 +18,11 @@
 //! broke is opened again on the next call. Errors name the URL without
 //! its password.
 
-use super::{CaptureInfo, CaptureQuery, EventQuery, PendingCapture, Record, Store, StoredCommand};
+use super::{
+    CaptureInfo, CaptureMeta, CaptureQuery, EventQuery, PendingCapture, Record, Store,
+    StoredCommand,
+};
 use crate::TwinError;
-use crate::capture::CaptureMeta;
 use crate::clock::Millis;
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::ToSql;

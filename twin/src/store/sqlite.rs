@@ -13,9 +13,11 @@
 //! queries never wait for a batch: WAL lets them read the last committed
 //! state meanwhile.
 
-use super::{CaptureInfo, CaptureQuery, EventQuery, PendingCapture, Record, Store, StoredCommand};
+use super::{
+    CaptureInfo, CaptureMeta, CaptureQuery, EventQuery, PendingCapture, Record, Store,
+    StoredCommand,
+};
 use crate::TwinError;
-use crate::capture::CaptureMeta;
 use crate::clock::Millis;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value as Json;

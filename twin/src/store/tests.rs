@@ -495,26 +495,74 @@ fn two_twins_writing_the_first_samples_of_the_same_new_vehicles_at_once_lose_no_
     }
 }
 
-/// The records an assembler gives for `payloads` offered in that order.
-fn capture_records(payloads: &[Vec<u8>], vin: &str, t: Millis) -> Vec<Record> {
-    let mut a = crate::capture::Assembler::default();
-    let mut out = Vec::new();
-    for p in payloads {
-        let c = crate::capture::chunk(p, vin, 1 << 20).unwrap();
-        a.offer(&Arc::from(vin), c, t, &mut out).unwrap();
+/// A small trace file whose header lists battery and abs.
+fn capture_file() -> String {
+    let mut f = String::from(
+        "# tcu-trace 1\n# tick_rate_hz 100\n# plugin battery 1.0.0 reads=Sim.A writes=Vehicle.B\n\
+         # plugin abs 1.2.0 reads=Sim.C writes=Vehicle.D\ntick,Sim.A\n",
+    );
+    for i in 0..200 {
+        f.push_str(&format!("{i},QJ9Aq{i}\n"));
     }
+    f
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The records of `file` received at `t` as pieces of `piece` bytes,
+/// in the order `order` gives the indices, with the completion last (as
+/// the assembler gives them).
+fn capture_records(file: &str, piece: usize, order: &[usize], vin: &str, t: Millis) -> Vec<Record> {
+    let pieces: Vec<&str> = file
+        .as_bytes()
+        .chunks(piece)
+        .map(|p| std::str::from_utf8(p).unwrap())
+        .collect();
+    let id = sha256_hex(file.as_bytes());
+    let meta = Arc::new(CaptureMeta {
+        id: id.clone(),
+        rule: "abs.engaged".into(),
+        trigger_tick: 1234,
+        trigger_t: 12.34,
+        bytes: file.len() as u64,
+        chunks: pieces.len() as u32,
+    });
+    let mut out: Vec<Record> = order
+        .iter()
+        .map(|&i| Record::CaptureChunk {
+            vin: Arc::from(vin),
+            meta: meta.clone(),
+            t,
+            chunk: i as u32,
+            data: pieces[i].to_owned(),
+        })
+        .collect();
+    out.push(Record::CaptureComplete {
+        vin: Arc::from(vin),
+        id,
+        t,
+        plugins: json!({"battery": "1.0.0", "abs": "1.2.0"}).to_string(),
+    });
     out
 }
 
+fn chunk_count(file: &str, piece: usize) -> usize {
+    file.len().div_ceil(piece)
+}
+
 fn a_capture_is_listed_as_its_chunks_come_and_exported_whole_once_complete(b: &Backend) {
-    use crate::capture::tests::{file, payloads};
     let s = (b.open)();
-    let f = file();
-    let p = payloads(&f, 600);
-    let id = crate::capture::sha256_hex(f.as_bytes());
-    let mut order: Vec<Vec<u8>> = p.clone();
-    order.reverse();
-    let records = capture_records(&order, VIN, 5000);
+    let f = capture_file();
+    let n = chunk_count(&f, 600);
+    let id = sha256_hex(f.as_bytes());
+    let order: Vec<usize> = (0..n).rev().collect();
+    let records = capture_records(&f, 600, &order, VIN, 5000);
     let (first, rest) = records.split_at(2);
     s.write(first).unwrap();
     let q = CaptureQuery {
@@ -528,7 +576,7 @@ fn a_capture_is_listed_as_its_chunks_come_and_exported_whole_once_complete(b: &B
         (c.meta.id.as_str(), c.received_chunks, c.complete),
         (id.as_str(), 2, false)
     );
-    assert_eq!(c.meta.chunks as usize, p.len());
+    assert_eq!(c.meta.chunks as usize, n);
     assert_eq!(
         (c.meta.rule.as_str(), c.meta.trigger_tick),
         ("abs.engaged", 1234)
@@ -538,7 +586,7 @@ fn a_capture_is_listed_as_its_chunks_come_and_exported_whole_once_complete(b: &B
     s.write(rest).unwrap();
     let (info, exported) = s.capture_file(VIN, &id).unwrap().unwrap();
     assert!(info.complete);
-    assert_eq!(info.received_chunks as usize, p.len());
+    assert_eq!(info.received_chunks as usize, n);
     assert_eq!(exported.as_deref(), Some(f.as_str()), "byte for byte");
     assert_eq!(
         info.plugins.get("battery").map(String::as_str),
@@ -565,15 +613,15 @@ fn a_capture_is_listed_as_its_chunks_come_and_exported_whole_once_complete(b: &B
 }
 
 fn a_chunk_stored_twice_is_kept_once_and_retention_deletes_old_captures(b: &Backend) {
-    use crate::capture::tests::{file, payloads};
     let s = (b.open)();
-    let f = file();
-    let records = capture_records(&payloads(&f, 600), VIN, 5000);
+    let f = capture_file();
+    let order: Vec<usize> = (0..chunk_count(&f, 600)).collect();
+    let records = capture_records(&f, 600, &order, VIN, 5000);
     // A second twin on the same store writes the same records again.
     s.write(&records).unwrap();
     s.write(&records).unwrap();
     let (info, exported) = s
-        .capture_file(VIN, &crate::capture::sha256_hex(f.as_bytes()))
+        .capture_file(VIN, &sha256_hex(f.as_bytes()))
         .unwrap()
         .unwrap();
     assert_eq!(exported.as_deref(), Some(f.as_str()));
@@ -588,13 +636,12 @@ fn a_chunk_stored_twice_is_kept_once_and_retention_deletes_old_captures(b: &Back
 }
 
 fn incomplete_captures_are_read_back_with_their_chunks_for_a_restart(b: &Backend) {
-    use crate::capture::tests::{file, payloads};
     let s = (b.open)();
-    let f = file();
-    let p = payloads(&f, 600);
-    let records = capture_records(&p, VIN, 5000);
+    let f = capture_file();
+    let chunks = chunk_count(&f, 600);
+    let order: Vec<usize> = (0..chunks).collect();
+    let records = capture_records(&f, 600, &order, VIN, 5000);
     // All but the last chunk (and its completion): incomplete.
-    let chunks = p.len();
     s.write(&records[..chunks - 1]).unwrap();
     let pending = s.incomplete_captures().unwrap();
     assert_eq!(pending.len(), 1);
