@@ -125,3 +125,53 @@ async fn vetting_off_is_a_404_for_a_submission_and_a_job_and_an_enabled_false_li
     assert_eq!(list, json!({"enabled": false, "jobs": []}));
     a.get("/api/vet/1").await.is_problem(StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn capture_rules_and_vetting_need_a_write_token_and_listing_a_read_token() {
+    use super::tests::{READ, WRITE};
+    let a = api(true);
+    let body = json!({"rules": []}).to_string();
+    for (token, status) in [
+        (None, StatusCode::UNAUTHORIZED),
+        (Some(READ), StatusCode::FORBIDDEN),
+    ] {
+        let mut req = Request::put(format!("/api/vehicles/{VIN}/capture-rules"))
+            .header("content-type", "application/json");
+        let mut vet = Request::post("/api/vet?subsystem=battery")
+            .header("content-type", "application/octet-stream");
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+            vet = vet.header("authorization", format!("Bearer {t}"));
+        }
+        a.send(req.body(Body::from(body.clone())).unwrap())
+            .await
+            .is_problem(status);
+        a.send(vet.body(Body::from(vec![1u8])).unwrap())
+            .await
+            .is_problem(status);
+    }
+    assert!(published(&a).is_empty());
+    let list = a
+        .send(
+            Request::get(format!("/api/vehicles/{VIN}/captures"))
+                .header("authorization", format!("Bearer {READ}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(list.status, StatusCode::OK);
+    // With the write token the request goes through (to the vehicle: no
+    // answer within the wait, so 202).
+    let sent = a
+        .send(
+            Request::put(format!("/api/vehicles/{VIN}/capture-rules"))
+                .header("content-type", "application/json")
+                .header("authorization", format!("Bearer {WRITE}"))
+                .body(Body::from(body))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::ACCEPTED);
+    assert_eq!(sent.json()["status"], "sent");
+    assert_eq!(published(&a).len(), 1);
+}

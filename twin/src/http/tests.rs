@@ -19,8 +19,8 @@ use tower::ServiceExt;
 
 pub(super) const VIN: &str = "WTCUZ000000000001";
 const FAN: &str = "Vehicle.Cabin.HVAC.Station.Row1.Driver.FanSpeed";
-const READ: &str = "read-token-0123456789";
-const WRITE: &str = "write-token-0123456789";
+pub(super) const READ: &str = "read-token-0123456789";
+pub(super) const WRITE: &str = "write-token-0123456789";
 const T0: i64 = 1_767_225_600_000;
 
 #[derive(Debug, Default)]
