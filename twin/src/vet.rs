@@ -452,7 +452,11 @@ fn worker(me: &Weak<Vetting>, rx: &Receiver<Work>) {
         v.update(w.id, |j| j.status = JobStatus::Running);
         tracing::info!(job = w.id, subsystem = %w.subsystem, "vetting");
         let mut captures = Vec::new();
-        let outcome = v.run(&w, &mut captures);
+        // A panic of the vetting itself ends this job, not the worker (the
+        // jobs after it would wait for ever).
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| v.run(&w, &mut captures)))
+                .unwrap_or_else(|_| Err("the vetting panicked (see the twin's log)".into()));
         let now = v.clock.now_ms();
         v.update(w.id, |j| {
             j.finished = Some(now);
