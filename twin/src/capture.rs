@@ -24,6 +24,11 @@ use std::sync::Arc;
 /// Most bytes of file data in one chunk (the contract's 32 KiB).
 pub const MAX_CHUNK_DATA: usize = 32 * 1024;
 
+/// The smallest payload limit that admits every chunk the contract allows:
+/// 32 KiB of a file escaped to at most twice that in JSON (a newline is
+/// `\n`), plus the other members.
+pub const MIN_PAYLOAD_LIMIT: usize = 2 * MAX_CHUNK_DATA + 1024;
+
 /// Largest capture file taken.
 pub const MAX_CAPTURE_BYTES: u64 = 64 << 20;
 

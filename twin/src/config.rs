@@ -523,6 +523,17 @@ fn resolve(raw: RawConfig, m: &Merged) -> Result<TwinConfig, ConfigError> {
             "mqtts:// needs the CA that signed the broker's certificate",
         ));
     }
+    let max_payload_bytes = positive(m, "ingest.max_payload_bytes", i.max_payload_bytes)?;
+    let least = crate::capture::MIN_PAYLOAD_LIMIT;
+    if max_payload_bytes < least {
+        return Err(invalid(
+            m,
+            "ingest.max_payload_bytes",
+            format!(
+                "{max_payload_bytes} is below {least}: a capture chunk (32 KiB of a capture file as JSON) must fit"
+            ),
+        ));
+    }
     let ingest = IngestConfig {
         broker,
         client_id,
@@ -536,7 +547,7 @@ fn resolve(raw: RawConfig, m: &Merged) -> Result<TwinConfig, ConfigError> {
         topic_root,
         share_group,
         nats,
-        max_payload_bytes: positive(m, "ingest.max_payload_bytes", i.max_payload_bytes)?,
+        max_payload_bytes,
         max_vehicles: positive(m, "ingest.max_vehicles", i.max_vehicles)?,
     };
     let t = raw.twin;
@@ -660,6 +671,18 @@ mod tests {
             .max_payload_bytes;
         assert!(p.len() <= limit, "{} > {limit}", p.len());
         assert!(chunk(p.as_bytes(), "WTCUZ000000000001", limit).is_ok());
+        // Nor may a configuration lower the limit below such a chunk.
+        assert!(p.len() <= crate::capture::MIN_PAYLOAD_LIMIT);
+        let e = build(
+            "[ingest]\nmax_payload_bytes = 4096\n",
+            Overrides::default(),
+            Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("ingest.max_payload_bytes") && e.contains("capture chunk"),
+            "{e}"
+        );
     }
 
     #[test]
