@@ -353,3 +353,55 @@ impl Rig {
         *self.vehicle(vin) = v;
     }
 }
+
+/// A real capture: a vehicle of the workspace plugins (`seed` 3) drives
+/// to over 50 km/h and brakes hard on ice; the `abs.engaged` rule keeps
+/// 2 s before and 1 s after. The file `Capturer` wrote, in `dir`.
+pub fn abs_capture(dir: &Path, vin: &str) -> PathBuf {
+    use tcu_engine::catalog::{Catalog, Value};
+    use tcu_engine::record::{CaptureRule, Capturer};
+    use tcu_engine::sim::TickHook;
+    let catalog = Catalog::builtin();
+    let rule = CaptureRule::parse("abs.engaged", 2.0, 1.0, &catalog).expect("rule");
+    let mut v = crate::harness::vehicle(3, tcu_engine::world::driver::DriverProfile::Idle, &[]);
+    let mut c = Capturer::new(dir, vec![rule], &v, vin, 3).expect("capturer");
+    let mut step = |v: &mut tcu_engine::sim::Vehicle, seconds: f64| {
+        for _ in 0..(seconds * 100.0) as u64 {
+            v.step();
+            let events = v.drain_events();
+            c.after_tick(v, &events);
+        }
+    };
+    crate::harness::set(&mut v, "Sim.Driver.AcceleratorPedal", Value::Float(60.0));
+    step(&mut v, 8.0);
+    crate::harness::set(&mut v, "Sim.Driver.AcceleratorPedal", Value::Float(0.0));
+    crate::harness::set(&mut v, "Sim.Environment.RoadFriction", Value::Float(0.1));
+    crate::harness::set(&mut v, "Sim.Driver.BrakePedal", Value::Float(100.0));
+    step(&mut v, 4.0);
+    let files: Vec<PathBuf> = c
+        .finish()
+        .into_iter()
+        .map(|r| r.expect("capture written"))
+        .collect();
+    files.into_iter().next().expect("an ABS capture")
+}
+
+/// The `vehicle/{vin}/captures` payloads of `file` as the contract of
+/// `docs/RECORDING.md` has them ("Captures over MQTT"), in order, each
+/// with at most `piece` bytes of the file.
+pub fn capture_chunks(file: &[u8], rule: &str, piece: usize) -> Vec<Vec<u8>> {
+    use sha2::{Digest, Sha256};
+    let id = hex::encode(Sha256::digest(file));
+    let pieces: Vec<&[u8]> = file.chunks(piece).collect();
+    pieces
+        .iter()
+        .enumerate()
+        .map(|(i, data)| {
+            serde_json::json!({"id": id, "rule": rule, "trigger_tick": 900, "trigger_t": 9.0,
+                "bytes": file.len(), "chunk": i, "chunks": pieces.len(),
+                "data": String::from_utf8_lossy(data)})
+            .to_string()
+            .into_bytes()
+        })
+        .collect()
+}

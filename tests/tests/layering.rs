@@ -75,7 +75,7 @@ fn workspace_crates_depend_only_downwards() {
         ("tcu-dashboard", &["tcu-engine", "tcu-sdk"][..]),
         ("tcu-fleet", &["tcu-engine", "tcu-link", "tcu-sdk"][..]),
         ("tcu-ota-client", &["tcu-engine", "tcu-sdk"][..]),
-        ("tcu-twin", &["tcu-engine", "tcu-sdk"][..]),
+        ("tcu-twin", &["tcu-engine", "tcu-sdk", "tcu-vet"][..]),
         ("tcu-vet", &["tcu-engine", "tcu-sdk"][..]),
     ]);
     for (package, may) in allowed {

@@ -45,7 +45,9 @@ use tcu_twin::ingest::Kind;
 use tcu_twin::rules::check_value;
 use tcu_twin::store::sqlite::SqliteStore;
 use tcu_twin::store::writer::Writer;
-use tcu_twin::store::{EventQuery, Record, Store, StoredCommand};
+use tcu_twin::store::{
+    CaptureInfo, CaptureQuery, EventQuery, PendingCapture, Record, Store, StoredCommand,
+};
 use telemetry::Snapshots;
 
 /// 2026-01-01T00:00:00Z.
@@ -94,6 +96,19 @@ impl Store for Recording {
         to: Millis,
     ) -> Result<Vec<StoredCommand>, TwinError> {
         self.inner.commands(vin, from, to)
+    }
+    fn captures(&self, q: &CaptureQuery) -> Result<Vec<CaptureInfo>, TwinError> {
+        self.inner.captures(q)
+    }
+    fn incomplete_captures(&self) -> Result<Vec<PendingCapture>, TwinError> {
+        self.inner.incomplete_captures()
+    }
+    fn capture_file(
+        &self,
+        vin: &str,
+        id: &str,
+    ) -> Result<Option<(CaptureInfo, Option<String>)>, TwinError> {
+        self.inner.capture_file(vin, id)
     }
     fn prune(&self, before: Millis) -> Result<u64, TwinError> {
         self.inner.prune(before)

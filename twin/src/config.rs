@@ -83,6 +83,17 @@ pub struct RawHttp {
     max_body_bytes: Option<u64>,
 }
 
+/// `[vet]` as a layer writes it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVet {
+    current_dir: Option<PathBuf>,
+    tolerances: Option<PathBuf>,
+    max_upload_bytes: Option<u64>,
+    jobs_kept: Option<u64>,
+    queue: Option<u64>,
+}
+
 /// One layer.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -95,6 +106,8 @@ pub struct RawConfig {
     store: RawStore,
     #[serde(default)]
     http: RawHttp,
+    #[serde(default)]
+    vet: RawVet,
 }
 
 /// The resolved `[ingest]` section.
@@ -185,6 +198,23 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
 }
 
+/// The resolved `[vet]` section: vetting candidate libraries against the
+/// stored captures (`POST /api/vet`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct VetConfig {
+    /// The plugin libraries the fleet runs (as `tcu run`'s plugin
+    /// directory); vetting is off without it.
+    pub current_dir: Option<PathBuf>,
+    /// A tolerance file (`tcu vet --tolerances`).
+    pub tolerances: Option<PathBuf>,
+    /// Largest candidate library taken.
+    pub max_upload_bytes: usize,
+    /// Finished jobs kept (the oldest forgotten first).
+    pub jobs_kept: usize,
+    /// Jobs waiting at most; beyond, a submission is refused.
+    pub queue: usize,
+}
+
 /// The resolved configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TwinConfig {
@@ -196,6 +226,8 @@ pub struct TwinConfig {
     pub store: StoreConfig,
     /// The API.
     pub http: HttpConfig,
+    /// Vetting jobs.
+    pub vet: VetConfig,
 }
 
 /// Overrides from the environment or the command line.
@@ -491,6 +523,17 @@ fn resolve(raw: RawConfig, m: &Merged) -> Result<TwinConfig, ConfigError> {
             "mqtts:// needs the CA that signed the broker's certificate",
         ));
     }
+    let max_payload_bytes = positive(m, "ingest.max_payload_bytes", i.max_payload_bytes)?;
+    let least = crate::capture::MIN_PAYLOAD_LIMIT;
+    if max_payload_bytes < least {
+        return Err(invalid(
+            m,
+            "ingest.max_payload_bytes",
+            format!(
+                "{max_payload_bytes} is below {least}: a capture chunk (32 KiB of a capture file as JSON) must fit"
+            ),
+        ));
+    }
     let ingest = IngestConfig {
         broker,
         client_id,
@@ -504,7 +547,7 @@ fn resolve(raw: RawConfig, m: &Merged) -> Result<TwinConfig, ConfigError> {
         topic_root,
         share_group,
         nats,
-        max_payload_bytes: positive(m, "ingest.max_payload_bytes", i.max_payload_bytes)?,
+        max_payload_bytes,
         max_vehicles: positive(m, "ingest.max_vehicles", i.max_vehicles)?,
     };
     let t = raw.twin;
@@ -584,11 +627,20 @@ fn resolve(raw: RawConfig, m: &Merged) -> Result<TwinConfig, ConfigError> {
         tls,
         max_body_bytes: positive(m, "http.max_body_bytes", h.max_body_bytes)?,
     };
+    let v = raw.vet;
+    let vet = VetConfig {
+        current_dir: v.current_dir.filter(|p| !p.as_os_str().is_empty()),
+        tolerances: v.tolerances.filter(|p| !p.as_os_str().is_empty()),
+        max_upload_bytes: positive(m, "vet.max_upload_bytes", v.max_upload_bytes)?,
+        jobs_kept: positive(m, "vet.jobs_kept", v.jobs_kept)?,
+        queue: positive(m, "vet.queue", v.queue)?,
+    };
     Ok(TwinConfig {
         ingest,
         twin,
         store,
         http,
+        vet,
     })
 }
 
@@ -601,6 +653,65 @@ mod tests {
         let path = dir.path().join("twin.toml");
         std::fs::write(&path, file).unwrap();
         TwinConfig::build(Some(&path), &env, &cli).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_capture_chunk_of_the_largest_size_fits_the_default_payload_limit() {
+        use crate::capture::{MAX_CAPTURE_BYTES, MAX_CHUNK_DATA, chunk};
+        // Newlines are the only characters of a trace JSON escapes: the
+        // worst case is a piece of them all.
+        let data = "\n".repeat(MAX_CHUNK_DATA);
+        let p = serde_json::json!({"id": "0".repeat(64), "rule": "Vehicle.Speed > 130",
+            "trigger_tick": u64::MAX, "trigger_t": 1e300, "bytes": MAX_CAPTURE_BYTES,
+            "chunk": 2047, "chunks": 2048, "data": data})
+        .to_string();
+        let limit = TwinConfig::build(None, &Overrides::default(), &Overrides::default())
+            .unwrap()
+            .ingest
+            .max_payload_bytes;
+        assert!(p.len() <= limit, "{} > {limit}", p.len());
+        assert!(chunk(p.as_bytes(), "WTCUZ000000000001", limit).is_ok());
+        // Nor may a configuration lower the limit below such a chunk.
+        assert!(p.len() <= crate::capture::MIN_PAYLOAD_LIMIT);
+        let e = build(
+            "[ingest]\nmax_payload_bytes = 4096\n",
+            Overrides::default(),
+            Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("ingest.max_payload_bytes") && e.contains("capture chunk"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn vetting_is_off_by_default_and_its_limits_must_be_above_zero() {
+        let c = build("", Overrides::default(), Overrides::default()).unwrap();
+        assert_eq!(c.vet.current_dir, None);
+        assert_eq!((c.vet.jobs_kept, c.vet.queue), (100, 8));
+        let c = build(
+            "[vet]\ncurrent_dir = \"/opt/plugins\"\ntolerances = \"tol.toml\"\n",
+            Overrides::default(),
+            Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(c.vet.current_dir, Some(PathBuf::from("/opt/plugins")));
+        assert_eq!(c.vet.tolerances, Some(PathBuf::from("tol.toml")));
+        let e = build(
+            "[vet]\nqueue = 0\n",
+            Overrides::default(),
+            Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(e.contains("vet.queue"), "{e}");
+        let e = build(
+            "[vet]\nlimit = 1\n",
+            Overrides::default(),
+            Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(e.contains("limit"), "{e}");
     }
 
     #[test]

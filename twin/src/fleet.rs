@@ -5,6 +5,7 @@
 //! and the streams; this module owns the decisions, so it runs the same in
 //! the service and in a test without any of them.
 
+use crate::capture::{self, Assembler, Offer};
 use crate::clock::Millis;
 use crate::doc::{Command, Connectivity, Document, Outcome, Settings};
 use crate::ingest::{self, Kind, Refusal, TopicScheme};
@@ -31,8 +32,11 @@ pub struct Effects {
 /// Ingest counters (the fleet is behind one lock, so plain numbers).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct FleetStats {
-    /// Messages by topic kind: telemetry, events, status, cmd/res.
-    pub messages: [u64; 4],
+    /// Messages by topic kind: telemetry, events, status, cmd/res,
+    /// captures.
+    pub messages: [u64; 5],
+    /// Captures completed.
+    pub captures_complete: u64,
     /// Messages on topics outside the contract.
     pub ignored: u64,
     /// Messages whose topic VIN is not a VIN.
@@ -80,6 +84,7 @@ pub struct Fleet {
     id_prefix: String,
     next_id: u64,
     bad_vins_logged: u64,
+    captures: Assembler,
     /// Counters.
     pub stats: FleetStats,
 }
@@ -121,6 +126,7 @@ impl Fleet {
             id_prefix: base36(u64::try_from(started).unwrap_or_default()),
             next_id: 0,
             bad_vins_logged: 0,
+            captures: Assembler::default(),
             stats: FleetStats::default(),
         }
     }
@@ -148,6 +154,17 @@ impl Fleet {
                 }
                 Err(e) => tracing::warn!("a stored document could not be read and is skipped: {e}"),
             }
+        }
+        n
+    }
+
+    /// Takes up joining the captures the store kept incomplete; returns
+    /// how many.
+    pub fn restore_captures(&mut self, pending: Vec<crate::store::PendingCapture>) -> usize {
+        let n = pending.len();
+        for p in pending {
+            let vin = self.vin_arc(&p.vin);
+            self.captures.restore(vin, p.meta, p.parts);
         }
         n
     }
@@ -296,6 +313,16 @@ impl Fleet {
                 match ingest::cmd_res(payload, max) {
                     Ok(r) => doc.apply_cmd_res(&r, catalog, now, &mut outcomes),
                     Err(r) => refused(&mut self.stats.invalid, doc, "cmd/res", &r),
+                }
+            }
+            Kind::Captures => {
+                self.stats.messages[4] += 1;
+                let offered = capture::chunk(payload, vin, max)
+                    .and_then(|c| self.captures.offer(&arc, c, now, &mut fx.records));
+                match offered {
+                    Ok(Offer::Complete) => self.stats.captures_complete += 1,
+                    Ok(_) => {}
+                    Err(r) => refused(&mut self.stats.invalid, doc, "captures", &r),
                 }
             }
             Kind::CmdReq => {}
@@ -621,6 +648,36 @@ mod tests {
             json!({"vin": VIN, "seq": 2, "ts": "2026-01-01T00:00:01.000Z", "signals": {FAN: 41}});
         f.ingest(&t, good.to_string().as_bytes(), 2, &mut fx);
         assert_eq!(f.get(VIN).unwrap().reported[FAN].value, json!(41));
+    }
+
+    #[test]
+    fn capture_chunks_are_kept_and_a_spoiled_one_is_counted_as_a_bad_payload() {
+        use crate::capture::tests::{file, payloads};
+        let mut f = fleet();
+        let mut fx = Effects::default();
+        online(&mut f, VIN, &mut fx);
+        let topic = format!("vehicle/{VIN}/captures");
+        let p = payloads(&file(), 1000);
+        let mut fx = Effects::default();
+        for c in &p[..p.len() - 1] {
+            f.ingest(&topic, c, 1, &mut fx);
+        }
+        let mut last: Json = serde_json::from_slice(&p[p.len() - 1]).unwrap();
+        last["data"] = json!("spoiled");
+        f.ingest(&topic, last.to_string().as_bytes(), 1, &mut fx);
+        assert_eq!(f.stats.invalid, 1);
+        assert_eq!(f.get(VIN).unwrap().loss().invalid, 1);
+        assert_eq!(fx.records.len(), p.len() - 1);
+        f.ingest(&topic, &p[p.len() - 1], 1, &mut fx);
+        assert_eq!(
+            (f.stats.messages[4], f.stats.captures_complete),
+            (p.len() as u64 + 1, 1)
+        );
+        assert!(
+            fx.records
+                .iter()
+                .any(|r| matches!(r, Record::CaptureComplete { .. }))
+        );
     }
 
     #[test]

@@ -160,10 +160,20 @@ impl Hub {
     /// to `vin`'s `cmd/req` under a fresh id; the id, or `None` when it
     /// could not be queued for the broker.
     pub fn send_command(&self, vin: &str, command: &Json) -> Option<String> {
+        self.send_request(vin, "command", command)
+    }
+
+    /// Publishes `{"id": <fresh id>, key: body}` to `vin`'s `cmd/req` (a
+    /// plugin `command`, or the `capture_rules` of `docs/RECORDING.md`);
+    /// the id, or `None` when it could not be queued for the broker.
+    pub fn send_request(&self, vin: &str, key: &str, body: &Json) -> Option<String> {
         let n = self.next_command.fetch_add(1, Ordering::Relaxed) + 1;
         let id = format!("{COMMAND_ID_PREFIX}{}-{n}", self.started);
         let topic = self.fleet().scheme().topic(vin, Kind::CmdReq);
-        let payload = serde_json::json!({"id": id, "command": command}).to_string();
+        let mut payload = serde_json::Map::new();
+        payload.insert("id".into(), Json::String(id.clone()));
+        payload.insert(key.to_owned(), body.clone());
+        let payload = Json::Object(payload).to_string();
         let p = self
             .publisher
             .read()

@@ -1,5 +1,5 @@
 //! What arrives from the broker, checked: topics under the configured root
-//! (`vehicle/{vin}/telemetry`, `events`, `status`, `cmd/res`) and their
+//! (`vehicle/{vin}/telemetry`, `events`, `status`, `cmd/res`, `captures`) and their
 //! payloads as the vehicle's MQTT contract defines them (README "MQTT").
 //!
 //! Nothing here trusts its input: a payload over the size limit, malformed
@@ -27,6 +27,8 @@ pub enum Kind {
     CmdReq,
     /// `{root}/cmd/res`
     CmdRes,
+    /// `{root}/captures` (chunks of capture files, [`crate::capture`])
+    Captures,
 }
 
 impl Kind {
@@ -38,11 +40,18 @@ impl Kind {
             Self::Status => "status",
             Self::CmdReq => "cmd/req",
             Self::CmdRes => "cmd/res",
+            Self::Captures => "captures",
         }
     }
 
     /// What the twin subscribes to.
-    pub const SUBSCRIBED: [Kind; 4] = [Self::Telemetry, Self::Events, Self::Status, Self::CmdRes];
+    pub const SUBSCRIBED: [Kind; 5] = [
+        Self::Telemetry,
+        Self::Events,
+        Self::Status,
+        Self::CmdRes,
+        Self::Captures,
+    ];
 }
 
 /// The topic root template (`vehicle/{vin}`) split around the VIN.
@@ -103,6 +112,7 @@ impl TopicScheme {
             Kind::Status,
             Kind::CmdReq,
             Kind::CmdRes,
+            Kind::Captures,
         ]
         .into_iter()
         .find(|k| k.leaf() == leaf)?;
@@ -120,7 +130,7 @@ pub struct Refusal {
     pub reason: String,
 }
 
-fn refuse(key: &str, reason: impl Into<String>) -> Refusal {
+pub(crate) fn refuse(key: &str, reason: impl Into<String>) -> Refusal {
     Refusal {
         key: key.to_owned(),
         reason: reason.into(),
@@ -128,7 +138,7 @@ fn refuse(key: &str, reason: impl Into<String>) -> Refusal {
 }
 
 /// The JSON object of a payload within `max` bytes.
-fn object(payload: &[u8], max: usize) -> Result<Map<String, Json>, Refusal> {
+pub(crate) fn object(payload: &[u8], max: usize) -> Result<Map<String, Json>, Refusal> {
     if payload.len() > max {
         return Err(refuse(
             "payload",
@@ -150,7 +160,7 @@ fn time_field(m: &Map<String, Json>, key: &str) -> Result<Millis, Refusal> {
     parse_rfc3339(s).ok_or_else(|| refuse(key, format!("`{s}` is not an RFC 3339 time")))
 }
 
-fn vin_matches(m: &Map<String, Json>, vin: &str) -> Result<(), Refusal> {
+pub(crate) fn vin_matches(m: &Map<String, Json>, vin: &str) -> Result<(), Refusal> {
     match m.get("vin") {
         None => Ok(()),
         Some(Json::String(v)) if v == vin => Ok(()),

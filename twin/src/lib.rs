@@ -13,14 +13,17 @@
 //! [`ingest`] (topics and payload checks), [`doc`] (one
 //! vehicle's document and its desired-state lifecycle), [`store`] (the
 //! history behind the [`store::Store`] trait; SQLite, or PostgreSQL shared by
-//! several twins), [`fleet`] (every
+//! several twins), [`capture`] (chunks of captures joined and checked),
+//! [`fleet`] (every
 //! document, the effects of a message or a patch), [`config`], [`tls`],
 //! [`hub`] (the shared state and where effects go), [`metrics`], [`mqtt`]
 //! (the broker connection), [`nats`] (the JetStream ingest path for a NATS
-//! cluster), [`http`] (the API), [`service`] (the
+//! cluster), [`vet`] (vetting jobs: candidate libraries against the stored
+//! captures), [`http`] (the API), [`service`] (the
 //! wiring of `tcu-twin serve`), [`client`] (the `get`/`set`/`export`
 //! commands over the API).
 
+pub mod capture;
 pub mod client;
 pub mod clock;
 pub mod config;
@@ -38,5 +41,6 @@ pub mod rules;
 pub mod service;
 pub mod store;
 pub mod tls;
+pub mod vet;
 
 pub use error::TwinError;

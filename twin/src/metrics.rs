@@ -42,7 +42,15 @@ pub fn render(hub: &Hub) -> String {
             ("topic=\"events\"", n(m[1])),
             ("topic=\"status\"", n(m[2])),
             ("topic=\"cmd/res\"", n(m[3])),
+            ("topic=\"captures\"", n(m[4])),
         ],
+    );
+    metric(
+        &mut out,
+        "twin_captures_complete_total",
+        "counter",
+        "Captures whose every chunk came and whose file hashes to its id.",
+        &[("", n(stats.captures_complete))],
     );
     metric(
         &mut out,

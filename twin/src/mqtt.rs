@@ -7,9 +7,11 @@
 //! persistence on, the broker keeps queueing the vehicles' messages for it,
 //! so an outage on the twin's side is not a loss on the vehicles' side.
 //! With a share group, telemetry and events are subscribed as
-//! `$share/<group>/...`; status and command responses never are, so every
-//! twin sees every vehicle's retained status and last will, and the twin
-//! that sent a command always gets its answer.
+//! `$share/<group>/...`; status, command responses and captures never are,
+//! so every twin sees every vehicle's retained status and last will, the
+//! twin that sent a command always gets its answer, and the chunks of a
+//! capture are never split between twins (each twin joins every capture;
+//! on a shared store the second write of a chunk is ignored).
 
 use crate::TwinError;
 use crate::config::IngestConfig;
@@ -163,11 +165,26 @@ mod tests {
                 "$share/g/vehicle/+/telemetry",
                 "$share/g/vehicle/+/events",
                 "vehicle/+/status",
-                "vehicle/+/cmd/res"
+                "vehicle/+/cmd/res",
+                "vehicle/+/captures"
             ]
         );
         let c = TwinConfig::build(None, &Overrides::default(), &Overrides::default()).unwrap();
         assert!(subscriptions(&c.ingest).iter().all(|s| !s.starts_with('$')));
+        // On NATS, captures stay on MQTT: a work queue would split them.
+        let nats = Overrides {
+            nats: Some("nats://127.0.0.1:4222".into()),
+            ..Default::default()
+        };
+        let n = TwinConfig::build(None, &nats, &Overrides::default()).unwrap();
+        assert_eq!(
+            subscriptions(&n.ingest),
+            [
+                "vehicle/+/status",
+                "vehicle/+/cmd/res",
+                "vehicle/+/captures"
+            ]
+        );
         let o = options(&c.ingest).unwrap();
         assert!(!o.clean_session());
     }

@@ -11,10 +11,12 @@
 //! queue, so what every twin has acknowledged is gone from it; while no
 //! twin runs it keeps the vehicles' messages (bounded by [`MAX_BYTES`]).
 //!
-//! Status (retained, last wills) and command responses stay on MQTT, which
-//! NATS serves across the cluster, so every twin still sees every vehicle's
-//! connectivity and the answer to every command it sent; commands are
-//! still published over MQTT.
+//! Status (retained, last wills), command responses and captures stay on
+//! MQTT, which NATS serves across the cluster, so every twin still sees
+//! every vehicle's connectivity and the answer to every command it sent,
+//! and every chunk of a capture (a work queue would deal a capture's
+//! chunks out to different twins, none of which could join it); commands
+//! are still published over MQTT.
 
 use crate::config::{IngestConfig, nats_address as server_address};
 use crate::hub::Hub;

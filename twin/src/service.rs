@@ -1,4 +1,5 @@
-//! `tcu-twin serve`: opens the store and restores every document from it,
+//! `tcu-twin serve`: opens the store and restores every document (and the
+//! captures still missing chunks) from it,
 //! starts the writer thread, the broker connection, the HTTP API and the
 //! periodic work (expiry and staleness, document checkpoints, retention,
 //! and on a shared PostgreSQL store the merge of the other twins' documents),
@@ -69,13 +70,14 @@ pub async fn run(cfg: TwinConfig, clock: Arc<dyn Clock>) -> Result<(), TwinError
         cfg.ingest.client_id.clone(),
         catalog.clone(),
     );
-    let (store, documents) = tokio::task::spawn_blocking(move || {
+    let (store, documents, captures) = tokio::task::spawn_blocking(move || {
         let store: Arc<dyn Store> = match &location {
             StoreLocation::Sqlite(path) => Arc::new(SqliteStore::open(path, c)?),
             StoreLocation::Postgres(target) => Arc::new(PostgresStore::open(target, &instance, c)?),
         };
         let documents = store.documents()?;
-        Ok::<_, TwinError>((store, documents))
+        let captures = store.incomplete_captures()?;
+        Ok::<_, TwinError>((store, documents, captures))
     })
     .await
     .map_err(|e| TwinError::Io {
@@ -83,7 +85,7 @@ pub async fn run(cfg: TwinConfig, clock: Arc<dyn Clock>) -> Result<(), TwinError
         source: std::io::Error::other(e.to_string()),
     })??;
     let mut fleet = Fleet::new(
-        catalog,
+        catalog.clone(),
         cfg.ingest.topics.clone(),
         cfg.twin.clone(),
         cfg.ingest.max_payload_bytes,
@@ -91,9 +93,19 @@ pub async fn run(cfg: TwinConfig, clock: Arc<dyn Clock>) -> Result<(), TwinError
         clock.now_ms(),
     );
     let restored = fleet.restore(&documents);
-    tracing::info!(store = %cfg.store.location.describe(), documents = restored, "store opened");
+    let incomplete = fleet.restore_captures(captures);
+    tracing::info!(
+        store = %cfg.store.location.describe(),
+        documents = restored,
+        incomplete_captures = incomplete,
+        "store opened"
+    );
     let writer = Writer::spawn(store.clone(), cfg.store.batch_max, cfg.store.flush_interval);
     let hub = Arc::new(Hub::new(fleet, store.clone(), writer, clock.clone()));
+    let vet = crate::vet::Vetting::start(&cfg.vet, store.clone(), clock.clone(), catalog.clone())?;
+    if let Some(dir) = &cfg.vet.current_dir {
+        tracing::info!(current_dir = %dir.display(), "vetting jobs on");
+    }
 
     let listener = crate::http::bind(&cfg.http).await?;
     let addr = listener
@@ -108,7 +120,7 @@ pub async fn run(cfg: TwinConfig, clock: Arc<dyn Clock>) -> Result<(), TwinError
     tracing::info!("HTTP API on {scheme}://{addr}");
     let http = tokio::spawn({
         let (hub, http_cfg) = (hub.clone(), cfg.http.clone());
-        async move { crate::http::serve(hub, &http_cfg, listener).await }
+        async move { crate::http::serve(hub, &http_cfg, listener, vet).await }
     });
 
     let options = crate::mqtt::options(&cfg.ingest)?;

@@ -5,7 +5,8 @@
 // problem's detail. The fault panel lists the injectable faults
 // (/api/faults), injects or heals one through /api/vehicles/{vin}/commands
 // and shows the vehicle's answer; the active codes come from the reported
-// Vehicle.Diagnostics.DTCList.
+// Vehicle.Diagnostics.DTCList. The captures panel is captures.js's; it
+// reads its list again on every document change.
 "use strict";
 
 (() => {
@@ -82,6 +83,7 @@
     const list = dtcs && Array.isArray(dtcs.value) ? dtcs.value : [];
     text("dtc-list", list.length ? list.join(", ") : "none");
     historyView.offer(doc.reported);
+    capturesView.changed();
   }
 
   // Fills the fault selector: one option per injectable fault.
@@ -184,6 +186,7 @@
     document.getElementById("fault-form").addEventListener("submit", sendFault);
     loadFaults();
     historyView.start(vin);
+    capturesView.start(vin);
     try {
       const { body } = await api.request("GET", path);
       render(body);

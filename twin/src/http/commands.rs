@@ -35,7 +35,7 @@ fn faults(state: &Shared) -> Vec<DtcFault> {
         .collect()
 }
 
-fn ok_json(status: StatusCode, body: &Json) -> Response {
+pub(super) fn ok_json(status: StatusCode, body: &Json) -> Response {
     (
         status,
         [(header::CONTENT_TYPE, "application/json")],
@@ -148,13 +148,28 @@ pub async fn send(
     let body = super::routes::json_body(&state, &headers, body, &["application/json"]).await?;
     let (subsystem, name, value) = check(&body, &faults(&state))?;
     let command = json!({"subsystem": subsystem, "name": name, "value": value});
+    let out = json!({"command": command});
+    request(&state, &vin, "command", &command, out).await
+}
+
+/// Sends `body` under `key` as a `cmd/req` request to `vin` and waits
+/// [`ANSWER_WAIT`] for its `cmd/res`: `out` with `id` and `status`
+/// (`accepted`, `rejected` with `errors`: 200; `sent`: 202), or 503 when
+/// it could not be queued for the broker.
+pub(super) async fn request(
+    state: &super::AppState,
+    vin: &str,
+    key: &str,
+    body: &Json,
+    mut out: Json,
+) -> Result<Response, Problem> {
     // Listen before sending, so a fast answer is not missed.
     let mut answers = state.hub.command_results.subscribe();
-    let Some(id) = state.hub.send_command(&vin, &command) else {
+    let Some(id) = state.hub.send_request(vin, key, body) else {
         return Err(Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "broker-unavailable",
-            format!("the command to `{vin}` could not be queued for the broker"),
+            format!("the request to `{vin}` could not be queued for the broker"),
         ));
     };
     let answer = tokio::time::timeout(ANSWER_WAIT, async {
@@ -169,7 +184,7 @@ pub async fn send(
     .await
     .ok()
     .flatten();
-    let mut out = json!({"id": id, "command": command});
+    out["id"] = json!(id);
     let status = match answer.map(|a| a.outcome.clone()) {
         Some(Ok(())) => {
             out["status"] = json!("accepted");

@@ -1,6 +1,7 @@
 //! The HTTP API (README "Digital twin" has the contract): the fleet list,
 //! documents with their `ETag`, desired-state patches with `If-Match`,
-//! plugin fault commands checked against the DTC table,
+//! plugin fault commands checked against the DTC table, captures (lists,
+//! files) and capture rules, vetting jobs,
 //! history as JSON or CSV, events, server-sent event streams of document
 //! changes, the OpenAPI document, Prometheus metrics, and the web page.
 //!
@@ -9,12 +10,14 @@
 //! moment before it closes them.
 
 mod auth;
+mod captures;
 mod commands;
 mod history;
 mod problem;
 mod routes;
 mod static_files;
 mod stream;
+mod vet;
 
 pub use auth::{Auth, Role};
 pub use problem::{PROBLEM_JSON, Problem};
@@ -27,7 +30,7 @@ use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, post};
+use axum::routing::{get, patch, post, put};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use std::sync::Arc;
@@ -47,6 +50,8 @@ pub struct AppState {
     pub auth: Auth,
     /// Body size limit.
     pub max_body: usize,
+    /// Vetting jobs, when `[vet] current_dir` is set.
+    pub vet: Option<Arc<crate::vet::Vetting>>,
 }
 
 type Shared = State<Arc<AppState>>;
@@ -103,6 +108,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/vehicles/:vin/desired", patch(routes::patch_desired))
         .route("/api/vehicles/:vin/commands", post(commands::send))
         .route("/api/faults", get(commands::list))
+        .route("/api/vehicles/:vin/captures", get(captures::of_vehicle))
+        .route("/api/vehicles/:vin/captures/:id", get(captures::file))
+        .route("/api/vehicles/:vin/capture-rules", put(captures::set_rules))
+        .route("/api/captures", get(captures::of_fleet))
+        .route("/api/vet", get(vet::list).post(vet::submit))
+        .route("/api/vet/:job", get(vet::job))
         .route("/api/vehicles/:vin/history", get(history::history))
         .route("/api/vehicles/:vin/events", get(history::events))
         .route("/api/vehicles/:vin/stream", get(stream::vehicle))
@@ -129,6 +140,7 @@ pub async fn serve(
     hub: Arc<Hub>,
     cfg: &HttpConfig,
     listener: TcpListener,
+    vet: Option<Arc<crate::vet::Vetting>>,
 ) -> Result<(), TwinError> {
     let tls = match &cfg.tls {
         Some((cert, key)) => Some(tokio_rustls::TlsAcceptor::from(Arc::new(
@@ -140,6 +152,7 @@ pub async fn serve(
         hub: hub.clone(),
         auth: Auth::new(&cfg.read_tokens, &cfg.write_tokens),
         max_body: cfg.max_body_bytes,
+        vet,
     });
     let app = router(state);
     let mut shutdown = hub.shutdown_signal();
@@ -190,5 +203,7 @@ pub async fn serve(
     Ok(())
 }
 
+#[cfg(test)]
+mod capture_tests;
 #[cfg(test)]
 mod tests;

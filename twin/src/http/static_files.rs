@@ -45,6 +45,7 @@ pub const FILES: &[WebFile] = &[
     web!("/vehicle.js", JS, "vehicle.js"),
     web!("/history.js", JS, "history.js"),
     web!("/chart.js", JS, "chart.js"),
+    web!("/captures.js", JS, "captures.js"),
 ];
 
 /// The file served at `path`, if any.

@@ -1,5 +1,6 @@
 //! The history: samples (vehicle, signal, time, value), events, command
-//! outcomes and document checkpoints, behind the small [`Store`] trait:
+//! outcomes, captures (their chunks, and whether they are complete) and
+//! document checkpoints, behind the small [`Store`] trait:
 //! the embedded SQLite store ([`sqlite::SqliteStore`]) for one twin, or
 //! PostgreSQL ([`postgres::PostgresStore`]) shared by several twins, each
 //! of which then also reads the others' document checkpoints
@@ -18,6 +19,7 @@ use crate::TwinError;
 use crate::clock::Millis;
 use crate::doc::Outcome;
 use serde_json::Value as Json;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 use tcu_engine::catalog::SignalId;
@@ -62,6 +64,138 @@ pub enum Record {
         /// Its JSON.
         body: String,
     },
+    /// One chunk of a capture, received at `t` (the first chunk of a
+    /// capture also records the capture; a chunk stored before is kept).
+    CaptureChunk {
+        /// VIN.
+        vin: Arc<str>,
+        /// The capture.
+        meta: Arc<CaptureMeta>,
+        /// When this twin received it.
+        t: Millis,
+        /// Index.
+        chunk: u32,
+        /// Its piece of the file.
+        data: String,
+    },
+    /// Every chunk of capture `id` is in and the file hashes to `id`.
+    CaptureComplete {
+        /// VIN.
+        vin: Arc<str>,
+        /// The capture.
+        id: String,
+        /// When.
+        t: Millis,
+        /// The header's plugins as a JSON object of name: version.
+        plugins: String,
+    },
+}
+
+impl Record {
+    /// The vehicle it belongs to.
+    pub fn vin(&self) -> &Arc<str> {
+        match self {
+            Self::Samples { vin, .. }
+            | Self::Event { vin, .. }
+            | Self::Command { vin, .. }
+            | Self::Document { vin, .. }
+            | Self::CaptureChunk { vin, .. }
+            | Self::CaptureComplete { vin, .. } => vin,
+        }
+    }
+}
+
+/// What a capture is, as each of its chunks repeats it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaptureMeta {
+    /// SHA-256 of the file, 64 lowercase hex digits.
+    pub id: String,
+    /// The rule that triggered it.
+    pub rule: String,
+    /// The vehicle's tick at the trigger.
+    pub trigger_tick: u64,
+    /// The simulated time at the trigger, seconds.
+    pub trigger_t: f64,
+    /// Length of the file.
+    pub bytes: u64,
+    /// Chunks it is sent in.
+    pub chunks: u32,
+}
+
+/// A stored capture, as the API lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaptureInfo {
+    /// VIN.
+    pub vin: String,
+    /// What the vehicle said about it.
+    pub meta: CaptureMeta,
+    /// Chunks stored.
+    pub received_chunks: u32,
+    /// Every chunk is in and the file hashes to its id.
+    pub complete: bool,
+    /// When it completed (else when its first chunk came).
+    pub received: Millis,
+    /// Plugins and versions of the trace header (complete captures).
+    pub plugins: BTreeMap<String, String>,
+}
+
+impl CaptureInfo {
+    /// The API's JSON.
+    pub fn to_json(&self) -> Json {
+        let m = &self.meta;
+        serde_json::json!({
+            "vin": self.vin,
+            "id": m.id,
+            "rule": m.rule,
+            "trigger_tick": m.trigger_tick,
+            "trigger_t": m.trigger_t,
+            "bytes": m.bytes,
+            "chunks": m.chunks,
+            "chunks_received": self.received_chunks,
+            "complete": self.complete,
+            "received": crate::clock::rfc3339(self.received),
+            "plugins": self.plugins,
+        })
+    }
+
+    /// Reads the stored plugins object (an unreadable one is empty).
+    pub fn parse_plugins(text: &str) -> BTreeMap<String, String> {
+        serde_json::from_str(text).unwrap_or_default()
+    }
+}
+
+/// A capture still missing chunks, with the chunks stored (to take up
+/// joining it again after a restart).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingCapture {
+    /// VIN.
+    pub vin: String,
+    /// The capture.
+    pub meta: CaptureMeta,
+    /// Stored chunks: index, piece.
+    pub parts: Vec<(u32, String)>,
+}
+
+/// Which captures to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CaptureQuery {
+    /// Of this vehicle only.
+    pub vin: Option<String>,
+    /// Only those whose trace header lists this plugin.
+    pub subsystem: Option<String>,
+    /// Only complete ones.
+    pub complete: bool,
+}
+
+impl CaptureQuery {
+    /// Whether `c` (already of the right vehicle) is one asked for.
+    pub fn admits(&self, c: &CaptureInfo) -> bool {
+        (!self.complete || c.complete)
+            && self
+                .subsystem
+                .as_ref()
+                .is_none_or(|s| c.plugins.contains_key(s))
+    }
 }
 
 /// Which events to read.
@@ -235,8 +369,22 @@ pub trait Store: Send + Sync + fmt::Debug {
         to: Millis,
     ) -> Result<Vec<StoredCommand>, TwinError>;
 
-    /// Deletes samples, events and outcomes older than `before`; returns
-    /// how many of those rows went.
+    /// Captures matching `q`, oldest first.
+    fn captures(&self, q: &CaptureQuery) -> Result<Vec<CaptureInfo>, TwinError>;
+
+    /// Every capture still missing chunks, with the chunks stored.
+    fn incomplete_captures(&self) -> Result<Vec<PendingCapture>, TwinError>;
+
+    /// Capture `id` of `vin`, with its file when complete.
+    fn capture_file(
+        &self,
+        vin: &str,
+        id: &str,
+    ) -> Result<Option<(CaptureInfo, Option<String>)>, TwinError>;
+
+    /// Deletes samples, events, outcomes and captures older than `before`
+    /// (a capture by the time its first chunk came); returns how many of
+    /// those rows went.
     fn prune(&self, before: Millis) -> Result<u64, TwinError>;
 
     /// Bytes the store takes on disk.

@@ -18,7 +18,10 @@
 //! broke is opened again on the next call. Errors name the URL without
 //! its password.
 
-use super::{EventQuery, Record, Store, StoredCommand};
+use super::{
+    CaptureInfo, CaptureMeta, CaptureQuery, EventQuery, PendingCapture, Record, Store,
+    StoredCommand,
+};
 use crate::TwinError;
 use crate::clock::Millis;
 use postgres::fallible_iterator::FallibleIterator;
@@ -64,6 +67,18 @@ CREATE TABLE documents (
     PRIMARY KEY (vehicle, instance)
 );
 CREATE INDEX documents_by_stamp ON documents (instance, stamp);
+", "
+CREATE TABLE captures (
+    vehicle BIGINT NOT NULL, id TEXT NOT NULL, rule TEXT NOT NULL, trigger_tick BIGINT NOT NULL,
+    trigger_t DOUBLE PRECISION NOT NULL, bytes BIGINT NOT NULL, chunks BIGINT NOT NULL, t BIGINT NOT NULL,
+    complete BOOLEAN NOT NULL DEFAULT false, completed_t BIGINT, plugins TEXT NOT NULL DEFAULT '{}',
+    PRIMARY KEY (vehicle, id)
+);
+CREATE INDEX captures_by_time ON captures (t);
+CREATE TABLE capture_chunks (
+    vehicle BIGINT NOT NULL, id TEXT NOT NULL, chunk BIGINT NOT NULL, data TEXT NOT NULL,
+    PRIMARY KEY (vehicle, id, chunk)
+);
 "];
 
 /// Key of the advisory lock that serialises migrations of twins starting
@@ -431,6 +446,24 @@ fn columns(
     Ok(c)
 }
 
+fn capture_row(r: &postgres::Row) -> CaptureInfo {
+    CaptureInfo {
+        vin: r.get(0),
+        meta: CaptureMeta {
+            id: r.get(1),
+            rule: r.get(2),
+            trigger_tick: u64::try_from(r.get::<_, i64>(3)).unwrap_or(0),
+            trigger_t: r.get(4),
+            bytes: u64::try_from(r.get::<_, i64>(5)).unwrap_or(0),
+            chunks: u32::try_from(r.get::<_, i64>(6)).unwrap_or(0),
+        },
+        received_chunks: u32::try_from(r.get::<_, i64>(7)).unwrap_or(0),
+        complete: r.get(8),
+        received: r.get(9),
+        plugins: CaptureInfo::parse_plugins(r.get::<_, &str>(10)),
+    }
+}
+
 fn write_batch(
     w: &mut WriteSide,
     conn: &mut Conn,
@@ -441,12 +474,10 @@ fn write_batch(
     // Ids first, each committed at once (outside the transaction below).
     for r in batch {
         match r {
-            Record::Event { vin, .. }
-            | Record::Command { vin, .. }
-            | Record::Document { vin, .. } => {
-                vehicle_id(w, conn, vin)?;
-            }
             Record::Samples { .. } => {}
+            other => {
+                vehicle_id(w, conn, other.vin())?;
+            }
         }
     }
     let c = columns(w, conn, catalog, batch)?;
@@ -468,6 +499,18 @@ fn write_batch(
     let documents = conn.statement(
         "INSERT INTO documents (vehicle, instance, stamp, body) VALUES ($1, $2, nextval('document_stamps'), $3) \
          ON CONFLICT (vehicle, instance) DO UPDATE SET stamp = excluded.stamp, body = excluded.body",
+    )?;
+    let capture = conn.statement(
+        "INSERT INTO captures (vehicle, id, rule, trigger_tick, trigger_t, bytes, chunks, t) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (vehicle, id) DO NOTHING",
+    )?;
+    let chunk = conn.statement(
+        "INSERT INTO capture_chunks (vehicle, id, chunk, data) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (vehicle, id, chunk) DO NOTHING",
+    )?;
+    let complete = conn.statement(
+        "UPDATE captures SET complete = true, completed_t = $3, plugins = $4 \
+         WHERE vehicle = $1 AND id = $2 AND NOT complete",
     )?;
     let vehicle = |vin: &Arc<str>| w.vins.get(vin).copied().unwrap_or_default();
     let mut tx = conn.client.transaction()?;
@@ -500,6 +543,35 @@ fn write_batch(
             }
             Record::Document { vin, body } => {
                 tx.execute(&documents, &[&vehicle(vin), &instance, body])?;
+            }
+            Record::CaptureChunk {
+                vin,
+                meta,
+                t,
+                chunk: index,
+                data,
+            } => {
+                let v = vehicle(vin);
+                let params: [&(dyn ToSql + Sync); 8] = [
+                    &v,
+                    &meta.id,
+                    &meta.rule,
+                    &i64::try_from(meta.trigger_tick).unwrap_or(i64::MAX),
+                    &meta.trigger_t,
+                    &i64::try_from(meta.bytes).unwrap_or(i64::MAX),
+                    &i64::from(meta.chunks),
+                    t,
+                ];
+                tx.execute(&capture, &params)?;
+                tx.execute(&chunk, &[&v, &meta.id, &i64::from(*index), data])?;
+            }
+            Record::CaptureComplete {
+                vin,
+                id,
+                t,
+                plugins,
+            } => {
+                tx.execute(&complete, &[&vehicle(vin), id, t, plugins])?;
             }
         }
     }
@@ -642,6 +714,80 @@ impl Store for PostgresStore {
         })
     }
 
+    fn captures(&self, q: &CaptureQuery) -> Result<Vec<CaptureInfo>, TwinError> {
+        self.reading("captures", |c| {
+            let st = c.statement(
+                "SELECT v.vin, c.id, c.rule, c.trigger_tick, c.trigger_t, c.bytes, c.chunks, \
+                 (SELECT COUNT(*) FROM capture_chunks k WHERE k.vehicle = c.vehicle AND k.id = c.id), \
+                 c.complete, COALESCE(c.completed_t, c.t), c.plugins \
+                 FROM captures c JOIN vehicles v ON v.id = c.vehicle \
+                 WHERE ($1::text IS NULL OR v.vin = $1) ORDER BY c.t, c.id",
+            )?;
+            let rows = c.client.query(&st, &[&q.vin])?;
+            Ok(rows
+                .iter()
+                .map(capture_row)
+                .filter(|c| q.admits(c))
+                .collect())
+        })
+    }
+
+    fn incomplete_captures(&self) -> Result<Vec<PendingCapture>, TwinError> {
+        let incomplete: Vec<CaptureInfo> = self
+            .captures(&CaptureQuery::default())?
+            .into_iter()
+            .filter(|c| !c.complete)
+            .collect();
+        self.reading("incomplete captures", |c| {
+            let st = c.statement(
+                "SELECT k.chunk, k.data FROM capture_chunks k JOIN vehicles v ON v.id = k.vehicle \
+                 WHERE v.vin = $1 AND k.id = $2 ORDER BY k.chunk",
+            )?;
+            let mut out = Vec::with_capacity(incomplete.len());
+            for info in incomplete {
+                let rows = c.client.query(&st, &[&info.vin, &info.meta.id])?;
+                out.push(PendingCapture {
+                    parts: rows
+                        .iter()
+                        .map(|r| {
+                            let chunk = u32::try_from(r.get::<_, i64>(0)).unwrap_or(u32::MAX);
+                            (chunk, r.get::<_, String>(1))
+                        })
+                        .collect(),
+                    vin: info.vin,
+                    meta: info.meta,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    fn capture_file(
+        &self,
+        vin: &str,
+        id: &str,
+    ) -> Result<Option<(CaptureInfo, Option<String>)>, TwinError> {
+        let found = self.captures(&CaptureQuery {
+            vin: Some(vin.to_owned()),
+            ..Default::default()
+        })?;
+        let Some(info) = found.into_iter().find(|c| c.meta.id == id) else {
+            return Ok(None);
+        };
+        if !info.complete {
+            return Ok(Some((info, None)));
+        }
+        let file = self.reading("capture file", |c| {
+            let st = c.statement(
+                "SELECT k.data FROM capture_chunks k JOIN vehicles v ON v.id = k.vehicle \
+                 WHERE v.vin = $1 AND k.id = $2 ORDER BY k.chunk",
+            )?;
+            let rows = c.client.query(&st, &[&vin, &id])?;
+            Ok(rows.iter().map(|r| r.get::<_, &str>(0)).collect::<String>())
+        })?;
+        Ok(Some((info, Some(file))))
+    }
+
     fn prune(&self, before: Millis) -> Result<u64, TwinError> {
         let mut guard = lock(&self.write);
         let conn = self.conn(&mut guard.conn)?;
@@ -652,6 +798,12 @@ impl Store for PostgresStore {
                 gone += tx.execute(&format!("DELETE FROM {table} WHERE t < $1"), &[&before])?;
             }
             tx.execute("DELETE FROM ingested WHERE t < $1", &[&before])?;
+            tx.execute(
+                "DELETE FROM capture_chunks k USING captures c \
+                 WHERE c.vehicle = k.vehicle AND c.id = k.id AND c.t < $1",
+                &[&before],
+            )?;
+            gone += tx.execute("DELETE FROM captures WHERE t < $1", &[&before])?;
             tx.commit()?;
             Ok(gone)
         };

@@ -6,13 +6,17 @@
 //! samples(vehicle, signal, t, value)   PRIMARY KEY (vehicle, signal, t), WITHOUT ROWID
 //! events(vehicle, t, type, body)       command outcomes: commands(vehicle, t, id, path, ...)
 //! vehicles(id, vin), signals(id, path) documents(vehicle, body)
+//! captures(vehicle, id, rule, ..., complete, plugins)  capture_chunks(vehicle, id, chunk, data)
 //! ```
 //!
 //! One connection writes (the writer thread's batches), another reads, so
 //! queries never wait for a batch: WAL lets them read the last committed
 //! state meanwhile.
 
-use super::{EventQuery, Record, Store, StoredCommand};
+use super::{
+    CaptureInfo, CaptureMeta, CaptureQuery, EventQuery, PendingCapture, Record, Store,
+    StoredCommand,
+};
 use crate::TwinError;
 use crate::clock::Millis;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -41,6 +45,17 @@ CREATE TABLE IF NOT EXISTS commands (
 CREATE INDEX IF NOT EXISTS commands_by_vehicle ON commands (vehicle, t);
 CREATE INDEX IF NOT EXISTS commands_by_time ON commands (t);
 CREATE TABLE IF NOT EXISTS documents (vehicle INTEGER PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS captures (
+    vehicle INTEGER NOT NULL, id TEXT NOT NULL, rule TEXT NOT NULL, trigger_tick INTEGER NOT NULL,
+    trigger_t REAL NOT NULL, bytes INTEGER NOT NULL, chunks INTEGER NOT NULL, t INTEGER NOT NULL,
+    complete INTEGER NOT NULL DEFAULT 0, completed_t INTEGER, plugins TEXT NOT NULL DEFAULT '{}',
+    PRIMARY KEY (vehicle, id)
+);
+CREATE INDEX IF NOT EXISTS captures_by_time ON captures (t);
+CREATE TABLE IF NOT EXISTS capture_chunks (
+    vehicle INTEGER NOT NULL, id TEXT NOT NULL, chunk INTEGER NOT NULL, data TEXT NOT NULL,
+    PRIMARY KEY (vehicle, id, chunk)
+) WITHOUT ROWID;
 ";
 
 /// The writing side: its connection and the id caches.
@@ -158,9 +173,7 @@ fn write_batch(
                     }
                     vin
                 }
-                Record::Event { vin, .. }
-                | Record::Command { vin, .. }
-                | Record::Document { vin, .. } => vin,
+                other => other.vin(),
             };
             vehicle_id(w, vin)?;
         }
@@ -183,6 +196,17 @@ fn write_batch(
         let mut documents = w
             .conn
             .prepare_cached("INSERT OR REPLACE INTO documents (vehicle, body) VALUES (?1, ?2)")?;
+        let mut capture = w.conn.prepare_cached(
+            "INSERT OR IGNORE INTO captures (vehicle, id, rule, trigger_tick, trigger_t, bytes, chunks, t) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?;
+        let mut chunk = w.conn.prepare_cached(
+            "INSERT OR IGNORE INTO capture_chunks (vehicle, id, chunk, data) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        let mut complete = w.conn.prepare_cached(
+            "UPDATE captures SET complete = 1, completed_t = ?3, plugins = ?4 \
+             WHERE vehicle = ?1 AND id = ?2 AND complete = 0",
+        )?;
         // Samples in key order: each page of the table is then written
         // once per batch instead of once per message (the messages of a
         // fleet touch every vehicle's and signal's page in turn), which
@@ -229,6 +253,34 @@ fn write_batch(
                 Record::Document { vin, body } => {
                     documents.execute(params![vehicle(vin)?, body])?;
                 }
+                Record::CaptureChunk {
+                    vin,
+                    meta,
+                    t,
+                    chunk: index,
+                    data,
+                } => {
+                    let v = vehicle(vin)?;
+                    capture.execute(params![
+                        v,
+                        meta.id,
+                        meta.rule,
+                        i64::try_from(meta.trigger_tick).unwrap_or(i64::MAX),
+                        meta.trigger_t,
+                        i64::try_from(meta.bytes).unwrap_or(i64::MAX),
+                        meta.chunks,
+                        t
+                    ])?;
+                    chunk.execute(params![v, meta.id, index, data])?;
+                }
+                Record::CaptureComplete {
+                    vin,
+                    id,
+                    t,
+                    plugins,
+                } => {
+                    complete.execute(params![vehicle(vin)?, id, t, plugins])?;
+                }
             }
         }
         Ok(())
@@ -243,6 +295,31 @@ fn write_batch(
             Err(e)
         }
     }
+}
+
+/// The columns [`capture_row`] reads.
+const CAPTURE_SELECT: &str = "SELECT v.vin, c.id, c.rule, c.trigger_tick, c.trigger_t, c.bytes, c.chunks, \
+     (SELECT COUNT(*) FROM capture_chunks k WHERE k.vehicle = c.vehicle AND k.id = c.id), \
+     c.complete, COALESCE(c.completed_t, c.t), c.plugins \
+     FROM captures c JOIN vehicles v ON v.id = c.vehicle";
+
+fn capture_row(r: &rusqlite::Row<'_>) -> Result<CaptureInfo, rusqlite::Error> {
+    let plugins: String = r.get(10)?;
+    Ok(CaptureInfo {
+        vin: r.get(0)?,
+        meta: CaptureMeta {
+            id: r.get(1)?,
+            rule: r.get(2)?,
+            trigger_tick: u64::try_from(r.get::<_, i64>(3)?).unwrap_or(0),
+            trigger_t: r.get(4)?,
+            bytes: u64::try_from(r.get::<_, i64>(5)?).unwrap_or(0),
+            chunks: r.get(6)?,
+        },
+        received_chunks: r.get(7)?,
+        complete: r.get::<_, i64>(8)? != 0,
+        received: r.get(9)?,
+        plugins: CaptureInfo::parse_plugins(&plugins),
+    })
 }
 
 impl SqliteStore {
@@ -383,6 +460,83 @@ impl Store for SqliteStore {
         run().map_err(|e| self.err(e))
     }
 
+    fn captures(&self, q: &CaptureQuery) -> Result<Vec<CaptureInfo>, TwinError> {
+        let conn = lock(&self.read);
+        let run = || -> Result<Vec<CaptureInfo>, rusqlite::Error> {
+            let mut st = conn.prepare_cached(&format!(
+                "{CAPTURE_SELECT} WHERE (?1 IS NULL OR v.vin = ?1) ORDER BY c.t, c.id"
+            ))?;
+            let rows = st.query_map([&q.vin], capture_row)?;
+            let mut out = Vec::new();
+            for c in rows {
+                let c = c?;
+                if q.admits(&c) {
+                    out.push(c);
+                }
+            }
+            Ok(out)
+        };
+        run().map_err(|e| self.err(e))
+    }
+
+    fn incomplete_captures(&self) -> Result<Vec<PendingCapture>, TwinError> {
+        let conn = lock(&self.read);
+        let run = || -> Result<Vec<PendingCapture>, rusqlite::Error> {
+            let mut st = conn.prepare_cached(&format!(
+                "{CAPTURE_SELECT} WHERE c.complete = 0 ORDER BY c.t, c.id"
+            ))?;
+            let infos = st
+                .query_map([], capture_row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut parts = conn.prepare_cached(
+                "SELECT k.chunk, k.data FROM capture_chunks k JOIN vehicles v ON v.id = k.vehicle \
+                 WHERE v.vin = ?1 AND k.id = ?2 ORDER BY k.chunk",
+            )?;
+            let mut out = Vec::with_capacity(infos.len());
+            for info in infos {
+                let rows = parts.query_map([&info.vin, &info.meta.id], |r| {
+                    Ok((r.get::<_, u32>(0)?, r.get::<_, String>(1)?))
+                })?;
+                out.push(PendingCapture {
+                    parts: rows.collect::<Result<_, _>>()?,
+                    vin: info.vin,
+                    meta: info.meta,
+                });
+            }
+            Ok(out)
+        };
+        run().map_err(|e| self.err(e))
+    }
+
+    fn capture_file(
+        &self,
+        vin: &str,
+        id: &str,
+    ) -> Result<Option<(CaptureInfo, Option<String>)>, TwinError> {
+        let conn = lock(&self.read);
+        let run = || -> Result<Option<(CaptureInfo, Option<String>)>, rusqlite::Error> {
+            let mut st =
+                conn.prepare_cached(&format!("{CAPTURE_SELECT} WHERE v.vin = ?1 AND c.id = ?2"))?;
+            let Some(info) = st.query_row([vin, id], capture_row).optional()? else {
+                return Ok(None);
+            };
+            if !info.complete {
+                return Ok(Some((info, None)));
+            }
+            let mut st = conn.prepare_cached(
+                "SELECT k.data FROM capture_chunks k JOIN vehicles v ON v.id = k.vehicle \
+                 WHERE v.vin = ?1 AND k.id = ?2 ORDER BY k.chunk",
+            )?;
+            let mut file = String::new();
+            let rows = st.query_map([vin, id], |r| r.get::<_, String>(0))?;
+            for part in rows {
+                file.push_str(&part?);
+            }
+            Ok(Some((info, Some(file))))
+        };
+        run().map_err(|e| self.err(e))
+    }
+
     fn prune(&self, before: Millis) -> Result<u64, TwinError> {
         let w = lock(&self.write);
         let run = || -> Result<u64, rusqlite::Error> {
@@ -410,6 +564,13 @@ impl Store for SqliteStore {
             gone += w
                 .conn
                 .execute("DELETE FROM commands WHERE t < ?1", [before])? as u64;
+            w.conn.execute(
+                "DELETE FROM capture_chunks WHERE (vehicle, id) IN (SELECT vehicle, id FROM captures WHERE t < ?1)",
+                [before],
+            )?;
+            gone += w
+                .conn
+                .execute("DELETE FROM captures WHERE t < ?1", [before])? as u64;
             w.conn.execute_batch("COMMIT")?;
             Ok(gone)
         };

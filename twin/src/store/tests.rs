@@ -87,6 +87,9 @@ both!(
     a_long_range_reads_downsampled_from_the_store,
     the_writer_batches_off_the_caller_and_flushes_on_request,
     of_two_samples_with_the_same_key_in_one_batch_the_later_one_is_kept,
+    a_capture_is_listed_as_its_chunks_come_and_exported_whole_once_complete,
+    a_chunk_stored_twice_is_kept_once_and_retention_deletes_old_captures,
+    incomplete_captures_are_read_back_with_their_chunks_for_a_restart,
 );
 
 fn catalog() -> Arc<Catalog> {
@@ -392,7 +395,8 @@ fn the_schema_is_created_once_and_a_newer_one_is_refused() {
     let db = url.rsplit('/').next().unwrap();
     assert_eq!(
         pg.query(db, "SELECT version FROM tcu_twin_schema").trim(),
-        "1"
+        "2",
+        "the first schema and the captures"
     );
     assert!(PostgresStore::open(&target(&url), "twin-c", catalog()).is_ok());
     pg.query(db, "UPDATE tcu_twin_schema SET version = 99");
@@ -489,4 +493,164 @@ fn two_twins_writing_the_first_samples_of_the_same_new_vehicles_at_once_lose_no_
             "{vin}: both twins' samples are stored"
         );
     }
+}
+
+/// A small trace file whose header lists battery and abs.
+fn capture_file() -> String {
+    let mut f = String::from(
+        "# tcu-trace 1\n# tick_rate_hz 100\n# plugin battery 1.0.0 reads=Sim.A writes=Vehicle.B\n\
+         # plugin abs 1.2.0 reads=Sim.C writes=Vehicle.D\ntick,Sim.A\n",
+    );
+    for i in 0..200 {
+        f.push_str(&format!("{i},QJ9Aq{i}\n"));
+    }
+    f
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The records of `file` received at `t` as pieces of `piece` bytes,
+/// in the order `order` gives the indices, with the completion last (as
+/// the assembler gives them).
+fn capture_records(file: &str, piece: usize, order: &[usize], vin: &str, t: Millis) -> Vec<Record> {
+    let pieces: Vec<&str> = file
+        .as_bytes()
+        .chunks(piece)
+        .map(|p| std::str::from_utf8(p).unwrap())
+        .collect();
+    let id = sha256_hex(file.as_bytes());
+    let meta = Arc::new(CaptureMeta {
+        id: id.clone(),
+        rule: "abs.engaged".into(),
+        trigger_tick: 1234,
+        trigger_t: 12.34,
+        bytes: file.len() as u64,
+        chunks: pieces.len() as u32,
+    });
+    let mut out: Vec<Record> = order
+        .iter()
+        .map(|&i| Record::CaptureChunk {
+            vin: Arc::from(vin),
+            meta: meta.clone(),
+            t,
+            chunk: i as u32,
+            data: pieces[i].to_owned(),
+        })
+        .collect();
+    out.push(Record::CaptureComplete {
+        vin: Arc::from(vin),
+        id,
+        t,
+        plugins: json!({"battery": "1.0.0", "abs": "1.2.0"}).to_string(),
+    });
+    out
+}
+
+fn chunk_count(file: &str, piece: usize) -> usize {
+    file.len().div_ceil(piece)
+}
+
+fn a_capture_is_listed_as_its_chunks_come_and_exported_whole_once_complete(b: &Backend) {
+    let s = (b.open)();
+    let f = capture_file();
+    let n = chunk_count(&f, 600);
+    let id = sha256_hex(f.as_bytes());
+    let order: Vec<usize> = (0..n).rev().collect();
+    let records = capture_records(&f, 600, &order, VIN, 5000);
+    let (first, rest) = records.split_at(2);
+    s.write(first).unwrap();
+    let q = CaptureQuery {
+        vin: Some(VIN.into()),
+        ..Default::default()
+    };
+    let listed = s.captures(&q).unwrap();
+    assert_eq!(listed.len(), 1);
+    let c = &listed[0];
+    assert_eq!(
+        (c.meta.id.as_str(), c.received_chunks, c.complete),
+        (id.as_str(), 2, false)
+    );
+    assert_eq!(c.meta.chunks as usize, n);
+    assert_eq!(
+        (c.meta.rule.as_str(), c.meta.trigger_tick),
+        ("abs.engaged", 1234)
+    );
+    let (_, file_now) = s.capture_file(VIN, &id).unwrap().unwrap();
+    assert_eq!(file_now, None, "no file before it is complete");
+    s.write(rest).unwrap();
+    let (info, exported) = s.capture_file(VIN, &id).unwrap().unwrap();
+    assert!(info.complete);
+    assert_eq!(info.received_chunks as usize, n);
+    assert_eq!(exported.as_deref(), Some(f.as_str()), "byte for byte");
+    assert_eq!(
+        info.plugins.get("battery").map(String::as_str),
+        Some("1.0.0")
+    );
+    let abs = CaptureQuery {
+        subsystem: Some("abs".into()),
+        complete: true,
+        ..Default::default()
+    };
+    assert_eq!(s.captures(&abs).unwrap().len(), 1);
+    let wipers = CaptureQuery {
+        subsystem: Some("wipers".into()),
+        ..Default::default()
+    };
+    assert!(s.captures(&wipers).unwrap().is_empty());
+    assert!(s.capture_file(VIN, &"0".repeat(64)).unwrap().is_none());
+    assert!(s.capture_file("WTCUZ000000000002", &id).unwrap().is_none());
+    let other = CaptureQuery {
+        vin: Some("WTCUZ000000000002".into()),
+        ..Default::default()
+    };
+    assert!(s.captures(&other).unwrap().is_empty());
+}
+
+fn a_chunk_stored_twice_is_kept_once_and_retention_deletes_old_captures(b: &Backend) {
+    let s = (b.open)();
+    let f = capture_file();
+    let order: Vec<usize> = (0..chunk_count(&f, 600)).collect();
+    let records = capture_records(&f, 600, &order, VIN, 5000);
+    // A second twin on the same store writes the same records again.
+    s.write(&records).unwrap();
+    s.write(&records).unwrap();
+    let (info, exported) = s
+        .capture_file(VIN, &sha256_hex(f.as_bytes()))
+        .unwrap()
+        .unwrap();
+    assert_eq!(exported.as_deref(), Some(f.as_str()));
+    assert_eq!(info.received, 5000);
+    assert_eq!(s.prune(5000).unwrap(), 0, "not older");
+    assert_eq!(s.prune(5001).unwrap(), 1);
+    assert!(s.captures(&CaptureQuery::default()).unwrap().is_empty());
+    // The chunks went with it: the same capture again starts from nothing.
+    s.write(&records[..1]).unwrap();
+    let listed = s.captures(&CaptureQuery::default()).unwrap();
+    assert_eq!(listed[0].received_chunks, 1);
+}
+
+fn incomplete_captures_are_read_back_with_their_chunks_for_a_restart(b: &Backend) {
+    let s = (b.open)();
+    let f = capture_file();
+    let chunks = chunk_count(&f, 600);
+    let order: Vec<usize> = (0..chunks).collect();
+    let records = capture_records(&f, 600, &order, VIN, 5000);
+    // All but the last chunk (and its completion): incomplete.
+    s.write(&records[..chunks - 1]).unwrap();
+    let pending = s.incomplete_captures().unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].vin, VIN);
+    assert_eq!(pending[0].meta.chunks as usize, chunks);
+    let indices: Vec<u32> = pending[0].parts.iter().map(|p| p.0).collect();
+    assert_eq!(indices, (0..chunks as u32 - 1).collect::<Vec<_>>());
+    let joined: String = pending[0].parts.iter().map(|p| p.1.as_str()).collect();
+    assert!(f.starts_with(&joined));
+    s.write(&records[chunks - 1..]).unwrap();
+    assert!(s.incomplete_captures().unwrap().is_empty(), "complete now");
 }
