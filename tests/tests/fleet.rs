@@ -526,13 +526,17 @@ fn a_bad_fleet_file_stops_the_fleet_naming_the_file_and_the_field() {
 /// Connects per second that mosquitto's log shows for the fleet's clients
 /// from `since` (seconds since the epoch) on.
 fn connects_per_second(dir: &std::path::Path, since: u64) -> BTreeMap<u64, usize> {
-    let log = std::fs::read_to_string(dir.join("mosquitto.log")).unwrap();
+    let log = std::fs::read_to_string(dir.join("mosquitto.log")).expect("mosquitto's log");
     let mut per_second: BTreeMap<u64, usize> = BTreeMap::new();
     for line in log
         .lines()
         .filter(|l| l.contains("New client connected") && l.contains("tcu-"))
     {
-        let t: u64 = line.split(':').next().unwrap().trim().parse().unwrap();
+        let t: u64 = line
+            .split(':')
+            .next()
+            .and_then(|t| t.trim().parse().ok())
+            .expect("a log line starting with its time in seconds");
         if t >= since {
             *per_second.entry(t).or_default() += 1;
         }
@@ -592,7 +596,7 @@ fn an_outage_step_takes_every_link_offline_and_the_fleet_comes_back_at_the_gates
         let missing: Vec<u64> = (1..=max).filter(|q| !got.contains(q)).collect();
         assert!(missing.is_empty(), "{vin}: seqs missing: {missing:?}");
         assert!(
-            seen.dropped.get(vin).is_none(),
+            !seen.dropped.contains_key(vin),
             "{vin}: the outbox held the outage, nothing is dropped"
         );
         // The outage dropped the connection without DISCONNECT: the
