@@ -12,6 +12,11 @@
 //! - messages lost: per VIN, telemetry seqs missing between the first and
 //!   the last one received, less those the vehicle reported in an
 //!   `outbox.dropped` event (those are counted separately as reported);
+//!   the subscriber keeps its session (clean session off, QoS 1), so a
+//!   failure of its own connection (rumqttc gives up when a PINGRESP is a
+//!   keepalive late, which happens once it falls that far behind) loses
+//!   nothing: mosquitto keeps what it holds for it and sends it again, and
+//!   the failures are counted and printed;
 //! - resident memory of the fleet process at the end of the window, and
 //!   per vehicle.
 //!
@@ -28,6 +33,8 @@
 //! given; the figures are summed over the processes.
 //!
 //! Run: `cargo build --release && cargo bench -p tcu-integration-tests --bench fleet_scale -- [--vehicles 10000] [--seconds 300] [--tick-rate 10] [--connect-rate 500] [--processes P]`
+//! (and, to watch with a slow subscriber: `[--subscriber-delay-us 1000]
+//! [--subscriber-keepalive 5] [--subscriber-kept-session 0]`)
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
@@ -49,6 +56,15 @@ struct Args {
     tick_rate: f64,
     connect_rate: f64,
     processes: u64,
+    /// Microseconds the subscriber spends on each message beyond reading
+    /// it: a slow (CPU-starved) subscriber on demand.
+    subscriber_delay_us: u64,
+    /// The subscriber's keepalive, seconds.
+    subscriber_keepalive: u64,
+    /// A persistent session (`--subscriber-kept-session 0`: a clean one,
+    /// which loses what the broker held for the subscriber whenever its
+    /// connection fails).
+    kept_session: bool,
 }
 
 /// The hard open-file limit of this process (inherited by the fleet's).
@@ -71,6 +87,9 @@ fn args() -> Args {
         tick_rate: flag("--tick-rate", 10.0),
         connect_rate: flag("--connect-rate", 500.0),
         processes: flag("--processes", 0),
+        subscriber_delay_us: flag("--subscriber-delay-us", 0),
+        subscriber_keepalive: flag("--subscriber-keepalive", 30),
+        kept_session: flag("--subscriber-kept-session", 1u8) == 1,
     }
 }
 
@@ -94,6 +113,12 @@ struct Seen {
     reported: BTreeMap<String, BTreeSet<u64>>,
     /// Telemetry messages received while measuring.
     in_window: u64,
+    /// Times the subscriber's connection failed.
+    disconnects: u64,
+    /// Reconnects on which mosquitto had not kept the subscriber's session.
+    sessions_lost: u64,
+    /// Why its connection failed the first time.
+    first_failure: Option<String>,
 }
 
 /// The value after `"key":` in a JSON text, as raw text (number or string).
@@ -110,16 +135,34 @@ fn raw_field<'a>(text: &'a str, key: &str, from_end: bool) -> Option<&'a str> {
     Some(&rest[..end])
 }
 
-fn subscribe(port: u16, seen: Arc<Mutex<Seen>>, measuring: Arc<AtomicBool>) {
+/// How the subscriber reads.
+struct Watch {
+    delay: Duration,
+    keepalive: Duration,
+    /// Keep the session across a reconnect (mosquitto then queues what
+    /// arrives meanwhile).
+    kept_session: bool,
+}
+
+fn subscribe(port: u16, seen: Arc<Mutex<Seen>>, measuring: Arc<AtomicBool>, w: Watch) {
     let mut o = MqttOptions::new("fleet-scale-watch", "127.0.0.1", port);
-    o.set_keep_alive(Duration::from_secs(30));
+    o.set_keep_alive(w.keepalive);
+    o.set_clean_session(!w.kept_session);
     o.set_max_packet_size(1 << 20, 1 << 20);
     o.set_inflight(1000);
     let (client, mut connection) = Client::new(o, 10_000);
     std::thread::spawn(move || {
         for ev in connection.iter() {
+            if !w.delay.is_zero() {
+                std::thread::sleep(w.delay);
+            }
             match ev {
-                Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                    let mut s = seen.lock().unwrap();
+                    if s.disconnects > 0 && !ack.session_present {
+                        s.sessions_lost += 1;
+                    }
+                    drop(s);
                     let _ = client.try_subscribe("vehicle/+/telemetry", QoS::AtLeastOnce);
                     let _ = client.try_subscribe("vehicle/+/events", QoS::AtLeastOnce);
                 }
@@ -160,7 +203,13 @@ fn subscribe(port: u16, seen: Arc<Mutex<Seen>>, measuring: Arc<AtomicBool>) {
                     }
                 }
                 Ok(_) => {}
-                Err(_) => std::thread::sleep(Duration::from_millis(200)),
+                Err(e) => {
+                    let mut s = seen.lock().unwrap();
+                    s.disconnects += 1;
+                    s.first_failure.get_or_insert_with(|| e.to_string());
+                    drop(s);
+                    std::thread::sleep(Duration::from_millis(200));
+                }
             }
         }
     });
@@ -242,7 +291,16 @@ fn main() {
     let broker = Mosquitto::start(dir.path(), "max_connections -1\n");
     let seen = Arc::new(Mutex::new(Seen::default()));
     let measuring = Arc::new(AtomicBool::new(false));
-    subscribe(broker.port, seen.clone(), measuring.clone());
+    subscribe(
+        broker.port,
+        seen.clone(),
+        measuring.clone(),
+        Watch {
+            delay: Duration::from_micros(a.subscriber_delay_us),
+            keepalive: Duration::from_secs(a.subscriber_keepalive.max(1)),
+            kept_session: a.kept_session,
+        },
+    );
     let processes = if a.processes > 0 {
         a.processes
     } else {
@@ -358,8 +416,11 @@ fn main() {
         rss as f64 / a.vehicles as f64,
     );
     println!(
-        "vehicles seen by the subscriber: {} of {}",
+        "vehicles seen by the subscriber: {} of {}; its connection failed {} time(s) (first: {}), {} reconnect(s) without its session",
         s.seqs.len(),
-        a.vehicles
+        a.vehicles,
+        s.disconnects,
+        s.first_failure.as_deref().unwrap_or("-"),
+        s.sessions_lost
     );
 }

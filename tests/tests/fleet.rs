@@ -271,21 +271,11 @@ fn a_broker_outage_loses_nothing_silently_across_the_fleet_and_reconnects_at_the
     }
     // mosquitto logs each connection with the second it arrived: after the
     // restart, the vehicles came back at no more than the gate's rate.
-    let log = std::fs::read_to_string(dir.path().join("mosquitto.log")).unwrap();
     let since = restarted_at
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    let mut per_second: BTreeMap<u64, usize> = BTreeMap::new();
-    for line in log
-        .lines()
-        .filter(|l| l.contains("New client connected") && l.contains("tcu-"))
-    {
-        let t: u64 = line.split(':').next().unwrap().trim().parse().unwrap();
-        if t >= since {
-            *per_second.entry(t).or_default() += 1;
-        }
-    }
+    let per_second = connects_per_second(dir.path(), since);
     let reconnects: usize = per_second.values().sum();
     assert!(
         reconnects >= 24,
@@ -530,5 +520,105 @@ fn a_bad_fleet_file_stops_the_fleet_naming_the_file_and_the_field() {
     assert!(
         text.contains(&file.display().to_string()) && text.contains("`drivers.rally`"),
         "{text}"
+    );
+}
+
+/// Connects per second that mosquitto's log shows for the fleet's clients
+/// from `since` (seconds since the epoch) on.
+fn connects_per_second(dir: &std::path::Path, since: u64) -> BTreeMap<u64, usize> {
+    let log = std::fs::read_to_string(dir.join("mosquitto.log")).expect("mosquitto's log");
+    let mut per_second: BTreeMap<u64, usize> = BTreeMap::new();
+    for line in log
+        .lines()
+        .filter(|l| l.contains("New client connected") && l.contains("tcu-"))
+    {
+        let t: u64 = line
+            .split(':')
+            .next()
+            .and_then(|t| t.trim().parse().ok())
+            .expect("a log line starting with its time in seconds");
+        if t >= since {
+            *per_second.entry(t).or_default() += 1;
+        }
+    }
+    per_second
+}
+
+#[test]
+fn an_outage_step_takes_every_link_offline_and_the_fleet_comes_back_at_the_gates_rate_losing_nothing()
+ {
+    require_mosquitto();
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(dir.path(), "");
+    let sub = Subscriber::connect(broker.port, "t-outage-step", "vehicle/#", true);
+    let file = dir.path().join("fleet.toml");
+    std::fs::write(&file, "[[steps]]\nat = \"5s\"\noutage = \"5s\"\n").unwrap();
+    let (vehicles, rate) = (50, 20);
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let mut fleet = spawn_fleet(
+        dir.path(),
+        &broker,
+        &[
+            "--vehicles",
+            &vehicles.to_string(),
+            "--connect-rate",
+            &rate.to_string(),
+            "--fleet",
+            file.to_str().unwrap(),
+        ],
+    );
+    // Telemetry every 500 ms: seq 40 is 20 s into a vehicle's run, well
+    // past the outage (5 s to 10 s) and the reconnects after it.
+    let mut seen = Seen::default();
+    seen.take(&sub, Duration::from_secs(90), |s| {
+        s.seqs.len() == vehicles && s.seqs.values().all(|q| q.iter().max() >= Some(&40))
+    });
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(fleet.id().to_string())
+        .status();
+    assert!(
+        fleet.wait_exit(Duration::from_secs(30)).success(),
+        "{}",
+        fleet.output()
+    );
+    seen.take(&sub, Duration::from_secs(10), |s| {
+        s.offline().len() == vehicles
+    });
+    assert_eq!(seen.seqs.len(), vehicles, "{}", fleet.output());
+    for (vin, seqs) in &seen.seqs {
+        let max = seqs.iter().max().copied().unwrap();
+        assert!(max >= 40, "{vin} did not come back: last seq {max}");
+        let got: BTreeSet<u64> = seqs.iter().copied().collect();
+        let missing: Vec<u64> = (1..=max).filter(|q| !got.contains(q)).collect();
+        assert!(missing.is_empty(), "{vin}: seqs missing: {missing:?}");
+        assert!(
+            !seen.dropped.contains_key(vin),
+            "{vin}: the outbox held the outage, nothing is dropped"
+        );
+        // The outage dropped the connection without DISCONNECT: the
+        // broker published the vehicle's last will, then it came back.
+        let statuses: Vec<&Value> = seen.status[vin].iter().map(|s| &s["status"]).collect();
+        let will = statuses.iter().position(|s| **s == json!("offline"));
+        assert!(
+            will.is_some_and(|w| statuses[w..].contains(&&json!("online"))),
+            "{vin}: statuses {statuses:?}"
+        );
+    }
+    let per_second = connects_per_second(dir.path(), started);
+    let connects: usize = per_second.values().sum();
+    assert!(
+        connects >= 2 * vehicles,
+        "each vehicle connects again after the outage: {connects} connects {per_second:?}"
+    );
+    // One second of the log can hold the end of one gate slot and the
+    // start of the next: at most the rate plus one.
+    let busiest = per_second.values().copied().max().unwrap_or(0);
+    assert!(
+        busiest <= rate + 1,
+        "{busiest} connects in one second: {per_second:?}"
     );
 }

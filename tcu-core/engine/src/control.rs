@@ -13,6 +13,8 @@ use crate::catalog::Value;
 use crate::sim::{TickHook, Vehicle};
 use crate::swap::{PreparedSwap, SwapError, SwapOutcome};
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 
 #[cfg(doc)]
@@ -75,7 +77,11 @@ impl fmt::Debug for ControlMsg {
 
 /// The sending side; cheap to clone, one per producer.
 #[derive(Debug, Clone)]
-pub struct ControlHandle(mpsc::Sender<ControlMsg>);
+pub struct ControlHandle {
+    tx: mpsc::Sender<ControlMsg>,
+    /// Set after each send: the inbox looks at the channel only then.
+    pending: Arc<AtomicBool>,
+}
 
 /// The vehicle has stopped: nobody applies control messages any more.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -85,7 +91,10 @@ pub struct Stopped;
 impl ControlHandle {
     /// Queues a message for the next tick boundary.
     pub fn send(&self, msg: ControlMsg) -> Result<(), Stopped> {
-        self.0.send(msg).map_err(|_| Stopped)
+        self.tx.send(msg).map_err(|_| Stopped)?;
+        // After the send: an inbox that sees the flag finds the message.
+        self.pending.store(true, Ordering::Release);
+        Ok(())
     }
 
     /// Queues an all-or-nothing write without waiting for its outcome.
@@ -96,19 +105,39 @@ impl ControlHandle {
 
 /// The receiving side, owned by the tick loop.
 #[derive(Debug)]
-pub struct ControlInbox(mpsc::Receiver<ControlMsg>);
+pub struct ControlInbox {
+    rx: mpsc::Receiver<ControlMsg>,
+    /// Whether anything was sent since the last look: a fleet worker asks
+    /// every vehicle's inbox before every tick, and almost always nothing
+    /// is there; one atomic load is cheaper than the channel's `try_recv`.
+    pending: Arc<AtomicBool>,
+}
 
 /// A connected handle and inbox.
 pub fn channel() -> (ControlHandle, ControlInbox) {
     let (tx, rx) = mpsc::channel();
-    (ControlHandle(tx), ControlInbox(rx))
+    let pending = Arc::new(AtomicBool::new(false));
+    (
+        ControlHandle {
+            tx,
+            pending: pending.clone(),
+        },
+        ControlInbox { rx, pending },
+    )
 }
 
 impl ControlInbox {
     /// Applies every pending message to `vehicle`; returns how many.
     pub fn apply_pending(&mut self, vehicle: &mut Vehicle) -> usize {
+        // The common case is one plain load. The swap clears the flag
+        // before draining and synchronises with the send that set it; a
+        // message sent during the drain sets it again and is taken at the
+        // next look at the latest.
+        if !self.pending.load(Ordering::Relaxed) || !self.pending.swap(false, Ordering::Acquire) {
+            return 0;
+        }
         let mut n = 0;
-        while let Ok(msg) = self.0.try_recv() {
+        while let Ok(msg) = self.rx.try_recv() {
             apply(vehicle, msg);
             n += 1;
         }

@@ -3,8 +3,8 @@
 //! and outbox), with its own VIN, seed, client id, last will, retained
 //! status and outbox. The plugin libraries are loaded once; each vehicle has
 //! its own instances. A few worker threads step all vehicles on their own
-//! deadlines; the links run as tasks on one shared runtime, their
-//! connections spaced by one gate.
+//! deadlines; the links run as tasks on a few single-threaded runtimes
+//! (`links`), their connections spaced by one gate.
 //!
 //! Modules, lowest first: [`vin`] (VINs with check digits), [`shard`]
 //! (slices of a fleet across processes), [`mix`] (the fleet file: shares
@@ -17,6 +17,7 @@
 //! [`run`] (assembly and shutdown).
 
 pub mod descriptors;
+mod links;
 pub mod mix;
 pub mod ota;
 pub mod plan;

@@ -1,5 +1,5 @@
 //! Running a fleet: builds every member from one set of loaded plugin
-//! libraries, starts one MQTT link per vehicle on a shared runtime (their
+//! libraries, starts one MQTT link per vehicle on the link threads (their
 //! connections spaced by one gate), hands the vehicles to the workers,
 //! reports the summary every interval, and on stop lets every link deliver
 //! what it holds and publish its `offline` status. With OTA, every vehicle
@@ -7,6 +7,7 @@
 //! small pool.
 
 use crate::FleetError;
+use crate::links::LinkRuntimes;
 use crate::mix::Mix;
 use crate::ota::{FleetOta, Poller};
 use crate::plan::{self, Member};
@@ -122,12 +123,7 @@ pub fn run_observed(
     for r in &rejected {
         tracing::warn!(kind = r.error.kind(), "plugin rejected: {}", r.error);
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(settings.link_threads.max(1))
-        .thread_name("tcu-fleet-link")
-        .enable_all()
-        .build()
-        .map_err(FleetError::Runtime)?;
+    let runtimes = LinkRuntimes::start(settings.link_threads).map_err(FleetError::Runtime)?;
     let (broker, in_process_broker) = broker_of(mqtt)?;
     let gate = Arc::new(ConnectGate::new(settings.connect_rate));
     tracing::info!(
@@ -151,7 +147,7 @@ pub fn run_observed(
             mqtt,
             settings,
             (&catalog, &libs),
-            (&runtime, &broker, in_process_broker, &gate),
+            (runtimes.handle(i), &broker, in_process_broker, &gate),
         )?;
         slots.push(built.slot);
         links.push(built.link);
@@ -217,15 +213,7 @@ pub fn run_observed(
     }
     // The workers have stopped: the last telemetry is in the hooks'
     // channels; the links deliver it and publish `offline`.
-    runtime.block_on(async {
-        let all = links.into_iter().map(|l| tokio::spawn(l.finished()));
-        let _ = tokio::time::timeout(STOP_GRACE, async {
-            for j in all {
-                let _ = j.await;
-            }
-        })
-        .await;
-    });
+    runtimes.finish(links, STOP_GRACE);
     let mut last = Snapshot::take(t0.elapsed().as_secs_f64(), &metrics, &counters, None);
     last.ota_downloads = downloads();
     tracing::info!("stopped: {}", last.line());
@@ -242,7 +230,6 @@ pub fn run_observed(
     while pool.iter().any(|t| !t.is_finished()) && Instant::now() < end {
         std::thread::sleep(Duration::from_millis(20));
     }
-    runtime.shutdown_timeout(Duration::from_secs(1));
     Ok(FleetOutcome { last, interrupted })
 }
 
@@ -292,7 +279,7 @@ type Shared<'a> = (
     &'a [Arc<tcu_engine::plugin::PluginLibrary>],
 );
 type LinkParts<'a> = (
-    &'a tokio::runtime::Runtime,
+    &'a tokio::runtime::Handle,
     &'a BrokerUrl,
     bool,
     &'a Arc<ConnectGate>,
@@ -398,7 +385,7 @@ fn build_member(
         log_connections: false,
     };
     let (mut hook, link) = tcu_link::spawn_on(
-        runtime.handle(),
+        runtime,
         &link_config,
         &m.vin,
         &v,

@@ -15,6 +15,10 @@
 //! at = "2m"
 //! vin = "WTCUZ0000TF000001"
 //! command = { subsystem = "battery", name = "fault.cell_overtemp", value = 1.0 }
+//!
+//! [[steps]]
+//! at = "5m"
+//! outage = "20s"        # the broker is out of reach for the vehicle this long
 //! ```
 //!
 //! Which vehicles a share takes is drawn from the fleet seed, the step's
@@ -22,7 +26,11 @@
 //! the same file and seed take the same vehicles every time. A step runs
 //! through the vehicle's control path (as an MQTT command would), at the
 //! first tick at or after its time in the vehicle's own clock, and raises a
-//! `fleet.step` event saying what it did.
+//! `fleet.step` event saying what it did. An outage goes to the vehicle's
+//! link instead: it drops its connection (without DISCONNECT, so the broker
+//! publishes the last will) and stays offline for that long while the
+//! outbox keeps every message; it then reconnects through the fleet's
+//! connection gate, so a fleet-wide outage ends without a storm.
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -43,6 +51,7 @@ pub(crate) struct RawStep {
     crash: Option<f64>,
     set: Option<BTreeMap<String, toml::Value>>,
     command: Option<RawCommand>,
+    outage: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -79,26 +88,30 @@ pub enum Action {
         /// Argument.
         value: f64,
     },
+    /// Take the vehicle's link offline this long.
+    Outage(Duration),
 }
 
 impl Action {
-    /// The control message that carries it out.
-    pub fn message(&self) -> ControlMsg {
+    /// The control message that carries it out (none for an outage, which
+    /// is the link's).
+    pub fn message(&self) -> Option<ControlMsg> {
         match self {
-            Action::Set(set) => ControlMsg::Set {
+            Action::Set(set) => Some(ControlMsg::Set {
                 set: set.clone(),
                 reply: None,
-            },
+            }),
             Action::Command {
                 subsystem,
                 name,
                 value,
-            } => ControlMsg::PluginCommand {
+            } => Some(ControlMsg::PluginCommand {
                 subsystem: subsystem.clone(),
                 name: name.clone(),
                 value: *value,
                 reply: None,
-            },
+            }),
+            Action::Outage(_) => None,
         }
     }
 
@@ -114,6 +127,7 @@ impl Action {
                 name,
                 value,
             } => format!("command {subsystem} {name} {value}"),
+            Action::Outage(d) => format!("link offline for {}", humantime::format_duration(*d)),
         }
     }
 }
@@ -175,9 +189,22 @@ pub(crate) fn parse(file: &str, raw: Vec<RawStep>) -> Result<Vec<Step>, String> 
                     ));
                 }
             };
-            let action = match (r.crash, r.set, r.command) {
-                (Some(pct), None, None) => Action::Set(vec![(CRASH.to_owned(), Value::Float(pct))]),
-                (None, Some(set), None) => {
+            let action = match (r.crash, r.set, r.command, r.outage) {
+                (Some(pct), None, None, None) => {
+                    Action::Set(vec![(CRASH.to_owned(), Value::Float(pct))])
+                }
+                (None, None, None, Some(d)) => {
+                    let d = humantime::parse_duration(&d)
+                        .map_err(|e| format!("{} = `{d}`: {e}", field("outage")))?;
+                    if d.is_zero() {
+                        return Err(format!(
+                            "{}: an outage lasts longer than 0 s",
+                            field("outage")
+                        ));
+                    }
+                    Action::Outage(d)
+                }
+                (None, Some(set), None, None) => {
                     let mut out = Vec::new();
                     for (path, v) in set {
                         let value = match v {
@@ -195,14 +222,14 @@ pub(crate) fn parse(file: &str, raw: Vec<RawStep>) -> Result<Vec<Step>, String> 
                     }
                     Action::Set(out)
                 }
-                (None, None, Some(c)) => Action::Command {
+                (None, None, Some(c), None) => Action::Command {
                     subsystem: c.subsystem,
                     name: c.name,
                     value: c.value,
                 },
                 _ => {
                     return Err(format!(
-                        "{file}: `steps[{i}]`: give one of `crash`, `set`, `command`"
+                        "{file}: `steps[{i}]`: give one of `crash`, `set`, `command`, `outage`"
                     ));
                 }
             };
@@ -266,6 +293,15 @@ mod tests {
     }
 
     #[test]
+    fn an_outage_step_is_the_links_and_lasts_as_long_as_it_says() {
+        let s = steps("[[steps]]\nat = \"5s\"\noutage = \"20s\"\n").unwrap();
+        assert_eq!(s[0].target, Target::All);
+        assert_eq!(s[0].action, Action::Outage(Duration::from_secs(20)));
+        assert!(s[0].action.message().is_none(), "no control message");
+        assert_eq!(s[0].action.describe(), "link offline for 20s");
+    }
+
+    #[test]
     fn bad_steps_name_the_step_and_the_field() {
         for (text, want) in [
             ("[[steps]]\nat = \"soon\"\ncrash = 1.0\n", "`steps[0].at`"),
@@ -279,7 +315,15 @@ mod tests {
             ),
             (
                 "[[steps]]\nat = \"1s\"\n",
-                "one of `crash`, `set`, `command`",
+                "one of `crash`, `set`, `command`, `outage`",
+            ),
+            (
+                "[[steps]]\nat = \"1s\"\noutage = \"a while\"\n",
+                "`steps[0].outage`",
+            ),
+            (
+                "[[steps]]\nat = \"1s\"\noutage = \"0s\"\n",
+                "`steps[0].outage`",
             ),
             (
                 "[[steps]]\nat = \"1s\"\nset = { \"No.Such\" = 1.0 }\n",

@@ -13,7 +13,7 @@ use tcu_engine::sim::{Event, TickHook, Vehicle};
 use tcu_link::MqttHook;
 
 use crate::ota::OtaCounters;
-use crate::steps::Step;
+use crate::steps::{Action, Step};
 
 /// Longest sleep between two looks at the stop flag.
 const STOP_POLL: Duration = Duration::from_millis(50);
@@ -149,7 +149,7 @@ pub fn run(
             .is_some_and(|(t, _)| *t <= slot.vehicle.ticks())
         {
             if let Some((_, step)) = slot.steps.pop() {
-                run_step(&mut slot.vehicle, &step);
+                run_step(slot, &step);
             }
         }
         if let Some(ota) = slot.ota.as_mut() {
@@ -187,11 +187,23 @@ pub fn run(
     slots
 }
 
-/// Carries out a fleet-file step through the vehicle's control path and
-/// says so in a `fleet.step` event.
-fn run_step(vehicle: &mut Vehicle, step: &Step) {
-    tcu_engine::control::apply(vehicle, step.action.message());
-    vehicle.raise_with(
+/// Carries out a fleet-file step through the vehicle's control path (an
+/// outage through its link) and says so in a `fleet.step` event.
+fn run_step(slot: &mut Slot, step: &Step) {
+    match (&step.action, step.action.message()) {
+        (Action::Outage(d), _) => {
+            if !slot.mqtt.outage(*d) {
+                // The link's channel is full: it is stalled, so try again
+                // at the next tick rather than lose the step.
+                let tick = slot.vehicle.ticks() + 1;
+                slot.steps.push((tick, step.clone()));
+                return;
+            }
+        }
+        (_, Some(msg)) => tcu_engine::control::apply(&mut slot.vehicle, msg),
+        (_, None) => {}
+    }
+    slot.vehicle.raise_with(
         "fleet.step",
         format!("fleet step at {:?}: {}", step.at, step.action.describe()),
         std::collections::BTreeMap::from([("action".to_owned(), step.action.describe())]),

@@ -25,6 +25,8 @@ pub enum Frame {
     /// The plugin versions changed (a swap or a rollback): name, version.
     /// The link rebuilds its statuses and its last will from them.
     Plugins(Vec<(String, String)>),
+    /// Take the connection down and keep it down this long (a fleet step).
+    Outage(Duration),
 }
 
 /// The hook. Build it with [`crate::start`].
@@ -98,6 +100,12 @@ impl MqttHook {
         {
             self.lost.add(&m, DropReason::LinkStalled);
         }
+    }
+
+    /// Takes the link offline for `d` (see [`crate::poll`]); false if its
+    /// channel is full (the caller tries again on a later tick).
+    pub fn outage(&mut self, d: Duration) -> bool {
+        self.tx.try_send(Frame::Outage(d)).is_ok()
     }
 
     /// Publishes events raised outside the tick loop (the plugin loads

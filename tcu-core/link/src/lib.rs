@@ -11,7 +11,8 @@
 //!   waits in until the broker has it;
 //! - [`gate`]: spacing of connection attempts across a fleet's links;
 //! - [`hook`]: the tick hook feeding the link without blocking the tick;
-//! - [`link`]: the task that owns the client, reconnects and delivers;
+//! - [`link`]: the task that owns the client, reconnects and delivers
+//!   (its half driving the client's event loop is `poll`);
 //! - [`broker`]: the embedded broker used when none is configured.
 //!
 //! [`start`] assembles them: it returns the hook for the tick loop and a
@@ -31,6 +32,7 @@ pub mod msg;
 pub mod options;
 pub mod outbox;
 pub mod policy;
+mod poll;
 pub mod spill;
 pub mod url;
 

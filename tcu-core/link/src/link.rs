@@ -1,15 +1,14 @@
-//! The link's task: owns the outbox and the rumqttc client, runs on its own
-//! thread with a single-threaded tokio runtime.
+//! The link's task: owns the outbox and the rumqttc client; runs on a
+//! thread of its own with a single-threaded tokio runtime (one vehicle) or
+//! as one task among a fleet's on a shared runtime.
 //!
-//! Two tasks share that runtime. The *poll* task only drives
-//! `EventLoop::poll` (rumqttc makes progress nowhere else) and forwards each
-//! event; on an error it waits a backoff with jitter (0.25 s doubling to
-//! 5 s, each wait drawn from the upper half of its step) before polling
-//! again, which reconnects, and puts the latest last will into the options
-//! of that connection first. The *logic* task takes frames from the tick
-//! hook, command outcomes and the forwarded events, and never awaits the
-//! client: it uses `try_publish`, so it can not deadlock against a full
-//! request channel.
+//! The task has two halves, polled together: the *poll* half
+//! ([`crate::poll`]) drives `EventLoop::poll` and forwards each event; the
+//! *logic* half takes frames from the tick hook, command outcomes and the
+//! forwarded events, and never awaits the client: it uses `try_publish`, so
+//! it can not deadlock against a full request channel. Being one task, a
+//! frame, its publish and its PUBACK wake one task, not two on possibly two
+//! threads, and the halves never run at the same time.
 //!
 //! Delivery: the outbox owns every message until it is acknowledged. At most
 //! [`WINDOW`] messages are handed to the client at once; rumqttc reports the
@@ -17,9 +16,10 @@
 //! a PUBACK with that id completes it (QoS 0: being written completes it).
 //! When the link drops, whatever was handed and not completed goes back to
 //! the front of the outbox. Sessions are clean, so rumqttc never replays on
-//! its own; and since both tasks share one thread, the logic task never
-//! sees "connected" while the poll task is between an error and the next
-//! CONNACK (it drains the request channel right before reconnecting).
+//! its own; the poll half forgets what rumqttc held of a connection when it
+//! ends (requests, queued events) and drains the request channel right
+//! before reconnecting, and the logic hands nothing over between an error
+//! and the next CONNACK.
 //!
 //! The retained status and the last will list the plugin versions the hook
 //! last reported, so after a swap the next connection's will is current.
@@ -35,19 +35,17 @@ use crate::hook::Frame;
 use crate::metrics::Metrics;
 pub use crate::options::{REQUEST_CAP, WINDOW};
 use crate::outbox::{Dropped, Msg, Outbox};
+pub use crate::poll::MAX_BACKOFF;
+use crate::poll::{PollInputs, PollResult, poll_loop};
 use rumqttc::{AsyncClient, Event, EventLoop, LastWill, Outgoing, Packet, QoS};
 use serde_json::{Map, json};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
-use tcu_engine::backoff::{Backoff, Jitter};
 use tcu_engine::bus::SetErrors;
 use tcu_engine::control::{ControlHandle, ControlMsg};
 use tokio::sync::{mpsc, oneshot, watch};
-
-/// Longest wait between reconnection attempts (before jitter).
-pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// Frames (or client events) taken from their channel at once: under a
 /// burst, one wake-up of each side and one pump per batch instead of per
 /// message.
@@ -57,8 +55,6 @@ pub const MEM_CAP: usize = 4096;
 /// How long a stop waits for the `offline` status to be acknowledged and
 /// the connection to close.
 const CLOSE_WAIT: Duration = Duration::from_millis(500);
-
-type PollResult = Result<Event, String>;
 
 /// What the link needs besides the client.
 #[derive(Debug)]
@@ -112,55 +108,10 @@ struct Link {
     replies: mpsc::UnboundedSender<(Option<String>, Result<(), SetErrors>)>,
     /// The last will for the next connection.
     will: watch::Sender<Option<LastWill>>,
+    /// Until when the link stays offline (an outage step).
+    outage: watch::Sender<Option<tokio::time::Instant>>,
     /// Losses not yet published.
     pending_drop: Dropped,
-}
-
-async fn poll_loop(
-    mut eventloop: EventLoop,
-    tx: mpsc::Sender<PollResult>,
-    metrics: Arc<Metrics>,
-    mut will: watch::Receiver<Option<LastWill>>,
-    gate: Option<Arc<ConnectGate>>,
-    jitter_seed: u64,
-) {
-    let mut backoff = Backoff::new(Duration::from_millis(250), MAX_BACKOFF);
-    let mut jitter = Jitter::new(jitter_seed);
-    if let Some(g) = &gate {
-        g.wait().await;
-    }
-    loop {
-        match eventloop.poll().await {
-            Ok(ev) => {
-                if matches!(ev, Event::Incoming(Packet::ConnAck(_))) {
-                    backoff.reset();
-                }
-                let disconnect = matches!(ev, Event::Outgoing(Outgoing::Disconnect));
-                if tx.send(Ok(ev)).await.is_err() || disconnect {
-                    return;
-                }
-            }
-            Err(e) => {
-                metrics.connected.store(false, Ordering::Relaxed);
-                if tx.send(Err(e.to_string())).await.is_err() {
-                    return;
-                }
-                tokio::time::sleep(backoff.next_delay(&mut jitter)).await;
-                // Anything handed over since the error belongs to the old
-                // session; the outbox has it back already.
-                eventloop.clean();
-                eventloop.pending.clear();
-                if let Some(g) = &gate {
-                    g.wait().await;
-                }
-                if will.has_changed().unwrap_or(false)
-                    && let Some(w) = will.borrow_and_update().clone()
-                {
-                    eventloop.mqtt_options.set_last_will(w);
-                }
-            }
-        }
-    }
 }
 
 impl Link {
@@ -437,6 +388,11 @@ impl Link {
             Frame::Publish(m) => self.push(m),
             Frame::Lost(d) => self.report_dropped(d),
             Frame::Plugins(p) => self.on_plugins(p),
+            Frame::Outage(d) => {
+                tracing::debug!(vin = %self.parts.vin, "link offline for {d:?} (outage)");
+                self.outage
+                    .send_replace(Some(tokio::time::Instant::now() + d));
+            }
         }
     }
 
@@ -468,23 +424,22 @@ pub async fn run(
     client: AsyncClient,
     eventloop: EventLoop,
     parts: LinkParts,
-    mut frames: mpsc::Receiver<Frame>,
-    mut stop: oneshot::Receiver<()>,
+    frames: mpsc::Receiver<Frame>,
+    stop: oneshot::Receiver<()>,
     grace: Duration,
 ) {
-    let (ev_tx, mut events) = mpsc::channel::<PollResult>(1024);
-    let (reply_tx, mut replies) = mpsc::unbounded_channel();
+    let (ev_tx, events) = mpsc::channel::<PollResult>(1024);
+    let (reply_tx, replies) = mpsc::unbounded_channel();
     let (will_tx, will_rx) = watch::channel(None);
-    let metrics = parts.metrics.clone();
-    let poller = tokio::spawn(poll_loop(
-        eventloop,
-        ev_tx,
-        metrics,
-        will_rx,
-        parts.gate.clone(),
-        parts.jitter_seed,
-    ));
-    let mut link = Link {
+    let (outage_tx, outage_rx) = watch::channel(None);
+    let inputs = PollInputs {
+        will: will_rx,
+        outage: outage_rx,
+        gate: parts.gate.clone(),
+        jitter_seed: parts.jitter_seed,
+    };
+    let poller = poll_loop(eventloop, ev_tx, parts.metrics.clone(), inputs);
+    let link = Link {
         client,
         parts,
         handed: VecDeque::new(),
@@ -492,67 +447,107 @@ pub async fn run(
         connected: false,
         replies: reply_tx,
         will: will_tx,
+        outage: outage_tx,
         pending_drop: Dropped::default(),
     };
-    // What the outbox directory lost before this start (damaged records)
-    // is reported like any other loss.
-    link.collect_dropped();
-    let (mut frames_open, mut events_open) = (true, true);
-    let mut batch = Vec::with_capacity(FRAME_BATCH);
-    let mut evs = Vec::with_capacity(FRAME_BATCH);
-    loop {
-        tokio::select! {
-            _ = &mut stop => break,
-            n = frames.recv_many(&mut batch, FRAME_BATCH), if frames_open => {
-                if n == 0 {
-                    frames_open = false;
+    let logic = link.serve(Channels {
+        frames,
+        events,
+        replies,
+        stop,
+        grace,
+    });
+    // One task: the poll half runs as long as the logic does and is
+    // dropped with it, which closes the connection.
+    tokio::select! {
+        biased;
+        () = logic => {}
+        () = async {
+            poller.await;
+            std::future::pending::<()>().await
+        } => {}
+    }
+}
+
+/// What the logic half listens to.
+struct Channels {
+    frames: mpsc::Receiver<Frame>,
+    events: mpsc::Receiver<PollResult>,
+    replies: mpsc::UnboundedReceiver<(Option<String>, Result<(), SetErrors>)>,
+    stop: oneshot::Receiver<()>,
+    grace: Duration,
+}
+
+impl Link {
+    /// The logic half: runs until `stop` fires, then delivers, publishes
+    /// `offline` and closes.
+    async fn serve(mut self, ch: Channels) {
+        let Channels {
+            mut frames,
+            mut events,
+            mut replies,
+            mut stop,
+            grace,
+        } = ch;
+        let link = &mut self;
+        // What the outbox directory lost before this start (damaged
+        // records) is reported like any other loss.
+        link.collect_dropped();
+        let (mut frames_open, mut events_open) = (true, true);
+        let mut batch = Vec::with_capacity(FRAME_BATCH);
+        let mut evs = Vec::with_capacity(FRAME_BATCH);
+        loop {
+            tokio::select! {
+                _ = &mut stop => break,
+                n = frames.recv_many(&mut batch, FRAME_BATCH), if frames_open => {
+                    if n == 0 {
+                        frames_open = false;
+                    }
+                    for f in batch.drain(..) {
+                        link.on_frame(f);
+                    }
                 }
-                for f in batch.drain(..) {
-                    link.on_frame(f);
+                n = events.recv_many(&mut evs, FRAME_BATCH), if events_open => {
+                    if n == 0 {
+                        events_open = false;
+                    }
+                    for ev in evs.drain(..) {
+                        link.on_event(ev);
+                    }
                 }
+                Some((id, r)) = replies.recv() => link.respond(id.as_deref(), &r),
             }
-            n = events.recv_many(&mut evs, FRAME_BATCH), if events_open => {
-                if n == 0 {
-                    events_open = false;
-                }
-                for ev in evs.drain(..) {
-                    link.on_event(ev);
-                }
-            }
-            Some((id, r)) = replies.recv() => link.respond(id.as_deref(), &r),
+            link.pump();
+        }
+        // Stop: take what the hook still had, try to deliver for a while.
+        while let Ok(f) = frames.try_recv() {
+            link.on_frame(f);
         }
         link.pump();
-    }
-    // Stop: take what the hook still had, try to deliver for a while.
-    while let Ok(f) = frames.try_recv() {
-        link.on_frame(f);
-    }
-    link.pump();
-    let deadline = tokio::time::Instant::now() + grace;
-    link.drive_until(&mut events, deadline, |l| !l.idle()).await;
-    if link.connected {
-        link.publish_status(false);
-        let until = tokio::time::Instant::now() + CLOSE_WAIT;
-        // The offline status is acknowledged before the connection closes.
-        link.drive_until(&mut events, until, |l| {
-            !(l.handed.is_empty() && l.inflight.is_empty())
-        })
-        .await;
-        if !link.parts.in_process_broker {
-            let _ = link.client.try_disconnect();
-            while let Ok(Some(ev)) = tokio::time::timeout_at(until, events.recv()).await {
-                if matches!(ev, Ok(Event::Outgoing(Outgoing::Disconnect)) | Err(_)) {
-                    break;
+        let deadline = tokio::time::Instant::now() + grace;
+        link.drive_until(&mut events, deadline, |l| !l.idle()).await;
+        if link.connected {
+            link.publish_status(false);
+            let until = tokio::time::Instant::now() + CLOSE_WAIT;
+            // The offline status is acknowledged before the connection closes.
+            link.drive_until(&mut events, until, |l| {
+                !(l.handed.is_empty() && l.inflight.is_empty())
+            })
+            .await;
+            if !link.parts.in_process_broker {
+                let _ = link.client.try_disconnect();
+                while let Ok(Some(ev)) = tokio::time::timeout_at(until, events.recv()).await {
+                    if matches!(ev, Ok(Event::Outgoing(Outgoing::Disconnect)) | Err(_)) {
+                        break;
+                    }
                 }
             }
         }
+        link.on_disconnect("");
+        link.parts.outbox.persist();
+        link.parts
+            .metrics
+            .outbox
+            .store(link.parts.outbox.len(), Ordering::Relaxed);
     }
-    link.on_disconnect("");
-    link.parts.outbox.persist();
-    link.parts
-        .metrics
-        .outbox
-        .store(link.parts.outbox.len(), Ordering::Relaxed);
-    // Dropping the event loop closes the connection.
-    poller.abort();
 }

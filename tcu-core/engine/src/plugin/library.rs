@@ -3,8 +3,11 @@
 use super::LoadError;
 use super::descriptor::{self, PluginInfo};
 use crate::catalog::{Catalog, SignalId};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::mem::ManuallyDrop;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock, PoisonError};
 use tcu_sdk::abi::{self, TcuPluginDescriptor};
 
 /// A library whose descriptor passed every check. Its handle is never closed.
@@ -57,6 +60,13 @@ fn private_copy(path: &Path, bytes: &[u8]) -> Result<(std::fs::File, PathBuf), L
     Ok((file, PathBuf::from(format!("/proc/self/fd/{fd}"))))
 }
 
+/// The loader's name of the private copy of every content mapped so far,
+/// by its SHA-256 (copies are never closed, so the names stay valid).
+fn mapped_copies() -> &'static Mutex<HashMap<[u8; 32], PathBuf>> {
+    static COPIES: OnceLock<Mutex<HashMap<[u8; 32], PathBuf>>> = OnceLock::new();
+    COPIES.get_or_init(Mutex::default)
+}
+
 /// Reads the library file at `path`.
 pub(super) fn read(path: &Path) -> Result<Vec<u8>, LoadError> {
     std::fs::read(path).map_err(|e| LoadError::NotALibrary {
@@ -85,11 +95,29 @@ impl Mapped {
 /// reported against `path`.
 ///
 /// Mapping runs the library's ELF initialisers (the C runtime's, a Rust
-/// library's standard-library set-up, and any constructor its author wrote);
-/// no entry point of the descriptor is called.
+/// library's standard-library set-up, and any constructor its author wrote)
+/// the first time these bytes are mapped in this process; the same bytes
+/// again map the same copy. No entry point of the descriptor is called.
 pub(super) fn map(path: &Path, bytes: &[u8]) -> Result<Mapped, LoadError> {
     use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
-    let (copy, load_from) = private_copy(path, bytes)?;
+    let key: [u8; 32] = Sha256::digest(bytes).into();
+    let known = mapped_copies()
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(&key)
+        .cloned();
+    let (copy, load_from) = match known {
+        // The same bytes again (a fleet's vehicles installing one
+        // artifact): the loader knows that name and hands back the library
+        // it mapped, with no second copy and no second run of its
+        // initialisers. Each caller still gets its own `PluginLibrary`
+        // (path, checks) and every vehicle its own instances.
+        Some(p) => (None, p),
+        None => {
+            let (f, p) = private_copy(path, bytes)?;
+            (Some(f), p)
+        }
+    };
     // RTLD_NOW: an unresolved symbol fails here, not in the middle of a tick.
     // SAFETY: opening runs the library's ELF initialisers; that is the one
     // piece of its code run before the checks (the module docs say so).
@@ -104,7 +132,13 @@ pub(super) fn map(path: &Path, bytes: &[u8]) -> Result<Mapped, LoadError> {
     })?;
     // The loader holds its own mapping; the descriptor stays open so the
     // `/proc/self/fd` name is never reused for another file.
-    std::mem::forget(copy);
+    if let Some(copy) = copy {
+        std::mem::forget(copy);
+        mapped_copies()
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key, load_from.clone());
+    }
     // Never closed from here on, whatever happens below: code of it ran.
     let handle = ManuallyDrop::new(libloading::Library::from(lib));
     // For a data symbol, the symbol's value is the address of the data.
