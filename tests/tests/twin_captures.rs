@@ -5,7 +5,9 @@
 //! through the twin are checked (a bad one is a 422 naming it) and reach the
 //! vehicle's `cmd/req` exactly as the contract of `docs/RECORDING.md` has
 //! them; and a vetting job passes the current battery library and fails a
-//! variant that writes NaN, saying so in its report.
+//! variant that writes NaN, saying so in its report, while a candidate that
+//! kills the process loading it ends only its own job (vetting runs in a
+//! child process).
 
 use serde_json::{Value as Json, json};
 use std::path::{Path, PathBuf};
@@ -308,4 +310,27 @@ fn a_vetting_job_passes_the_current_battery_library_and_fails_a_nan_variant_sayi
         Some(vec![1]),
     );
     assert_eq!(unknown.problem(422)["field"], "subsystem");
+}
+
+#[test]
+fn a_candidate_that_kills_the_process_loading_it_ends_its_job_in_error_and_the_twin_vets_on() {
+    let w = start();
+    let (_, chunks, id) = file_and_chunks(w.dir.path());
+    let order: Vec<usize> = (0..chunks.len()).collect();
+    publish(&w, &chunks, &order);
+    complete_capture(&w, &id);
+    // Its ELF constructor aborts: loaded in the twin's process, it would
+    // take the twin down with it.
+    let crash = tcu_integration_tests::fixtures::build_c("crash_on_load", w.dir.path());
+    let died = vet(&w.twin, std::fs::read(&crash).expect("fixture"));
+    assert_eq!(died["status"], "error", "{died}");
+    assert!(
+        died["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("the vetting process died")),
+        "{died}"
+    );
+    let current: PathBuf = workspace_plugins_dir().join(library_file_name("tcu_plugin_battery"));
+    let after = vet(&w.twin, std::fs::read(&current).expect("battery library"));
+    assert_eq!(after["status"], "passed", "{after}");
 }

@@ -66,6 +66,24 @@ enum Command {
         #[command(flatten)]
         api: ApiArgs,
     },
+    /// Vet one candidate (what a vetting job of `serve` runs in a child
+    /// process): the report as JSON on standard output; exit 0 when it
+    /// passed, 1 when not, 2 when it could not vet.
+    #[command(hide = true)]
+    VetJob {
+        /// The library the fleet runs.
+        #[arg(long)]
+        current: PathBuf,
+        /// The candidate library.
+        #[arg(long)]
+        candidate: PathBuf,
+        /// Tolerance file (`tcu vet --tolerances`).
+        #[arg(long)]
+        tolerances: Option<PathBuf>,
+        /// Trace files.
+        #[arg(required = true)]
+        traces: Vec<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -142,6 +160,30 @@ fn main() -> Result<()> {
             tcu_twin::service::serve(cfg)?;
         }
         Command::Config(ConfigCommand::Generate) => print!("{DEFAULT_TOML}"),
+        Command::VetJob {
+            current,
+            candidate,
+            tolerances,
+            traces,
+        } => {
+            let catalog = std::sync::Arc::new(tcu_engine::catalog::Catalog::builtin());
+            match tcu_twin::vet::vet_files(
+                &current,
+                &candidate,
+                &traces,
+                tolerances.as_deref(),
+                &catalog,
+            ) {
+                Ok((report, passed)) => {
+                    print!("{report}");
+                    std::process::exit(if passed { 0 } else { 1 });
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    std::process::exit(2);
+                }
+            }
+        }
         Command::Get { vin, api } => {
             let c = tcu_twin::client::Client::new(&api.url, api.token)?;
             println!("{}", serde_json::to_string_pretty(&c.document(&vin)?)?);

@@ -41,7 +41,14 @@ pub fn serve(cfg: TwinConfig) -> Result<(), TwinError> {
             path: "tokio runtime".into(),
             source: e,
         })?;
-    runtime.block_on(run(cfg, Arc::new(SystemClock)))
+    // Vetting jobs run in a child process of this very executable.
+    let runner = std::env::current_exe()
+        .map(crate::vet::Runner::Child)
+        .map_err(|e| TwinError::Io {
+            path: "the twin's own executable (for vetting jobs)".into(),
+            source: e,
+        })?;
+    runtime.block_on(run(cfg, Arc::new(SystemClock), runner))
 }
 
 async fn on_signal() {
@@ -61,7 +68,11 @@ async fn on_signal() {
 }
 
 /// The service on `clock`.
-pub async fn run(cfg: TwinConfig, clock: Arc<dyn Clock>) -> Result<(), TwinError> {
+pub async fn run(
+    cfg: TwinConfig,
+    clock: Arc<dyn Clock>,
+    runner: crate::vet::Runner,
+) -> Result<(), TwinError> {
     let catalog = Arc::new(Catalog::builtin());
     // The PostgreSQL client blocks on a runtime of its own, which may not
     // run inside this one: the store is opened and read off it.
@@ -102,7 +113,13 @@ pub async fn run(cfg: TwinConfig, clock: Arc<dyn Clock>) -> Result<(), TwinError
     );
     let writer = Writer::spawn(store.clone(), cfg.store.batch_max, cfg.store.flush_interval);
     let hub = Arc::new(Hub::new(fleet, store.clone(), writer, clock.clone()));
-    let vet = crate::vet::Vetting::start(&cfg.vet, store.clone(), clock.clone(), catalog.clone())?;
+    let vet = crate::vet::Vetting::start(
+        &cfg.vet,
+        store.clone(),
+        clock.clone(),
+        catalog.clone(),
+        runner,
+    )?;
     if let Some(dir) = &cfg.vet.current_dir {
         tracing::info!(current_dir = %dir.display(), "vetting jobs on");
     }

@@ -11,9 +11,13 @@
 //! `tcu vet` does on exported captures. Jobs live in memory: the last
 //! `[vet] jobs_kept` finished ones are kept, none survives a restart.
 //!
-//! The candidate's code runs in the twin's process (in the same host as
-//! `tcu vet`, panics caught at the ABI boundary), which is why submitting
-//! needs a write token; a library is never unloaded once opened.
+//! The twin runs each job in a child process of its own executable
+//! (`tcu-twin vet-job`, [`Runner::Child`]): the candidate's code, which
+//! nobody has vetted yet, cannot take the twin down by crashing, and the
+//! library it loads (never unloaded once opened) leaves with the child.
+//! Submitting needs a write token all the same. [`Runner::InProcess`] runs
+//! the same [`vet_files`] on the worker thread (the unit tests, whose
+//! executable is not the twin).
 
 use crate::TwinError;
 use crate::clock::{Clock, Millis, rfc3339};
@@ -167,11 +171,96 @@ type Cached = (SystemTime, u64, Arc<PluginLibrary>);
 /// A service and the receiving end of its queue.
 type Built = (Arc<Vetting>, Receiver<Work>);
 
+/// Where a job's candidate runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Runner {
+    /// On the worker thread, in this process.
+    InProcess,
+    /// In a child process: this twin executable's `vet-job` command.
+    Child(PathBuf),
+}
+
+/// What a vetting of files gave: the report's JSON text and whether the
+/// candidate passed.
+pub type Vetted = (String, bool);
+
+/// Vets `candidate` against `current` on `traces` with the tolerances of
+/// `tolerances` (none: exact): what `tcu-twin vet-job` and the in-process
+/// runner both do.
+pub fn vet_files(
+    current: &Path,
+    candidate: &Path,
+    traces: &[PathBuf],
+    tolerances: Option<&Path>,
+    catalog: &Arc<Catalog>,
+) -> Result<Vetted, String> {
+    let tolerances = match tolerances {
+        Some(p) => Tolerances::load(p, catalog).map_err(|e| e.to_string())?,
+        None => Tolerances::default(),
+    };
+    let current =
+        PluginLibrary::open(current, catalog).map_err(|e| format!("the current library: {e}"))?;
+    let candidate = PluginLibrary::open(candidate, catalog)
+        .map_err(|e| format!("the candidate library: {e}"))?;
+    let pair = Pair::new(Arc::new(current), Arc::new(candidate)).map_err(|e| e.to_string())?;
+    let start = Instant::now();
+    let report = tcu_vet::vet(&pair, traces, &tolerances, catalog, &mut || start.elapsed())
+        .map_err(|e| e.to_string())?;
+    Ok((report.to_json(), report.passed))
+}
+
+/// Runs `tcu-twin vet-job` (`exe`) on the files; its report, or what it
+/// said when it could not vet (exit 2) or died.
+fn vet_in_child(
+    exe: &Path,
+    current: &Path,
+    candidate: &Path,
+    traces: &[PathBuf],
+    tolerances: Option<&Path>,
+) -> Result<Vetted, String> {
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg("vet-job")
+        .arg("--current")
+        .arg(current)
+        .arg("--candidate")
+        .arg(candidate);
+    if let Some(t) = tolerances {
+        cmd.arg("--tolerances").arg(t);
+    }
+    let out = cmd
+        .args(traces)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("starting {} vet-job: {e}", exe.display()))?;
+    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+    match out.status.code() {
+        Some(code @ (0 | 1)) => {
+            let text = String::from_utf8(out.stdout)
+                .map_err(|e| format!("the vetting's report is not text: {e}"))?;
+            Ok((text, code == 0))
+        }
+        Some(_) => Err(if stderr.is_empty() {
+            format!("the vetting failed ({})", out.status)
+        } else {
+            stderr
+        }),
+        None => Err(format!(
+            "the vetting process died ({}): the candidate crashed it{}",
+            out.status,
+            if stderr.is_empty() {
+                String::new()
+            } else {
+                format!("; it said: {stderr}")
+            }
+        )),
+    }
+}
+
 /// The vetting service (see the module's documentation).
 pub struct Vetting {
     cfg: VetConfig,
     dir: PathBuf,
-    tolerances: Tolerances,
+    runner: Runner,
     catalog: Arc<Catalog>,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
@@ -200,8 +289,9 @@ impl Vetting {
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         catalog: Arc<Catalog>,
+        runner: Runner,
     ) -> Result<Option<Arc<Self>>, TwinError> {
-        let Some((me, rx)) = Self::build(cfg, store, clock, catalog)? else {
+        let Some((me, rx)) = Self::build(cfg, store, clock, catalog, runner)? else {
             return Ok(None);
         };
         let weak = Arc::downgrade(&me);
@@ -221,25 +311,27 @@ impl Vetting {
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         catalog: Arc<Catalog>,
+        runner: Runner,
     ) -> Result<Option<Built>, TwinError> {
         let Some(dir) = cfg.current_dir.clone() else {
             return Ok(None);
         };
-        let tolerances = match &cfg.tolerances {
-            Some(p) => Tolerances::load(p, &catalog).map_err(|e| {
+        // Read now, so a bad file stops the twin at start; each job reads
+        // it again (the child process needs the file, not this value).
+        if let Some(p) = &cfg.tolerances {
+            Tolerances::load(p, &catalog).map_err(|e| {
                 TwinError::Config(tcu_engine::config::ConfigError::invalid(
                     "configuration",
                     "vet.tolerances",
                     e.to_string(),
                 ))
-            })?,
-            None => Tolerances::default(),
-        };
+            })?;
+        }
         let (tx, rx) = mpsc::sync_channel(cfg.queue);
         let me = Arc::new(Self {
             cfg: cfg.clone(),
             dir,
-            tolerances,
+            runner,
             catalog,
             store,
             clock,
@@ -426,19 +518,24 @@ impl Vetting {
                 w.subsystem
             ));
         }
-        let candidate = PluginLibrary::open(&candidate, &self.catalog)
-            .map_err(|e| format!("the candidate library: {e}"))?;
-        let pair = Pair::new(current, Arc::new(candidate)).map_err(|e| e.to_string())?;
-        let start = Instant::now();
-        let report = tcu_vet::vet(&pair, &traces, &self.tolerances, &self.catalog, &mut || {
-            start.elapsed()
-        })
-        .map_err(|e| e.to_string())?;
+        let tolerances = self.cfg.tolerances.as_deref();
+        let (text, passed) = match &self.runner {
+            Runner::InProcess => vet_files(
+                current.path(),
+                &candidate,
+                &traces,
+                tolerances,
+                &self.catalog,
+            )?,
+            Runner::Child(exe) => {
+                vet_in_child(exe, current.path(), &candidate, &traces, tolerances)?
+            }
+        };
         // Files are named after the job's directory, which is gone after.
         let prefix = format!("{}/", dir.path().display());
-        let text = report.to_json().replace(&prefix, "");
+        let text = text.replace(&prefix, "");
         let json = serde_json::from_str(&text).map_err(|e| format!("the report: {e}"))?;
-        Ok((json, report.passed))
+        Ok((json, passed))
     }
 }
 

@@ -23,6 +23,7 @@ fn service(current: &Path, db: &Path) -> Arc<Vetting> {
         store,
         Arc::new(ManualClock::new(1_000)),
         catalog,
+        Runner::InProcess,
     )
     .unwrap()
     .expect("on with a current_dir")
@@ -50,7 +51,14 @@ fn vetting_is_off_without_a_current_dir() {
         current_dir: None,
         ..config(dir.path())
     };
-    let v = Vetting::start(&cfg, store, Arc::new(ManualClock::new(0)), catalog).unwrap();
+    let v = Vetting::start(
+        &cfg,
+        store,
+        Arc::new(ManualClock::new(0)),
+        catalog,
+        Runner::InProcess,
+    )
+    .unwrap();
     assert!(v.is_none());
 }
 
@@ -92,9 +100,15 @@ fn idle(current: &Path, db: &Path, queue: usize) -> (Arc<Vetting>, Receiver<Work
         queue,
         ..config(current)
     };
-    Vetting::build(&cfg, store, Arc::new(ManualClock::new(7)), catalog)
-        .unwrap()
-        .unwrap()
+    Vetting::build(
+        &cfg,
+        store,
+        Arc::new(ManualClock::new(7)),
+        catalog,
+        Runner::InProcess,
+    )
+    .unwrap()
+    .unwrap()
 }
 
 #[test]
@@ -157,7 +171,14 @@ fn an_unreadable_tolerance_file_stops_the_start_naming_the_field() {
         tolerances: Some(dir.path().join("missing.toml")),
         ..config(dir.path())
     };
-    let e = Vetting::start(&cfg, store, Arc::new(ManualClock::new(0)), catalog).unwrap_err();
+    let e = Vetting::start(
+        &cfg,
+        store,
+        Arc::new(ManualClock::new(0)),
+        catalog,
+        Runner::InProcess,
+    )
+    .unwrap_err();
     let e = e.to_string();
     assert!(
         e.contains("vet.tolerances") && e.contains("missing.toml"),
