@@ -437,7 +437,21 @@ fn run(args: RunArgs, log: &tcu_cli::log::LogArgs) -> Result<()> {
     }
     config.record.path = args.record.or(config.record.path);
     let stop = Arc::new(AtomicBool::new(false));
-    tcu_cli::shutdown::install(stop.clone()).context("installing the SIGINT/SIGTERM handler")?;
+    // A forced exit skips the dashboard's own way out: give the terminal
+    // back and name the log file first.
+    let last_words: tcu_cli::shutdown::LastWords = if dashboard.is_some() {
+        let log_file = log_file.clone();
+        Arc::new(move || {
+            tcu_dashboard::restore_terminal_before_exit();
+            if let Some(path) = &log_file {
+                eprintln!("log written to {}", path.display());
+            }
+        })
+    } else {
+        Arc::new(|| {})
+    };
+    tcu_cli::shutdown::install(stop.clone(), last_words)
+        .context("installing the SIGINT/SIGTERM handler")?;
     let watch = args.watch.as_deref();
     match dashboard {
         Some(sink) => {
@@ -522,7 +536,8 @@ fn fleet(args: FleetArgs, log: &tcu_cli::log::LogArgs) -> Result<()> {
         ota,
     };
     let stop = Arc::new(AtomicBool::new(false));
-    tcu_cli::shutdown::install(stop.clone()).context("installing the SIGINT/SIGTERM handler")?;
+    tcu_cli::shutdown::install(stop.clone(), Arc::new(|| {}))
+        .context("installing the SIGINT/SIGTERM handler")?;
     tcu_fleet::run(&config.vehicle, &config.mqtt, &settings, &stop)?;
     Ok(())
 }
