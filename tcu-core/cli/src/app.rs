@@ -48,6 +48,10 @@ pub enum RunError {
     },
 }
 
+/// Simulated time after which a headless run releases its start-up pages
+/// (see [`tcu_engine::resident`]).
+const RELEASE_AFTER: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Stops a run whose plugin directory held libraries that failed their
 /// signature check, unless `[hotswap] run_without_refused` lets the vehicle
 /// start without them (they are then reported like any rejection).
@@ -83,6 +87,9 @@ pub fn run_headless(
     stop: &Arc<std::sync::atomic::AtomicBool>,
     watch: Option<&Path>,
 ) -> Result<tcu_engine::sim::RunOutcome, RunError> {
+    // A bench TCU runs for weeks: what only the start-up used need not stay
+    // resident. The files to release are noted before any plugin loads.
+    let mut release = tcu_engine::resident::ReleaseAfterStart::new(RELEASE_AFTER);
     let catalog = Arc::new(Catalog::builtin());
     let policy = SwapPolicy::from_config(&config.vehicle.hotswap)?;
     let store = open_store(&config.vehicle)?;
@@ -142,7 +149,7 @@ pub fn run_headless(
     let mut events = LogEvents;
     let mut recorder = start_recording(config, &vehicle)?;
     let mut capturer = start_captures(config, &vehicle)?;
-    let mut hooks = Hooks(vec![&mut inbox, &mut status, &mut events]);
+    let mut hooks = Hooks(vec![&mut inbox, &mut status, &mut events, &mut release]);
     if let Some(r) = recorder.as_mut() {
         hooks.0.push(r);
     }

@@ -21,6 +21,7 @@
 //! is a file of its own to the dynamic loader, which caches by path.
 
 mod descriptor;
+mod elf;
 mod instance;
 mod library;
 mod loader;
