@@ -78,12 +78,21 @@ fn refuse_unverified(
     }
 }
 
-/// Runs one vehicle in real time without a dashboard until `duration` or
-/// until `stop` is set, logging a status line every status interval. With
-/// `watch`, rebuilt libraries written there are hot-swapped.
+/// How a headless run keeps time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pacing {
+    /// Stop after this much simulated time (`None`: until stopped).
+    pub duration: Option<std::time::Duration>,
+    /// Ticks run per wake-up (see [`tcu_engine::sim::clock::BurstClock`]).
+    pub ticks_per_wake: u32,
+}
+
+/// Runs one vehicle in real time without a dashboard until the pacing's
+/// duration or until `stop` is set, logging a status line every status
+/// interval. With `watch`, rebuilt libraries written there are hot-swapped.
 pub fn run_headless(
     config: &Config,
-    duration: Option<std::time::Duration>,
+    pacing: Pacing,
     stop: &Arc<std::sync::atomic::AtomicBool>,
     watch: Option<&Path>,
 ) -> Result<tcu_engine::sim::RunOutcome, RunError> {
@@ -133,8 +142,14 @@ pub fn run_headless(
     if vehicle.plugins().is_empty() {
         tracing::warn!("no plugins loaded: only the world model runs");
     }
-    let settings = tcu_engine::sim::RunSettings { duration };
-    let mut clock = tcu_engine::sim::clock::RealClock::new();
+    let settings = tcu_engine::sim::RunSettings {
+        duration: pacing.duration,
+    };
+    let mut clock = tcu_engine::sim::clock::BurstClock::new(
+        tcu_engine::sim::clock::RealClock::new(),
+        std::time::Duration::from_secs_f64(vehicle.dt()),
+        pacing.ticks_per_wake,
+    );
     let mut mqtt = start_mqtt(config, &vehicle, &startup_events, control.clone())?;
     let metrics = mqtt.as_ref().map(|(_, h)| h.metrics().clone());
     let mut status =

@@ -274,6 +274,11 @@ struct RunArgs {
     /// (rotated as `[record]` says; overrides [record] path).
     #[arg(long, value_name = "FILE")]
     record: Option<PathBuf>,
+    /// With --headless: run N ticks per wake-up, the first at its deadline
+    /// and the rest at once (simulated time and the trace are unchanged;
+    /// commands wait up to N ticks). A wake-up costs more CPU than a tick.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    ticks_per_wake: u32,
 }
 
 #[derive(Debug, clap::Args)]
@@ -462,7 +467,13 @@ fn run(args: RunArgs, log: &tcu_cli::log::LogArgs) -> Result<()> {
             }
             result.map(drop)?
         }
-        None => tcu_cli::app::run_headless(&config, args.duration, &stop, watch).map(drop)?,
+        None => {
+            let pacing = tcu_cli::app::Pacing {
+                duration: args.duration,
+                ticks_per_wake: args.ticks_per_wake,
+            };
+            tcu_cli::app::run_headless(&config, pacing, &stop, watch).map(drop)?;
+        }
     }
     Ok(())
 }
