@@ -52,7 +52,8 @@ pub(super) fn mapped_ranges(bytes: &[u8], page: u64) -> Option<Vec<Range<u64>>> 
     }
     // The headers themselves: the loader reads them, and `dl_iterate_phdr`
     // users find them through the first segment.
-    let mut ranges = vec![0..table_end as u64];
+    let mut ranges: Vec<Range<u64>> = Vec::with_capacity(phnum + 1);
+    ranges.push(0..table_end as u64);
     for i in 0..phnum {
         let at = phoff + i * phentsize;
         if f(at, 4)? != u64::from(PT_LOAD) {
