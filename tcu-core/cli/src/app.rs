@@ -96,14 +96,15 @@ pub fn run_headless(
     stop: &Arc<std::sync::atomic::AtomicBool>,
     watch: Option<&Path>,
 ) -> Result<tcu_engine::sim::RunOutcome, RunError> {
-    // A bench TCU runs for weeks: what only the start-up used need not stay
-    // resident. The files to release are noted before any plugin loads.
-    let mut release = tcu_engine::resident::ReleaseAfterStart::new(RELEASE_AFTER);
     let catalog = Arc::new(Catalog::builtin());
     let policy = SwapPolicy::from_config(&config.vehicle.hotswap)?;
     let store = open_store(&config.vehicle)?;
     let (mut vehicle, rejected) = build_vehicle(&config.vehicle, catalog.clone())?;
     refuse_unverified(config, &rejected)?;
+    // A bench TCU runs for weeks: what only the start-up used need not stay
+    // resident. The files to release are noted here, before the threads
+    // that may load a library (the watch, OTA) start.
+    let mut release = tcu_engine::resident::ReleaseAfterStart::new(RELEASE_AFTER);
     let (control, mut inbox) = tcu_engine::control::channel();
     let _watcher = match watch {
         Some(dir) => Some(crate::watch::start(

@@ -15,8 +15,9 @@
 //! Only mappings of files named by device and inode are released, files
 //! whose mappings nobody creates or removes meanwhile: the private copy of
 //! a plugin just loaded, by the thread that loaded it (see
-//! `plugin::library`), or the files mapped before the plugins were loaded
-//! (the executable and the system libraries it links, never unloaded). A
+//! `plugin::library`), or the files mapped while no other thread was
+//! loading a library (the executable, the system libraries it links and
+//! the plugin copies loaded at start, none ever unloaded). A
 //! library being loaded on another thread at that moment is neither: the
 //! loader maps its segments over a reservation of the first one's
 //! protection and relocates them, and a range read from `smaps` just before
@@ -155,9 +156,10 @@ fn release_files(files: &[FileId]) -> io::Result<Released> {
     Ok(done)
 }
 
-/// The files mapped now, but for in-memory files (plugin copies) and
-/// special mappings: taken before any plugin is loaded, the executable and
-/// the libraries the dynamic loader mapped for it.
+/// The files mapped now (the executable, the system libraries the dynamic
+/// loader mapped for it, the plugin copies loaded so far), to be noted
+/// while no other thread is loading a library: every mapping of these
+/// files is then complete, and stays as it is (none is ever unloaded).
 #[derive(Debug, Clone, Default)]
 pub struct StartupFiles(Vec<FileId>);
 
@@ -167,22 +169,12 @@ impl StartupFiles {
         let maps = std::fs::read_to_string("/proc/self/smaps").unwrap_or_default();
         Self(startup_files(&maps))
     }
-
-    /// How many files.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// None at all (`/proc` unreadable).
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
 }
 
 fn startup_files(smaps: &str) -> Vec<FileId> {
     let mut files: Vec<FileId> = parse_smaps(smaps)
         .into_iter()
-        .filter(|m| m.inode != 0 && !m.name.starts_with("/memfd:") && m.name.starts_with('/'))
+        .filter(|m| m.inode != 0 && m.name.starts_with('/'))
         .map(|m| (m.dev, m.inode))
         .collect();
     files.sort_unstable();
@@ -216,12 +208,17 @@ pub struct ReleaseAfterStart {
 }
 
 impl ReleaseAfterStart {
-    /// Releases after `after` of simulated time; build it before any
-    /// plugin is loaded (it notes the files mapped until then).
+    /// Releases what the start-up touched so far at once (the peak is the
+    /// start-up's), and again after `after` of simulated time. Build it
+    /// while no other thread loads a library (see [`StartupFiles`]).
     pub fn new(after: std::time::Duration) -> Self {
+        let files = StartupFiles::now();
+        if let Err(e) = release_after_start(&files) {
+            tracing::debug!("start-up pages kept: {e}");
+        }
         Self {
             after,
-            files: StartupFiles::now(),
+            files,
             done: false,
         }
     }
@@ -237,7 +234,7 @@ impl crate::sim::TickHook for ReleaseAfterStart {
             Ok(r) => tracing::debug!(
                 mappings = r.mappings,
                 kib = r.kib,
-                "start-up pages of the executable released"
+                "start-up pages released"
             ),
             Err(e) => tracing::debug!("start-up pages kept: {e}"),
         }
@@ -284,10 +281,10 @@ Anonymous:            72 kB
     }
 
     #[test]
-    fn the_startup_files_are_every_mapped_file_but_in_memory_copies() {
+    fn the_startup_files_are_every_mapped_file() {
         assert_eq!(
             startup_files(SMAPS),
-            vec![((0xfd, 0x01), 99), ((0xfd, 0x01), 1234)]
+            vec![((0, 1), 1234), ((0xfd, 0x01), 99), ((0xfd, 0x01), 1234)]
         );
     }
 
