@@ -9,14 +9,22 @@
 //!   rumqttc `Client` publishing a real telemetry snapshot (encoded once,
 //!   beforehand, by a vehicle built from the same plugins) at QoS 1 every
 //!   second. Nothing else: the floor of any MQTT publisher.
+//! - *ticker*: this benchmark re-run as a child (`--bare-ticker`): a loop
+//!   that only sleeps until the next deadline at the tcu's default tick rate
+//!   (100 Hz), as the tick loop does, and does nothing else: the CPU floor of
+//!   waking up 100 times a second on this machine.
 //!
 //! Resident memory comes from `/proc/PID/status` (`VmHWM` peak, `VmRSS`
 //! sampled every second; steady is the median of the second half), CPU from
 //! `/proc/PID/task/*/schedstat` (time on a CPU, every thread) over the window after a 5 s settle.
-//! At the end the tcu's largest resident mappings from `/proc/PID/smaps`
-//! say what holds its memory.
+//! At the end the tcu's `/proc/PID/smaps_rollup` splits its resident memory
+//! (file-backed and shared, private, anonymous), the plugins' in-memory
+//! copies (`memfd:tcu-plugin`) are measured whole (the pages they hold,
+//! mapped or not), the largest resident mappings from `/proc/PID/smaps` say
+//! what holds it, and the CPU of each of its threads says where the time
+//! goes.
 //!
-//! Run: `cargo build --release && cargo bench -p tcu-integration-tests --bench footprint -- [--seconds 60]`
+//! Run: `cargo build --release && cargo bench -p tcu-integration-tests --bench footprint -- [--seconds 60] [--tcu PATH] [--ticks-per-wake N]`
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
@@ -33,6 +41,8 @@ use tcu_link::encode::TelemetryEncoder;
 
 const SETTLE: Duration = Duration::from_secs(5);
 const VIN: &str = "WTCUZ000000000001";
+/// The tcu's default tick rate, which the ticker paces at.
+const TICK_RATE_HZ: f64 = 100.0;
 
 fn status_kib(pid: u32, key: &str) -> u64 {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -80,6 +90,73 @@ fn top_mappings(pid: u32, n: usize) -> Vec<(u64, String)> {
     v.sort_by(|a, b| b.cmp(a));
     v.truncate(n);
     v
+}
+
+/// `key` of `/proc/PID/smaps_rollup`, KiB.
+fn rollup_kib(pid: u32, key: &str) -> u64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
+    text.lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// The in-memory plugin copies `pid` holds open: (count, KiB of pages they
+/// hold, mapped or not).
+fn memfd_copies(pid: u32) -> (usize, u64) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return (0, 0);
+    };
+    let mut n = 0;
+    let mut kib = 0;
+    for fd in fds.flatten() {
+        let is_copy = std::fs::read_link(fd.path())
+            .is_ok_and(|t| t.to_string_lossy().starts_with("/memfd:tcu-plugin"));
+        if is_copy && let Ok(m) = std::fs::metadata(fd.path()) {
+            n += 1;
+            kib += m.blocks() / 2;
+        }
+    }
+    (n, kib)
+}
+
+/// CPU ms each thread of `pid` has run, by thread name, largest first.
+fn thread_cpu_ms(pid: u32) -> Vec<(f64, String)> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    let mut v: Vec<(f64, String)> = tasks
+        .flatten()
+        .filter_map(|t| {
+            let ns: u64 = std::fs::read_to_string(t.path().join("schedstat"))
+                .ok()?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()?;
+            let name = std::fs::read_to_string(t.path().join("comm")).ok()?;
+            Some((ns as f64 / 1e6, name.trim().to_owned()))
+        })
+        .collect();
+    v.sort_by(|a, b| b.0.total_cmp(&a.0));
+    v
+}
+
+/// The child: sleep until each next deadline at `hz` for `seconds`, the
+/// tick loop's pacing with no tick.
+fn bare_ticker(hz: f64, seconds: u64) {
+    let dt = Duration::from_secs_f64(1.0 / hz);
+    let start = Instant::now();
+    let mut n: u32 = 0;
+    while start.elapsed() < Duration::from_secs(seconds) {
+        n += 1;
+        let deadline = dt * n;
+        let now = start.elapsed();
+        if deadline > now {
+            std::thread::sleep(deadline - now);
+        }
+    }
 }
 
 fn telemetry_payload() -> Vec<u8> {
@@ -158,9 +235,18 @@ fn main() {
         let seconds = argv[at + 3].parse().unwrap();
         return bare_publisher(port, Path::new(&argv[at + 2]), seconds);
     }
+    if let Some(at) = argv.iter().position(|a| a == "--bare-ticker") {
+        let hz = argv[at + 1].parse().unwrap();
+        let seconds = argv[at + 2].parse().unwrap();
+        return bare_ticker(hz, seconds);
+    }
     let seconds: u64 = flag("--seconds", 60);
+    // `--ticks-per-wake N`: the tcu's own option, passed on.
+    let ticks_per_wake: u32 = flag("--ticks-per-wake", 1);
     assert!(mosquitto_available(), "mosquitto is not installed");
-    let tcu_exe = release_dir().join("tcu");
+    // `--tcu PATH`: another build of the binary (a before/after comparison
+    // with the same plugins).
+    let tcu_exe = flag("--tcu", release_dir().join("tcu"));
     assert!(
         tcu_exe.is_file(),
         "{} missing: cargo build --release",
@@ -189,6 +275,13 @@ fn main() {
         .arg(format!("mqtt://127.0.0.1:{}", broker.port))
         .arg("--duration")
         .arg(format!("{run_for}s"))
+        // Passed only when asked for: a `--tcu` of an older build has no such option.
+        .args(
+            (ticks_per_wake != 1)
+                .then(|| ["--ticks-per-wake".to_owned(), ticks_per_wake.to_string()])
+                .into_iter()
+                .flatten(),
+        )
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
@@ -199,22 +292,48 @@ fn main() {
         .arg(run_for.to_string())
         .spawn()
         .unwrap();
-    let results = measure(&mut [("tcu", &mut tcu), ("bare", &mut bare)], seconds);
+    let mut ticker = Command::new(std::env::current_exe().unwrap())
+        .arg("--bare-ticker")
+        .arg(TICK_RATE_HZ.to_string())
+        .arg(run_for.to_string())
+        .spawn()
+        .unwrap();
+    let results = measure(
+        &mut [
+            ("tcu", &mut tcu),
+            ("bare", &mut bare),
+            ("ticker", &mut ticker),
+        ],
+        seconds,
+    );
     let mappings = top_mappings(tcu.id(), 12);
-    for c in [&mut tcu, &mut bare] {
+    let rollup: Vec<(&str, u64)> = [
+        "Rss:",
+        "Pss:",
+        "Shared_Clean:",
+        "Private_Clean:",
+        "Private_Dirty:",
+        "Anonymous:",
+    ]
+    .into_iter()
+    .map(|k| (k, rollup_kib(tcu.id(), k)))
+    .collect();
+    let copies = memfd_copies(tcu.id());
+    let threads = thread_cpu_ms(tcu.id());
+    for c in [&mut tcu, &mut bare, &mut ticker] {
         let _ = c.kill();
         let _ = c.wait();
     }
-    let (t, b) = (&results[0], &results[1]);
+    let (t, b, k) = (&results[0], &results[1], &results[2]);
     println!(
-        "footprint over {seconds} s at 1 Hz telemetry (payload {} bytes):",
+        "footprint over {seconds} s at 1 Hz telemetry (payload {} bytes), tcu --ticks-per-wake {ticks_per_wake}:",
         std::fs::metadata(&payload).map_or(0, |m| m.len())
     );
     println!(
         "{:<6} {:>10} {:>12} {:>12}",
         "", "peak MiB", "steady MiB", "CPU ms/s"
     );
-    for (name, m) in [("tcu", t), ("bare", b)] {
+    for (name, m) in [("tcu", t), ("bare", b), ("ticker", k)] {
         println!(
             "{name:<6} {:>10.2} {:>12.2} {:>12.3}",
             m.peak_kib as f64 / 1024.0,
@@ -228,8 +347,25 @@ fn main() {
         t.steady_kib as f64 / b.steady_kib.max(1) as f64,
         t.cpu_ms_per_s / b.cpu_ms_per_s.max(1e-9)
     );
+    println!(
+        "CPU tcu/(bare + ticker): {:.2}; tcu - ticker: {:.3} ms/s",
+        t.cpu_ms_per_s / (b.cpu_ms_per_s + k.cpu_ms_per_s).max(1e-9),
+        t.cpu_ms_per_s - k.cpu_ms_per_s
+    );
+    println!("tcu's memory at the end (KiB, /proc/PID/smaps_rollup):");
+    for (key, kib) in rollup {
+        println!("  {key:<15} {kib:>7}");
+    }
+    println!(
+        "  plugin copies: {} memfd files holding {} KiB (mapped or not)",
+        copies.0, copies.1
+    );
     println!("tcu's largest resident mappings (KiB, /proc/PID/smaps):");
     for (kib, what) in mappings {
         println!("  {kib:>7}  {what}");
+    }
+    println!("tcu's threads, CPU ms over the whole run:");
+    for (ms, name) in threads {
+        println!("  {ms:>9.1}  {name}");
     }
 }

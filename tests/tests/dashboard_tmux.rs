@@ -2,7 +2,8 @@
 //! of a fixed size, driven with `send-keys` and read with `capture-pane`.
 //! Drives off, seats a passenger and crashes, turns up a seat heater, opens
 //! and closes the help, quits, and checks the terminal was given back; the
-//! same after SIGTERM and after a panic of the render thread (the shell
+//! same after SIGTERM, after a second signal forcing the exit while the
+//! render thread is stuck, and after a panic of the render thread (the shell
 //! behind the dashboard must get a usable terminal: normal screen, cursor
 //! shown, typed text echoed and lines read); and when the terminal itself
 //! goes away (the tmux server killed), `tcu` must exit on its own; and `U`
@@ -415,6 +416,53 @@ fn sigterm_stops_the_dashboard_and_gives_the_terminal_back() {
     let screen = tmux.wait_for("tcu to exit", 20, |s| s.contains("tcu-exit="));
     assert!(screen.contains("tcu-exit=0"), "{screen}");
     assert!(!tcu.is_running(), "tcu still running after its exit status");
+    tmux.assert_terminal_given_back();
+}
+
+#[test]
+fn a_second_signal_forcing_the_exit_gives_the_terminal_back_and_names_the_log_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log = dir.path().join("tcu.log");
+    // The render thread stalls after its first frame, holding the terminal
+    // (as one blocked on a frozen terminal would): the orderly stop then
+    // waits for it, and the second signal is what ends the process.
+    let tmux = Tmux::start(&run_then_read_a_line(&format!(
+        "TCU_DASHBOARD_STALL_AFTER_FRAMES=1 TCU_LOG_FILE='{}'",
+        log.display()
+    )));
+    tmux.wait_for("the dashboard", 30, |s| s.contains("Vehicle speed"));
+    let tcu = tmux.tcu();
+    tcu.signal("-TERM");
+    let until = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("signal received: stopping")
+    {
+        assert!(
+            Instant::now() < until,
+            "the first signal was not logged in {}",
+            log.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        tcu.is_running(),
+        "the orderly stop ended before the second signal"
+    );
+    tcu.signal("-TERM");
+    let screen = tmux.wait_for("tcu to exit", 20, |s| s.contains("tcu-exit="));
+    assert!(
+        screen.contains(&format!("tcu-exit={}", tcu_cli::shutdown::FORCED_EXIT)),
+        "not the forced exit:\n{screen}"
+    );
+    assert!(
+        screen.contains("second signal: exiting at once"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains(&format!("log written to {}", log.display())),
+        "the log file is not named:\n{screen}"
+    );
     tmux.assert_terminal_given_back();
 }
 

@@ -48,6 +48,10 @@ pub enum RunError {
     },
 }
 
+/// Simulated time after which a headless run releases its start-up pages
+/// (see [`tcu_engine::resident`]).
+const RELEASE_AFTER: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Stops a run whose plugin directory held libraries that failed their
 /// signature check, unless `[hotswap] run_without_refused` lets the vehicle
 /// start without them (they are then reported like any rejection).
@@ -74,12 +78,21 @@ fn refuse_unverified(
     }
 }
 
-/// Runs one vehicle in real time without a dashboard until `duration` or
-/// until `stop` is set, logging a status line every status interval. With
-/// `watch`, rebuilt libraries written there are hot-swapped.
+/// How a headless run keeps time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pacing {
+    /// Stop after this much simulated time (`None`: until stopped).
+    pub duration: Option<std::time::Duration>,
+    /// Ticks run per wake-up (see [`tcu_engine::sim::clock::BurstClock`]).
+    pub ticks_per_wake: u32,
+}
+
+/// Runs one vehicle in real time without a dashboard until the pacing's
+/// duration or until `stop` is set, logging a status line every status
+/// interval. With `watch`, rebuilt libraries written there are hot-swapped.
 pub fn run_headless(
     config: &Config,
-    duration: Option<std::time::Duration>,
+    pacing: Pacing,
     stop: &Arc<std::sync::atomic::AtomicBool>,
     watch: Option<&Path>,
 ) -> Result<tcu_engine::sim::RunOutcome, RunError> {
@@ -88,6 +101,10 @@ pub fn run_headless(
     let store = open_store(&config.vehicle)?;
     let (mut vehicle, rejected) = build_vehicle(&config.vehicle, catalog.clone())?;
     refuse_unverified(config, &rejected)?;
+    // A bench TCU runs for weeks: what only the start-up used need not stay
+    // resident. The files to release are noted here, before the threads
+    // that may load a library (the watch, OTA) start.
+    let mut release = tcu_engine::resident::ReleaseAfterStart::new(RELEASE_AFTER);
     let (control, mut inbox) = tcu_engine::control::channel();
     let _watcher = match watch {
         Some(dir) => Some(crate::watch::start(
@@ -126,8 +143,14 @@ pub fn run_headless(
     if vehicle.plugins().is_empty() {
         tracing::warn!("no plugins loaded: only the world model runs");
     }
-    let settings = tcu_engine::sim::RunSettings { duration };
-    let mut clock = tcu_engine::sim::clock::RealClock::new();
+    let settings = tcu_engine::sim::RunSettings {
+        duration: pacing.duration,
+    };
+    let mut clock = tcu_engine::sim::clock::BurstClock::new(
+        tcu_engine::sim::clock::RealClock::new(),
+        std::time::Duration::from_secs_f64(vehicle.dt()),
+        pacing.ticks_per_wake,
+    );
     let mut mqtt = start_mqtt(config, &vehicle, &startup_events, control.clone())?;
     let metrics = mqtt.as_ref().map(|(_, h)| h.metrics().clone());
     let mut status =
@@ -142,7 +165,7 @@ pub fn run_headless(
     let mut events = LogEvents;
     let mut recorder = start_recording(config, &vehicle)?;
     let mut capturer = start_captures(config, &vehicle, mqtt.as_mut().map(|(_, h)| h))?;
-    let mut hooks = Hooks(vec![&mut inbox, &mut status, &mut events]);
+    let mut hooks = Hooks(vec![&mut inbox, &mut status, &mut events, &mut release]);
     if let Some(r) = recorder.as_mut() {
         hooks.0.push(r);
     }

@@ -274,6 +274,11 @@ struct RunArgs {
     /// (rotated as `[record]` says; overrides [record] path).
     #[arg(long, value_name = "FILE")]
     record: Option<PathBuf>,
+    /// With --headless: run N ticks per wake-up, the first at its deadline
+    /// and the rest at once (simulated time and the trace are unchanged;
+    /// commands wait up to N ticks). A wake-up costs more CPU than a tick.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    ticks_per_wake: u32,
 }
 
 #[derive(Debug, clap::Args)]
@@ -437,7 +442,21 @@ fn run(args: RunArgs, log: &tcu_cli::log::LogArgs) -> Result<()> {
     }
     config.record.path = args.record.or(config.record.path);
     let stop = Arc::new(AtomicBool::new(false));
-    tcu_cli::shutdown::install(stop.clone()).context("installing the SIGINT/SIGTERM handler")?;
+    // A forced exit skips the dashboard's own way out: give the terminal
+    // back and name the log file first.
+    let last_words: tcu_cli::shutdown::LastWords = if dashboard.is_some() {
+        let log_file = log_file.clone();
+        Arc::new(move || {
+            tcu_dashboard::restore_terminal_before_exit();
+            if let Some(path) = &log_file {
+                eprintln!("log written to {}", path.display());
+            }
+        })
+    } else {
+        Arc::new(|| {})
+    };
+    tcu_cli::shutdown::install(stop.clone(), last_words)
+        .context("installing the SIGINT/SIGTERM handler")?;
     let watch = args.watch.as_deref();
     match dashboard {
         Some(sink) => {
@@ -448,7 +467,13 @@ fn run(args: RunArgs, log: &tcu_cli::log::LogArgs) -> Result<()> {
             }
             result.map(drop)?
         }
-        None => tcu_cli::app::run_headless(&config, args.duration, &stop, watch).map(drop)?,
+        None => {
+            let pacing = tcu_cli::app::Pacing {
+                duration: args.duration,
+                ticks_per_wake: args.ticks_per_wake,
+            };
+            tcu_cli::app::run_headless(&config, pacing, &stop, watch).map(drop)?;
+        }
     }
     Ok(())
 }
@@ -522,7 +547,8 @@ fn fleet(args: FleetArgs, log: &tcu_cli::log::LogArgs) -> Result<()> {
         ota,
     };
     let stop = Arc::new(AtomicBool::new(false));
-    tcu_cli::shutdown::install(stop.clone()).context("installing the SIGINT/SIGTERM handler")?;
+    tcu_cli::shutdown::install(stop.clone(), Arc::new(|| {}))
+        .context("installing the SIGINT/SIGTERM handler")?;
     tcu_fleet::run(&config.vehicle, &config.mqtt, &settings, &stop)?;
     Ok(())
 }

@@ -43,6 +43,10 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
         "make the dashboard panic after N frames (tests)",
     ),
     (
+        "TCU_DASHBOARD_STALL_AFTER_FRAMES",
+        "make the dashboard's render thread stall after N frames (tests)",
+    ),
+    (
         "TCU_STALL_TICK_LOOP_AFTER",
         "stall the tick loop after N ticks (tests of the watchdog)",
     ),

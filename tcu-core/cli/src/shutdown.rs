@@ -4,6 +4,11 @@
 //! has not finished within [`GRACE`] the process exits anyway. A second
 //! signal exits at once: an operator (or systemd after its stop timeout)
 //! who asks twice does not want to wait.
+//!
+//! Either forced exit first runs the caller's last words (see [`install`]):
+//! the dashboard's terminal must be given back (normal screen, cursor,
+//! cooked mode) and the log file named even when the orderly stop, which
+//! would have done both, is cut short.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -42,8 +47,13 @@ impl Signals {
     }
 }
 
-/// Installs the handler for the whole process (once).
-pub fn install(stop: Arc<AtomicBool>) -> Result<(), ctrlc::Error> {
+/// What runs just before a forced exit (on the signal handler's thread or
+/// the grace timer's): it must not wait on anything the stuck stop holds.
+pub type LastWords = Arc<dyn Fn() + Send + Sync>;
+
+/// Installs the handler for the whole process (once); `last_words` runs
+/// before either forced exit.
+pub fn install(stop: Arc<AtomicBool>, last_words: LastWords) -> Result<(), ctrlc::Error> {
     let signals = Signals::default();
     ctrlc::set_handler(move || match signals.record() {
         OnSignal::Stop => {
@@ -51,13 +61,16 @@ pub fn install(stop: Arc<AtomicBool>) -> Result<(), ctrlc::Error> {
             stop.store(true, Ordering::SeqCst);
             // A stop that hangs (a peer that never answers) must not keep
             // the process alive: systemd would wait its own timeout.
-            std::thread::spawn(|| {
+            let last_words = last_words.clone();
+            std::thread::spawn(move || {
                 std::thread::sleep(GRACE);
+                last_words();
                 eprintln!("tcu: shutdown took longer than {GRACE:?}; exiting");
                 std::process::exit(FORCED_EXIT);
             });
         }
         OnSignal::Exit => {
+            last_words();
             eprintln!("tcu: second signal: exiting at once");
             std::process::exit(FORCED_EXIT);
         }

@@ -51,6 +51,9 @@
 //!   dropped): the render loop waits on the terminal with poll(2) (see
 //!   [`tty`]), so a hangup, or an EIO from reading or drawing, ends it with
 //!   [`Error::TerminalGone`] instead of a spin;
+//! - a second signal while the stop is under way: the binary exits at once,
+//!   and gives the terminal back first with [`restore_terminal_before_exit`]
+//!   ([`STALL_AFTER_FRAMES_ENV`] holds the render thread, for the test);
 //! - a panic: the panic hook restores the terminal before the message is
 //!   printed; on the render thread, [`run`] returns [`Error::Panicked`].
 //!   [`PANIC_AFTER_FRAMES_ENV`] provokes one, for the end-to-end test.
@@ -74,6 +77,7 @@ pub use clock::{ClockControl, ControlledClock};
 pub use input::{Request, RequestHandler};
 pub use log::LogSink;
 pub use snapshot::{LinkState, OtaState, Shared, Snapshot, SnapshotHook};
+pub use terminal::restore_before_exit as restore_terminal_before_exit;
 
 use crossterm::event::{self, Event as TermEvent};
 use input::{Controller, action_for};
@@ -96,6 +100,19 @@ const JOIN_GRACE: Duration = Duration::from_secs(2);
 /// Set to a number N, the render thread panics after drawing N frames: the
 /// way the restoration of the terminal on a panic is tested end to end.
 pub const PANIC_AFTER_FRAMES_ENV: &str = "TCU_DASHBOARD_PANIC_AFTER_FRAMES";
+
+/// Set to a number N, the render thread stops after drawing N frames and
+/// never returns (holding the terminal, blind to the stop flag), as one
+/// blocked on a terminal that stopped reading would: the way a forced exit
+/// is tested to give the terminal back all the same.
+pub const STALL_AFTER_FRAMES_ENV: &str = "TCU_DASHBOARD_STALL_AFTER_FRAMES";
+
+/// The render thread's injected faults (tests of the ways out).
+#[derive(Debug, Clone, Copy, Default)]
+struct Faults {
+    panic_after: Option<u64>,
+    stall_after: Option<u64>,
+}
 
 /// Called once before the first tick with the shared state and the control
 /// handle.
@@ -200,12 +217,15 @@ pub fn run(
     let mut clock = ControlledClock::new(RealClock::new(), clock_ctl.clone());
     let mut hook = SnapshotHook::new(vehicle, vin, shared.clone());
     let controller = Controller::new(control, clock_ctl.clone(), shared.clone(), options.requests);
-    let panic_after = panic_after_frames();
+    let faults = Faults {
+        panic_after: frames_from_env(PANIC_AFTER_FRAMES_ENV),
+        stall_after: frames_from_env(STALL_AFTER_FRAMES_ENV),
+    };
     let ui = {
         let (shared, stop) = (shared.clone(), stop.clone());
         std::thread::Builder::new()
             .name("dashboard".into())
-            .spawn(move || render_loop(&shared, controller, &clock_ctl, &stop, panic_after))
+            .spawn(move || render_loop(&shared, controller, &clock_ctl, &stop, faults))
             .map_err(Error::Spawn)?
     };
     let settings = RunSettings {
@@ -260,7 +280,7 @@ fn render_loop(
     mut controller: Controller,
     clock: &ClockControl,
     stop: &AtomicBool,
-    panic_after: Option<u64>,
+    faults: Faults,
 ) -> Result<(), Error> {
     let _stop = StopOnDrop(stop);
     let input = tty::Input::open().map_err(|source| Error::Terminal {
@@ -276,7 +296,7 @@ fn render_loop(
         &mut controller,
         clock,
         stop,
-        panic_after,
+        faults,
     );
     // ratatui shows the cursor again when its terminal is dropped and
     // `eprintln!`s a failure, which panics when stderr is the same dead
@@ -296,7 +316,7 @@ fn frames_until_done(
     controller: &mut Controller,
     clock: &ClockControl,
     stop: &AtomicBool,
-    panic_after: Option<u64>,
+    faults: Faults,
 ) -> Result<(), Error> {
     let mut fps = 0.0;
     let (mut frames, mut since, mut drawn) = (0u32, Instant::now(), 0u64);
@@ -316,10 +336,15 @@ fn frames_until_done(
         term.draw(|f| f.render_widget(&view, f.area()))
             .map_err(|e| Error::io("drawing a frame", e, Some(input)))?;
         drawn += 1;
-        if panic_after.is_some_and(|n| drawn >= n) {
+        if faults.panic_after.is_some_and(|n| drawn >= n) {
             panic!(
                 "{PANIC_AFTER_FRAMES_ENV}: deliberate panic on the render thread after {drawn} frames"
             );
+        }
+        if faults.stall_after.is_some_and(|n| drawn >= n) {
+            loop {
+                std::thread::park();
+            }
         }
         frames += 1;
         if since.elapsed() >= Duration::from_secs(1) {
@@ -387,13 +412,14 @@ fn read_keys(
     Ok(if redraw { Keys::Redraw } else { Keys::Nothing })
 }
 
-/// The frame count of [`PANIC_AFTER_FRAMES_ENV`], if set.
-fn panic_after_frames() -> Option<u64> {
-    let value = std::env::var(PANIC_AFTER_FRAMES_ENV).ok()?;
+/// The frame count of the variable `name` ([`PANIC_AFTER_FRAMES_ENV`],
+/// [`STALL_AFTER_FRAMES_ENV`]), if set.
+fn frames_from_env(name: &str) -> Option<u64> {
+    let value = std::env::var(name).ok()?;
     match value.trim().parse() {
         Ok(n) => Some(n),
         Err(e) => {
-            tracing::warn!("{PANIC_AFTER_FRAMES_ENV}={value:?} ignored: {e}");
+            tracing::warn!("{name}={value:?} ignored: {e}");
             None
         }
     }

@@ -5,7 +5,8 @@
 //! the message is readable and a panic on the tick thread does not leave the
 //! terminal raw), and SIGTERM/SIGINT/SIGHUP set the run's stop flag, which
 //! ends the render loop and so drops the guard. Restoring a terminal that
-//! has gone away fails quietly: there is nothing left to restore.
+//! has gone away fails quietly: there is nothing left to restore. A forced
+//! exit (a second signal) restores through [`restore_before_exit`] first.
 
 use crossterm::cursor::{Hide, Show};
 use crossterm::execute;
@@ -53,6 +54,38 @@ pub fn restore() {
     if ACTIVE.swap(false, Ordering::SeqCst) {
         let _ = execute!(io::stdout(), LeaveAlternateScreen, Show);
         let _ = disable_raw_mode();
+    }
+}
+
+/// Longest wait of [`restore_before_exit`] for the terminal.
+const EXIT_RESTORE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Gives the terminal back for a process about to exit without the render
+/// thread's help (a forced exit on a second signal), from whatever thread
+/// asks. The restoring thread takes standard output's lock and keeps it
+/// until the process is gone, so the render thread cannot draw a frame onto
+/// the restored screen; a render thread stuck inside a write holds that lock
+/// itself, and then the terminal (frozen anyway) is left after
+/// [`EXIT_RESTORE_WAIT`] rather than keeping the process alive.
+pub fn restore_before_exit() {
+    if !is_active() {
+        return;
+    }
+    let (done, restored) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("restore-terminal".into())
+        .spawn(move || {
+            let out = io::stdout();
+            let _held = out.lock();
+            // Re-entered on this thread: restore writes through the same lock.
+            restore();
+            let _ = done.send(());
+            loop {
+                std::thread::park();
+            }
+        });
+    if spawned.is_ok() {
+        let _ = restored.recv_timeout(EXIT_RESTORE_WAIT);
     }
 }
 

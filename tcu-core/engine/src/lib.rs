@@ -29,6 +29,7 @@ pub mod plugin;
 pub mod record;
 pub mod reload;
 pub mod reply;
+pub mod resident;
 pub mod sim;
 pub mod swap;
 pub mod world;

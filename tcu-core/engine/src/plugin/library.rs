@@ -67,6 +67,52 @@ fn mapped_copies() -> &'static Mutex<HashMap<[u8; 32], PathBuf>> {
     COPIES.get_or_init(Mutex::default)
 }
 
+/// Gives back the pages of the private copy `file` (holding `bytes`) that
+/// the loader has not mapped: the symbol and string tables, the section
+/// headers and any gaps between segments, a fifth of a plugin's size or
+/// more, which would otherwise stay in memory for the life of the process.
+/// The mapped pages are untouched, so the copy's guarantee holds: nothing
+/// but these bytes ever runs. Best effort: a file system without hole
+/// punching keeps the whole copy.
+///
+/// A profiler or a symbolised backtrace reading the copy by its
+/// `/proc/self/fd` name no longer finds the full symbol table there (the
+/// dynamic symbols, which are mapped, remain).
+fn release_unmapped(path: &Path, file: &std::fs::File, bytes: &[u8]) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: sysconf has no preconditions.
+    let page = u64::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(0);
+    let Some(kept) = super::elf::mapped_ranges(bytes, page) else {
+        return;
+    };
+    for gap in super::elf::gaps(&kept, bytes.len() as u64) {
+        let (Ok(offset), Ok(len)) = (
+            libc::off_t::try_from(gap.start),
+            libc::off_t::try_from(gap.end - gap.start),
+        ) else {
+            return;
+        };
+        // SAFETY: a valid descriptor and a range inside the file; keeping
+        // the size leaves every mapping of the file valid.
+        let r = unsafe {
+            libc::fallocate(
+                file.as_raw_fd(),
+                libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+                offset,
+                len,
+            )
+        };
+        if r != 0 {
+            tracing::debug!(
+                path = %path.display(),
+                "keeping the whole in-memory copy: {}",
+                std::io::Error::last_os_error()
+            );
+            return;
+        }
+    }
+}
+
 /// Reads the library file at `path`.
 pub(super) fn read(path: &Path) -> Result<Vec<u8>, LoadError> {
     std::fs::read(path).map_err(|e| LoadError::NotALibrary {
@@ -130,6 +176,18 @@ pub(super) fn map(path: &Path, bytes: &[u8]) -> Result<Mapped, LoadError> {
             ),
         }
     })?;
+    // A copy mapped for the first time: what no segment maps goes, and
+    // what the loader touched (headers, symbol lookup, initialisers) need
+    // not stay resident; the code the ticks run is mapped back on use.
+    if let Some(copy) = &copy {
+        release_unmapped(path, copy, bytes);
+        if let Err(e) = copy
+            .metadata()
+            .and_then(|m| crate::resident::release_file(&m))
+        {
+            tracing::debug!(path = %path.display(), "keeping the loaded pages resident: {e}");
+        }
+    }
     // The loader holds its own mapping; the descriptor stays open so the
     // `/proc/self/fd` name is never reused for another file.
     if let Some(copy) = copy {

@@ -18,9 +18,13 @@
 //! handle is leaked on purpose, because unloading code that ran (and may
 //! have registered destructors or handed out pointers) is unsound. Each is
 //! loaded from a private in-memory copy of the bytes read, so every version
-//! is a file of its own to the dynamic loader, which caches by path.
+//! is a file of its own to the dynamic loader, which caches by path. Once a
+//! copy is mapped, the pages no loadable segment maps are punched out of it
+//! and the pages the loading touched leave the page tables (see
+//! `crate::resident`): a copy costs what its code uses, not its file size.
 
 mod descriptor;
+mod elf;
 mod instance;
 mod library;
 mod loader;

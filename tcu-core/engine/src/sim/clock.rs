@@ -47,6 +47,49 @@ impl Clock for RealClock {
     }
 }
 
+/// A clock that wakes once for every `burst` ticks: the first tick of a
+/// burst waits for its deadline, the next `burst - 1` run at once, ahead of
+/// their deadlines by at most `(burst - 1) * dt`. Simulated time and the
+/// order of ticks are unchanged (a trace is the same); what changes is
+/// that the process wakes up `burst` times less often, and the ticks after
+/// the first of a burst find the caches warm. A wake-up costs more than a
+/// tick of the simulation (see `BENCHMARKS.md`, footprint): on a board that
+/// idles, that is most of the CPU the TCU uses. Commands wait for the next
+/// burst, up to `burst * dt`.
+#[derive(Debug, Clone)]
+pub struct BurstClock<C> {
+    inner: C,
+    /// The deadlines up to here belong to the burst in progress.
+    awake_until: Option<Duration>,
+    ahead: Duration,
+}
+
+impl<C: Clock> BurstClock<C> {
+    /// Wraps `inner` for ticks of `dt`, `burst` ticks a wake-up (0 and 1:
+    /// every tick waits for its own deadline).
+    pub fn new(inner: C, dt: Duration, burst: u32) -> Self {
+        Self {
+            inner,
+            awake_until: None,
+            ahead: dt * burst.saturating_sub(1),
+        }
+    }
+}
+
+impl<C: Clock> Clock for BurstClock<C> {
+    fn now(&self) -> Duration {
+        self.inner.now()
+    }
+
+    fn sleep_until(&mut self, deadline: Duration) {
+        if self.awake_until.is_some_and(|end| deadline <= end) {
+            return;
+        }
+        self.inner.sleep_until(deadline);
+        self.awake_until = Some(deadline + self.ahead);
+    }
+}
+
 /// Virtual time: sleeping advances the clock instantly.
 #[derive(Debug, Clone, Default)]
 pub struct VirtualClock {
@@ -73,6 +116,43 @@ mod tests {
         c.sleep_until(Duration::from_secs(5));
         c.sleep_until(Duration::from_secs(1));
         assert_eq!(c.now(), Duration::from_secs(5));
+    }
+
+    /// Counts the sleeps that reach the clock underneath.
+    #[derive(Debug, Default)]
+    struct Counting {
+        clock: VirtualClock,
+        sleeps: Vec<Duration>,
+    }
+
+    impl Clock for Counting {
+        fn now(&self) -> Duration {
+            self.clock.now()
+        }
+        fn sleep_until(&mut self, deadline: Duration) {
+            self.sleeps.push(deadline);
+            self.clock.sleep_until(deadline);
+        }
+    }
+
+    #[test]
+    fn a_burst_clock_waits_for_the_first_deadline_of_each_burst_only() {
+        let dt = Duration::from_millis(10);
+        let mut c = BurstClock::new(Counting::default(), dt, 5);
+        for n in 0..12 {
+            c.sleep_until(dt * n);
+        }
+        assert_eq!(c.inner.sleeps, vec![Duration::ZERO, dt * 5, dt * 10]);
+    }
+
+    #[test]
+    fn a_burst_of_one_waits_for_every_deadline() {
+        let dt = Duration::from_millis(10);
+        let mut c = BurstClock::new(Counting::default(), dt, 1);
+        for n in 0..3 {
+            c.sleep_until(dt * n);
+        }
+        assert_eq!(c.inner.sleeps, vec![Duration::ZERO, dt, dt * 2]);
     }
 
     #[test]
