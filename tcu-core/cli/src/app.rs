@@ -104,7 +104,7 @@ pub fn run_headless(
     // A bench TCU runs for weeks: what only the start-up used need not stay
     // resident. The files to release are noted here, before the threads
     // that may load a library (the watch, OTA) start.
-    let mut release = tcu_engine::resident::ReleaseAfterStart::new(RELEASE_AFTER);
+    let mut release = crate::release::ReleaseAfterStart::new(RELEASE_AFTER);
     let (control, mut inbox) = tcu_engine::control::channel();
     let _watcher = match watch {
         Some(dir) => Some(crate::watch::start(

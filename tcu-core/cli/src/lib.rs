@@ -12,6 +12,7 @@ pub mod log;
 pub mod notify;
 pub mod operator;
 pub mod ota;
+pub mod release;
 pub mod rollout;
 pub mod shutdown;
 pub mod vet;

@@ -196,51 +196,6 @@ pub fn release_after_start(files: &StartupFiles) -> io::Result<Released> {
     Ok(released)
 }
 
-/// A tick hook that calls [`release_after_start`] once, after the tick
-/// that ends the first `after` of simulated time: by then the start-up is
-/// over (configuration, plugin loading, the first connection of the link)
-/// and the ticks have mapped what they use.
-#[derive(Debug)]
-pub struct ReleaseAfterStart {
-    after: std::time::Duration,
-    files: StartupFiles,
-    done: bool,
-}
-
-impl ReleaseAfterStart {
-    /// Releases what the start-up touched so far at once (the peak is the
-    /// start-up's), and again after `after` of simulated time. Build it
-    /// while no other thread loads a library (see [`StartupFiles`]).
-    pub fn new(after: std::time::Duration) -> Self {
-        let files = StartupFiles::now();
-        if let Err(e) = release_after_start(&files) {
-            tracing::debug!("start-up pages kept: {e}");
-        }
-        Self {
-            after,
-            files,
-            done: false,
-        }
-    }
-}
-
-impl crate::sim::TickHook for ReleaseAfterStart {
-    fn after_tick(&mut self, vehicle: &crate::sim::Vehicle, _events: &[crate::sim::Event]) {
-        if self.done || (vehicle.ticks() as f64) * vehicle.dt() < self.after.as_secs_f64() {
-            return;
-        }
-        self.done = true;
-        match release_after_start(&self.files) {
-            Ok(r) => tracing::debug!(
-                mappings = r.mappings,
-                kib = r.kib,
-                "start-up pages released"
-            ),
-            Err(e) => tracing::debug!("start-up pages kept: {e}"),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
