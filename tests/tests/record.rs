@@ -4,7 +4,7 @@
 
 use std::path::Path;
 use tcu_engine::catalog::Value;
-use tcu_engine::record::{RecordSettings, Recorder, TraceReader};
+use tcu_engine::record::{BATCH_ROWS, RecordSettings, Recorder, TraceReader};
 use tcu_engine::sim::{TickHook, Vehicle};
 use tcu_engine::world::driver::DriverProfile;
 use tcu_integration_tests::harness;
@@ -62,6 +62,36 @@ fn a_recording_holds_every_signal_the_plugins_read_and_write_every_tick_bit_for_
         let id = v.bus().id(c).expect("catalog signal");
         assert_eq!(value.to_bits(), v.bus().get(id).to_bits(), "{c}");
     }
+}
+
+#[test]
+fn a_recorder_settled_between_batches_keeps_every_row_and_returns_with_no_batch_in_flight() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("settled.trace");
+    let mut v = harness::vehicle(4, DriverProfile::Demo, &[]);
+    let settings = RecordSettings {
+        path: path.clone(),
+        max_bytes: 1 << 30,
+        files: 2,
+    };
+    // Without wait_when_behind: rows would be dropped if the writer fell a
+    // channel behind; settling after every batch keeps it at none.
+    let mut r = Recorder::new(settings, &v, "WTCUZ000000000001", 4).expect("recorder starts");
+    let batches = 80;
+    for _ in 0..batches {
+        for _ in 0..BATCH_ROWS {
+            v.step();
+            r.after_tick(&v, &[]);
+        }
+        r.settle();
+    }
+    // Settling with nothing handed over returns at once.
+    r.settle();
+    assert_eq!(r.dropped_rows(), 0);
+    r.finish().expect("recording flushed");
+    let (_, ticks) = rows(&path);
+    let n = (batches * BATCH_ROWS) as u64;
+    assert_eq!(ticks, (1..=n).collect::<Vec<u64>>());
 }
 
 #[test]

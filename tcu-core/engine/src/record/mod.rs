@@ -24,7 +24,7 @@ pub use capture::{
     RulesRequest, Trigger,
 };
 pub use reader::{TraceReader, trace_files};
-pub use writer::{RecordSettings, Recorder};
+pub use writer::{BATCH_ROWS, RecordSettings, Recorder};
 
 use std::path::PathBuf;
 

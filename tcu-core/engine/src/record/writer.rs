@@ -4,11 +4,12 @@
 //! then what the plugins of that tick read, and every plugin output is what
 //! it wrote (a reader whose writer runs later in the order read the row
 //! before; the header's plugin order lets a replay tell). On the tick
-//! thread the hook only copies the row's bits into a batch; batches go
+//! thread the hook only copies the row's bits into a batch (the columns are
+//! a few contiguous runs of the bus, copied run by run); batches go
 //! through a bounded channel to a writer thread that encodes them (a cell is
 //! the XOR of the value's bits with the row above's, [`super::encode_xor`],
-//! empty when unchanged) and writes them, so the tick never waits for the
-//! disk. Should the writer fall a whole channel behind, a batch is dropped
+//! empty when unchanged), writes them and hands the emptied batch back, so
+//! the tick never waits for the disk nor allocates a batch once running. Should the writer fall a whole channel behind, a batch is dropped
 //! and counted (the tick numbers of the file show the gap) rather than the
 //! tick blocked.
 //!
@@ -23,13 +24,14 @@ use crate::catalog::SignalId;
 use crate::sim::{Event, TickHook, Vehicle};
 use std::fs::File;
 use std::io::{BufWriter, Write};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::mpsc::{Receiver, Sender, SyncSender, TrySendError, channel, sync_channel};
 use std::thread::JoinHandle;
 
 /// Rows per batch handed to the writer (0.64 s at 100 Hz).
-const BATCH_ROWS: usize = 64;
+pub const BATCH_ROWS: usize = 64;
 /// Batches the channel holds before one is dropped.
 const CHANNEL_BATCHES: usize = 64;
 
@@ -61,8 +63,16 @@ pub struct Recorder {
     /// Library identities of the plugins the header describes.
     libs: Vec<usize>,
     columns: Vec<SignalId>,
+    /// The columns as runs of consecutive bus slots.
+    runs: Vec<Range<usize>>,
     batch: Vec<u64>,
     tx: Option<SyncSender<Msg>>,
+    /// Batches the writer has emptied, to be filled again.
+    spare: Receiver<Vec<u64>>,
+    /// Emptied batches taken back but not yet filled again.
+    pool: Vec<Vec<u64>>,
+    /// Batches handed to the writer and not yet back.
+    in_flight: usize,
     worker: Option<JoinHandle<Result<(), RecordError>>>,
     dropped_rows: u64,
     stopped: bool,
@@ -91,6 +101,7 @@ impl Recorder {
         seed: u64,
     ) -> Result<Self, RecordError> {
         let header = Self::header_of(vehicle, vin, seed);
+        let (spare_tx, spare) = channel();
         let mut sink = Sink {
             settings,
             header: header.clone(),
@@ -98,6 +109,7 @@ impl Recorder {
             bytes: 0,
             last: Vec::new(),
             row: Vec::with_capacity(4096),
+            spare: spare_tx,
         };
         sink.start_file(header)?;
         let (tx, rx) = sync_channel(CHANNEL_BATCHES);
@@ -111,8 +123,12 @@ impl Recorder {
             seed,
             libs: lib_ids(vehicle),
             batch: Vec::with_capacity(BATCH_ROWS * (columns.len() + 1)),
+            runs: runs_of(&columns),
             columns,
             tx: Some(tx),
+            spare,
+            pool: Vec::new(),
+            in_flight: 0,
             worker: Some(worker),
             dropped_rows: 0,
             stopped: false,
@@ -158,6 +174,24 @@ impl Recorder {
         self
     }
 
+    /// Waits until the writer has encoded and written every batch handed
+    /// to it (the batch being filled, up to [`BATCH_ROWS`] rows, stays with
+    /// the tick). A drive paced in real time gives the writer that time
+    /// between two batches; a benchmark stepping faster calls this between
+    /// batches to measure the tick as it runs then.
+    pub fn settle(&mut self) {
+        while self.in_flight > 0 {
+            match self.spare.recv() {
+                Ok(back) => {
+                    self.in_flight -= 1;
+                    self.pool.push(back);
+                }
+                // The writer stopped: nothing more comes back.
+                Err(_) => self.in_flight = 0,
+            }
+        }
+    }
+
     /// Rows dropped because the writer fell behind.
     pub fn dropped_rows(&self) -> u64 {
         self.dropped_rows
@@ -165,12 +199,14 @@ impl Recorder {
 
     fn send(&mut self, msg: Msg) {
         let Some(tx) = &self.tx else { return };
+        let is_rows = matches!(msg, Msg::Rows(_));
         let sent = if self.lossless {
             tx.send(msg).map_err(|e| TrySendError::Disconnected(e.0))
         } else {
             tx.try_send(msg)
         };
         match sent {
+            Ok(()) if is_rows => self.in_flight += 1,
             Ok(()) => {}
             Err(TrySendError::Full(Msg::Rows(rows))) => {
                 self.dropped_rows += (rows.len() / (self.columns.len() + 1)) as u64;
@@ -192,10 +228,18 @@ impl Recorder {
         if self.batch.is_empty() {
             return;
         }
-        let rows = std::mem::replace(
-            &mut self.batch,
-            Vec::with_capacity(BATCH_ROWS * (self.columns.len() + 1)),
-        );
+        if let Ok(back) = self.spare.try_recv() {
+            self.in_flight -= 1;
+            self.pool.push(back);
+        }
+        let next = match self.pool.pop() {
+            Some(mut spare) => {
+                spare.clear();
+                spare
+            }
+            None => Vec::with_capacity(BATCH_ROWS * (self.columns.len() + 1)),
+        };
+        let rows = std::mem::replace(&mut self.batch, next);
         self.send(Msg::Rows(rows));
     }
 
@@ -209,14 +253,17 @@ impl Recorder {
         if !same {
             self.flush_batch();
             self.columns = column_ids(vehicle);
+            self.runs = runs_of(&self.columns);
             self.libs = lib_ids(vehicle);
             let header = Self::header_of(vehicle, &self.vin, self.seed);
             self.send(Msg::Start(header));
         }
-        let bus = vehicle.bus();
+        let values = vehicle.bus().values();
         self.batch.push(vehicle.ticks());
-        self.batch
-            .extend(self.columns.iter().map(|id| bus.get(*id).to_bits()));
+        for run in &self.runs {
+            self.batch
+                .extend(values[run.clone()].iter().map(|v| v.to_bits()));
+        }
         if self.batch.len() >= BATCH_ROWS * (self.columns.len() + 1) {
             self.flush_batch();
         }
@@ -262,6 +309,8 @@ struct Sink {
     bytes: u64,
     last: Vec<u64>,
     row: Vec<u8>,
+    /// Where emptied batches go back to the tick side.
+    spare: Sender<Vec<u64>>,
 }
 
 impl Sink {
@@ -283,6 +332,8 @@ impl Sink {
                     for row in rows.chunks_exact(width) {
                         self.write_row(row)?;
                     }
+                    // The tick side may have stopped; then it is freed.
+                    let _ = self.spare.send(rows);
                 }
             }
         }
@@ -396,6 +447,19 @@ pub(super) fn column_ids(vehicle: &Vehicle) -> Vec<SignalId> {
     ids.sort_by_key(|id| id.0);
     ids.dedup();
     ids
+}
+
+/// `columns` (sorted bus slots) as runs of consecutive slots.
+fn runs_of(columns: &[SignalId]) -> Vec<Range<usize>> {
+    let mut runs: Vec<Range<usize>> = Vec::new();
+    for id in columns {
+        let i = id.index();
+        match runs.last_mut() {
+            Some(run) if run.end == i => run.end = i + 1,
+            _ => runs.push(i..i + 1),
+        }
+    }
+    runs
 }
 
 /// Identities of the plugin libraries, in execution order (a swap changes
