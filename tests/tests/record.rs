@@ -20,6 +20,15 @@ fn record(v: &mut Vehicle, settings: RecordSettings, ticks: u64) {
     r.finish().expect("recording flushed");
 }
 
+/// Settings for one file that never rotates.
+fn unrotated(path: &Path) -> RecordSettings {
+    RecordSettings {
+        path: path.to_path_buf(),
+        max_bytes: 1 << 30,
+        files: 2,
+    }
+}
+
 fn rows(path: &Path) -> (TraceReader, Vec<u64>) {
     let mut r = TraceReader::open(path).expect("trace opens");
     let mut ticks = Vec::new();
@@ -34,11 +43,7 @@ fn a_recording_holds_every_signal_the_plugins_read_and_write_every_tick_bit_for_
     let dir = tempfile::tempdir().expect("tmp");
     let path = dir.path().join("drive.trace");
     let mut v = harness::vehicle(4, DriverProfile::Demo, &[]);
-    let settings = RecordSettings {
-        path: path.clone(),
-        max_bytes: 1 << 30,
-        files: 2,
-    };
+    let settings = unrotated(&path);
     record(&mut v, settings, 500);
     let (r, ticks) = rows(&path);
     assert_eq!(ticks, (1..=500).collect::<Vec<u64>>());
@@ -69,11 +74,7 @@ fn a_recorder_settled_between_batches_keeps_every_row_and_returns_with_no_batch_
     let dir = tempfile::tempdir().expect("tmp");
     let path = dir.path().join("settled.trace");
     let mut v = harness::vehicle(4, DriverProfile::Demo, &[]);
-    let settings = RecordSettings {
-        path: path.clone(),
-        max_bytes: 1 << 30,
-        files: 2,
-    };
+    let settings = unrotated(&path);
     // Without wait_when_behind: rows would be dropped if the writer fell a
     // channel behind; settling after every batch keeps it at none.
     let mut r = Recorder::new(settings, &v, "WTCUZ000000000001", 4).expect("recorder starts");

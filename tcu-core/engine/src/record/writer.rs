@@ -9,9 +9,10 @@
 //! through a bounded channel to a writer thread that encodes them (a cell is
 //! the XOR of the value's bits with the row above's, [`super::encode_xor`],
 //! empty when unchanged), writes them and hands the emptied batch back, so
-//! the tick never waits for the disk nor allocates a batch once running. Should the writer fall a whole channel behind, a batch is dropped
-//! and counted (the tick numbers of the file show the gap) rather than the
-//! tick blocked.
+//! the tick never waits for the disk nor allocates a batch once running.
+//! Should the writer fall a whole channel behind, a batch is dropped and
+//! counted (the tick numbers of the file show the gap) rather than the tick
+//! blocked.
 //!
 //! When the current file reaches `max_bytes` it is closed and renamed
 //! `FILE.1` (older ones shift to `FILE.2`, ...; the oldest beyond `files` is
