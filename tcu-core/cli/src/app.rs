@@ -96,14 +96,17 @@ pub fn run_headless(
     stop: &Arc<std::sync::atomic::AtomicBool>,
     watch: Option<&Path>,
 ) -> Result<tcu_engine::sim::RunOutcome, RunError> {
+    // A bench TCU runs for weeks: what only the start-up used need not stay
+    // resident, and its peak is the start-up's. What parsing used goes
+    // before the plugins load, what the loading used right after; the
+    // files to release are noted before the threads that may load a
+    // library (the watch, OTA) start.
+    crate::release::before_loading();
     let catalog = Arc::new(Catalog::builtin());
     let policy = SwapPolicy::from_config(&config.vehicle.hotswap)?;
     let store = open_store(&config.vehicle)?;
     let (mut vehicle, rejected) = build_vehicle(&config.vehicle, catalog.clone())?;
     refuse_unverified(config, &rejected)?;
-    // A bench TCU runs for weeks: what only the start-up used need not stay
-    // resident. The files to release are noted here, before the threads
-    // that may load a library (the watch, OTA) start.
     let mut release = crate::release::ReleaseAfterStart::new(RELEASE_AFTER);
     let (control, mut inbox) = tcu_engine::control::channel();
     let _watcher = match watch {

@@ -1,8 +1,23 @@
-//! Giving back, once the start-up is over, the resident memory only the
-//! start-up used (`tcu_engine::resident`): a tick hook of headless runs.
+//! Giving back the resident memory only the start-up used
+//! (`tcu_engine::resident`) in headless runs: what parsing used before the
+//! plugins load, what the loading used once built, and the rest by a tick
+//! hook once the start-up is over.
 
-use tcu_engine::resident::{StartupFiles, release_after_start};
+use tcu_engine::resident::{StartupFiles, release_after_start, unpool_large_buffers};
 use tcu_engine::sim::{Event, TickHook, Vehicle};
+
+/// Prepares the plugin loading of a run: releases what argument and
+/// configuration parsing touched (a few MiB of the executable's pages:
+/// released only after the loading, they stood beside the loading's own
+/// and made the start-up's peak), and keeps the plugins' bytes from
+/// growing the heap ([`unpool_large_buffers`]). Call it while no other
+/// thread loads a library (see `StartupFiles`).
+pub fn before_loading() {
+    unpool_large_buffers();
+    if let Err(e) = release_after_start(&StartupFiles::now()) {
+        tracing::debug!("parsing pages kept: {e}");
+    }
+}
 
 /// A tick hook that calls [`release_after_start`] once, after the tick
 /// that ends the first `after` of simulated time: by then the start-up is
