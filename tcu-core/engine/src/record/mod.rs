@@ -135,16 +135,18 @@ pub fn encode_xor(out: &mut Vec<u8>, x: u64) {
     if x == 0 {
         return;
     }
-    // Filled from the end: one copy into `out` instead of a push a digit.
-    let mut buf = [0u8; 11];
-    let mut i = buf.len();
+    let digits = (64 - x.leading_zeros() as usize).div_ceil(6);
+    // Room for the longest cell appended at once (a copy of fixed length,
+    // no call), the digits written in place from the last, the rest cut:
+    // a copy of the cell's own length would be a `memmove` call a cell.
+    let len = out.len();
+    out.extend_from_slice(&[0; 11]);
     let mut rest = x;
-    while rest != 0 {
-        i -= 1;
-        buf[i] = DIGITS[(rest & 63) as usize];
+    for d in out[len..len + digits].iter_mut().rev() {
+        *d = DIGITS[(rest & 63) as usize];
         rest >>= 6;
     }
-    out.extend_from_slice(&buf[i..]);
+    out.truncate(len + digits);
 }
 
 /// The XOR a cell stands for; `None` when it is not one (a character

@@ -34,6 +34,30 @@ fn write(dir: &std::path::Path, body: &str) -> std::path::PathBuf {
 }
 
 #[test]
+fn cells_of_every_length_append_only_their_digits_after_what_was_there() {
+    for digits in 1..=11usize {
+        // The largest value with that many digits, and the smallest.
+        let high = if digits == 11 {
+            u64::MAX
+        } else {
+            (1u64 << (6 * digits)) - 1
+        };
+        let low = 1u64 << (6 * (digits - 1));
+        for x in [high, low] {
+            let mut s = b"tick,".to_vec();
+            encode_xor(&mut s, x);
+            assert_eq!(
+                &s[..5],
+                b"tick,",
+                "{x:#x}: the text before the cell changed"
+            );
+            assert_eq!(s.len(), 5 + digits, "{x:#x} as {s:?}");
+            assert_eq!(decode_xor(&s[5..]), Some(x), "{x:#x} as {s:?}");
+        }
+    }
+}
+
+#[test]
 fn cells_read_back_bit_for_bit() {
     for x in [1u64, 63, 64, u64::MAX, 0x3ff0_0000_0000_0000, 1 << 63] {
         let mut s = Vec::new();

@@ -109,7 +109,7 @@ impl Recorder {
             file: None,
             bytes: 0,
             last: Vec::new(),
-            row: Vec::with_capacity(4096),
+            pending: Vec::with_capacity(64 << 10),
             spare: spare_tx,
         };
         sink.start_file(header)?;
@@ -309,7 +309,9 @@ struct Sink {
     file: Option<BufWriter<File>>,
     bytes: u64,
     last: Vec<u64>,
-    row: Vec<u8>,
+    /// Rows encoded and not yet handed to the file: a batch is written at
+    /// once, not a row at a time.
+    pending: Vec<u8>,
     /// Where emptied batches go back to the tick side.
     spare: Sender<Vec<u64>>,
 }
@@ -331,8 +333,9 @@ impl Sink {
                 Msg::Rows(rows) => {
                     let width = self.last.len() + 1;
                     for row in rows.chunks_exact(width) {
-                        self.write_row(row)?;
+                        self.encode(row)?;
                     }
+                    self.write_pending()?;
                     // The tick side may have stopped; then it is freed.
                     let _ = self.spare.send(rows);
                 }
@@ -390,19 +393,27 @@ impl Sink {
         Ok(())
     }
 
-    /// Writes one row: `row[0]` the tick, then the bits of every column.
-    fn write_row(&mut self, row: &[u64]) -> Result<(), RecordError> {
-        self.row.clear();
-        encode_row(&mut self.row, row, &mut self.last);
-        let path = &self.settings.path;
-        let Some(f) = self.file.as_mut() else {
-            return Ok(());
-        };
-        f.write_all(&self.row).map_err(io("writing", path))?;
-        self.bytes += self.row.len() as u64;
+    /// Encodes one row (`row[0]` the tick, then the bits of every column)
+    /// after the pending ones, starting a new file once the current one is
+    /// full with it.
+    fn encode(&mut self, row: &[u64]) -> Result<(), RecordError> {
+        let before = self.pending.len();
+        encode_row(&mut self.pending, row, &mut self.last);
+        self.bytes += (self.pending.len() - before) as u64;
         if self.bytes >= self.settings.max_bytes {
+            self.write_pending()?;
             self.start_file(self.header.clone())?;
         }
+        Ok(())
+    }
+
+    /// Hands the pending rows to the current file.
+    fn write_pending(&mut self) -> Result<(), RecordError> {
+        if let Some(f) = self.file.as_mut() {
+            f.write_all(&self.pending)
+                .map_err(io("writing", &self.settings.path))?;
+        }
+        self.pending.clear();
         Ok(())
     }
 }
