@@ -482,8 +482,7 @@ impl Subsystem for Abs {
     }
 
     fn command(&mut self, name: &str, value: f64) -> Result<(), tcu_sdk::CommandError> {
-        let unsupported = || Err(tcu_sdk::CommandError::Unsupported(name.to_owned()));
-        (self.state.faults.command(&faults::FAULTS, name, value)).unwrap_or_else(unsupported)
+        self.state.faults.only_command(&faults::FAULTS, name, value)
     }
 
     fn snapshot(&self) -> Vec<u8> {

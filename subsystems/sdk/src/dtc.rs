@@ -80,6 +80,20 @@ impl ActiveFaults {
     }
 }
 
+impl ActiveFaults {
+    /// [`ActiveFaults::command`] for a plugin whose only commands are its
+    /// faults: any other command is [`CommandError::Unsupported`].
+    pub fn only_command(
+        &mut self,
+        names: &[&str],
+        command: &str,
+        value: f64,
+    ) -> Result<(), CommandError> {
+        self.command(names, command, value)
+            .unwrap_or_else(|| Err(CommandError::Unsupported(command.to_owned())))
+    }
+}
+
 /// Whether `code` is SAE J2012-shaped: `P`, `C`, `B` or `U` and four
 /// upper-case hex digits.
 pub fn is_code(code: &str) -> bool {
@@ -106,6 +120,22 @@ mod tests {
         assert_eq!(f.command(&NAMES, "fault.a", 1.0), Some(Ok(())));
         assert_eq!(f.command(&NAMES, "fault.b", 0.0), Some(Ok(())));
         assert_eq!(f.slot(), 1.0);
+    }
+
+    #[test]
+    fn only_fault_commands_refuse_any_other_as_unsupported() {
+        let mut f = ActiveFaults::default();
+        assert_eq!(f.only_command(&NAMES, "fault.a", 1.0), Ok(()));
+        assert_eq!(f, ActiveFaults(1));
+        assert_eq!(
+            f.only_command(&NAMES, "reset", 1.0),
+            Err(CommandError::Unsupported("reset".to_owned()))
+        );
+        assert!(matches!(
+            f.only_command(&NAMES, "fault.b", 0.5),
+            Err(CommandError::Failed(_))
+        ));
+        assert_eq!(f, ActiveFaults(1), "refused commands change nothing");
     }
 
     #[test]

@@ -88,6 +88,18 @@ pub fn assert_faults_in_catalog<T: Subsystem>(subsystem: &str, signal: &str, fau
     );
 }
 
+/// Asserts that every output is finite and within the range `range` gives
+/// for its slot (the catalog's, as a plugin's tests state it).
+pub fn assert_outputs_in(outputs: &[f64], range: impl Fn(usize) -> (f64, f64)) {
+    for (slot, v) in outputs.iter().enumerate() {
+        let (lo, hi) = range(slot);
+        assert!(
+            v.is_finite() && (lo..=hi).contains(v),
+            "output {slot} = {v}, outside {lo}..={hi}"
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
