@@ -490,10 +490,12 @@ impl Subsystem for Abs {
     }
 
     fn restore(&mut self, bytes: &[u8]) -> Result<(), PluginError> {
-        let state: AbsState = tcu_sdk::snapshot::decode("abs: unreadable snapshot", bytes)?;
-        check_state(&state)?;
-        self.state = state;
-        Ok(())
+        tcu_sdk::snapshot::restore(
+            &mut self.state,
+            "abs: unreadable snapshot",
+            bytes,
+            check_state,
+        )
     }
 }
 

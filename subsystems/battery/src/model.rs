@@ -509,10 +509,12 @@ impl Subsystem for Battery {
     }
 
     fn restore(&mut self, bytes: &[u8]) -> Result<(), PluginError> {
-        let state: BatteryState = tcu_sdk::snapshot::decode("battery: unreadable snapshot", bytes)?;
-        check_state(&state)?;
-        self.state = state;
-        Ok(())
+        tcu_sdk::snapshot::restore(
+            &mut self.state,
+            "battery: unreadable snapshot",
+            bytes,
+            check_state,
+        )
     }
 }
 

@@ -468,10 +468,12 @@ impl Subsystem for Engine {
     }
 
     fn restore(&mut self, bytes: &[u8]) -> Result<(), PluginError> {
-        let state: EngineState = tcu_sdk::snapshot::decode("engine: unreadable snapshot", bytes)?;
-        check_state(&state)?;
-        self.state = state;
-        Ok(())
+        tcu_sdk::snapshot::restore(
+            &mut self.state,
+            "engine: unreadable snapshot",
+            bytes,
+            check_state,
+        )
     }
 }
 

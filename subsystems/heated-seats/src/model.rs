@@ -189,15 +189,20 @@ impl Subsystem for HeatedSeats {
     }
 
     fn restore(&mut self, bytes: &[u8]) -> Result<(), PluginError> {
-        let state: State = tcu_sdk::snapshot::decode("heated-seats: invalid snapshot", bytes)?;
         let in_range = |t: f64| (TEMP_MIN_C..=TEMP_MAX_C).contains(&t);
-        if !(state.seats_c.iter().all(|&t| in_range(t)) && in_range(state.cabin_c)) {
-            return Err(PluginError(
-                "heated-seats: invalid snapshot: temperature out of range".to_owned(),
-            ));
-        }
-        self.state = state;
-        Ok(())
+        let check = |state: &State| {
+            let ok = state.seats_c.iter().all(|&t| in_range(t)) && in_range(state.cabin_c);
+            tcu_sdk::snapshot::require(
+                ok,
+                "heated-seats: invalid snapshot: temperature out of range",
+            )
+        };
+        tcu_sdk::snapshot::restore(
+            &mut self.state,
+            "heated-seats: invalid snapshot",
+            bytes,
+            check,
+        )
     }
 }
 

@@ -300,15 +300,12 @@ impl Subsystem for Hvac {
     }
 
     fn restore(&mut self, bytes: &[u8]) -> Result<(), PluginError> {
-        let state: State = tcu_sdk::snapshot::decode("hvac: invalid snapshot", bytes)?;
         let in_range = |t: f64| (TEMP_MIN_C..=TEMP_MAX_C).contains(&t);
-        if !(state.zones_c.iter().all(|&t| in_range(t)) && in_range(state.ambient_c)) {
-            return Err(PluginError(
-                "hvac: invalid snapshot: temperature out of range".to_owned(),
-            ));
-        }
-        self.state = state;
-        Ok(())
+        let check = |state: &State| {
+            let ok = state.zones_c.iter().all(|&t| in_range(t)) && in_range(state.ambient_c);
+            tcu_sdk::snapshot::require(ok, "hvac: invalid snapshot: temperature out of range")
+        };
+        tcu_sdk::snapshot::restore(&mut self.state, "hvac: invalid snapshot", bytes, check)
     }
 }
 

@@ -27,6 +27,31 @@ pub fn decode<S: DeserializeOwned>(context: &str, bytes: &[u8]) -> Result<S, Plu
     serde_json::from_slice(bytes).map_err(|e| PluginError(format!("{context}: {e}")))
 }
 
+/// Decodes a snapshot written by [`encode`] (errors as [`decode`] gives
+/// them), checks it with `check` (the plugin's own rules: finite values,
+/// ranges) and only then replaces `state` with it: a refused snapshot
+/// leaves the running state as it was.
+pub fn restore<S: DeserializeOwned>(
+    state: &mut S,
+    context: &str,
+    bytes: &[u8],
+    check: impl FnOnce(&S) -> Result<(), PluginError>,
+) -> Result<(), PluginError> {
+    let restored: S = decode(context, bytes)?;
+    check(&restored)?;
+    *state = restored;
+    Ok(())
+}
+
+/// For a [`restore`] check: `Ok` when `ok`, else the error `message`.
+pub fn require(ok: bool, message: &str) -> Result<(), PluginError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(PluginError(message.to_owned()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -54,5 +79,39 @@ mod tests {
             let err = decode::<State>("battery: unreadable snapshot", bad).expect_err("bad");
             assert!(err.0.starts_with("battery: unreadable snapshot: "), "{err}");
         }
+    }
+
+    #[test]
+    fn a_refused_snapshot_leaves_the_state_as_it_was() {
+        let mut state = State {
+            energy: 1.0,
+            temperature: None,
+        };
+        let positive = |s: &State| require(s.energy > 0.0, "energy must be positive");
+        let err = restore(
+            &mut state,
+            "t",
+            br#"{"energy":-1.0,"temperature":null}"#,
+            positive,
+        )
+        .expect_err("refused by the check");
+        assert_eq!(err.0, "energy must be positive");
+        let err = restore(&mut state, "t: unreadable", b"{", positive).expect_err("not JSON");
+        assert!(err.0.starts_with("t: unreadable: "), "{err}");
+        assert_eq!(state.energy, 1.0, "unchanged after both refusals");
+        restore(
+            &mut state,
+            "t",
+            br#"{"energy":2.0,"temperature":3.0}"#,
+            positive,
+        )
+        .expect("taken");
+        assert_eq!(
+            state,
+            State {
+                energy: 2.0,
+                temperature: Some(3.0)
+            }
+        );
     }
 }
