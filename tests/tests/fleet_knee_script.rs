@@ -1,7 +1,8 @@
 //! `scripts/fleet-knee` reads each bench run's table by column name: when
 //! the bench gained its `processes` and `skipped` columns, the script, which
 //! read cells by position, took the tick count for "late" and a latency for
-//! "lost", and called a fleet that held perfectly the knee.
+//! "lost", and called a fleet that held perfectly the knee. And a sweep
+//! whose first size already failed said "the largest fleet held is 0".
 
 use std::process::Command;
 use tcu_integration_tests::fixtures::workspace_root;
@@ -43,5 +44,47 @@ fn the_knee_script_reads_late_ticks_loss_and_p99_by_column_name_not_position() {
     assert!(
         none.starts_with("knee: no complete row for 2000 vehicles"),
         "{none}"
+    );
+}
+
+/// The sweep over `sizes` with a bench that prints the saved table.
+fn sweep(dir: &std::path::Path, sizes: &[&str]) -> String {
+    let root = workspace_root();
+    let bench = dir.join("bench");
+    std::fs::write(
+        &bench,
+        format!(
+            "#!/bin/sh\ncat '{}'\n",
+            root.join("tests/fixtures/knee/fleet-scale-5000-10000.md")
+                .display()
+        ),
+    )
+    .expect("writing the fake bench");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&bench, std::fs::Permissions::from_mode(0o755))
+        .expect("making the fake bench executable");
+    let out = Command::new("bash")
+        .arg(root.join("scripts/fleet-knee"))
+        .args(sizes)
+        .env("TCU_KNEE_BENCH", &bench)
+        .output()
+        .expect("running scripts/fleet-knee");
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_sweep_whose_first_size_fails_says_no_size_held_instead_of_a_fleet_of_0() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = sweep(dir.path(), &["10000"]);
+    assert!(
+        out.contains("no size held: the knee is below 10000, the smallest tried"),
+        "{out}"
+    );
+    assert!(!out.contains("held is 0"), "{out}");
+    let out = sweep(dir.path(), &["5000", "10000"]);
+    assert!(
+        out.contains("the largest fleet held is 5000; the knee is below 10000"),
+        "{out}"
     );
 }
