@@ -78,9 +78,7 @@ impl ActiveFaults {
             ))))
         })
     }
-}
 
-impl ActiveFaults {
     /// [`ActiveFaults::command`] for a plugin whose only commands are its
     /// faults: any other command is [`CommandError::Unsupported`].
     pub fn only_command(
