@@ -216,7 +216,6 @@ fn fleet(
         seed: 1,
         shard: Shard::ALL,
         workers: threads,
-        link_threads: threads,
         connect_rate: CONNECT_RATE,
         duration: None,
         outbox_root: dir.join("fleet-outbox"),

@@ -319,7 +319,8 @@ struct FleetArgs {
     /// reconnects alike.
     #[arg(long, default_value_t = 200.0)]
     connect_rate: f64,
-    /// Threads stepping vehicles (default: one per core).
+    /// Threads, each stepping its share of the vehicles and running their
+    /// MQTT links (default: one per core).
     #[arg(long)]
     workers: Option<usize>,
     /// Each vehicle's outbox goes in DIR/<VIN> (default: the temporary
@@ -528,7 +529,6 @@ fn fleet(args: FleetArgs, log: &tcu_cli::log::LogArgs) -> Result<()> {
         seed: args.seed.unwrap_or(config.vehicle.seed),
         shard: args.shard,
         workers: args.workers.unwrap_or(cores).max(1),
-        link_threads: cores,
         connect_rate: args.connect_rate,
         duration: args.duration,
         outbox_root: args

@@ -16,8 +16,8 @@
 //! JSON lines), [`descriptors`] (the open-file limit a fleet needs),
 //! [`run`] (assembly and shutdown).
 
+mod crews;
 pub mod descriptors;
-mod links;
 pub mod mix;
 pub mod ota;
 pub mod plan;

@@ -1,19 +1,19 @@
 //! Running a fleet: builds every member from one set of loaded plugin
-//! libraries, starts one MQTT link per vehicle on the link threads (their
-//! connections spaced by one gate), hands the vehicles to the workers,
+//! libraries, starts one MQTT link per vehicle on its crew's thread (their
+//! connections spaced by one gate), hands the vehicles to the crews' workers,
 //! reports the summary every interval, and on stop lets every link deliver
 //! what it holds and publish its `offline` status. With OTA, every vehicle
 //! also gets its own store and client (see [`crate::ota`]), polled by a
 //! small pool.
 
 use crate::FleetError;
-use crate::links::LinkRuntimes;
+use crate::crews::Crews;
 use crate::mix::Mix;
 use crate::ota::{FleetOta, Poller};
 use crate::plan::{self, Member};
 use crate::shard::Shard;
 use crate::status::Snapshot;
-use crate::worker::{self, PowerOff, Restart, Slot, TickCounters};
+use crate::worker::{PowerOff, Restart, Slot, TickCounters};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -42,10 +42,9 @@ pub struct FleetSettings {
     pub seed: u64,
     /// This process's slice.
     pub shard: Shard,
-    /// Threads stepping vehicles.
+    /// Threads, each stepping its share of the vehicles and running their
+    /// links.
     pub workers: usize,
-    /// Threads running the links.
-    pub link_threads: usize,
     /// Connection attempts per second, first connects and reconnects.
     pub connect_rate: f64,
     /// Stop after this long.
@@ -123,7 +122,7 @@ pub fn run_observed(
     for r in &rejected {
         tracing::warn!(kind = r.error.kind(), "plugin rejected: {}", r.error);
     }
-    let runtimes = LinkRuntimes::start(settings.link_threads).map_err(FleetError::Runtime)?;
+    let mut crews = Crews::start(settings.workers).map_err(FleetError::Runtime)?;
     let (broker, in_process_broker) = broker_of(mqtt)?;
     let gate = Arc::new(ConnectGate::new(settings.connect_rate));
     tracing::info!(
@@ -147,7 +146,7 @@ pub fn run_observed(
             mqtt,
             settings,
             (&catalog, &libs),
-            (runtimes.handle(i), &broker, in_process_broker, &gate),
+            (crews.handle(i), &broker, in_process_broker, &gate),
         )?;
         slots.push(built.slot);
         links.push(built.link);
@@ -194,7 +193,7 @@ pub fn run_observed(
         }
         None => (Vec::new(), None),
     };
-    let workers = spawn_workers(slots, settings.workers, dt, (&halt, &counters), restarter)?;
+    crews.work(slots, dt, (&halt, &counters), restarter);
     let downloads = settings.ota.as_ref().map(|o| o.attach.clone());
     let downloads = move || downloads.as_ref().map_or(0, |a| a.downloads());
     let interrupted = watch(
@@ -207,13 +206,10 @@ pub fn run_observed(
     );
     halt.store(true, Ordering::Relaxed);
     ota_stop.store(true, Ordering::Relaxed);
-    let mut slots = Vec::new();
-    for w in workers {
-        slots.extend(w.join().map_err(|_| FleetError::WorkerPanicked)?);
-    }
+    let slots = crews.vehicles().map_err(|_| FleetError::WorkerPanicked)?;
     // The workers have stopped: the last telemetry is in the hooks'
     // channels; the links deliver it and publish `offline`.
-    runtimes.finish(links, STOP_GRACE);
+    crews.finish(links, STOP_GRACE);
     let mut last = Snapshot::take(t0.elapsed().as_secs_f64(), &metrics, &counters, None);
     last.ota_downloads = downloads();
     tracing::info!("stopped: {}", last.line());
@@ -417,31 +413,6 @@ fn build_member(
         control,
         relay,
     })
-}
-
-fn spawn_workers(
-    slots: Vec<Slot>,
-    workers: usize,
-    dt: Duration,
-    (halt, counters): (&Arc<AtomicBool>, &Arc<TickCounters>),
-    restart: Option<Arc<dyn Restart>>,
-) -> Result<Vec<std::thread::JoinHandle<Vec<Slot>>>, FleetError> {
-    let n = workers.max(1);
-    let mut parts: Vec<Vec<Slot>> = (0..n).map(|_| Vec::new()).collect();
-    for (i, s) in slots.into_iter().enumerate() {
-        parts[i % n].push(s);
-    }
-    parts
-        .into_iter()
-        .enumerate()
-        .map(|(i, part)| {
-            let (halt, counters, restart) = (halt.clone(), counters.clone(), restart.clone());
-            std::thread::Builder::new()
-                .name(format!("tcu-fleet-{i}"))
-                .spawn(move || worker::run(part, dt, &halt, &counters, restart.as_deref()))
-                .map_err(FleetError::Thread)
-        })
-        .collect()
 }
 
 /// Prints the summary every interval (and the progress bar every second

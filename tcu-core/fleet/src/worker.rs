@@ -1,8 +1,13 @@
-//! A worker thread: steps the vehicles it owns, each on its own tick
-//! deadlines, earliest first. No thread per vehicle: a few workers keep
-//! thousands of vehicles. A tick that starts more than one tick period
-//! after its deadline is counted late; a vehicle more than a second behind
-//! skips ahead and the skipped ticks are counted too, never hidden.
+//! A worker: steps the vehicles it owns, each on its own tick deadlines,
+//! earliest first. No thread per vehicle: a few workers keep thousands of
+//! vehicles. A tick that starts more than one tick period after its
+//! deadline is counted late; a vehicle more than a second behind skips
+//! ahead and the skipped ticks are counted too, never hidden.
+//!
+//! A worker is a task on the single-threaded runtime that also drives its
+//! vehicles' links (see [`crate::crews`]): the frame a tick hands its link
+//! wakes a task on the same thread, and the links run while the worker
+//! waits for the next deadline.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -17,11 +22,20 @@ use crate::steps::{Action, Step};
 
 /// Longest sleep between two looks at the stop flag.
 const STOP_POLL: Duration = Duration::from_millis(50);
-/// A vehicle due within this much is stepped now rather than after one
-/// more sleep: with thousands of vehicles on spread deadlines, waking for
-/// each would cost a context switch per tick; this bounds the wake-ups to
-/// one per slack and moves no tick by more than the slack.
-const EARLY: Duration = Duration::from_millis(2);
+/// A vehicle due within a tenth of the tick period (between these bounds)
+/// is stepped now rather than after one more sleep: with thousands of
+/// vehicles on spread deadlines, waking for each would cost a context
+/// switch per tick; this bounds the wake-ups to one per slack and moves no
+/// tick by more than the slack. At 10 Hz, a 10 ms slack rather than 2 ms
+/// cut a 1,000-vehicle fleet's CPU by about a seventh (BENCHMARKS.md,
+/// "CPU per vehicle").
+const EARLY_MIN: Duration = Duration::from_millis(2);
+const EARLY_MAX: Duration = Duration::from_millis(10);
+
+/// How early a tick of period `dt` may be stepped.
+fn early(dt: Duration) -> Duration {
+    (dt / 10).clamp(EARLY_MIN, EARLY_MAX)
+}
 /// How far behind a vehicle may fall before it skips ahead.
 const SKIP_AFTER: Duration = Duration::from_secs(1);
 
@@ -91,8 +105,9 @@ pub struct TickCounters {
     pub ota: OtaCounters,
 }
 
-/// Steps `slots` every `dt` until `stop` is set; gives them back.
-pub fn run(
+/// Steps `slots` every `dt` until `stop` is set; gives them back. Runs on
+/// a tokio runtime (it sleeps on the runtime's timer).
+pub async fn run(
     mut slots: Vec<Slot>,
     dt: Duration,
     stop: &AtomicBool,
@@ -106,22 +121,30 @@ pub fn run(
         .collect();
     let mut events: Vec<Event> = Vec::new();
     let (mut ticks, mut late) = (0u64, 0u64);
+    let mut yielded = Instant::now();
+    let early = early(dt);
     while let Some(Reverse((deadline, i))) = due.pop() {
         if stop.load(Ordering::Relaxed) {
             break;
         }
         let mut now = Instant::now();
-        if deadline > now + EARLY {
+        if deadline > now + early {
             // Publish the counts before sleeping, not on every tick.
             counters.ticks.fetch_add(ticks, Ordering::Relaxed);
             counters.late.fetch_add(late, Ordering::Relaxed);
             (ticks, late) = (0, 0);
-            std::thread::sleep((deadline - now).min(STOP_POLL));
+            let wake = deadline.min(now + STOP_POLL);
+            tokio::time::sleep_until(tokio::time::Instant::from_std(wake)).await;
             now = Instant::now();
-            if now + EARLY < deadline {
+            yielded = now;
+            if now + early < deadline {
                 due.push(Reverse((deadline, i)));
                 continue;
             }
+        } else if now > yielded + EARLY_MIN {
+            // Behind: let the links run between ticks all the same.
+            tokio::task::yield_now().await;
+            yielded = Instant::now();
         }
         let slot = &mut slots[i];
         let mut next = deadline + dt;
@@ -140,7 +163,12 @@ pub fn run(
             && slot.vehicle.ticks() >= t
         {
             slot.power_off = PowerOff::No;
-            r.restart(slot);
+            // Starting a vehicle again builds blocking HTTP clients, which
+            // must not happen on a runtime's thread.
+            // A panic there is this worker's, as it was on its own thread.
+            if let Err(panic) = std::thread::scope(|s| s.spawn(|| r.restart(slot)).join()) {
+                std::panic::resume_unwind(panic);
+            }
         }
         slot.inbox.before_tick(&mut slot.vehicle);
         while slot
@@ -208,4 +236,19 @@ fn run_step(slot: &mut Slot, step: &Step) {
         format!("fleet step at {:?}: {}", step.at, step.action.describe()),
         std::collections::BTreeMap::from([("action".to_owned(), step.action.describe())]),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tick_is_stepped_at_most_a_tenth_of_its_period_early_within_2_to_10_ms() {
+        assert_eq!(early(Duration::from_millis(100)), Duration::from_millis(10));
+        assert_eq!(early(Duration::from_millis(50)), Duration::from_millis(5));
+        // 100 Hz: a tenth would be 1 ms; the floor keeps one wake-up per 2 ms.
+        assert_eq!(early(Duration::from_millis(10)), Duration::from_millis(2));
+        // 1 Hz: a tenth would be 100 ms; the cap keeps ticks near their deadline.
+        assert_eq!(early(Duration::from_secs(1)), Duration::from_millis(10));
+    }
 }
