@@ -130,3 +130,52 @@ fn a_900_degree_setpoint_command_is_refused_naming_the_signal_and_its_limits() {
     );
     assert_eq!(get(&v, SETPOINT), before, "nothing written");
 }
+
+#[test]
+fn inboxes_of_one_group_take_only_their_own_messages_and_the_shared_count_returns_to_zero() {
+    let group = control::InboxGroup::default();
+    let (mut a, mut b) = (
+        vehicle(3, DriverProfile::Idle, &[]),
+        vehicle(4, DriverProfile::Idle, &[]),
+    );
+    let (to_a, mut inbox_a) = control::channel_in(&group);
+    let (to_b, mut inbox_b) = control::channel_in(&group);
+    assert_eq!(inbox_a.apply_pending(&mut a), 0);
+    assert_eq!(group.unread(), 0);
+
+    // A message for B makes the group's count non-zero: A looks at its own
+    // flag, finds nothing and leaves the message alone.
+    to_b.set(vec![(SETPOINT.to_owned(), Value::Float(25.0))])
+        .unwrap();
+    assert_eq!(group.unread(), 1);
+    assert_eq!(inbox_a.apply_pending(&mut a), 0);
+    assert_eq!(group.unread(), 1, "A must not take B's message");
+    assert_eq!(inbox_b.apply_pending(&mut b), 1);
+    assert_eq!(get(&b, SETPOINT), 25.0);
+    assert_ne!(get(&a, SETPOINT), 25.0);
+    assert_eq!(group.unread(), 0);
+
+    // Two for A, one for B: each takes its own, in one look.
+    to_a.set(vec![(SETPOINT.to_owned(), Value::Float(21.0))])
+        .unwrap();
+    to_a.set(vec![(SETPOINT.to_owned(), Value::Float(22.0))])
+        .unwrap();
+    to_b.set(vec![(SETPOINT.to_owned(), Value::Float(19.0))])
+        .unwrap();
+    assert_eq!(group.unread(), 3);
+    assert_eq!(inbox_b.apply_pending(&mut b), 1);
+    assert_eq!(inbox_a.apply_pending(&mut a), 2);
+    assert_eq!((get(&a, SETPOINT), get(&b, SETPOINT)), (22.0, 19.0));
+    assert_eq!(group.unread(), 0);
+
+    // An inbox dropped with messages nobody will take gives them back, so
+    // the others return to the one shared load.
+    to_a.set(vec![(SETPOINT.to_owned(), Value::Float(23.0))])
+        .unwrap();
+    assert_eq!(group.unread(), 1);
+    drop(inbox_a);
+    assert_eq!(group.unread(), 0);
+    assert!(to_a.set(vec![]).is_err(), "A's inbox is gone");
+    assert_eq!(group.unread(), 0, "a refused send is not counted");
+    assert_eq!(inbox_b.apply_pending(&mut b), 0);
+}

@@ -14,7 +14,7 @@ use crate::sim::{TickHook, Vehicle};
 use crate::swap::{PreparedSwap, SwapError, SwapOutcome};
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
 use std::sync::mpsc;
 
 #[cfg(doc)]
@@ -75,12 +75,36 @@ impl fmt::Debug for ControlMsg {
     }
 }
 
+/// Inboxes that share one count of messages sent and not yet taken.
+///
+/// A fleet worker asks every vehicle's inbox before every tick, and almost
+/// always nothing is there. Each inbox's own flag lives in an allocation of
+/// its own, so looking at it costs a cache miss per tick once thousands of
+/// vehicles are stepped in turn; the group's count is one cache line that
+/// every look shares and only a send or a take writes, so while it is zero
+/// no inbox looks any further. [`channel`] makes a group of one.
+#[derive(Debug, Clone, Default)]
+pub struct InboxGroup {
+    /// Sends minus takes across the group. A take can be counted before
+    /// the send's increment lands, so it may be briefly negative.
+    unread: Arc<AtomicIsize>,
+}
+
+impl InboxGroup {
+    /// Messages sent to the group's inboxes and not yet taken (briefly off
+    /// by the sends and takes in flight).
+    pub fn unread(&self) -> isize {
+        self.unread.load(Ordering::Acquire)
+    }
+}
+
 /// The sending side; cheap to clone, one per producer.
 #[derive(Debug, Clone)]
 pub struct ControlHandle {
     tx: mpsc::Sender<ControlMsg>,
     /// Set after each send: the inbox looks at the channel only then.
     pending: Arc<AtomicBool>,
+    group: InboxGroup,
 }
 
 /// The vehicle has stopped: nobody applies control messages any more.
@@ -94,6 +118,7 @@ impl ControlHandle {
         self.tx.send(msg).map_err(|_| Stopped)?;
         // After the send: an inbox that sees the flag finds the message.
         self.pending.store(true, Ordering::Release);
+        self.group.unread.fetch_add(1, Ordering::Release);
         Ok(())
     }
 
@@ -111,29 +136,44 @@ pub struct ControlInbox {
     /// every vehicle's inbox before every tick, and almost always nothing
     /// is there; one atomic load is cheaper than the channel's `try_recv`.
     pending: Arc<AtomicBool>,
+    group: InboxGroup,
 }
 
-/// A connected handle and inbox.
+/// A connected handle and inbox, a group of their own.
 pub fn channel() -> (ControlHandle, ControlInbox) {
+    channel_in(&InboxGroup::default())
+}
+
+/// A connected handle and inbox, counted in `group` (a fleet's vehicles
+/// share one).
+pub fn channel_in(group: &InboxGroup) -> (ControlHandle, ControlInbox) {
     let (tx, rx) = mpsc::channel();
     let pending = Arc::new(AtomicBool::new(false));
     (
         ControlHandle {
             tx,
             pending: pending.clone(),
+            group: group.clone(),
         },
-        ControlInbox { rx, pending },
+        ControlInbox {
+            rx,
+            pending,
+            group: group.clone(),
+        },
     )
 }
 
 impl ControlInbox {
     /// Applies every pending message to `vehicle`; returns how many.
     pub fn apply_pending(&mut self, vehicle: &mut Vehicle) -> usize {
-        // The common case is one plain load. The swap clears the flag
-        // before draining and synchronises with the send that set it; a
-        // message sent during the drain sets it again and is taken at the
-        // next look at the latest.
-        if !self.pending.load(Ordering::Relaxed) || !self.pending.swap(false, Ordering::Acquire) {
+        // The common case is one plain load of the group's count, then
+        // of the inbox's flag. The swap clears the flag before draining and
+        // synchronises with the send that set it; a message sent during the
+        // drain sets it again and is taken at the next look at the latest.
+        if self.group.unread.load(Ordering::Relaxed) == 0
+            || !self.pending.load(Ordering::Relaxed)
+            || !self.pending.swap(false, Ordering::Acquire)
+        {
             return 0;
         }
         let mut n = 0;
@@ -141,7 +181,27 @@ impl ControlInbox {
             apply(vehicle, msg);
             n += 1;
         }
+        self.taken(n);
         n
+    }
+
+    fn taken(&self, n: usize) {
+        if n > 0 {
+            let n = isize::try_from(n).unwrap_or(isize::MAX);
+            self.group.unread.fetch_sub(n, Ordering::Release);
+        }
+    }
+}
+
+impl Drop for ControlInbox {
+    /// What nobody will take leaves the group's count, so that the other
+    /// inboxes go back to one shared load per look.
+    fn drop(&mut self) {
+        let mut n = 0;
+        while self.rx.try_recv().is_ok() {
+            n += 1;
+        }
+        self.taken(n);
     }
 }
 

@@ -139,13 +139,16 @@ pub fn run_observed(
     let mut links: Vec<LinkTask> = Vec::with_capacity(members.len());
     let mut pollers: Vec<Box<dyn Poller>> = Vec::new();
     let mut again = Vec::new();
+    // One count of unread commands for the whole fleet: a worker's look at
+    // an inbox before each tick is then one shared load while nothing waits.
+    let inboxes = tcu_engine::control::InboxGroup::default();
     for (i, m) in members.iter().enumerate() {
         let built = build_member(
             (i, m),
             vehicle,
             mqtt,
             settings,
-            (&catalog, &libs),
+            (&catalog, &libs, &inboxes),
             (crews.handle(i), &broker, in_process_broker, &gate),
         )?;
         slots.push(built.slot);
@@ -273,6 +276,7 @@ fn broker_of(mqtt: &MqttConfig) -> Result<(BrokerUrl, bool), FleetError> {
 type Shared<'a> = (
     &'a Arc<Catalog>,
     &'a [Arc<tcu_engine::plugin::PluginLibrary>],
+    &'a tcu_engine::control::InboxGroup,
 );
 type LinkParts<'a> = (
     &'a tokio::runtime::Handle,
@@ -301,7 +305,7 @@ fn build_member(
     vehicle: &VehicleConfig,
     mqtt: &MqttConfig,
     settings: &FleetSettings,
-    (catalog, libs): Shared<'_>,
+    (catalog, libs, inboxes): Shared<'_>,
     (runtime, broker, in_process_broker, gate): LinkParts<'_>,
 ) -> Result<Built, FleetError> {
     let mut config = VehicleConfig {
@@ -330,7 +334,7 @@ fn build_member(
         }
         config.signals.extend(draw.signals.clone());
     }
-    let (control, inbox) = tcu_engine::control::channel();
+    let (control, inbox) = tcu_engine::control::channel_in(inboxes);
     let relay = match (&settings.ota, draw.as_ref().and_then(|d| d.link)) {
         (Some(ota), Some(fault)) => Some(crate::shaper::start(&ota.server, fault).map_err(
             |message| FleetError::Ota {
