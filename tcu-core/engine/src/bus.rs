@@ -89,39 +89,10 @@ impl BusError {
     }
 }
 
-/// A signal's effective bounds and whether it holds whole numbers, packed
-/// next to each other so the per-tick range check reads one small row
-/// instead of the whole catalog entry. The bounds are always finite (the
-/// datatype's own limits at most), so `min <= v <= max` also refuses NaN and
-/// infinities.
-#[derive(Debug, Clone, Copy)]
-struct Limits {
-    min: f64,
-    max: f64,
-    integral: bool,
-}
-
-impl Limits {
-    fn of(meta: &SignalMeta) -> Self {
-        let (min, max) = meta.bounds();
-        Self {
-            min,
-            max,
-            integral: meta.datatype.is_integral(),
-        }
-    }
-
-    #[inline]
-    fn admits(self, v: f64) -> bool {
-        v >= self.min && v <= self.max && (!self.integral || crate::catalog::is_whole(v))
-    }
-}
-
 /// The bus.
 #[derive(Debug, Clone)]
 pub struct Bus {
     catalog: Arc<Catalog>,
-    limits: Vec<Limits>,
     values: Vec<f64>,
     written: Vec<bool>,
     versions: Vec<u64>,
@@ -136,15 +107,12 @@ impl Bus {
         let n = catalog.len();
         let mut values = Vec::with_capacity(n);
         let mut writers = Vec::with_capacity(n);
-        let mut limits = Vec::with_capacity(n);
         for (_, meta) in catalog.iter() {
-            limits.push(Limits::of(meta));
             values.push(meta.clamp(0.0));
             writers.push((meta.kind == SignalKind::Actuator).then_some(Writer::Control));
         }
         Self {
             catalog,
-            limits,
             values,
             written: vec![false; n],
             versions: vec![0; n],
@@ -231,7 +199,7 @@ impl Bus {
     /// this for every plugin output).
     #[inline]
     pub fn check(&self, id: SignalId, value: f64) -> Result<f64, RangeError> {
-        if self.limits[id.index()].admits(value) {
+        if self.catalog.limits(id).admits(value) {
             Ok(value)
         } else {
             self.meta(id).check(value)
@@ -252,7 +220,7 @@ impl Bus {
     /// puts a bad value on the bus.
     #[inline]
     pub fn write_clamped(&mut self, id: SignalId, value: f64) {
-        let l = self.limits[id.index()];
+        let l = self.catalog.limits(id);
         let v = if value.is_finite() { value } else { 0.0 };
         let v = if l.integral { v.round() } else { v };
         self.store(id, v.clamp(l.min, l.max));

@@ -181,11 +181,42 @@ pub struct CatalogError {
     pub message: String,
 }
 
+/// A signal's effective bounds and whether it holds whole numbers, packed
+/// next to each other so the per-tick range check reads one small row
+/// instead of the whole catalog entry. The bounds are always finite (the
+/// datatype's own limits at most), so `min <= v <= max` also refuses NaN and
+/// infinities. The catalog keeps them, so every bus built from one
+/// catalog (a fleet's thousands) reads the same rows, warm in the cache.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    pub(crate) min: f64,
+    pub(crate) max: f64,
+    pub(crate) integral: bool,
+}
+
+impl Limits {
+    fn of(meta: &SignalMeta) -> Self {
+        let (min, max) = meta.bounds();
+        Self {
+            min,
+            max,
+            integral: meta.datatype.is_integral(),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn admits(self, v: f64) -> bool {
+        v >= self.min && v <= self.max && (!self.integral || is_whole(v))
+    }
+}
+
 /// All signals the simulator knows.
 #[derive(Debug, Clone)]
 pub struct Catalog {
     signals: Vec<SignalMeta>,
     index: HashMap<String, SignalId>,
+    /// Each signal's packed limits, in catalog order.
+    limits: Vec<Limits>,
 }
 
 use tcu_sdk::catalog::{LIMITS_TSV, OVERLAY_TSV, VSS_TSV};
@@ -247,6 +278,7 @@ impl Catalog {
             meta.min = Some(l.min);
             meta.max = Some(l.max);
             meta.limit_note = Some(l.note.to_owned());
+            self.limits[id.index()] = Limits::of(meta);
         }
         Ok(())
     }
@@ -268,7 +300,18 @@ impl Catalog {
                 signals.push(meta);
             }
         }
-        Ok(Self { signals, index })
+        let limits = signals.iter().map(Limits::of).collect();
+        Ok(Self {
+            signals,
+            index,
+            limits,
+        })
+    }
+
+    /// A signal's packed limits (what [`crate::bus::Bus`] checks against).
+    #[inline]
+    pub(crate) fn limits(&self, id: SignalId) -> Limits {
+        self.limits[id.index()]
     }
 
     /// Looks a signal up by path.
