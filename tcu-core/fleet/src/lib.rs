@@ -55,8 +55,9 @@ pub enum FleetError {
     /// A link could not be set up.
     #[error(transparent)]
     Mqtt(#[from] tcu_link::MqttError),
-    /// The links' runtime could not be started.
-    #[error("starting the fleet's link runtime: {0}")]
+    /// A crew (the thread and runtime that steps vehicles and runs their
+    /// links) could not be started.
+    #[error("starting the fleet's crew threads: {0}")]
     Runtime(std::io::Error),
     /// A worker thread could not be started.
     #[error("starting a fleet worker thread: {0}")]
