@@ -11,7 +11,8 @@
 //!   outbox, no status, no commands.
 //! - *fleet*: `tcu_fleet::run_observed`, the code `tcu fleet` runs: N whole
 //!   vehicles (six plugins from `target/release`, world model, demo driver)
-//!   ticking at `--tick-rate`, each encoding its own snapshot every period
+//!   ticking at `--tick-rate` (`--ticks-per-wake` of a vehicle's ticks
+//!   per wake-up, as `tcu fleet` takes it; default 1), each encoding its own snapshot every period
 //!   and delivering it through its outbox and link, plus the retained
 //!   status, the command subscription and the summary.
 //!
@@ -22,7 +23,7 @@
 //! publishes in the window. The ratio is fleet CPU / bare CPU (target:
 //! at most 1.5).
 //!
-//! Run: `cargo build --release && cargo bench -p tcu-integration-tests --bench fleet_cpu -- [--vehicles 1000] [--seconds 30] [--tick-rate 10]`
+//! Run: `cargo build --release && cargo bench -p tcu-integration-tests --bench fleet_cpu -- [--vehicles 1000] [--seconds 30] [--tick-rate 10] [--ticks-per-wake 1]`
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
@@ -52,6 +53,7 @@ struct Args {
     vehicles: u64,
     seconds: u64,
     tick_rate: f64,
+    ticks_per_wake: u32,
 }
 
 fn args() -> Args {
@@ -59,6 +61,7 @@ fn args() -> Args {
         vehicles: flag("--vehicles", 1000),
         seconds: flag("--seconds", 30),
         tick_rate: flag("--tick-rate", 10.0),
+        ticks_per_wake: flag("--ticks-per-wake", 1),
     }
 }
 
@@ -217,6 +220,7 @@ fn fleet(
         shard: Shard::ALL,
         workers: threads,
         connect_rate: CONNECT_RATE,
+        ticks_per_wake: args.ticks_per_wake,
         duration: None,
         outbox_root: dir.join("fleet-outbox"),
         outbox_max_bytes: 1 << 20,
@@ -282,10 +286,11 @@ fn main() {
     let payload = telemetry_payload(&vehicle);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     eprintln!(
-        "{} vehicles, {} s window, {} Hz physics, 1 s telemetry ({} bytes), {threads} threads each",
+        "{} vehicles, {} s window, {} Hz physics ({} per wake-up), 1 s telemetry ({} bytes), {threads} threads each",
         args.vehicles,
         args.seconds,
         args.tick_rate,
+        args.ticks_per_wake,
         payload.len()
     );
     let b = bare(&args, &mqtt, payload, threads);

@@ -32,7 +32,7 @@
 //! (`--shard K/P`, the fleet's own scale-out), the fewest that fit unless
 //! given; the figures are summed over the processes.
 //!
-//! Run: `cargo build --release && cargo bench -p tcu-integration-tests --bench fleet_scale -- [--vehicles 10000] [--seconds 300] [--tick-rate 10] [--connect-rate 500] [--processes P]`
+//! Run: `cargo build --release && cargo bench -p tcu-integration-tests --bench fleet_scale -- [--vehicles 10000] [--seconds 300] [--tick-rate 10] [--ticks-per-wake 1] [--connect-rate 500] [--processes P]`
 //! (and, to watch with a slow subscriber: `[--subscriber-delay-us 1000]
 //! [--subscriber-keepalive 5] [--subscriber-kept-session 0]`)
 
@@ -54,6 +54,8 @@ struct Args {
     vehicles: u64,
     seconds: u64,
     tick_rate: f64,
+    /// Passed on to `tcu fleet --ticks-per-wake`.
+    ticks_per_wake: u32,
     connect_rate: f64,
     processes: u64,
     /// Microseconds the subscriber spends on each message beyond reading
@@ -85,6 +87,7 @@ fn args() -> Args {
         vehicles: flag("--vehicles", 10_000),
         seconds: flag("--seconds", 300),
         tick_rate: flag("--tick-rate", 10.0),
+        ticks_per_wake: flag("--ticks-per-wake", 1),
         connect_rate: flag("--connect-rate", 500.0),
         processes: flag("--processes", 0),
         subscriber_delay_us: flag("--subscriber-delay-us", 0),
@@ -321,6 +324,7 @@ fn main() {
                 .args(["--vehicles", &a.vehicles.to_string()])
                 .args(["--shard", &format!("{k}/{processes}")])
                 .args(["--tick-rate", &a.tick_rate.to_string()])
+                .args(["--ticks-per-wake", &a.ticks_per_wake.to_string()])
                 .args(["--publish-period", "1s", "--status-interval", "1s"])
                 // The connect rate is the fleet's: each process takes its share.
                 .args([
@@ -341,8 +345,8 @@ fn main() {
         .collect();
     let pids: Vec<u32> = fleets.iter().map(Child::id).collect();
     eprintln!(
-        "{} vehicles in {processes} process(es), {} Hz physics, 1 s telemetry, connecting at {}/s",
-        a.vehicles, a.tick_rate, a.connect_rate
+        "{} vehicles in {processes} process(es), {} Hz physics ({} per wake-up), 1 s telemetry, connecting at {}/s",
+        a.vehicles, a.tick_rate, a.ticks_per_wake, a.connect_rate
     );
     let wanted = a.vehicles;
     let deadline = Instant::now() + Duration::from_secs_f64(ramp * 3.0 + 120.0);

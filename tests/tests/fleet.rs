@@ -622,3 +622,78 @@ fn an_outage_step_takes_every_link_offline_and_the_fleet_comes_back_at_the_gates
         "{busiest} connects in one second: {per_second:?}"
     );
 }
+
+#[test]
+fn ticks_per_wake_runs_each_vehicles_ticks_in_groups_at_the_simulated_rate_and_still_takes_commands()
+ {
+    require_mosquitto();
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(dir.path(), "");
+    let sub = Subscriber::connect(broker.port, "t-per-wake", "vehicle/#", true);
+    let stats = dir.path().join("stats.jsonl");
+    let started = Instant::now();
+    let mut fleet = spawn_fleet(
+        dir.path(),
+        &broker,
+        &[
+            "--vehicles",
+            "10",
+            "--tick-rate",
+            "10",
+            "--ticks-per-wake",
+            "5",
+            "--duration",
+            "8s",
+            "--stats",
+            stats.to_str().unwrap(),
+        ],
+    );
+    let mut seen = Seen::default();
+    seen.take(&sub, Duration::from_secs(30), |s| {
+        s.seqs.len() == 10 && s.seqs.values().all(|q| q.len() >= 2)
+    });
+    assert_eq!(seen.seqs.len(), 10, "{}", fleet.output());
+    let target = seen.seqs.keys().nth(3).unwrap().clone();
+    sub.publish(
+        &format!("vehicle/{target}/cmd/req"),
+        json!({"id": "per-wake-1", "set": {SETPOINT: 26.5}}).to_string(),
+    );
+    seen.take(&sub, Duration::from_secs(20), |s| {
+        s.telemetry
+            .get(&target)
+            .is_some_and(|t| t["signals"][SETPOINT] == json!(26.5))
+    });
+    assert_eq!(
+        seen.telemetry[&target]["signals"][SETPOINT],
+        json!(26.5),
+        "the command reached its vehicle"
+    );
+    let status = fleet.wait_exit(Duration::from_secs(30));
+    let ran = started.elapsed().as_secs_f64();
+    assert!(status.success(), "{status:?}\n{}", fleet.output());
+    let lines: Vec<Value> = std::fs::read_to_string(&stats)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(lines.len() >= 3, "{lines:?}");
+    // Ticks are counted a wake-up at a time: with 5 per wake-up every
+    // total is a multiple of 5 (with 1 per wake-up, totals are any number).
+    for l in &lines {
+        let ticks = l["ticks"].as_u64().unwrap();
+        assert_eq!(ticks % 5, 0, "ticks counted outside a group of 5: {l}");
+        assert_eq!(l["late_ticks"], json!(0), "{l}");
+    }
+    // Simulated time runs at the tick rate, not five times as fast: at
+    // most 10 vehicles x 10 Hz x the process's whole life, plus one group.
+    let last = lines.last().unwrap()["ticks"].as_u64().unwrap();
+    let ceiling = (10.0 * 10.0 * ran) as u64 + 10 * 5;
+    assert!(
+        last > 10 * 10 * 4 && last <= ceiling,
+        "{last} ticks in {ran:.1} s of 10 vehicles at 10 Hz (ceiling {ceiling})"
+    );
+    for (vin, seqs) in &seen.seqs {
+        let want: Vec<u64> = (1..=*seqs.iter().max().unwrap()).collect();
+        assert_eq!(*seqs, want, "{vin}: telemetry seqs not contiguous from 1");
+    }
+}

@@ -323,6 +323,12 @@ struct FleetArgs {
     /// MQTT links (default: one per core).
     #[arg(long)]
     workers: Option<usize>,
+    /// Run N ticks of a vehicle per wake-up, the first at its deadline and
+    /// the rest at once (simulated time is unchanged; commands wait up to
+    /// N ticks; only the first can be late). Ticks run back to back find
+    /// the vehicle's state in the caches: less CPU per vehicle.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    ticks_per_wake: u32,
     /// Each vehicle's outbox goes in DIR/<VIN> (default: the temporary
     /// directory's tcu-fleet-outbox).
     #[arg(long, value_name = "DIR")]
@@ -530,6 +536,7 @@ fn fleet(args: FleetArgs, log: &tcu_cli::log::LogArgs) -> Result<()> {
         shard: args.shard,
         workers: args.workers.unwrap_or(cores).max(1),
         connect_rate: args.connect_rate,
+        ticks_per_wake: args.ticks_per_wake,
         duration: args.duration,
         outbox_root: args
             .outbox_dir

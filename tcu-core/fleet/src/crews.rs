@@ -25,6 +25,8 @@ pub(crate) struct Work {
     pub slots: Vec<Slot>,
     /// The tick period.
     pub dt: Duration,
+    /// Ticks of a vehicle per wake-up.
+    pub ticks_per_wake: u32,
     /// Set when the fleet stops.
     pub halt: Arc<AtomicBool>,
     /// Where the worker counts.
@@ -75,7 +77,7 @@ impl Crews {
                         if let Ok(w) = work_rx.await {
                             let slots = worker::run(
                                 w.slots,
-                                w.dt,
+                                (w.dt, w.ticks_per_wake),
                                 &w.halt,
                                 &w.counters,
                                 w.restart.as_deref(),
@@ -109,7 +111,7 @@ impl Crews {
     pub(crate) fn work(
         &mut self,
         slots: Vec<Slot>,
-        dt: Duration,
+        (dt, ticks_per_wake): (Duration, u32),
         (halt, counters): (&Arc<AtomicBool>, &Arc<TickCounters>),
         restart: Option<Arc<dyn Restart>>,
     ) {
@@ -123,6 +125,7 @@ impl Crews {
                 let _ = tx.send(Work {
                     slots,
                     dt,
+                    ticks_per_wake,
                     halt: halt.clone(),
                     counters: counters.clone(),
                     restart: restart.clone(),

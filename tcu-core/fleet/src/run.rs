@@ -47,6 +47,10 @@ pub struct FleetSettings {
     pub workers: usize,
     /// Connection attempts per second, first connects and reconnects.
     pub connect_rate: f64,
+    /// Ticks of a vehicle per wake-up, the first at its deadline and the
+    /// rest at once (1: each tick at its own deadline). Simulated time is
+    /// unchanged; commands wait up to this many ticks.
+    pub ticks_per_wake: u32,
     /// Stop after this long.
     pub duration: Option<Duration>,
     /// Each vehicle's outbox lives in `outbox_root/<VIN>`.
@@ -196,7 +200,12 @@ pub fn run_observed(
         }
         None => (Vec::new(), None),
     };
-    crews.work(slots, dt, (&halt, &counters), restarter);
+    crews.work(
+        slots,
+        (dt, settings.ticks_per_wake),
+        (&halt, &counters),
+        restarter,
+    );
     let downloads = settings.ota.as_ref().map(|o| o.attach.clone());
     let downloads = move || downloads.as_ref().map_or(0, |a| a.downloads());
     let interrupted = watch(

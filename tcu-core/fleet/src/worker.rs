@@ -2,7 +2,10 @@
 //! earliest first. No thread per vehicle: a few workers keep thousands of
 //! vehicles. A tick that starts more than one tick period after its
 //! deadline is counted late; a vehicle more than a second behind skips
-//! ahead and the skipped ticks are counted too, never hidden.
+//! ahead and the skipped ticks are counted too, never hidden. With
+//! `ticks_per_wake` above one, a vehicle due runs that many ticks back to
+//! back, the first at its deadline and the rest early (its state is then
+//! in the caches), and is due again that many periods later.
 //!
 //! A worker is a task on the single-threaded runtime that also drives its
 //! vehicles' links (see [`crate::crews`]): the frame a tick hands its link
@@ -105,11 +108,12 @@ pub struct TickCounters {
     pub ota: OtaCounters,
 }
 
-/// Steps `slots` every `dt` until `stop` is set; gives them back. Runs on
-/// a tokio runtime (it sleeps on the runtime's timer).
+/// Steps `slots` every `dt` until `stop` is set, `ticks_per_wake` ticks of
+/// a vehicle per wake-up (at least one); gives them back. Runs on a tokio
+/// runtime (it sleeps on the runtime's timer).
 pub async fn run(
     mut slots: Vec<Slot>,
-    dt: Duration,
+    (dt, ticks_per_wake): (Duration, u32),
     stop: &AtomicBool,
     counters: &TickCounters,
     restart: Option<&dyn Restart>,
@@ -123,6 +127,7 @@ pub async fn run(
     let (mut ticks, mut late) = (0u64, 0u64);
     let mut yielded = Instant::now();
     let early = early(dt);
+    let ticks_per_wake = ticks_per_wake.max(1);
     while let Some(Reverse((deadline, i))) = due.pop() {
         if stop.load(Ordering::Relaxed) {
             break;
@@ -147,72 +152,111 @@ pub async fn run(
             yielded = Instant::now();
         }
         let slot = &mut slots[i];
-        let mut next = deadline + dt;
-        if now > deadline + dt {
-            late += 1;
-            let behind = now - deadline;
-            if behind > SKIP_AFTER {
-                let skip = (behind.as_secs_f64() / dt.as_secs_f64()) as u32;
-                next += dt * skip;
-                counters
-                    .skipped
-                    .fetch_add(u64::from(skip), Ordering::Relaxed);
-            }
+        let wake = plan_wake(deadline, now, dt, ticks_per_wake);
+        late += u64::from(wake.late);
+        if wake.skipped > 0 {
+            counters
+                .skipped
+                .fetch_add(u64::from(wake.skipped), Ordering::Relaxed);
         }
-        if let (PowerOff::At(t), Some(r)) = (slot.power_off, restart)
-            && slot.vehicle.ticks() >= t
-        {
-            slot.power_off = PowerOff::No;
-            // Starting a vehicle again builds blocking HTTP clients, which
-            // must not happen on a runtime's thread.
-            // A panic there is this worker's, as it was on its own thread.
-            if let Err(panic) = std::thread::scope(|s| s.spawn(|| r.restart(slot)).join()) {
-                std::panic::resume_unwind(panic);
-            }
+        for _ in 0..ticks_per_wake {
+            tick(slot, &mut events, counters, restart);
         }
-        slot.inbox.before_tick(&mut slot.vehicle);
-        while slot
-            .steps
-            .last()
-            .is_some_and(|(t, _)| *t <= slot.vehicle.ticks())
-        {
-            if let Some((_, step)) = slot.steps.pop() {
-                run_step(slot, &step);
-            }
-        }
-        if let Some(ota) = slot.ota.as_mut() {
-            ota.before_tick(&mut slot.vehicle);
-        }
-        slot.vehicle.step();
-        events.clear();
-        slot.vehicle.drain_events_into(&mut events);
-        slot.mqtt.after_tick(&slot.vehicle, &events);
-        if let Some(ota) = slot.ota.as_mut() {
-            ota.after_tick(&slot.vehicle, &events);
-        }
-        for e in &events {
-            if e.kind == "plugin.swapped" && slot.power_off == PowerOff::Armed {
-                slot.power_off = PowerOff::At(slot.vehicle.ticks() + POWER_OFF_AFTER);
-            }
-            if e.kind == "ota.state"
-                && let Some(state) = e.fields.get("state")
-            {
-                slot.ota_state = counters.ota.moved(slot.ota_state, state);
-            }
-            if matches!(
-                e.kind.as_str(),
-                "fault" | "plugin.rollback" | "plugin.rollback_failed"
-            ) {
-                tracing::warn!(vin = %slot.mqtt.vin(), kind = %e.kind, "{}", e.detail);
-            }
-        }
-        ticks += 1;
-        slot.deadline = next;
-        due.push(Reverse((next, i)));
+        ticks += u64::from(ticks_per_wake);
+        slot.deadline = wake.next;
+        due.push(Reverse((wake.next, i)));
     }
     counters.ticks.fetch_add(ticks, Ordering::Relaxed);
     counters.late.fetch_add(late, Ordering::Relaxed);
     slots
+}
+
+/// What one wake-up of a vehicle does to its schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Wake {
+    /// The first of its ticks started more than a period after its deadline.
+    late: bool,
+    /// Ticks skipped because the vehicle fell more than a second behind.
+    skipped: u32,
+    /// When its next wake-up is due.
+    next: Instant,
+}
+
+/// The schedule of a vehicle due at `deadline`, woken at `now`, that runs
+/// `n` ticks: the first is the one due, the others are the next `n - 1`
+/// run at once (early, never late), so the next wake-up is due `n` periods
+/// after this one's. Only the first can be late; a vehicle more than a
+/// second behind skips the ticks it cannot catch up, and says how many.
+fn plan_wake(deadline: Instant, now: Instant, dt: Duration, n: u32) -> Wake {
+    let mut wake = Wake {
+        late: now > deadline + dt,
+        skipped: 0,
+        next: deadline + dt * n,
+    };
+    let behind = now.saturating_duration_since(deadline);
+    if wake.late && behind > SKIP_AFTER {
+        wake.skipped = (behind.as_secs_f64() / dt.as_secs_f64()) as u32;
+        wake.next += dt * wake.skipped;
+    }
+    wake
+}
+
+/// One tick of one vehicle: its power-off restart when due, its commands,
+/// its fleet-file steps and its OTA client before the step; its link and
+/// OTA client after it, with the tick's events.
+fn tick(
+    slot: &mut Slot,
+    events: &mut Vec<Event>,
+    counters: &TickCounters,
+    restart: Option<&dyn Restart>,
+) {
+    if let (PowerOff::At(t), Some(r)) = (slot.power_off, restart)
+        && slot.vehicle.ticks() >= t
+    {
+        slot.power_off = PowerOff::No;
+        // Starting a vehicle again builds blocking HTTP clients, which
+        // must not happen on a runtime's thread.
+        // A panic there is this worker's, as it was on its own thread.
+        if let Err(panic) = std::thread::scope(|s| s.spawn(|| r.restart(slot)).join()) {
+            std::panic::resume_unwind(panic);
+        }
+    }
+    slot.inbox.before_tick(&mut slot.vehicle);
+    while slot
+        .steps
+        .last()
+        .is_some_and(|(t, _)| *t <= slot.vehicle.ticks())
+    {
+        if let Some((_, step)) = slot.steps.pop() {
+            run_step(slot, &step);
+        }
+    }
+    if let Some(ota) = slot.ota.as_mut() {
+        ota.before_tick(&mut slot.vehicle);
+    }
+    slot.vehicle.step();
+    events.clear();
+    slot.vehicle.drain_events_into(events);
+    slot.mqtt.after_tick(&slot.vehicle, events);
+    if let Some(ota) = slot.ota.as_mut() {
+        ota.after_tick(&slot.vehicle, events);
+    }
+    for e in events.iter() {
+        if e.kind == "plugin.swapped" && slot.power_off == PowerOff::Armed {
+            slot.power_off = PowerOff::At(slot.vehicle.ticks() + POWER_OFF_AFTER);
+        }
+        if e.kind == "ota.state"
+            && let Some(state) = e.fields.get("state")
+        {
+            slot.ota_state = counters.ota.moved(slot.ota_state, state);
+        }
+        if matches!(
+            e.kind.as_str(),
+            "fault" | "plugin.rollback" | "plugin.rollback_failed"
+        ) {
+            tracing::warn!(vin = %slot.mqtt.vin(), kind = %e.kind, "{}", e.detail);
+        }
+    }
 }
 
 /// Carries out a fleet-file step through the vehicle's control path (an
@@ -250,5 +294,28 @@ mod tests {
         assert_eq!(early(Duration::from_millis(10)), Duration::from_millis(2));
         // 1 Hz: a tenth would be 100 ms; the cap keeps ticks near their deadline.
         assert_eq!(early(Duration::from_secs(1)), Duration::from_millis(10));
+    }
+
+    #[test]
+    fn a_wake_up_of_n_ticks_is_due_again_n_periods_after_its_deadline_and_only_its_first_tick_can_be_late()
+     {
+        let t0 = Instant::now();
+        let dt = Duration::from_millis(100);
+        // On time (even a little early): five ticks now, next due 500 ms on.
+        let w = plan_wake(t0, t0 - Duration::from_millis(5), dt, 5);
+        assert_eq!((w.late, w.skipped, w.next), (false, 0, t0 + dt * 5));
+        // 90 ms after its deadline: within a period, not late.
+        let w = plan_wake(t0, t0 + Duration::from_millis(90), dt, 5);
+        assert!(!w.late);
+        // 150 ms after: the first tick is late, the rest follow it at once.
+        let w = plan_wake(t0, t0 + Duration::from_millis(150), dt, 5);
+        assert_eq!((w.late, w.skipped, w.next), (true, 0, t0 + dt * 5));
+        // Two seconds behind: late, and the 20 periods it cannot catch up
+        // are skipped and counted.
+        let w = plan_wake(t0, t0 + Duration::from_secs(2), dt, 5);
+        assert_eq!((w.late, w.skipped, w.next), (true, 20, t0 + dt * 25));
+        // One tick per wake-up is the schedule of before.
+        let w = plan_wake(t0, t0, dt, 1);
+        assert_eq!(w.next, t0 + dt);
     }
 }
