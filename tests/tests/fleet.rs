@@ -76,6 +76,48 @@ impl Seen {
         }
     }
 
+    /// Takes until `n` VINs have published at least `k` telemetry
+    /// messages each (a minute at most), and checks that `n` did.
+    fn every_published(&mut self, sub: &Subscriber, n: usize, k: usize, fleet: &Running) {
+        self.take(sub, Duration::from_secs(60), |s| {
+            s.seqs.len() == n && s.seqs.values().all(|q| q.len() >= k)
+        });
+        assert_eq!(
+            self.seqs.len(),
+            n,
+            "VINs seen: {:?}\n{}",
+            self.seqs.keys(),
+            fleet.output()
+        );
+    }
+
+    /// Sends `vin` a command setting [`SETPOINT`] to `value` and takes
+    /// until its telemetry shows it (20 s at most).
+    fn set_setpoint(&mut self, sub: &Subscriber, vin: &str, value: f64) {
+        sub.publish(
+            &format!("vehicle/{vin}/cmd/req"),
+            json!({"id": format!("set-{vin}"), "set": {SETPOINT: value}}).to_string(),
+        );
+        self.take(sub, Duration::from_secs(20), |s| {
+            s.telemetry
+                .get(vin)
+                .is_some_and(|t| t["signals"][SETPOINT] == json!(value))
+        });
+        assert_eq!(
+            self.telemetry[vin]["signals"][SETPOINT],
+            json!(value),
+            "the command did not reach {vin}"
+        );
+    }
+
+    /// Every VIN's telemetry seqs run 1, 2, ... with none missing or repeated.
+    fn assert_contiguous(&self) {
+        for (vin, seqs) in &self.seqs {
+            let want: Vec<u64> = (1..=*seqs.iter().max().unwrap()).collect();
+            assert_eq!(*seqs, want, "{vin}: telemetry seqs not contiguous from 1");
+        }
+    }
+
     fn offline(&self) -> BTreeSet<&String> {
         self.status
             .iter()
@@ -94,32 +136,14 @@ fn fifty_vehicles_publish_contiguous_telemetry_under_their_own_vins_and_a_comman
     let sub = Subscriber::connect(broker.port, "t-fleet", "vehicle/#", true);
     let mut fleet = spawn_fleet(dir.path(), &broker, &["--vehicles", "50", "--seed", "3"]);
     let mut seen = Seen::default();
-    seen.take(&sub, Duration::from_secs(60), |s| {
-        s.seqs.len() == 50 && s.seqs.values().all(|q| q.len() >= 4)
-    });
-    assert_eq!(
-        seen.seqs.len(),
-        50,
-        "VINs seen: {:?}\n{}",
-        seen.seqs.keys(),
-        fleet.output()
-    );
+    seen.every_published(&sub, 50, 4, &fleet);
     for vin in seen.seqs.keys() {
         assert_eq!(vin.len(), 17, "{vin}");
         assert!(vin.starts_with("WTCUZ"), "{vin}");
     }
     // One command to one vehicle.
     let target = seen.seqs.keys().nth(17).unwrap().clone();
-    sub.publish(
-        &format!("vehicle/{target}/cmd/req"),
-        json!({"id": "fleet-1", "set": {SETPOINT: 27.5}}).to_string(),
-    );
-    seen.take(&sub, Duration::from_secs(20), |s| {
-        s.telemetry
-            .get(&target)
-            .is_some_and(|t| t["signals"][SETPOINT] == json!(27.5))
-    });
-    assert_eq!(seen.telemetry[&target]["signals"][SETPOINT], json!(27.5));
+    seen.set_setpoint(&sub, &target, 27.5);
     // Another round so that every other vehicle has published after the command.
     let before: BTreeMap<String, usize> = seen
         .seqs
@@ -143,10 +167,7 @@ fn fifty_vehicles_publish_contiguous_telemetry_under_their_own_vins_and_a_comman
     assert!(status.success(), "{status:?}\n{}", fleet.output());
     seen.take(&sub, Duration::from_secs(10), |s| s.offline().len() == 50);
     assert_eq!(seen.offline().len(), 50);
-    for (vin, seqs) in &seen.seqs {
-        let want: Vec<u64> = (1..=*seqs.iter().max().unwrap()).collect();
-        assert_eq!(*seqs, want, "{vin}: telemetry seqs not contiguous from 1");
-    }
+    seen.assert_contiguous();
     assert!(
         fleet.output().contains("fleet: 50/50 connected"),
         "{}",
@@ -232,10 +253,7 @@ fn a_broker_outage_loses_nothing_silently_across_the_fleet_and_reconnects_at_the
         &["--vehicles", "24", "--connect-rate", &rate.to_string()],
     );
     let mut seen = Seen::default();
-    seen.take(&sub, Duration::from_secs(60), |s| {
-        s.seqs.len() == 24 && s.seqs.values().all(|q| q.len() >= 2)
-    });
-    assert_eq!(seen.seqs.len(), 24, "{}", fleet.output());
+    seen.every_published(&sub, 24, 2, &fleet);
     broker.stop();
     let restarted_at = std::time::SystemTime::now();
     std::thread::sleep(Duration::from_secs(20));
@@ -310,10 +328,7 @@ fn a_fleet_file_gives_each_vehicle_its_drawn_driver_ambient_temperature_and_occu
     );
     let mut seen = Seen::default();
     // Long enough for a motorway driver to be well on its way.
-    seen.take(&sub, Duration::from_secs(60), |s| {
-        s.seqs.len() == 12 && s.seqs.values().all(|q| q.len() >= 12)
-    });
-    assert_eq!(seen.seqs.len(), 12, "{}", fleet.output());
+    seen.every_published(&sub, 12, 12, &fleet);
     let (mut moving, mut parked) = (0, 0);
     for (vin, t) in &seen.telemetry {
         let sig = |p: &str| t["signals"][p].clone();
@@ -380,10 +395,7 @@ fn a_fleet_files_state_of_charge_band_starts_every_battery_at_its_drawn_charge()
         ],
     );
     let mut seen = Seen::default();
-    seen.take(&sub, Duration::from_secs(60), |s| {
-        s.seqs.len() == 12 && s.seqs.values().all(|q| q.len() >= 2)
-    });
-    assert_eq!(seen.seqs.len(), 12, "{}", fleet.output());
+    seen.every_published(&sub, 12, 2, &fleet);
     let mut socs = Vec::new();
     for (vin, t) in &seen.telemetry {
         let soc = t["signals"]["Vehicle.Powertrain.TractionBattery.StateOfCharge.Current"]
@@ -649,25 +661,9 @@ fn ticks_per_wake_runs_each_vehicles_ticks_in_groups_at_the_simulated_rate_and_s
         ],
     );
     let mut seen = Seen::default();
-    seen.take(&sub, Duration::from_secs(30), |s| {
-        s.seqs.len() == 10 && s.seqs.values().all(|q| q.len() >= 2)
-    });
-    assert_eq!(seen.seqs.len(), 10, "{}", fleet.output());
+    seen.every_published(&sub, 10, 2, &fleet);
     let target = seen.seqs.keys().nth(3).unwrap().clone();
-    sub.publish(
-        &format!("vehicle/{target}/cmd/req"),
-        json!({"id": "per-wake-1", "set": {SETPOINT: 26.5}}).to_string(),
-    );
-    seen.take(&sub, Duration::from_secs(20), |s| {
-        s.telemetry
-            .get(&target)
-            .is_some_and(|t| t["signals"][SETPOINT] == json!(26.5))
-    });
-    assert_eq!(
-        seen.telemetry[&target]["signals"][SETPOINT],
-        json!(26.5),
-        "the command reached its vehicle"
-    );
+    seen.set_setpoint(&sub, &target, 26.5);
     let status = fleet.wait_exit(Duration::from_secs(30));
     let ran = started.elapsed().as_secs_f64();
     assert!(status.success(), "{status:?}\n{}", fleet.output());
@@ -692,8 +688,5 @@ fn ticks_per_wake_runs_each_vehicles_ticks_in_groups_at_the_simulated_rate_and_s
         last > 10 * 10 * 4 && last <= ceiling,
         "{last} ticks in {ran:.1} s of 10 vehicles at 10 Hz (ceiling {ceiling})"
     );
-    for (vin, seqs) in &seen.seqs {
-        let want: Vec<u64> = (1..=*seqs.iter().max().unwrap()).collect();
-        assert_eq!(*seqs, want, "{vin}: telemetry seqs not contiguous from 1");
-    }
+    seen.assert_contiguous();
 }
