@@ -113,7 +113,11 @@ impl Seen {
     /// Every VIN's telemetry seqs run 1, 2, ... with none missing or repeated.
     fn assert_contiguous(&self) {
         for (vin, seqs) in &self.seqs {
-            let want: Vec<u64> = (1..=*seqs.iter().max().unwrap()).collect();
+            let want: Vec<u64> = (1..=*seqs
+                .iter()
+                .max()
+                .expect("a VIN is listed once it has a seq"))
+                .collect();
             assert_eq!(*seqs, want, "{vin}: telemetry seqs not contiguous from 1");
         }
     }
