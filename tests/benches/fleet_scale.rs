@@ -281,6 +281,19 @@ fn stop(child: &mut Child) {
     let _ = child.wait();
 }
 
+/// The fleet processes, stopped however the bench ends: a bench that
+/// panics (a fleet that did not connect) left them running for the rest of
+/// their `--duration` backstop, minutes of a saturated machine.
+struct Fleets(Vec<Child>);
+
+impl Drop for Fleets {
+    fn drop(&mut self) {
+        for f in &mut self.0 {
+            stop(f);
+        }
+    }
+}
+
 fn main() {
     let a = args();
     assert!(mosquitto_available(), "the fleet bench needs mosquitto");
@@ -316,7 +329,7 @@ fn main() {
     // Only a backstop: the bench stops the fleet itself after the window,
     // however long connecting took.
     let total = ramp * 3.0 + 120.0 + SETTLE.as_secs_f64() + a.seconds as f64 + 60.0;
-    let mut fleets: Vec<Child> = (1..=processes)
+    let fleets: Vec<Child> = (1..=processes)
         .map(|k| {
             Command::new(&tcu)
                 .args(["fleet", "--broker"])
@@ -343,7 +356,8 @@ fn main() {
                 .unwrap()
         })
         .collect();
-    let pids: Vec<u32> = fleets.iter().map(Child::id).collect();
+    let mut fleets = Fleets(fleets);
+    let pids: Vec<u32> = fleets.0.iter().map(Child::id).collect();
     eprintln!(
         "{} vehicles in {processes} process(es), {} Hz physics ({} per wake-up), 1 s telemetry, connecting at {}/s",
         a.vehicles, a.tick_rate, a.ticks_per_wake, a.connect_rate
@@ -370,13 +384,14 @@ fn main() {
     let end = last_stats(&stats).unwrap();
     let rss: u64 = pids.iter().map(|&p| rss_kib(p)).sum();
     assert!(
-        fleets.iter_mut().all(|f| matches!(f.try_wait(), Ok(None))),
+        fleets
+            .0
+            .iter_mut()
+            .all(|f| matches!(f.try_wait(), Ok(None))),
         "a fleet process ended during the window: its figures would be empty"
     );
     let window = t0.elapsed().as_secs_f64();
-    for f in &mut fleets {
-        stop(f);
-    }
+    drop(fleets);
     std::thread::sleep(Duration::from_secs(2));
     let s = seen.lock().unwrap();
     let mut lat = s.latencies.clone();
