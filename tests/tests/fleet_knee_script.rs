@@ -49,12 +49,18 @@ fn the_knee_script_reads_late_ticks_loss_and_p99_by_column_name_not_position() {
 
 /// The sweep over `sizes` with a bench that prints the saved table.
 fn sweep(dir: &std::path::Path, sizes: &[&str]) -> String {
+    sweep_with(dir, "", sizes)
+}
+
+/// The sweep over `sizes` with a bench that runs `first` (shell, `$1` is
+/// the size) and then prints the saved table.
+fn sweep_with(dir: &std::path::Path, first: &str, sizes: &[&str]) -> String {
     let root = workspace_root();
     let bench = dir.join("bench");
     std::fs::write(
         &bench,
         format!(
-            "#!/bin/sh\ncat '{}'\n",
+            "#!/bin/sh\n{first}\ncat '{}'\n",
             root.join("tests/fixtures/knee/fleet-scale-5000-10000.md")
                 .display()
         ),
@@ -85,6 +91,27 @@ fn a_sweep_whose_first_size_fails_says_no_size_held_instead_of_a_fleet_of_0() {
     let out = sweep(dir.path(), &["5000", "10000"]);
     assert!(
         out.contains("the largest fleet held is 5000; the knee is below 10000"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_bench_that_fails_at_a_size_makes_that_size_the_knee_instead_of_ending_the_sweep() {
+    // The bench panics when a fleet never connects all its vehicles (the
+    // machine is saturated); the sweep used to stop there with the bench's
+    // exit status and no verdict.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = sweep_with(
+        dir.path(),
+        "[ \"$1\" = 5000 ] || { echo 'the fleet did not connect' >&2; exit 101; }",
+        &["5000", "12500"],
+    );
+    assert!(
+        out.contains("knee: 12500 vehicles: the bench failed (exit 101"),
+        "{out}"
+    );
+    assert!(
+        out.contains("the largest fleet held is 5000; the knee is below 12500"),
         "{out}"
     );
 }
