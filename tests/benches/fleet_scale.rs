@@ -47,6 +47,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 use tcu_integration_tests::bench::{flag, release_dir};
 use tcu_integration_tests::mqtt::{Mosquitto, mosquitto_available};
+use tcu_integration_tests::process::Stopped;
 
 const SETTLE: Duration = Duration::from_secs(10);
 
@@ -265,35 +266,6 @@ fn percentile(sorted: &[i64], p: f64) -> i64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-fn stop(child: &mut Child) {
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status();
-    let end = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < end {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-}
-
-/// The fleet processes, stopped however the bench ends: a bench that
-/// panics (a fleet that did not connect) left them running for the rest of
-/// their `--duration` backstop, minutes of a saturated machine.
-struct Fleets(Vec<Child>);
-
-impl Drop for Fleets {
-    fn drop(&mut self) {
-        for f in &mut self.0 {
-            stop(f);
-        }
-    }
-}
-
 fn main() {
     let a = args();
     assert!(mosquitto_available(), "the fleet bench needs mosquitto");
@@ -356,7 +328,7 @@ fn main() {
                 .unwrap()
         })
         .collect();
-    let mut fleets = Fleets(fleets);
+    let mut fleets = Stopped(fleets);
     let pids: Vec<u32> = fleets.0.iter().map(Child::id).collect();
     eprintln!(
         "{} vehicles in {processes} process(es), {} Hz physics ({} per wake-up), 1 s telemetry, connecting at {}/s",

@@ -151,3 +151,56 @@ impl Drop for Running {
         self.kill();
     }
 }
+
+/// Stops `child` gently: SIGTERM, up to 30 s to exit, then SIGKILL; reaped
+/// either way.
+pub fn stop(child: &mut Child) {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let end = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < end {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Children that are [`stop`]ped however their owner ends, a panic
+/// included (a bench that gave up on a fleet left the fleet's processes
+/// running for minutes).
+#[derive(Debug)]
+pub struct Stopped(pub Vec<Child>);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            stop(c);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fleet_processes_left_running_by_a_bench_that_panicked_are_stopped() {
+        let child = Command::new("sleep").arg("300").spawn().expect("sleep");
+        let pid = child.id();
+        let panicked = std::panic::catch_unwind(move || {
+            let _fleets = Stopped(vec![child]);
+            panic!("the fleet did not connect");
+        });
+        assert!(panicked.is_err());
+        // Reaped, so no longer in the process table (not even a zombie).
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "sleep {pid} still runs"
+        );
+    }
+}
