@@ -47,6 +47,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 use tcu_integration_tests::bench::{flag, release_dir};
 use tcu_integration_tests::mqtt::{Mosquitto, mosquitto_available};
+use tcu_integration_tests::owned::SpawnOwned;
 use tcu_integration_tests::process::Stopped;
 
 const SETTLE: Duration = Duration::from_secs(10);
@@ -324,7 +325,7 @@ fn main() {
                 .env("RUST_LOG", "warn")
                 .stdout(Stdio::null())
                 .stderr(Stdio::inherit())
-                .spawn()
+                .spawn_owned()
                 .unwrap()
         })
         .collect();

@@ -37,6 +37,7 @@ use tcu_engine::catalog::Catalog;
 use tcu_engine::config::{VehicleConfig, VehicleOverrides};
 use tcu_integration_tests::bench::{flag, release_dir};
 use tcu_integration_tests::mqtt::{Mosquitto, mosquitto_available};
+use tcu_integration_tests::owned::SpawnOwned;
 use tcu_link::encode::TelemetryEncoder;
 
 const SETTLE: Duration = Duration::from_secs(5);
@@ -283,20 +284,20 @@ fn main() {
                 .flatten(),
         )
         .stdout(Stdio::null())
-        .spawn()
+        .spawn_owned()
         .unwrap();
     let mut bare = Command::new(std::env::current_exe().unwrap())
         .arg("--bare-publisher")
         .arg(broker.port.to_string())
         .arg(&payload)
         .arg(run_for.to_string())
-        .spawn()
+        .spawn_owned()
         .unwrap();
     let mut ticker = Command::new(std::env::current_exe().unwrap())
         .arg("--bare-ticker")
         .arg(TICK_RATE_HZ.to_string())
         .arg(run_for.to_string())
-        .spawn()
+        .spawn_owned()
         .unwrap();
     let results = measure(
         &mut [

@@ -11,6 +11,7 @@
 #![allow(clippy::unwrap_used)]
 
 use crate::fixtures::workspace_root;
+use crate::owned::SpawnOwned;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -114,7 +115,7 @@ impl Goosebit {
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(&log).unwrap())
         .stderr(std::fs::File::create(dir.path().join("goosebit.err")).unwrap());
-        let child = cmd.spawn().unwrap();
+        let child = cmd.spawn_owned().unwrap();
         let mut g = Self {
             child,
             url: format!("http://127.0.0.1:{port}"),

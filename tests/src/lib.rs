@@ -14,6 +14,7 @@ pub mod http1;
 pub mod mqtt;
 pub mod nats;
 pub mod ota_recorder;
+pub mod owned;
 pub mod postgres;
 pub mod process;
 pub mod signed;

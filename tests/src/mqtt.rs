@@ -9,6 +9,7 @@
 //! when started as root (`user root`: its default would switch to the
 //! `mosquitto` user, which cannot write the test's temporary directory).
 
+use crate::owned::SpawnOwned;
 use crate::process::Running;
 use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
 use std::net::{TcpListener, TcpStream};
@@ -100,7 +101,7 @@ impl Mosquitto {
             .arg(&self.conf)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .spawn()
+            .spawn_owned()
             .expect("starting mosquitto (is it installed? scripts/test installs it)");
         self.child = Some(child);
         let port = self.port;

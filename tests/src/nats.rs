@@ -9,6 +9,7 @@
 //! is stopped by its PID on drop and every wait is bounded.
 
 use crate::mqtt::free_port;
+use crate::owned::SpawnOwned;
 use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -105,7 +106,7 @@ impl Cluster {
                 .arg(&conf)
                 .stdout(Stdio::null())
                 .stderr(log)
-                .spawn()
+                .spawn_owned()
                 .expect("starting nats-server");
             children.push(child);
         }

@@ -15,6 +15,7 @@
 //! missing server fails the test (`scripts/test` installs it).
 
 use crate::mqtt::{free_port, wait_for};
+use crate::owned::SpawnOwned;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -195,7 +196,7 @@ impl Postgres {
                 std::fs::File::create(pg.dir.path().join("server.log"))
                     .map_or(Stdio::null(), Stdio::from),
             )
-            .spawn()
+            .spawn_owned()
             .expect("starting postgres");
         pg.child = Some(child);
         let ready = wait_for(Duration::from_secs(30), || {
@@ -278,6 +279,9 @@ fn command_as(bin: &Path, program: &str) -> Command {
         c.arg(format!("--reuid={uid}"))
             .arg(format!("--regid={gid}"))
             .arg("--clear-groups")
+            // Changing the user clears the parent-death signal that
+            // `spawn_owned` set; setpriv sets it again after the change.
+            .args(["--pdeathsig", "SIGKILL"])
             .arg(bin.join(program));
         c
     } else {

@@ -2,6 +2,7 @@
 //! bounded waits for a line, and a kill by PID when the test is done (or
 //! fails).
 
+use crate::owned::SpawnOwned;
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -44,7 +45,7 @@ impl Running {
     pub fn start(mut cmd: Command) -> Self {
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd
-            .spawn()
+            .spawn_owned()
             .unwrap_or_else(|e| panic!("starting {cmd:?}: {e}"));
         let lines = Arc::new(Mutex::new(Vec::new()));
         if let Some(out) = child.stdout.take() {

@@ -4,6 +4,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use tcu_integration_tests::fixtures;
+use tcu_integration_tests::owned::SpawnOwned;
 
 fn tcu() -> Command {
     tcu_integration_tests::process::tcu_command()
@@ -70,7 +71,7 @@ fn sigterm_stops_a_run_cleanly() {
         .args(["run", "--headless"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()
+        .spawn_owned()
         .unwrap();
     std::thread::sleep(Duration::from_millis(1500));
     let status = Command::new("kill")
@@ -159,7 +160,7 @@ fn run_bounded(mut cmd: Command, limit: Duration) -> (Option<i32>, String) {
     let mut child = cmd
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
-        .spawn()
+        .spawn_owned()
         .expect("starting tcu");
     let start = Instant::now();
     let status = loop {

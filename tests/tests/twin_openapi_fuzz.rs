@@ -19,6 +19,7 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 use tcu_integration_tests::fixtures::workspace_root;
 use tcu_integration_tests::mqtt::{Mosquitto, mosquitto_available};
+use tcu_integration_tests::owned::SpawnOwned;
 use tcu_integration_tests::twin::{Twin, spawn_vehicle, twin_config};
 
 const VIN: &str = "WTCUZ000000000001";
@@ -103,7 +104,7 @@ fn run_bounded(mut cmd: Command, dir: &Path) -> (Option<ExitStatus>, String) {
     let mut child = cmd
         .stdout(file)
         .stderr(err)
-        .spawn()
+        .spawn_owned()
         .expect("starting schemathesis");
     let limit = Duration::from_secs(FUZZ_SECONDS + 60);
     let status = loop {

@@ -5,6 +5,7 @@
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+use tcu_integration_tests::owned::SpawnOwned;
 use tcu_integration_tests::process::tcu_command;
 use tcu_integration_tests::{fixtures, variants};
 
@@ -52,7 +53,7 @@ fn publish(bundle: &Path) -> (bool, String, bool) {
         .env("TCU_OTA_PASSWORD", "not-used-before-vetting")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
-        .spawn()
+        .spawn_owned()
         .expect("tcu runs");
     let end = Instant::now() + Duration::from_secs(120);
     let mut contacted = false;
