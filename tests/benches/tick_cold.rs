@@ -5,7 +5,7 @@
 //! encoding: the vehicle's own tick only, the part of a fleet's CPU that
 //! grows with the memory a tick touches.
 //!
-//! Run: `cargo build --release && cargo bench -p tcu-integration-tests --bench tick_cold -- [--vehicles 1000] [--rounds 1000]`
+//! Run: `cargo build --release && cargo bench -p tcu-integration-tests --bench tick_cold -- [--vehicles 1000] [--rounds 1000] [--prefetch]`
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
@@ -41,8 +41,9 @@ fn vehicles(n: u64) -> Vec<Vehicle> {
 
 /// Nanoseconds per tick over `rounds` rounds of one tick of each vehicle,
 /// each vehicle's telemetry encoded every `encode_every` ticks (0: never),
-/// as its link encodes it.
-fn per_tick(fleet: &mut [Vehicle], rounds: u64, encode_every: u64) -> f64 {
+/// as its link encodes it; with `prefetch`, the next vehicle's state is
+/// hinted to the cache before each tick, as a fleet worker does.
+fn per_tick(fleet: &mut [Vehicle], rounds: u64, encode_every: u64, prefetch: bool) -> f64 {
     // 30 simulated seconds first, so every vehicle is moving.
     for v in fleet.iter_mut() {
         for _ in 0..300 {
@@ -56,7 +57,11 @@ fn per_tick(fleet: &mut [Vehicle], rounds: u64, encode_every: u64) -> f64 {
     let mut bytes = 0usize;
     let start = Instant::now();
     for r in 1..=rounds {
-        for (v, e) in fleet.iter_mut().zip(&mut encoders) {
+        for k in 0..fleet.len() {
+            if prefetch && let Some(next) = fleet.get(k + 1) {
+                next.prefetch();
+            }
+            let (v, e) = (&mut fleet[k], &mut encoders[k]);
             v.step();
             if encode_every > 0 && r % encode_every == 0 {
                 bytes += e.encode(v.bus(), r, SystemTime::now()).len();
@@ -70,6 +75,7 @@ fn per_tick(fleet: &mut [Vehicle], rounds: u64, encode_every: u64) -> f64 {
 fn main() {
     let n: u64 = flag("--vehicles", 1000);
     let rounds: u64 = flag("--rounds", 1000);
+    let prefetch = std::env::args().any(|a| a == "--prefetch");
     println!("| vehicles stepped | ns per tick | with telemetry encoded every 10 ticks |");
     println!("|---|---|---|");
     let mut ratio = Vec::new();
@@ -77,8 +83,8 @@ fn main() {
         ("1 (warm)", 1, rounds * n),
         ("round robin (cold)", n, rounds),
     ] {
-        let step = per_tick(&mut vehicles(count), r, 0);
-        let encoded = per_tick(&mut vehicles(count), r, 10);
+        let step = per_tick(&mut vehicles(count), r, 0, prefetch);
+        let encoded = per_tick(&mut vehicles(count), r, 10, prefetch);
         println!("| {label}: {count} | {step:.0} | {encoded:.0} |");
         ratio.push((step, encoded));
     }

@@ -5,10 +5,19 @@ use tcu_engine::world::driver::DriverProfile;
 use tcu_integration_tests::harness::vehicle;
 
 fn trace(seed: u64, seconds: f64) -> Vec<Vec<u64>> {
+    trace_with(seed, seconds, false)
+}
+
+/// The trace, with the cache hint a fleet worker gives before each tick
+/// when `prefetch`.
+fn trace_with(seed: u64, seconds: f64, prefetch: bool) -> Vec<Vec<u64>> {
     let mut v = vehicle(seed, DriverProfile::Demo, &[]);
     let ticks = (seconds / v.dt()) as usize;
     let mut out = Vec::with_capacity(ticks);
     for _ in 0..ticks {
+        if prefetch {
+            v.prefetch();
+        }
         v.step();
         // Bit patterns: identical means identical, NaN included.
         out.push(v.bus().values().iter().map(|x| x.to_bits()).collect());
@@ -23,6 +32,15 @@ fn the_same_seed_gives_an_identical_trace() {
     let b = trace(7, 90.0);
     let first_diff = a.iter().zip(&b).position(|(x, y)| x != y);
     assert_eq!(first_diff, None, "traces diverge at tick {first_diff:?}");
+}
+
+#[test]
+fn the_cache_hint_before_each_tick_leaves_the_trace_identical() {
+    let plain = trace_with(7, 30.0, false);
+    let hinted = trace_with(7, 30.0, true);
+    let first_diff = plain.iter().zip(&hinted).position(|(x, y)| x != y);
+    assert_eq!(first_diff, None, "traces diverge at tick {first_diff:?}");
+    assert_eq!(plain.len(), hinted.len());
 }
 
 #[test]

@@ -294,6 +294,13 @@ impl Bus {
         Ok(())
     }
 
+    /// Hints that a tick is about to read this bus (see [`crate::cache`]).
+    pub fn prefetch(&self) {
+        crate::cache::prefetch_slice(&self.values);
+        crate::cache::prefetch_slice(&self.written);
+        crate::cache::prefetch_slice(&self.versions);
+    }
+
     /// Every slot value in catalog order (for traces and comparisons).
     pub fn values(&self) -> &[f64] {
         &self.values

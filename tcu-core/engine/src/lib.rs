@@ -21,6 +21,7 @@ pub mod backoff;
 pub mod broker_url;
 pub mod build;
 pub mod bus;
+pub mod cache;
 pub mod catalog;
 pub mod config;
 pub mod control;

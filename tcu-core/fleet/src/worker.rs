@@ -5,7 +5,10 @@
 //! ahead and the skipped ticks are counted too, never hidden. With
 //! `ticks_per_wake` above one, a vehicle due runs that many ticks back to
 //! back, the first at its deadline and the rest early (its state is then
-//! in the caches), and is due again that many periods later.
+//! in the caches), and is due again that many periods later. While one
+//! vehicle ticks, the next one due in the same wake-up is hinted to the
+//! cache ([`tcu_engine::cache`]): its state is cold, since every other
+//! vehicle and link ran since its last tick.
 //!
 //! A worker is a task on the single-threaded runtime that also drives its
 //! vehicles' links (see [`crate::crews`]): the frame a tick hands its link
@@ -150,6 +153,19 @@ pub async fn run(
             // Behind: let the links run between ticks all the same.
             tokio::task::yield_now().await;
             yielded = Instant::now();
+        }
+        // The next vehicle due in this wake-up starts loading while this
+        // one ticks: its state is cold (the other vehicles and the links
+        // ran since its last tick).
+        if let Some(Reverse((next, j))) = due.peek()
+            && *next <= now + early
+        {
+            let next = &slots[*j];
+            tcu_engine::cache::prefetch_lines(
+                std::ptr::from_ref(next).cast(),
+                std::mem::size_of::<Slot>().div_ceil(64),
+            );
+            next.vehicle.prefetch();
         }
         let slot = &mut slots[i];
         let wake = plan_wake(deadline, now, dt, ticks_per_wake);

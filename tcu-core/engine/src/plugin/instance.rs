@@ -108,6 +108,14 @@ impl PluginInstance {
     }
 
     /// The library behind the instance.
+    /// Hints that a tick is about to run this instance: its buffers and
+    /// the start of the plugin's state (see [`crate::cache`]).
+    pub fn prefetch(&self) {
+        crate::cache::prefetch_slice(&self.inputs);
+        crate::cache::prefetch_slice(&self.outputs);
+        crate::cache::prefetch_lines(self.ptr.cast(), 4);
+    }
+
     pub fn library(&self) -> &Arc<PluginLibrary> {
         &self.lib
     }

@@ -30,6 +30,11 @@ pub struct Detector {
 }
 
 impl Detector {
+    /// Hints that a scan is about to read the watches.
+    pub fn prefetch(&self) {
+        crate::cache::prefetch_slice(&self.watches);
+    }
+
     /// Watches the signals of the bus's catalog listed in the module docs.
     pub fn new(bus: &Bus) -> Self {
         let mut watches = Vec::new();

@@ -26,6 +26,11 @@ pub struct Monitor {
 }
 
 impl Monitor {
+    /// Hints that a scan is about to read the masks.
+    pub fn prefetch(&self) {
+        crate::cache::prefetch_slice(&self.masks);
+    }
+
     /// Watches the masks of `bus`'s catalog and claims the VSS DTC signals
     /// for the host. Returns a warning when a plugin claimed them first
     /// (the host then leaves the count alone).
