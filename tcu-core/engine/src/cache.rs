@@ -9,20 +9,20 @@ const LINE: usize = 64;
 /// Hints that the memory of `s` will be read soon.
 #[inline]
 pub fn prefetch_slice<T>(s: &[T]) {
-    let start = s.as_ptr().cast::<u8>();
-    let len = std::mem::size_of_val(s);
-    let mut off = 0;
-    while off < len {
-        prefetch(start.wrapping_add(off));
-        off += LINE;
-    }
+    prefetch_bytes(s.as_ptr().cast(), std::mem::size_of_val(s));
 }
 
-/// Hints that the `lines` cache lines from `p` will be read soon.
+/// Hints that `v` itself (not what it points to) will be read soon.
 #[inline]
-pub fn prefetch_lines(p: *const u8, lines: usize) {
-    for i in 0..lines {
-        prefetch(p.wrapping_add(i * LINE));
+pub fn prefetch_value<T>(v: &T) {
+    prefetch_bytes(std::ptr::from_ref(v).cast(), std::mem::size_of::<T>());
+}
+
+/// Hints that the `len` bytes from `p` will be read soon.
+#[inline]
+pub fn prefetch_bytes(p: *const u8, len: usize) {
+    for off in (0..len).step_by(LINE) {
+        prefetch(p.wrapping_add(off));
     }
 }
 

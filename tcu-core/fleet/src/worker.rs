@@ -160,12 +160,9 @@ pub async fn run(
         if let Some(Reverse((next, j))) = due.peek()
             && *next <= now + early
         {
-            let next = &slots[*j];
-            tcu_engine::cache::prefetch_lines(
-                std::ptr::from_ref(next).cast(),
-                std::mem::size_of::<Slot>().div_ceil(64),
-            );
-            next.vehicle.prefetch();
+            // The slot holds the vehicle's struct; then what it owns.
+            tcu_engine::cache::prefetch_value(&slots[*j]);
+            slots[*j].vehicle.prefetch_owned();
         }
         let slot = &mut slots[i];
         let wake = plan_wake(deadline, now, dt, ticks_per_wake);

@@ -1,7 +1,8 @@
 //! A stand-in for a test or bench that started a server: starts
 //! `sleep 300` with [`SpawnOwned::spawn_owned`], prints its PID on a line
-//! of its own, then waits for it until it is killed itself. The `owned_children` test kills it
-//! by signal and checks that the child ended with it.
+//! of its own, then waits for it until it is killed itself. The
+//! `owned_children` test kills it by signal and checks that the child
+//! ended with it.
 
 use std::process::Command;
 use tcu_integration_tests::owned::SpawnOwned;

@@ -51,6 +51,10 @@ pub enum TickError {
 }
 
 /// An instance created by a plugin library.
+/// Bytes of a plugin's own state hinted before its tick: the plugin's size
+/// is not known to the host, so only its start.
+const PLUGIN_STATE_HINT: usize = 256;
+
 #[derive(Debug)]
 pub struct PluginInstance {
     lib: Arc<PluginLibrary>,
@@ -107,15 +111,15 @@ impl PluginInstance {
         })
     }
 
-    /// The library behind the instance.
     /// Hints that a tick is about to run this instance: its buffers and
     /// the start of the plugin's state (see [`crate::cache`]).
     pub fn prefetch(&self) {
         crate::cache::prefetch_slice(&self.inputs);
         crate::cache::prefetch_slice(&self.outputs);
-        crate::cache::prefetch_lines(self.ptr.cast(), 4);
+        crate::cache::prefetch_bytes(self.ptr.cast(), PLUGIN_STATE_HINT);
     }
 
+    /// The library behind the instance.
     pub fn library(&self) -> &Arc<PluginLibrary> {
         &self.lib
     }

@@ -235,10 +235,13 @@ impl Vehicle {
     /// while the caller does other work (a fleet worker, the tick of the
     /// vehicle before it). Changes nothing.
     pub fn prefetch(&self) {
-        crate::cache::prefetch_lines(
-            std::ptr::from_ref(self).cast(),
-            std::mem::size_of::<Self>().div_ceil(64),
-        );
+        crate::cache::prefetch_value(self);
+        self.prefetch_owned();
+    }
+
+    /// [`Self::prefetch`] without the vehicle's own struct: for a holder
+    /// that hints the struct it is part of.
+    pub fn prefetch_owned(&self) {
         self.bus.prefetch();
         self.detect.prefetch();
         self.dtc.prefetch();
