@@ -50,11 +50,11 @@ pub enum TickError {
     },
 }
 
-/// An instance created by a plugin library.
 /// Bytes of a plugin's own state hinted before its tick: the plugin's size
 /// is not known to the host, so only its start.
 const PLUGIN_STATE_HINT: usize = 256;
 
+/// An instance created by a plugin library.
 #[derive(Debug)]
 pub struct PluginInstance {
     lib: Arc<PluginLibrary>,
