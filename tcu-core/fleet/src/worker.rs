@@ -15,8 +15,7 @@
 //! wakes a task on the same thread, and the links run while the worker
 //! waits for the next deadline.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tcu_engine::control::ControlInbox;
@@ -121,17 +120,13 @@ pub async fn run(
     counters: &TickCounters,
     restart: Option<&dyn Restart>,
 ) -> Vec<Slot> {
-    let mut due: BinaryHeap<Reverse<(Instant, usize)>> = slots
-        .iter()
-        .enumerate()
-        .map(|(i, s)| Reverse((s.deadline, i)))
-        .collect();
+    let mut due = Due::new(slots.iter().map(|s| s.deadline));
     let mut events: Vec<Event> = Vec::new();
     let (mut ticks, mut late) = (0u64, 0u64);
     let mut yielded = Instant::now();
     let early = early(dt);
     let ticks_per_wake = ticks_per_wake.max(1);
-    while let Some(Reverse((deadline, i))) = due.pop() {
+    while let Some((deadline, i)) = due.pop() {
         if stop.load(Ordering::Relaxed) {
             break;
         }
@@ -146,7 +141,7 @@ pub async fn run(
             now = Instant::now();
             yielded = now;
             if now + early < deadline {
-                due.push(Reverse((deadline, i)));
+                due.push_front((deadline, i));
                 continue;
             }
         } else if now > yielded + EARLY_MIN {
@@ -157,12 +152,12 @@ pub async fn run(
         // The next vehicle due in this wake-up starts loading while this
         // one ticks: its state is cold (the other vehicles and the links
         // ran since its last tick).
-        if let Some(Reverse((next, j))) = due.peek()
-            && *next <= now + early
+        if let Some(&(next, j)) = due.peek()
+            && next <= now + early
         {
             // The slot holds the vehicle's struct; then what it owns.
-            tcu_engine::cache::prefetch_value(&slots[*j]);
-            slots[*j].vehicle.prefetch_owned();
+            tcu_engine::cache::prefetch_value(&slots[j]);
+            slots[j].vehicle.prefetch_owned();
         }
         let slot = &mut slots[i];
         let wake = plan_wake(deadline, now, dt, ticks_per_wake);
@@ -177,11 +172,53 @@ pub async fn run(
         }
         ticks += u64::from(ticks_per_wake);
         slot.deadline = wake.next;
-        due.push(Reverse((wake.next, i)));
+        due.push((wake.next, i));
     }
     counters.ticks.fetch_add(ticks, Ordering::Relaxed);
     counters.late.fetch_add(late, Ordering::Relaxed);
     slots
+}
+
+/// The vehicles by deadline, earliest first. Every vehicle of a worker has
+/// the same period and ticks per wake-up, so a vehicle's next deadline
+/// (its last plus that many periods, or later when it skips) is never
+/// before that of any vehicle still waiting: each of those was scheduled
+/// from a deadline no later than its own. So the order is a ring: take at
+/// the front, put at the back, in constant time and in memory order (a
+/// heap's log-many scattered reads missed the cache on every tick). A
+/// deadline that would break the order is put in its place all the same.
+#[derive(Debug)]
+struct Due(VecDeque<(Instant, usize)>);
+
+impl Due {
+    /// The vehicles of these deadlines, by index.
+    fn new(deadlines: impl Iterator<Item = Instant>) -> Self {
+        let mut v: Vec<(Instant, usize)> = deadlines.zip(0..).collect();
+        v.sort_unstable();
+        Self(v.into())
+    }
+
+    fn peek(&self) -> Option<&(Instant, usize)> {
+        self.0.front()
+    }
+
+    fn pop(&mut self) -> Option<(Instant, usize)> {
+        self.0.pop_front()
+    }
+
+    /// Gives back what [`Self::pop`] took (it is still the earliest).
+    fn push_front(&mut self, due: (Instant, usize)) {
+        self.0.push_front(due);
+    }
+
+    fn push(&mut self, due: (Instant, usize)) {
+        if self.0.back().is_none_or(|last| *last <= due) {
+            self.0.push_back(due);
+        } else {
+            let at = self.0.partition_point(|d| *d <= due);
+            self.0.insert(at, due);
+        }
+    }
 }
 
 /// What one wake-up of a vehicle does to its schedule.
@@ -298,6 +335,24 @@ fn run_step(slot: &mut Slot, step: &Step) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_deadline_ring_gives_vehicles_earliest_first_even_when_a_deadline_comes_out_of_order() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut due = Due::new([t0 + ms(30), t0 + ms(10), t0 + ms(20)].into_iter());
+        assert_eq!(due.pop(), Some((t0 + ms(10), 1)));
+        // The usual case: the next deadline is the latest.
+        due.push((t0 + ms(110), 1));
+        // One that would break the order goes in its place.
+        due.push((t0 + ms(25), 7));
+        // What was taken and is not due yet goes back to the front.
+        let first = due.pop();
+        assert_eq!(first, Some((t0 + ms(20), 2)));
+        due.push_front((t0 + ms(20), 2));
+        let order: Vec<usize> = std::iter::from_fn(|| due.pop()).map(|d| d.1).collect();
+        assert_eq!(order, [2, 7, 0, 1]);
+    }
 
     #[test]
     fn a_tick_is_stepped_at_most_a_tenth_of_its_period_early_within_2_to_10_ms() {
