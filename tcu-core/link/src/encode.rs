@@ -16,7 +16,7 @@ use serde_json::{Map, Value as Json, json};
 use std::sync::Arc;
 use std::time::SystemTime;
 use tcu_engine::bus::Bus;
-use tcu_engine::catalog::{DTC_COUNT, DTC_LIST, DtcTable, SignalId, Value};
+use tcu_engine::catalog::{Catalog, DTC_COUNT, DTC_LIST, DtcTable, SignalId, Value};
 use tcu_engine::sim::Vehicle;
 
 /// The topics of one vehicle.
@@ -85,12 +85,80 @@ pub struct TelemetryEncoder {
     /// `"vin":"…"}`, the document's end.
     vin_json: Vec<u8>,
     /// Every signal with its rendered key, sorted by path.
-    keys: Vec<(SignalId, Vec<u8>)>,
+    keys: Arc<Keys>,
     /// The legacy layout, when that is the profile.
     legacy: Option<legacy::Layout>,
     /// The codes behind the fault masks, and the `DTCList` and `DTCCount`
     /// signals (when the catalog has them).
     dtc: (Arc<DtcTable>, Option<SignalId>, Option<SignalId>),
+}
+
+/// A catalog's signals with their keys rendered (`"path":`), sorted by
+/// path, in one buffer. Built once per catalog and shared by every encoder
+/// of it: a fleet's thousands of vehicles read one copy, which stays in the
+/// caches, rather than each its own hundred small allocations, which a
+/// vehicle's snapshot once a second always found cold.
+#[derive(Debug)]
+struct Keys {
+    /// The rendered keys, one after the other.
+    text: Box<[u8]>,
+    /// Each signal and where its key ends in `text`.
+    ids: Box<[(SignalId, u32)]>,
+}
+
+/// The keys of the catalogs in use (a dead catalog's entry is dropped when
+/// another one is added).
+static KEYS: std::sync::Mutex<Vec<(std::sync::Weak<Catalog>, Arc<Keys>)>> =
+    std::sync::Mutex::new(Vec::new());
+
+impl Keys {
+    /// The shared keys of `catalog`.
+    fn of(catalog: &Arc<Catalog>) -> Arc<Self> {
+        let mut memo = KEYS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((_, keys)) = memo
+            .iter()
+            .find(|(c, _)| std::ptr::eq(c.as_ptr(), Arc::as_ptr(catalog)))
+        {
+            return Arc::clone(keys);
+        }
+        memo.retain(|(c, _)| c.strong_count() > 0);
+        let keys = Arc::new(Self::render(catalog));
+        memo.push((Arc::downgrade(catalog), Arc::clone(&keys)));
+        keys
+    }
+
+    fn render(catalog: &Catalog) -> Self {
+        let mut sorted: Vec<(SignalId, &str)> = catalog
+            .iter()
+            .map(|(id, m)| (id, m.path.as_str()))
+            .collect();
+        sorted.sort_unstable_by(|a, b| a.1.cmp(b.1));
+        let mut text = Vec::new();
+        let mut ids = Vec::with_capacity(sorted.len());
+        for (id, path) in sorted {
+            write_json(&mut text, &path);
+            text.push(b':');
+            // A catalog's paths come to kilobytes, far below u32::MAX.
+            ids.push((id, u32::try_from(text.len()).unwrap_or(u32::MAX)));
+        }
+        Self {
+            text: text.into(),
+            ids: ids.into(),
+        }
+    }
+
+    /// Each signal with its rendered key, in path order.
+    fn iter(&self) -> impl Iterator<Item = (&SignalId, &[u8])> {
+        let mut start = 0;
+        self.ids.iter().map(move |(id, end)| {
+            let end = *end as usize;
+            let key = &self.text[start..end];
+            start = end;
+            (id, key)
+        })
+    }
 }
 
 /// `value` as JSON text: numbers as `serde_json` writes them (non-finite
@@ -104,20 +172,7 @@ impl TelemetryEncoder {
     /// An encoder for `vehicle`'s catalog.
     pub fn new(vehicle: &Vehicle, vin: &str, legacy: bool) -> Self {
         let catalog = vehicle.bus().catalog();
-        let mut keys: Vec<(SignalId, &str)> = catalog
-            .iter()
-            .map(|(id, m)| (id, m.path.as_str()))
-            .collect();
-        keys.sort_unstable_by(|a, b| a.1.cmp(b.1));
-        let keys = keys
-            .into_iter()
-            .map(|(id, path)| {
-                let mut k = Vec::with_capacity(path.len() + 3);
-                write_json(&mut k, &path);
-                k.push(b':');
-                (id, k)
-            })
-            .collect();
+        let keys = Keys::of(catalog);
         let mut vin_json = b"\"vin\":".to_vec();
         write_json(&mut vin_json, &vin);
         vin_json.push(b'}');
@@ -141,13 +196,13 @@ impl TelemetryEncoder {
             return serde_json::to_vec(&layout.encode(bus, ts, &self.vin)).unwrap_or_default();
         }
         // {"seq":…,"signals":{…},"ts":"…","vin":"…"}: sorted keys.
-        let mut out = Vec::with_capacity(64 + self.keys.len() * 64);
+        let mut out = Vec::with_capacity(64 + self.keys.text.len() + self.keys.ids.len() * 24);
         out.extend_from_slice(b"{\"seq\":");
         write_json(&mut out, &seq);
         out.extend_from_slice(b",\"signals\":{");
         let mut first = true;
         let (table, list, count) = &self.dtc;
-        for (id, key) in &self.keys {
+        for (id, key) in self.keys.iter() {
             if Some(*id) == *list {
                 if count.is_some_and(|c| bus.is_written(c)) {
                     if !first {
@@ -260,6 +315,40 @@ mod tests {
             String::from_utf8(bytes).unwrap(),
             serde_json::to_string(&doc).unwrap()
         );
+    }
+
+    #[test]
+    fn encoders_of_one_catalog_share_its_rendered_keys_and_another_catalog_gets_its_own() {
+        let tsv = |rows: &str| {
+            let text =
+                format!("path\ttype\tdatatype\tunit\tmin\tmax\tallowed\tdescription\n{rows}");
+            Arc::new(Catalog::from_sources(&[("t.tsv", &text, false)]).unwrap())
+        };
+        let a = tsv(
+            "Vehicle.Speed\tsensor\tfloat\tkm/h\t\t\t\tSpeed.\nVehicle.A\tsensor\tboolean\t\t\t\t\tA.\n",
+        );
+        let b = tsv("Vehicle.B\tsensor\tboolean\t\t\t\t\tB.\n");
+        let (ka, ka2, kb) = (Keys::of(&a), Keys::of(&a), Keys::of(&b));
+        assert!(Arc::ptr_eq(&ka, &ka2));
+        let keys = |k: &Keys| -> Vec<(u32, String)> {
+            k.iter()
+                .map(|(id, key)| (id.0, String::from_utf8(key.to_vec()).unwrap()))
+                .collect()
+        };
+        // Sorted by path, each `"path":`.
+        assert_eq!(
+            keys(&ka),
+            [
+                (1, "\"Vehicle.A\":".to_owned()),
+                (0, "\"Vehicle.Speed\":".to_owned())
+            ]
+        );
+        assert_eq!(keys(&kb), [(0, "\"Vehicle.B\":".to_owned())]);
+        // A catalog dropped and another made (perhaps at the same address)
+        // is rendered afresh.
+        drop((a, ka, ka2));
+        let c = tsv("Vehicle.C\tsensor\tboolean\t\t\t\t\tC.\n");
+        assert_eq!(keys(&Keys::of(&c)), [(0, "\"Vehicle.C\":".to_owned())]);
     }
 
     #[test]
