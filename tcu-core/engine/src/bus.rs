@@ -94,8 +94,11 @@ impl BusError {
 pub struct Bus {
     catalog: Arc<Catalog>,
     values: Vec<f64>,
-    written: Vec<bool>,
-    versions: Vec<u64>,
+    /// Each signal's write count, wrapping from `u32::MAX` to 1: 0 only
+    /// while it was never written. One array of 4 bytes a signal where a
+    /// written flag and a 64-bit count were two (9 bytes a signal): every
+    /// write on the tick path touches it, and a fleet's ticks find it cold.
+    versions: Vec<u32>,
     writers: Vec<Option<Writer>>,
 }
 
@@ -114,7 +117,6 @@ impl Bus {
         Self {
             catalog,
             values,
-            written: vec![false; n],
             versions: vec![0; n],
             writers,
         }
@@ -185,12 +187,14 @@ impl Bus {
 
     /// True once anything wrote the signal.
     pub fn is_written(&self, id: SignalId) -> bool {
-        self.written[id.index()]
+        self.versions[id.index()] != 0
     }
 
-    /// Incremented on every write; lets a reader see a new command even when
+    /// Changes on every write; lets a reader see a new command even when
     /// the value did not change (a second crash trigger of the same size).
-    pub fn version(&self, id: SignalId) -> u64 {
+    /// A 32-bit count that skips 0 when it wraps: a reader comparing it
+    /// once a tick cannot miss a write.
+    pub fn version(&self, id: SignalId) -> u32 {
         self.versions[id.index()]
     }
 
@@ -231,8 +235,7 @@ impl Bus {
     pub(crate) fn store(&mut self, id: SignalId, value: f64) {
         let i = id.index();
         self.values[i] = value;
-        self.written[i] = true;
-        self.versions[i] = self.versions[i].wrapping_add(1);
+        self.versions[i] = self.versions[i].wrapping_add(1).max(1);
     }
 
     /// Validates a control-path write without doing it: the path exists, is an
@@ -297,7 +300,6 @@ impl Bus {
     /// Hints that a tick is about to read this bus (see [`crate::cache`]).
     pub fn prefetch(&self) {
         crate::cache::prefetch_slice(&self.values);
-        crate::cache::prefetch_slice(&self.written);
         crate::cache::prefetch_slice(&self.versions);
     }
 
@@ -433,6 +435,19 @@ mod tests {
             )
             .unwrap();
         assert_eq!(b.value(id), Value::Int(60));
+        assert_eq!(b.version(id), 1);
+    }
+
+    #[test]
+    fn a_write_count_that_wraps_skips_zero_so_the_signal_stays_written_and_the_write_is_seen() {
+        let mut b = bus();
+        let id = b.id("Vehicle.Speed").unwrap();
+        assert!(!b.is_written(id));
+        b.versions[id.index()] = u32::MAX;
+        let before = b.version(id);
+        b.write(id, 1.0).unwrap();
+        assert!(b.is_written(id));
+        assert_ne!(b.version(id), before);
         assert_eq!(b.version(id), 1);
     }
 

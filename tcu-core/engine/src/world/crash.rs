@@ -120,7 +120,7 @@ impl CrashPulse {
 #[derive(Debug, Clone)]
 pub struct Crash {
     trigger: SignalId,
-    trigger_version: u64,
+    trigger_version: u32,
     hv_connected: SignalId,
     pulse: Option<CrashPulse>,
     /// What the sensor read over the last step, g (the last step of a pulse
