@@ -59,8 +59,12 @@ const PLUGIN_STATE_HINT: usize = 256;
 pub struct PluginInstance {
     lib: Arc<PluginLibrary>,
     ptr: *mut c_void,
-    inputs: Vec<f64>,
-    outputs: Vec<f64>,
+    /// The tick's inputs, then its outputs, in one allocation: a fleet's
+    /// ticks find every vehicle's buffers cold, and one block of a few
+    /// lines costs fewer misses than two.
+    io: Box<[f64]>,
+    /// How many of `io` are inputs.
+    n_inputs: u32,
     poisoned: bool,
 }
 
@@ -103,8 +107,10 @@ impl PluginInstance {
             });
         }
         Ok(Self {
-            inputs: vec![0.0; lib.reads().len()],
-            outputs: vec![0.0; lib.writes().len()],
+            io: vec![0.0; lib.reads().len() + lib.writes().len()].into(),
+            // A library declares at most as many reads as the catalog has
+            // signals (its descriptor is checked against it).
+            n_inputs: u32::try_from(lib.reads().len()).unwrap_or(u32::MAX),
             lib,
             ptr,
             poisoned: false,
@@ -114,8 +120,7 @@ impl PluginInstance {
     /// Hints that a tick is about to run this instance: its buffers and
     /// the start of the plugin's state (see [`crate::cache`]).
     pub fn prefetch(&self) {
-        crate::cache::prefetch_slice(&self.inputs);
-        crate::cache::prefetch_slice(&self.outputs);
+        crate::cache::prefetch_slice(&self.io);
         crate::cache::prefetch_bytes(self.ptr.cast(), PLUGIN_STATE_HINT);
     }
 
@@ -153,7 +158,7 @@ impl PluginInstance {
     /// Runs one tick: inputs from the bus, outputs checked, then written.
     pub fn tick(&mut self, dt: f64, bus: &mut Bus) -> Result<(), TickError> {
         self.compute(dt, bus)?;
-        for (v, id) in self.outputs.iter().zip(self.lib.writes()) {
+        for (v, id) in self.outputs().iter().zip(self.lib.writes()) {
             // Range-checked by compute().
             bus.store(*id, *v);
         }
@@ -169,7 +174,7 @@ impl PluginInstance {
 
     /// Outputs of the last tick, in declaration order.
     pub fn outputs(&self) -> &[f64] {
-        &self.outputs
+        &self.io[self.n_inputs as usize..]
     }
 
     fn compute(&mut self, dt: f64, bus: &Bus) -> Result<(), TickError> {
@@ -178,28 +183,23 @@ impl PluginInstance {
                 plugin: self.name().to_owned(),
             });
         }
-        for (slot, id) in self.inputs.iter_mut().zip(self.lib.reads()) {
-            *slot = bus.get(*id);
-        }
-        for (slot, id) in self.outputs.iter_mut().zip(self.lib.writes()) {
-            *slot = bus.get(*id);
-        }
         let Some(tick) = self.lib.descriptor().tick else {
             return Err(self.fail(abi::TCU_STATUS_ERROR));
         };
-        // SAFETY: buffers have exactly the declared lengths; `ptr` came from `create`.
-        let status = unsafe {
-            tick(
-                self.ptr,
-                dt,
-                self.inputs.as_ptr(),
-                self.outputs.as_mut_ptr(),
-            )
-        };
+        let (inputs, outputs) = self.io.split_at_mut(self.n_inputs as usize);
+        for (slot, id) in inputs.iter_mut().zip(self.lib.reads()) {
+            *slot = bus.get(*id);
+        }
+        for (slot, id) in outputs.iter_mut().zip(self.lib.writes()) {
+            *slot = bus.get(*id);
+        }
+        // SAFETY: the two halves of `io` have exactly the declared lengths
+        // and do not overlap; `ptr` came from `create`.
+        let status = unsafe { tick(self.ptr, dt, inputs.as_ptr(), outputs.as_mut_ptr()) };
         if status != abi::TCU_STATUS_OK {
             return Err(self.fail(status));
         }
-        for (v, id) in self.outputs.iter().zip(self.lib.writes()) {
+        for (v, id) in self.outputs().iter().zip(self.lib.writes()) {
             if let Err(source) = bus.check(*id, *v) {
                 return Err(TickError::Output {
                     plugin: self.name().to_owned(),
